@@ -1,0 +1,140 @@
+"""Containers that thread neuron states through time-major ``[T, B, ...]`` sequences.
+
+* :class:`SeqToBatch` runs a stateless layer (Linear, Conv2d, BatchNorm, pooling, dropout, Flatten)
+  once on ``[T*B, ...]`` instead of once per time step.
+* :class:`SNNSequential` chains stateless layers and :class:`~spikeforge.neurons.Neuron` layers;
+  ``forward(x_seq, states=None) -> (out_seq, states)`` with one state per neuron layer.
+* :func:`record` returns every neuron layer's output sequence (spikes, or membrane for readouts)
+  without writing anything onto the user's modules.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import torch
+
+from torch import Tensor, nn
+
+from spikeforge._core.validate import check_input
+from spikeforge.neurons.base import Neuron, Stateful
+
+__all__ = ["SeqToBatch", "SNNSequential", "record", "Recording"]
+
+
+def _fold(x_seq: Tensor, layer: nn.Module) -> Tensor:
+    t, b = x_seq.shape[:2]
+    y = layer(x_seq.reshape(t * b, *x_seq.shape[2:]))  # [T*B, ...]
+    return y.reshape(t, b, *y.shape[1:])  # [T, B, ...]
+
+
+class SeqToBatch(nn.Module):
+    """Apply a stateless ``layer`` to ``[T, B, ...]`` by folding time into the batch: one call, not T."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        if isinstance(layer, (Neuron, Stateful)):
+            raise TypeError("SeqToBatch is for stateless layers; use the neuron directly")
+        self.layer = layer
+
+    def forward(self, x_seq: Tensor) -> Tensor:
+        if x_seq.dim() < 2:
+            raise ValueError(f"SeqToBatch expects [T, B, ...], got shape {tuple(x_seq.shape)}")
+        return _fold(x_seq, self.layer)
+
+
+class SNNSequential(nn.Module):
+    """Sequential SNN over ``[T, B, ...]``.
+
+    Neuron layers receive and return their state explicitly; every other layer is stateless and runs
+    once on ``[T*B, ...]``. ``states`` is a list with one entry per neuron layer (in order), or None.
+
+    Example::
+
+        net = SNNSequential(nn.Linear(4, 64), LIF(), nn.Linear(64, 3), LI())
+        out, states = net(x_seq)          # x_seq [T, B, 4] -> out [T, B, 3]
+    """
+
+    def __init__(self, *layers: nn.Module) -> None:
+        super().__init__()
+        if not layers:
+            raise ValueError("SNNSequential needs at least one layer")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, nn.Module):
+                raise TypeError(f"layer {i} is {type(layer).__name__}, not an nn.Module")
+            if isinstance(layer, Stateful):
+                raise TypeError(f"layer {i}: put the bare Neuron in SNNSequential; it threads states itself")
+        self.layers = nn.ModuleList(layers)
+
+    @property
+    def neuron_layers(self) -> list[Neuron]:
+        return [m for m in self.layers if isinstance(m, Neuron)]
+
+    def forward(self, x_seq: Tensor, states: list[Any] | None = None) -> tuple[Tensor, list[Any]]:
+        check_input(x_seq, name="x_seq", min_dim=2)
+        if x_seq.shape[0] == 0:
+            raise ValueError("x_seq has T = 0 time steps; give at least one time step")
+        n_neurons = sum(isinstance(m, Neuron) for m in self.layers)
+        if states is None:
+            states = [None] * n_neurons
+        elif len(states) != n_neurons:
+            raise ValueError(f"states has {len(states)} entries but the network has {n_neurons} neuron layers; pass None to start fresh")
+        new_states: list[Any] = []
+        h = x_seq
+        for layer in self.layers:
+            if isinstance(layer, Neuron):
+                h, s = layer(h, states[len(new_states)])
+                new_states.append(s)
+            elif isinstance(layer, SeqToBatch):
+                h = layer(h)
+            else:
+                h = _fold(h, layer)
+        return h, new_states
+
+    def step(self, x_t: Tensor, states: list[Any] | None = None) -> tuple[Tensor, list[Any]]:
+        """One time step ``[B, ...]`` through the whole network (streaming)."""
+        out, new_states = self.forward(x_t.unsqueeze(0), states)
+        return out[0], new_states
+
+
+class Recording(dict):
+    """Mapping from a neuron layer's qualified name to its output sequence ``[T, B, ...]``."""
+
+
+@contextmanager
+def _hooks(model: nn.Module, rec: Recording, detach: bool) -> Iterator[None]:
+    handles = []
+
+    def make(name: str) -> Any:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            out = output[0] if isinstance(output, tuple) else output
+            out = out.detach() if detach else out
+            if name in rec:  # a layer called several times (e.g. streaming): concatenate over time
+                rec[name] = torch.cat([rec[name], out])
+            else:
+                rec[name] = out
+
+        return hook
+
+    try:
+        for name, m in model.named_modules():
+            if isinstance(m, Neuron):
+                handles.append(m.register_forward_hook(make(name)))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def record(model: nn.Module, *args: Any, detach: bool = True, **kwargs: Any) -> tuple[Any, Recording]:
+    """Run ``model(*args, **kwargs)`` and return ``(output, recording)``.
+
+    ``recording[name]`` is the output sequence of every :class:`Neuron` submodule (by qualified name):
+    spikes ``[T, B, ...]`` for spiking layers, the membrane for readouts. Hooks live only during the
+    call; nothing is stored on the modules.
+    """
+    rec = Recording()
+    with _hooks(model, rec, detach):
+        out = model(*args, **kwargs)
+    return out, rec

@@ -1,0 +1,235 @@
+"""Thin ``nn.Module`` shell shared by every neuron model, the opt-in ``Stateful`` wrapper and the
+``reset_states`` / ``detach_states`` helpers.
+
+A :class:`Neuron` owns parameters, never state. ``forward(x_seq, state=None) -> (out_seq, state)``
+runs the model's pure step function through the one time loop (:func:`spikeforge._core.scan.scan`);
+``step(x_t, state=None) -> (out_t, state)`` advances one time step for streaming.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, ClassVar, NamedTuple, TypeVar
+
+import torch
+from torch import Tensor, nn
+
+from spikeforge._core.discretize import check_positive
+from spikeforge._core.scan import scan, scan_record
+from spikeforge._core.validate import check_input, check_state
+from spikeforge.surrogate import Surrogate, resolve_surrogate
+
+__all__ = [
+    "Neuron",
+    "Stateful",
+    "reset_states",
+    "detach_states",
+    "register_neuron",
+    "get_neuron",
+    "list_neurons",
+    "NEURON_REGISTRY",
+]
+
+N = TypeVar("N", bound=type["Neuron"])
+_NEURONS: dict[str, type["Neuron"]] = {}
+NEURON_REGISTRY = _NEURONS  # read-only by convention: use register_neuron to add
+
+
+def register_neuron(name: str) -> Callable[[N], N]:
+    """Class decorator adding a :class:`Neuron` subclass to the registry (duplicate names raise)."""
+
+    def deco(cls: N) -> N:
+        if name in _NEURONS:
+            raise ValueError(f"a neuron named {name!r} is already registered ({_NEURONS[name].__name__})")
+        _NEURONS[name] = cls
+        cls.registry_name = name
+        return cls
+
+    return deco
+
+
+def list_neurons() -> list[str]:
+    return sorted(_NEURONS)
+
+
+def get_neuron(name: str, **kwargs: Any) -> "Neuron":
+    """Build a registered neuron module by name, e.g. ``get_neuron("lif", tau_mem=10.0)``."""
+    try:
+        cls = _NEURONS[name]
+    except KeyError:
+        raise ValueError(f"unknown neuron {name!r}; registered: {', '.join(list_neurons())}") from None
+    return cls(**kwargs)
+
+
+class Neuron(nn.Module):
+    """Base class of neuron modules.
+
+    Subclasses set ``State`` (the NamedTuple type), ``init_fn(x_t, params) -> State`` and
+    ``step_fn(x_t, state, params, *, dt, surrogate, **step_options) -> (out, State)`` as static
+    functions, and implement :meth:`params`. ``spiking`` is False for readouts.
+    """
+
+    State: ClassVar[type]
+    init_fn: ClassVar[Callable[..., Any]]
+    step_fn: ClassVar[Callable[..., Any]]
+    spiking: ClassVar[bool] = True
+    registry_name: ClassVar[str] = ""
+
+    def __init__(self, *, dt: float = 1.0, surrogate: Surrogate | str | None = None) -> None:
+        super().__init__()
+        check_positive("dt", dt)
+        self.dt = float(dt)
+        self.surrogate = resolve_surrogate(surrogate)
+
+    # ---- parameters -------------------------------------------------------------------------
+    def _add_param(
+        self,
+        name: str,
+        value: float | Tensor,
+        *,
+        learnable: bool = False,
+        size: int | tuple[int, ...] | None = None,
+        positive: bool = False,
+    ) -> None:
+        """Store a model parameter as a float, a buffer (fixed tensor) or an ``nn.Parameter``.
+
+        Positive learnable parameters (time constants) are stored as their log, so training keeps
+        them > 0; :meth:`_get` returns the value itself.
+        """
+        if positive:
+            check_positive(name, value)
+        elif isinstance(value, Tensor):
+            if not bool(torch.isfinite(value).all()):
+                raise ValueError(f"{name} must be finite, got {value}")
+        elif not math.isfinite(float(value)):
+            raise ValueError(f"{name} must be finite, got {value!r}")
+        if not learnable and size is None and not isinstance(value, Tensor):
+            setattr(self, name, float(value))
+            return
+        t = torch.as_tensor(value, dtype=torch.get_default_dtype()).detach().clone()
+        if size is not None:
+            shape = (size,) if isinstance(size, int) else tuple(size)
+            t = t.expand(shape).clone()
+        if positive and learnable:
+            name_stored = "log_" + name
+            t = t.log()
+        else:
+            name_stored = name
+        if learnable:
+            setattr(self, name_stored, nn.Parameter(t))
+        else:
+            self.register_buffer(name_stored, t)
+
+    def _get(self, name: str, like: Tensor) -> float | Tensor:
+        """Value of a parameter stored by :meth:`_add_param`, cast to ``like``'s dtype/device."""
+        if "log_" + name in self._parameters:
+            return self._parameters["log_" + name].exp().to(like.dtype)  # type: ignore[union-attr]
+        value = getattr(self, name)
+        if isinstance(value, Tensor):
+            return value.to(dtype=like.dtype, device=like.device)
+        return value
+
+    def params(self, like: Tensor) -> NamedTuple:  # pragma: no cover - abstract
+        """The model's ``Params`` NamedTuple with tensors cast to ``like``'s dtype and device."""
+        raise NotImplementedError
+
+    def step_options(self) -> dict[str, Any]:
+        """Extra keyword arguments of ``step_fn`` (e.g. ``detach_reset``)."""
+        return {}
+
+    # ---- state ------------------------------------------------------------------------------
+    def init_state(self, x_t: Tensor) -> Any:
+        """Fresh state for one input step ``x_t`` ``[B, ...]`` (dtype and device follow ``x_t``)."""
+        return type(self).init_fn(x_t, self.params(x_t))
+
+    def _prepare(self, x_t: Tensor, state: Any) -> Any:
+        if state is None:
+            return self.init_state(x_t)
+        check_state(state, x_t, self.State)
+        return state
+
+    def _stepper(self, like: Tensor) -> Callable[[Tensor, Any], tuple[Tensor, Any]]:
+        p = self.params(like)
+        fn = type(self).step_fn
+        opts = self.step_options()
+        dt, sg = self.dt, self.surrogate
+
+        def run(x_t: Tensor, s: Any) -> tuple[Tensor, Any]:
+            return fn(x_t, s, p, dt=dt, surrogate=sg, **opts)
+
+        return run
+
+    # ---- running ----------------------------------------------------------------------------
+    def step(self, x_t: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        """One time step. ``x_t``: ``[B, ...]``. Returns ``(out_t, new_state)``."""
+        check_input(x_t, name="x_t")
+        state = self._prepare(x_t, state)
+        return self._stepper(x_t)(x_t, state)
+
+    def forward(self, x_seq: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        """Run over a sequence. ``x_seq``: ``[T, B, ...]``. Returns ``(out_seq [T, B, ...], final_state)``."""
+        check_input(x_seq, name="x_seq", min_dim=2)
+        if x_seq.shape[0] == 0:
+            raise ValueError("x_seq has T = 0 time steps; give at least one time step")
+        state = self._prepare(x_seq[0], state)
+        return scan(self._stepper(x_seq), x_seq, state)
+
+    def trace(self, x_seq: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        """Like :meth:`forward` but returns the state after every step: ``(out_seq, state_seq)``."""
+        check_input(x_seq, name="x_seq", min_dim=2)
+        if x_seq.shape[0] == 0:
+            raise ValueError("x_seq has T = 0 time steps; give at least one time step")
+        state = self._prepare(x_seq[0], state)
+        return scan_record(self._stepper(x_seq), x_seq, state)
+
+    def extra_repr(self) -> str:
+        return f"dt={self.dt}, surrogate={self.surrogate}"
+
+
+class Stateful(nn.Module):
+    """Opt-in wrapper that keeps the last state of a neuron between calls and returns only the output.
+
+    It composes with ``nn.Sequential`` and truncated BPTT::
+
+        net = nn.Sequential(SeqToBatch(nn.Linear(4, 8)), Stateful(LIF()))
+        y = net(x_chunk1); detach_states(net); y = net(x_chunk2); reset_states(net)
+
+    The state is a plain attribute (not a buffer, not in ``state_dict``). A state that does not match
+    the next input (batch size, dtype, device) raises; call :func:`reset_states` first.
+    """
+
+    def __init__(self, neuron: Neuron) -> None:
+        super().__init__()
+        if not isinstance(neuron, Neuron):
+            raise TypeError(f"Stateful wraps a spikeforge Neuron, got {type(neuron).__name__}")
+        self.neuron = neuron
+        self.state: Any = None
+
+    def forward(self, x_seq: Tensor) -> Tensor:
+        out, self.state = self.neuron(x_seq, self.state)
+        return out
+
+    def step(self, x_t: Tensor) -> Tensor:
+        out, self.state = self.neuron.step(x_t, self.state)
+        return out
+
+    def reset(self) -> None:
+        self.state = None
+
+    def detach(self) -> None:
+        if self.state is not None:
+            self.state = type(self.state)(*(t.detach() for t in self.state))
+
+
+def reset_states(model: nn.Module) -> None:
+    """Forget the carried state of every :class:`Stateful` in ``model`` (walks ``model.modules()``)."""
+    for m in model.modules():
+        if isinstance(m, Stateful):
+            m.reset()
+
+
+def detach_states(model: nn.Module) -> None:
+    """Cut the autograd graph of every carried state in ``model`` (truncated BPTT)."""
+    for m in model.modules():
+        if isinstance(m, Stateful):
+            m.detach()

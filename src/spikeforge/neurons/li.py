@@ -1,0 +1,80 @@
+r"""Non-spiking leaky integrator (readout).
+
+``tau_mem dV/dt = -(V - v_rest) + R I(t)``, discretised exactly as the LIF
+(``V[t+1] = v_rest + beta (V[t] - v_rest) + g I[t]``); the output is the membrane ``V[t+1]``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from spikeforge._core.discretize import check_positive, decay, tau_from_decay
+from spikeforge._core.spike import SurrogateLike
+from spikeforge.neurons.base import Neuron, register_neuron
+from spikeforge.neurons.lif import INPUT_SCALINGS, input_gain
+
+__all__ = ["LIParams", "LIState", "li_init", "li_step", "LI"]
+
+
+class LIParams(NamedTuple):
+    tau_mem: float | Tensor = 10.0
+    v_rest: float | Tensor = 0.0
+    r: float | Tensor = 1.0
+    input_scaling: str = "exact"
+
+
+class LIState(NamedTuple):
+    v: Tensor
+
+
+def li_init(x_t: Tensor, p: LIParams) -> LIState:
+    return LIState(v=torch.zeros_like(x_t) + p.v_rest)
+
+
+def li_step(
+    x_t: Tensor, state: LIState, p: LIParams, *, dt: float, surrogate: SurrogateLike | None = None
+) -> tuple[Tensor, LIState]:
+    """One step; returns ``(membrane, new_state)``. ``surrogate`` is accepted for a uniform signature."""
+    del surrogate
+    beta = decay(p.tau_mem, dt)
+    v = p.v_rest + beta * (state.v - p.v_rest) + input_gain(beta, p.r, p.input_scaling) * x_t
+    return v, LIState(v)
+
+
+@register_neuron("li")
+class LI(Neuron):
+    """Leaky-integrator readout layer; its output sequence is the membrane potential."""
+
+    State = LIState
+    init_fn = staticmethod(li_init)
+    step_fn = staticmethod(li_step)
+    spiking = False
+
+    def __init__(
+        self,
+        tau_mem: float | Tensor | None = 10.0,
+        *,
+        beta: float | None = None,
+        dt: float = 1.0,
+        v_rest: float = 0.0,
+        r: float = 1.0,
+        input_scaling: str = "exact",
+        learn_tau: bool = False,
+        size: int | None = None,
+    ) -> None:
+        super().__init__(dt=dt, surrogate=None)
+        if input_scaling not in INPUT_SCALINGS:
+            raise ValueError(f"unknown input_scaling {input_scaling!r}; choose one of {INPUT_SCALINGS}")
+        if beta is not None:
+            tau_mem = tau_from_decay(beta, self.dt)
+        if tau_mem is None:
+            raise ValueError("give tau_mem or beta")
+        check_positive("tau_mem", tau_mem)
+        self._add_param("tau_mem", tau_mem, learnable=learn_tau, size=size, positive=True)
+        self.v_rest, self.r, self.input_scaling = float(v_rest), float(r), input_scaling
+
+    def params(self, like: Tensor) -> LIParams:
+        return LIParams(self._get("tau_mem", like), self.v_rest, self.r, self.input_scaling)
