@@ -2,7 +2,7 @@ r"""Integrate-and-fire neuron (no leak).
 
 Continuous time: ``C dV/dt = I(t)``. Discrete time: ``V' = V[t] + (dt / C) I[t]``, ``z = H(V' - v_th)``,
 ``V[t+1] = reset(V', z)``. With the defaults ``dt = C = 1`` the input is added as is (ANN-to-SNN
-conversion uses IF with reset by subtraction).
+conversion uses IF with reset by subtraction). The membrane starts at 0.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class IFState(NamedTuple):
 
 
 def if_init(x_t: Tensor, p: IFParams) -> IFState:
-    return IFState(v=torch.zeros_like(x_t) + p.v_reset)
+    return IFState(v=torch.zeros_like(x_t))  # starts at 0, not v_reset
 
 
 def if_step(

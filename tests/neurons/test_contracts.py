@@ -1,0 +1,178 @@
+"""Contract tests over every registered neuron model (new models are picked up automatically).
+
+For each model: module forward == functional scan == step-by-step loop; float32 and float64; the
+state follows the input's dtype; carried-state mismatches and bad input raise with a useful message.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+
+import pytest
+import torch
+
+import spikeforge.neurons as N
+from spikeforge._core.scan import scan
+from spikeforge.neurons.base import NEURON_REGISTRY, Neuron, Stateful, detach_states, reset_states
+
+ALL = sorted(NEURON_REGISTRY)
+FEATURES = 6
+# typical input magnitude per model (mV-scale models need larger drive); default 3.0
+INPUT_SCALE = {"hh": 15.0, "izhikevich": 12.0}
+
+
+def make(name: str) -> Neuron:
+    cls = NEURON_REGISTRY[name]
+    sig = inspect.signature(cls.__init__)
+    kwargs = {"size": FEATURES} if "size" in sig.parameters and sig.parameters["size"].default is inspect.Parameter.empty else {}
+    return cls(**kwargs)
+
+
+def inputs(name: str, dtype=torch.float64, T=40, B=3) -> torch.Tensor:
+    g = torch.Generator().manual_seed(7)
+    return torch.rand(T, B, FEATURES, generator=g, dtype=dtype) * INPUT_SCALE.get(name, 3.0)
+
+
+def test_registry_has_builtin_models():
+    assert {"lif", "if", "cuba_lif", "alif", "li", "rlif"} <= set(ALL)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_module_equals_functional_equals_step_loop(name):
+    m = make(name).double()
+    x = inputs(name)
+    out_mod, s_mod = m(x)
+    # functional scan with the model's pure step
+    p = m.params(x)
+    cls = type(m)
+    s0 = cls.init_fn(x[0], p)
+    out_fun, s_fun = scan(lambda xt, s: cls.step_fn(xt, s, p, dt=m.dt, surrogate=m.surrogate, **m.step_options()), x, s0)
+    # streaming step by step
+    s = None
+    outs = []
+    for t in range(x.shape[0]):
+        o, s = m.step(x[t], s)
+        outs.append(o)
+    assert torch.equal(out_mod, out_fun)
+    assert torch.equal(out_mod, torch.stack(outs))
+    for a, b, c in zip(s_mod, s_fun, s):
+        assert torch.equal(a, b) and torch.equal(a, c)
+    if m.spiking:
+        assert set(out_mod.unique().tolist()) <= {0.0, 1.0}
+        assert out_mod.sum() > 0, "contract input should make the model spike"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_chunked_sequence_equals_whole(name):
+    m = make(name).double()
+    x = inputs(name)
+    whole, _ = m(x)
+    a, s = m(x[:17])
+    b, _ = m(x[17:], s)
+    assert torch.equal(whole, torch.cat([a, b]))
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_dtype_follows_input(name, dtype):
+    m = make(name).to(dtype)
+    out, s = m(inputs(name, dtype))
+    assert out.dtype == dtype
+    assert all(t.dtype == dtype for t in s)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_float32_close_to_float64(name):
+    m64 = make(name).double()
+    m32 = copy.deepcopy(m64).float()
+    x = inputs(name, T=15)
+    out64, _ = m64(x)
+    out32, _ = m32(x.float())
+    if m64.spiking:
+        # spikes may only differ where float32 rounding crosses threshold: allow at most 2 % of entries
+        assert (out32.double() != out64).double().mean() <= 0.02
+    else:
+        torch.testing.assert_close(out32.double(), out64, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_gradients_flow_to_input(name):
+    m = make(name).double()
+    x = inputs(name).requires_grad_()
+    out, _ = m(x)
+    (g,) = torch.autograd.grad(out.sum(), x)
+    assert torch.isfinite(g).all() and g.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_mismatched_state_raises_naming_reset_states(name):
+    m = make(name)
+    x = inputs(name, torch.float32)
+    _, s = m(x)
+    with pytest.raises(ValueError, match="reset_states"):
+        m(x[:, :2], s)  # smaller last batch
+    with pytest.raises(ValueError, match="reset_states"):
+        m.double()(x.double(), s)  # dtype changed
+    with pytest.raises(TypeError, match="state=None"):
+        m(x, (1, 2))
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize(
+    "bad, err, match",
+    [
+        (torch.full((4, 2, FEATURES), float("nan")), ValueError, "NaN"),
+        (torch.full((4, 2, FEATURES), float("inf")), ValueError, "NaN or inf"),
+        (torch.zeros(0, 2, FEATURES), ValueError, "T = 0"),
+        (torch.zeros(FEATURES), ValueError, "at least 2 dims"),
+        (torch.zeros(4, 2, FEATURES, dtype=torch.int64), TypeError, "floating-point"),
+    ],
+)
+def test_bad_input(name, bad, err, match):
+    with pytest.raises(err, match=match):
+        make(name)(bad)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_bad_dt(name):
+    cls = NEURON_REGISTRY[name]
+    kwargs = {"size": FEATURES} if name == "rlif" else {}
+    with pytest.raises(ValueError, match="dt"):
+        cls(dt=0.0, **kwargs)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_stateful_wrapper_truncated_bptt(name):
+    m = make(name)
+    sm = Stateful(m)
+    net = torch.nn.Sequential(sm)
+    x = inputs(name, torch.float32)
+    y1 = net(x[:20])
+    y2 = net(x[20:])
+    whole, _ = m(x)
+    assert torch.equal(torch.cat([y1, y2]), whole)
+    detach_states(net)
+    assert all(not t.requires_grad for t in sm.state)
+    with pytest.raises(ValueError, match="reset_states"):
+        net(x[:, :1])
+    reset_states(net)
+    assert sm.state is None
+    torch.testing.assert_close(net(x[:, :1]), whole[:, :1])
+
+
+def test_stateful_state_not_in_state_dict():
+    sm = Stateful(N.LIF())
+    sm(torch.rand(5, 2, 3))
+    assert sm.state is not None
+    assert all("state" not in k for k in sm.state_dict())
+
+
+def test_get_neuron_and_errors():
+    assert isinstance(N.get_neuron("lif", tau_mem=3.0), N.LIF)
+    with pytest.raises(ValueError, match="registered: .*lif"):
+        N.get_neuron("nope")
+    with pytest.raises(ValueError, match="already registered"):
+        N.register_neuron("lif")(N.LIF)
+    with pytest.raises(TypeError, match="Neuron"):
+        Stateful(torch.nn.Linear(2, 2))  # type: ignore[arg-type]
