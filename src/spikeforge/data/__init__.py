@@ -1,0 +1,39 @@
+"""Offline datasets: nothing is downloaded, nothing is loaded at import time.
+
+============== ============ ======= ======================== ==========================================
+name           input_shape  classes splits (train/val/test)  data
+============== ============ ======= ======================== ==========================================
+yinyang        (4,)         3       5000 / 1000 / 1000       generated (published algorithm, bit-exact)
+digits         (1, 8, 8)    10      1087 / 355 / 355         scikit-learn (``pip install 'spikeforge[data]'``)
+fashion_mnist  (1, 28, 28)  10      55000 / 5000 / 10000     IDX files: ``apt-get install dataset-fashion-mnist``
+                                                             or ``data_dir``
+mnist          (1, 28, 28)  10      55000 / 5000 / 10000     IDX files under ``data_dir`` only
+============== ============ ======= ======================== ==========================================
+
+Usage::
+
+    from spikeforge.data import get_dataset, dataset_info, iter_batches
+    ds = get_dataset("yinyang", "train")          # a torch Dataset: ds[i] -> (x float32 [4], y int64 [])
+    ds.x, ds.y                                    # the whole split: [5000, 4] float32, [5000] int64
+    for xb, yb in iter_batches(ds, 64, shuffle=True, generator=torch.Generator().manual_seed(0)):
+        ...                                       # [64, 4], [64]: no DataLoader needed
+    dataset_info("fashion_mnist").input_shape     # (1, 28, 28)
+
+Images are channel-first ``(C, H, W)`` so conv layers apply directly; MLPs flatten with ``x.flatten(1)``.
+Add a dataset with :func:`register_dataset` (see :mod:`spikeforge.data.registry`).
+"""
+
+from __future__ import annotations
+
+from spikeforge.data import digits as _digits  # noqa: F401  (registers "digits")
+from spikeforge.data import mnist as _mnist  # noqa: F401  (registers "fashion_mnist", "mnist")
+from spikeforge.data import yinyang as _yinyang  # noqa: F401  (registers "yinyang")
+from spikeforge.data.base import SplitDataset, iter_batches
+from spikeforge.data.idx import read_idx, write_idx
+from spikeforge.data.registry import DatasetInfo, dataset_info, get_dataset, list_datasets, register_dataset
+from spikeforge.data.yinyang import make_yinyang
+
+__all__ = [
+    "get_dataset", "list_datasets", "dataset_info", "register_dataset", "DatasetInfo",
+    "SplitDataset", "iter_batches", "read_idx", "write_idx", "make_yinyang",
+]
