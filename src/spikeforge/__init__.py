@@ -2,7 +2,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from spikeforge import surrogate
+from spikeforge import encoding, losses, surrogate
 from spikeforge._core.discretize import decay, tau_from_decay
 from spikeforge._core.scan import scan, scan_record
 from spikeforge._core.spike import heaviside, spike
@@ -28,7 +28,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0.0.0+unknown"
 
 __all__ = [
-    "__version__", "surrogate", "decay", "tau_from_decay", "scan", "scan_record", "heaviside", "spike",
+    "__version__", "encoding", "losses", "surrogate", "decay", "tau_from_decay", "scan", "scan_record", "heaviside", "spike",
     "SeqToBatch", "SNNSequential", "record",
     "Neuron", "Stateful", "reset_states", "detach_states", "get_neuron", "list_neurons",
     "LIF", "IF", "LI", "CubaLIF", "ALIF", "RecurrentLIF",

@@ -19,14 +19,16 @@ from spikeforge.neurons.base import NEURON_REGISTRY, Neuron, Stateful, detach_st
 ALL = sorted(NEURON_REGISTRY)
 FEATURES = 6
 # typical input magnitude per model (mV-scale models need larger drive); default 3.0
-INPUT_SCALE = {"hh": 15.0, "izhikevich": 12.0}
+INPUT_SCALE = {"hh": 15.0, "izhikevich": 30.0}
+# constructor overrides so that the short contract input makes every model spike
+MAKE_KWARGS = {"hh": {"dt": 0.1}}
 
 
 def make(name: str) -> Neuron:
     cls = NEURON_REGISTRY[name]
     sig = inspect.signature(cls.__init__)
     kwargs = {"size": FEATURES} if "size" in sig.parameters and sig.parameters["size"].default is inspect.Parameter.empty else {}
-    return cls(**kwargs)
+    return cls(**kwargs, **MAKE_KWARGS.get(name, {}))
 
 
 def inputs(name: str, dtype=torch.float64, T=40, B=3) -> torch.Tensor:

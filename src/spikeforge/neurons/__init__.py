@@ -13,6 +13,16 @@ from spikeforge.neurons.base import (
     reset_states,
 )
 from spikeforge.neurons.cuba import CubaLIF, CubaLIFParams, CubaLIFState, cuba_lif_init, cuba_lif_step
+from spikeforge.neurons.hh import HHParams, HHRates, HHState, HodgkinHuxley, hh_init, hh_rates, hh_step
+from spikeforge.neurons.izhikevich import (
+    IZHIKEVICH_PRESETS,
+    Izhikevich,
+    IzhikevichParams,
+    IzhikevichState,
+    izhikevich_init,
+    izhikevich_preset,
+    izhikevich_step,
+)
 from spikeforge.neurons.if_ import IF, IFParams, IFState, if_init, if_step
 from spikeforge.neurons.li import LI, LIParams, LIState, li_init, li_step
 from spikeforge.neurons.lif import LIF, LIFParams, LIFState, lif_init, lif_step
@@ -27,4 +37,7 @@ __all__ = [
     "ALIF", "ALIFParams", "ALIFState", "alif_init", "alif_step",
     "LI", "LIParams", "LIState", "li_init", "li_step",
     "RecurrentLIF", "RLIFParams", "RLIFState", "rlif_init", "rlif_step",
+    "HodgkinHuxley", "HHParams", "HHState", "HHRates", "hh_init", "hh_step", "hh_rates",
+    "Izhikevich", "IzhikevichParams", "IzhikevichState", "izhikevich_init", "izhikevich_step", "izhikevich_preset",
+    "IZHIKEVICH_PRESETS",
 ]

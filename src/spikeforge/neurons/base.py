@@ -106,7 +106,10 @@ class Neuron(nn.Module):
         if not learnable and size is None and not isinstance(value, Tensor):
             setattr(self, name, float(value))
             return
-        t = torch.as_tensor(value, dtype=torch.get_default_dtype()).detach().clone()
+        if isinstance(value, Tensor) and value.is_floating_point():
+            t = value.detach().clone()  # keep the caller's precision (e.g. float64)
+        else:
+            t = torch.as_tensor(value, dtype=torch.get_default_dtype())
         if size is not None:
             shape = (size,) if isinstance(size, int) else tuple(size)
             t = t.expand(shape).clone()

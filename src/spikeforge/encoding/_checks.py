@@ -1,0 +1,101 @@
+"""Argument validation shared by the encoders, decoders and losses. Messages name the fix."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "check_float_tensor",
+    "check_range",
+    "check_num_steps",
+    "check_generator",
+    "check_number",
+    "check_seq",
+    "check_int",
+]
+
+
+def check_float_tensor(x: object, name: str, *, min_dim: int = 0) -> Tensor:
+    """Return ``x`` if it is a finite floating-point tensor with at least ``min_dim`` dims."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}; wrap it with torch.as_tensor(...)")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}; convert it with {name}.float()")
+    if x.dim() < min_dim:
+        raise ValueError(f"{name} must have at least {min_dim} dims, got shape {tuple(x.shape)}")
+    if not torch.compiler.is_compiling() and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or inf; clean it first (e.g. torch.nan_to_num)")
+    return x
+
+
+def check_seq(x: object, name: str) -> Tensor:
+    """A time-major floating sequence ``[T, B, ...]`` with ``T >= 1``."""
+    x = check_float_tensor(x, name)
+    if x.dim() < 2:
+        raise ValueError(
+            f"{name} must be time-major [T, B, ...] with at least 2 dims, got shape {tuple(x.shape)}; "
+            f"add a batch dimension with {name}.unsqueeze(1)"
+        )
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} has T = 0 time steps; give at least one time step")
+    return x
+
+
+def check_range(x: Tensor, name: str, lo: float, hi: float) -> None:
+    """Raise unless ``lo <= x <= hi`` everywhere."""
+    if x.numel() and not torch.compiler.is_compiling():
+        if bool((x < lo).any()) or bool((x > hi).any()):
+            raise ValueError(
+                f"{name} must lie in [{lo}, {hi}], got values in [{float(x.min())}, {float(x.max())}]; "
+                f"rescale it (e.g. min-max normalise) or clamp with {name}.clamp({lo}, {hi})"
+            )
+
+
+def check_int(value: object, name: str, *, minimum: int, maximum: int | None = None) -> int:
+    """An ``int`` (not ``bool``) in ``[minimum, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = "" if maximum is None else f" and <= {maximum}"
+        raise ValueError(f"{name} must be >= {minimum}{upper}, got {value}")
+    return value
+
+
+def check_num_steps(num_steps: object) -> int:
+    return check_int(num_steps, "num_steps", minimum=1)
+
+
+def check_number(
+    value: object, name: str, *, positive: bool = False, nonnegative: bool = False
+) -> float:
+    """A finite real number (``int`` or ``float``, not ``bool``), optionally > 0 or >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    fval = float(value)
+    if not math.isfinite(fval):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if positive and fval <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    if nonnegative and fval < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return fval
+
+
+def check_generator(generator: object, x: Tensor) -> torch.Generator | None:
+    """``None`` or a ``torch.Generator`` on the device type of ``x``."""
+    if generator is None:
+        return None
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}; "
+            "build one with torch.Generator(device=x.device).manual_seed(seed)"
+        )
+    if generator.device.type != x.device.type:
+        raise ValueError(
+            f"generator is on {generator.device} but the input is on {x.device}; "
+            f"build it with torch.Generator(device={str(x.device)!r})"
+        )
+    return generator
