@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from spikeforge.encoding._checks import check_number, check_seq
+from spikeforge._core.checks import check_number, check_seq
 from spikeforge.encoding.decode import soft_first_spike_time
 
 __all__ = [

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor
+
+from spikeforge._core.checks import check_float_tensor
 
 __all__ = ["check_input", "check_state"]
 
 
 def check_input(x: Tensor, *, name: str = "input", min_dim: int = 1) -> None:
     """Type, dtype, rank and finiteness checks for a neuron input."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}; convert with x.float()")
-    if x.dim() < min_dim:
-        raise ValueError(f"{name} must have at least {min_dim} dims ([B, ...] per step), got shape {tuple(x.shape)}")
-    if not torch.compiler.is_compiling() and not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name} contains NaN or inf; clean the input (e.g. torch.nan_to_num) before the neuron")
+    check_float_tensor(x, name, min_dim=min_dim)
 
 
 def check_state(state: Any, x_t: Tensor, state_type: type) -> None:

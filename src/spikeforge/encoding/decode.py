@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from spikeforge.encoding._checks import check_seq
+from spikeforge._core.checks import check_seq
 
 __all__ = ["spike_count", "spike_rate", "first_spike_time", "soft_first_spike_time", "max_membrane"]
 

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from spikeforge._core.scan import scan
-from spikeforge.encoding._checks import check_float_tensor, check_number, check_seq
+from spikeforge._core.checks import check_float_tensor, check_number, check_seq
 
 __all__ = ["DeltaState", "delta_step", "delta", "delta_reconstruct"]
 

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import Tensor
 
-from spikeforge.encoding._checks import (
+from spikeforge._core.checks import (
     check_float_tensor,
     check_generator,
     check_num_steps,

@@ -12,7 +12,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from spikeforge.encoding._checks import (
+from spikeforge._core.checks import (
     check_float_tensor,
     check_int,
     check_num_steps,

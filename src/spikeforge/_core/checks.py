@@ -1,4 +1,4 @@
-"""Argument validation shared by the encoders, decoders and losses. Messages name the fix."""
+"""Argument validation shared by encoders, decoders, losses and neurons. Messages name the fix."""
 
 from __future__ import annotations
 
