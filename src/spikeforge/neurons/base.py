@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from spikeforge._core.discretize import check_positive
+from spikeforge.backends import FusedSpec, check_backend, fused_run, select_kernel
 from spikeforge._core.scan import scan, scan_record
 from spikeforge._core.validate import check_input, check_state
 from spikeforge.surrogate import Surrogate, resolve_surrogate
@@ -75,11 +76,13 @@ class Neuron(nn.Module):
     spiking: ClassVar[bool] = True
     registry_name: ClassVar[str] = ""
 
-    def __init__(self, *, dt: float = 1.0, surrogate: Surrogate | str | None = None) -> None:
+    def __init__(self, *, dt: float = 1.0, surrogate: Surrogate | str | None = None, backend: str = "auto") -> None:
         super().__init__()
         check_positive("dt", dt)
+        check_backend(backend)
         self.dt = float(dt)
         self.surrogate = resolve_surrogate(surrogate)
+        self.backend = backend
 
     # ---- parameters -------------------------------------------------------------------------
     def _add_param(
@@ -136,6 +139,13 @@ class Neuron(nn.Module):
         """The model's ``Params`` NamedTuple with tensors cast to ``like``'s dtype and device."""
         raise NotImplementedError
 
+    def fused_spec(self) -> FusedSpec | None:
+        """Constants for a fused multi-step kernel, or None when this layer must use the reference loop."""
+        return None
+
+    def _all_float(self, *names: str) -> bool:
+        return all(not isinstance(getattr(self, n, None), Tensor) and ("log_" + n) not in self._parameters for n in names)
+
     def step_options(self) -> dict[str, Any]:
         """Extra keyword arguments of ``step_fn`` (e.g. ``detach_reset``)."""
         return {}
@@ -175,6 +185,13 @@ class Neuron(nn.Module):
         if x_seq.shape[0] == 0:
             raise ValueError("x_seq has T = 0 time steps; give at least one time step")
         state = self._prepare(x_seq[0], state)
+        if self.backend != "reference":
+            spec = self.fused_spec()
+            kernel = select_kernel(self.backend, x_seq) if spec is not None else None
+            if spec is not None and kernel is not None:
+                z, v, i, a = fused_run(x_seq, state.v, getattr(state, "i", None), getattr(state, "a", None), spec, kernel, self.surrogate)
+                finals = {"v": v, "i": i, "a": a}
+                return z, self.State(*(finals[f] for f in self.State._fields))
         return scan(self._stepper(x_seq), x_seq, state)
 
     def trace(self, x_seq: Tensor, state: Any = None) -> tuple[Tensor, Any]:
@@ -186,7 +203,7 @@ class Neuron(nn.Module):
         return scan_record(self._stepper(x_seq), x_seq, state)
 
     def extra_repr(self) -> str:
-        return f"dt={self.dt}, surrogate={self.surrogate}"
+        return f"dt={self.dt}, surrogate={self.surrogate}, backend={self.backend!r}"
 
 
 class Stateful(nn.Module):

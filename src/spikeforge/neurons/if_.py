@@ -15,6 +15,7 @@ from torch import Tensor
 from spikeforge._core.discretize import check_positive
 from spikeforge._core.reset import apply_reset, check_reset_mode
 from spikeforge._core.spike import SurrogateLike, spike
+from spikeforge.backends import RESET_CODES, FusedSpec
 from spikeforge.neurons.base import Neuron, register_neuron
 from spikeforge.surrogate import Surrogate
 
@@ -63,10 +64,11 @@ class IF(Neuron):
         reset: str = "subtract",
         surrogate: Surrogate | str | None = None,
         detach_reset: bool = True,
+        backend: str = "auto",
         learn_threshold: bool = False,
         size: int | None = None,
     ) -> None:
-        super().__init__(dt=dt, surrogate=surrogate)
+        super().__init__(dt=dt, surrogate=surrogate, backend=backend)
         check_reset_mode(reset)
         check_positive("c_mem", c_mem)
         self._add_param("v_th", v_th, learnable=learn_threshold, size=size)
@@ -77,3 +79,11 @@ class IF(Neuron):
 
     def step_options(self) -> dict[str, bool]:
         return {"detach_reset": self.detach_reset}
+
+    def fused_spec(self) -> FusedSpec | None:
+        if not self._all_float("v_th"):
+            return None
+        return FusedSpec(
+            beta=1.0, v_rest=0.0, gain=self.dt / self.c_mem, v_th=float(self.v_th), v_reset=self.v_reset,
+            reset=RESET_CODES[self.reset], detach_reset=self.detach_reset, is_if=True,
+        )

@@ -23,6 +23,7 @@ from torch import Tensor
 from spikeforge._core.discretize import check_positive, decay, tau_from_decay
 from spikeforge._core.reset import apply_reset, check_reset_mode
 from spikeforge._core.spike import SurrogateLike, spike
+from spikeforge.backends import RESET_CODES, FusedSpec
 from spikeforge.neurons.base import Neuron, register_neuron
 from spikeforge.surrogate import Surrogate
 
@@ -110,11 +111,12 @@ class LIF(Neuron):
         input_scaling: InputScaling = "exact",
         surrogate: Surrogate | str | None = None,
         detach_reset: bool = True,
+        backend: str = "auto",
         learn_tau: bool = False,
         learn_threshold: bool = False,
         size: int | None = None,
     ) -> None:
-        super().__init__(dt=dt, surrogate=surrogate)
+        super().__init__(dt=dt, surrogate=surrogate, backend=backend)
         check_reset_mode(reset)
         if input_scaling not in INPUT_SCALINGS:
             raise ValueError(f"unknown input_scaling {input_scaling!r}; choose one of {INPUT_SCALINGS}")
@@ -141,3 +143,12 @@ class LIF(Neuron):
 
     def step_options(self) -> dict[str, bool]:
         return {"detach_reset": self.detach_reset}
+
+    def fused_spec(self) -> FusedSpec | None:
+        if not self._all_float("tau_mem", "v_th"):
+            return None
+        beta = decay(float(self.tau_mem), self.dt)
+        return FusedSpec(
+            beta=beta, v_rest=self.v_rest, gain=float(input_gain(beta, self.r, self.input_scaling)),
+            v_th=float(self.v_th), v_reset=self.v_reset, reset=RESET_CODES[self.reset], detach_reset=self.detach_reset,
+        )

@@ -1,0 +1,97 @@
+"""What a fused multi-step kernel needs to know about a LIF-family neuron, and the autograd Function
+that runs a kernel over a whole sequence.
+
+One generic recurrence covers IF, LIF (every reset mode), current-based LIF and adaptive LIF. Per element
+and step ``t`` (``u`` is the input, or the synaptic current when ``has_syn``)::
+
+    i[t]  = alpha i[t-1] + x[t]                           (has_syn; else u[t] = x[t])
+    v'    = v_rest + beta (v[t-1] - v_rest) + gain u[t]
+    th    = v_th + adapt a[t-1]                           (has_adapt; else th = v_th)
+    h[t]  = v' - th;   z[t] = [h[t] > 0]
+    v[t]  = reset(v', z[t], th)                           to_value | subtract | none
+    a[t]  = rho a[t-1] + (1 - rho) z[t]                   (has_adapt)
+
+The operations and their order mirror the reference step functions exactly, so the forward spikes are
+bit-identical to the reference time loop in float32 and float64. The forward saves ``h`` (and ``a[t-1]``
+for adaptive neurons); the backward evaluates ``surrogate.grad(h)`` once, vectorised over the whole
+sequence, and runs the reverse-time recurrence derived by hand (see :mod:`spikeforge.backends.torch_kernel`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Protocol
+
+import torch
+from torch import Tensor
+
+__all__ = ["FusedSpec", "Kernel", "fused_run", "TO_VALUE", "SUBTRACT", "NONE", "RESET_CODES"]
+
+TO_VALUE, SUBTRACT, NONE = 0, 1, 2
+RESET_CODES = {"to_value": TO_VALUE, "subtract": SUBTRACT, "none": NONE}
+
+
+class FusedSpec(NamedTuple):
+    """Scalar constants of one LIF-family layer (python floats; cast to the input dtype by kernels)."""
+
+    beta: float
+    v_rest: float
+    gain: float
+    v_th: float
+    v_reset: float
+    reset: int  # TO_VALUE | SUBTRACT | NONE
+    detach_reset: bool
+    has_syn: bool = False
+    alpha: float = 0.0
+    has_adapt: bool = False
+    adapt: float = 0.0
+    rho: float = 0.0
+    is_if: bool = False  # IF: v' = v + gain x (no leak term at all), mirrors if_step exactly
+
+
+class Kernel(Protocol):
+    name: str
+
+    def forward(self, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor, spec: FusedSpec) -> tuple[Tensor, ...]:
+        """Returns ``(z, h, a_prev, vT, iT, aT)``; ``a_prev`` is empty unless ``spec.has_adapt``."""
+
+    def backward(
+        self, gz: Tensor, h: Tensor, s: Tensor, a_prev: Tensor, gvT: Tensor, giT: Tensor, gaT: Tensor, spec: FusedSpec
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Returns ``(gx, gv0, gi0, ga0)``."""
+
+
+class _FusedFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor, spec: FusedSpec, kernel: Kernel, surrogate: Any) -> tuple[Tensor, ...]:  # type: ignore[override]
+        z, h, a_prev, v_t, i_t, a_t = kernel.forward(x, v0, i0, a0, spec)
+        ctx.save_for_backward(h, a_prev)
+        ctx.spec, ctx.kernel, ctx.surrogate = spec, kernel, surrogate
+        return z, v_t, i_t, a_t
+
+    @staticmethod
+    def backward(ctx: Any, gz: Tensor | None, gvT: Tensor | None, giT: Tensor | None, gaT: Tensor | None) -> tuple[Any, ...]:  # type: ignore[override]
+        h, a_prev = ctx.saved_tensors
+        zeros = torch.zeros_like(h[0])
+        gz = torch.zeros_like(h) if gz is None else gz.contiguous()
+        gvT = zeros if gvT is None else gvT.contiguous()
+        giT = zeros if giT is None else giT.contiguous()
+        gaT = zeros if gaT is None else gaT.contiguous()
+        s = ctx.surrogate.grad(h).contiguous()
+        gx, gv0, gi0, ga0 = ctx.kernel.backward(gz, h, s, a_prev, gvT, giT, gaT, ctx.spec)
+        return gx, gv0, gi0, ga0, None, None, None
+
+
+def fused_run(
+    x: Tensor, v0: Tensor, i0: Tensor | None, a0: Tensor | None, spec: FusedSpec, kernel: Kernel, surrogate: Any
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Run a fused kernel over ``x [T, ...]`` from states ``v0, i0, a0 [...]``.
+
+    Returns ``(z [T, ...], v_T, i_T, a_T)``; gradients flow to ``x`` and to the initial states.
+    """
+    shape = x.shape
+    x2 = x.reshape(shape[0], -1).contiguous()  # [T, M]
+    flat = lambda t: (torch.zeros_like(v0) if t is None else t).reshape(-1).contiguous()  # noqa: E731
+    v = v0.reshape(-1).contiguous()
+    z, v_t, i_t, a_t = _FusedFunction.apply(x2, v, flat(i0), flat(a0), spec, kernel, surrogate)
+    st = shape[1:]
+    return z.reshape(shape), v_t.reshape(st), i_t.reshape(st), a_t.reshape(st)
