@@ -1,0 +1,384 @@
+"""NIR -> spikeforge. Parameter conversions live in :mod:`spikeforge.nir._mapping`; this file builds modules.
+
+The graph is checked and linearised first, then every module is built; a network is returned only
+when all nodes converted, so nothing is ever half-imported.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from spikeforge.layers import SNNSequential
+from spikeforge.neurons import IF, LI, LIF, CubaLIF, RecurrentLIF
+from spikeforge.nir import _mapping as m
+from spikeforge.nir._export import HINT_KEY, require_nir
+from spikeforge.nir.layers import Scale, SumPool2d, Threshold
+from spikeforge.surrogate import Surrogate
+
+__all__ = ["from_nir", "SUPPORTED_NODES"]
+
+SUPPORTED_NODES: tuple[str, ...] = (
+    "Input", "Output", "Affine", "Linear", "Conv1d", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d", "Scale",
+    "Threshold", "IF", "LIF", "CubaLIF", "LI", "I (followed by Threshold)", "CubaLI (followed by Threshold)",
+    "NIRGraph (a chain, or a LIF with a Linear/Affine recurrent loop)",
+)  # fmt: skip
+_KNOWN = {"Input", "Output", "Affine", "Linear", "Conv1d", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d", "Scale",
+          "Threshold", "IF", "LIF", "CubaLIF", "LI", "I", "CubaLI", "NIRGraph"}  # fmt: skip
+_RTOL = 1e-9
+
+
+def _err(where: str, msg: str) -> m.NIRImportError:
+    return m.NIRImportError(f"NIR node {where!r}: {msg}")
+
+
+def _arr(x: Any) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def _ints(v: Any, n: int) -> tuple[int, ...]:
+    a = np.asarray(v).astype(np.int64).reshape(-1)
+    return tuple(int(x) for x in (np.repeat(a, n) if a.size == 1 else a))
+
+
+def _uniform(x: Any, name: str, where: str, what: str) -> float:
+    a = _arr(x)
+    if a.size == 0 or not bool(np.all(a == a.reshape(-1)[0])):
+        raise _err(where, f"{name} differs across neurons (min {a.min()}, max {a.max()}); spikeforge's {what} takes one value")
+    return float(a.reshape(-1)[0])
+
+
+def _maybe_scalar(x: Any) -> float | torch.Tensor:
+    a = _arr(x)
+    return float(a.reshape(-1)[0]) if a.size and bool(np.all(a == a.reshape(-1)[0])) else torch.from_numpy(a.copy())
+
+
+def _hint(node: Any) -> dict[str, Any]:
+    raw = (getattr(node, "metadata", None) or {}).get(HINT_KEY)
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf8")
+    try:
+        out = json.loads(raw) if isinstance(raw, str) else {}
+    except ValueError:
+        return {}
+    return out if isinstance(out, dict) else {}
+
+
+# ---- linearise the graph --------------------------------------------------------------------------------------------
+Item = tuple[str, str, tuple[Any, ...]]  # (name, kind, NIR nodes)
+
+
+def _check_types(graph: Any, prefix: str) -> None:
+    bad = []
+    for name, node in graph.nodes.items():
+        kind = type(node).__name__
+        if kind not in _KNOWN:
+            bad.append(f"{prefix}{name!r} ({kind})")
+        elif kind == "NIRGraph":
+            _check_types(node, f"{prefix}{name}.")
+    if bad:
+        raise m.NIRImportError(f"unsupported NIR node(s): {', '.join(bad)}; supported: {', '.join(SUPPORTED_NODES)}")
+
+
+def _chain(graph: Any, prefix: str) -> list[Item]:
+    """Nodes of ``graph`` in order from its Input to its Output; LIF<->Linear 2-cycles become one recurrent item."""
+    nodes, edges = dict(graph.nodes), [(str(a), str(b)) for a, b in graph.edges]
+    for a, b in edges:
+        if a not in nodes or b not in nodes:
+            raise m.NIRImportError(f"edge ({prefix}{a!r}, {prefix}{b!r}) names a node that does not exist")
+    recurrent: dict[str, str] = {}
+    for a, b in list(edges):
+        if (b, a) in edges and a not in recurrent and b not in recurrent.values():
+            kinds = (type(nodes[a]).__name__, type(nodes[b]).__name__)
+            if kinds[0] in ("LIF", "CubaLIF") and kinds[1] in ("Linear", "Affine"):
+                if sum(e[1] == b for e in edges) != 1 or sum(e[0] == b for e in edges) != 1:
+                    raise _err(prefix + b, "a recurrent weight must connect only its neuron to itself")
+                recurrent[a] = b
+    for a, b in recurrent.items():
+        edges = [e for e in edges if e not in ((a, b), (b, a))]
+        del nodes[b]
+    ins: dict[str, list[str]] = {k: [] for k in nodes}
+    outs: dict[str, list[str]] = {k: [] for k in nodes}
+    for a, b in edges:
+        outs[a].append(b)
+        ins[b].append(a)
+    for k in nodes:
+        if len(ins[k]) > 1 or len(outs[k]) > 1:
+            raise _err(prefix + k, f"has {len(ins[k])} inputs and {len(outs[k])} outputs; only chains (and LIF recurrent loops) are supported")
+    roots = [k for k in nodes if type(nodes[k]).__name__ == "Input"] or [k for k in nodes if not ins[k]]
+    if len(roots) != 1:
+        raise m.NIRImportError(f"graph {prefix or '<top>'} needs exactly one Input, found {len(roots)}: {roots}")
+    items: list[Item] = []
+    seen: set[str] = set()
+    cur: str | None = roots[0]
+    while cur is not None:
+        if cur in seen:
+            raise _err(prefix + cur, "lies on a cycle other than a LIF<->Linear recurrent loop")
+        seen.add(cur)
+        node, kind = nodes[cur], type(nodes[cur]).__name__
+        if kind == "NIRGraph":
+            items += _chain(node, f"{prefix}{cur}.")
+        elif cur in recurrent:
+            items.append((prefix + cur, "R" + kind, (node, graph.nodes[recurrent[cur]])))
+        elif kind not in ("Input", "Output"):
+            items.append((prefix + cur, kind, (node,)))
+        cur = outs[cur][0] if outs[cur] else None
+    missing = sorted(set(nodes) - seen)
+    if missing:
+        raise m.NIRImportError(f"nodes {[prefix + k for k in missing]} are not connected to the chain from {prefix}{roots[0]!r}")
+    return items
+
+
+def _fuse(items: list[Item]) -> list[Item]:
+    """LI / I / CubaLI followed by Threshold is a neuron without reset: fuse the pair."""
+    out: list[Item] = []
+    i = 0
+    while i < len(items):
+        name, kind, nodes = items[i]
+        nxt = items[i + 1] if i + 1 < len(items) else None
+        if kind in ("LI", "I", "CubaLI") and nxt is not None and nxt[1] == "Threshold":
+            out.append((name, kind + "+Threshold", nodes + nxt[2]))
+            i += 2
+            continue
+        if kind in ("I", "CubaLI"):
+            raise _err(name, f"{kind} without a following Threshold has no spikeforge equivalent; supported: {', '.join(SUPPORTED_NODES)}")
+        out.append(items[i])
+        i += 1
+    return out
+
+
+# ---- build modules ---------------------------------------------------------------------------------------------------
+class _Ctx:
+    def __init__(self, dt: float, disc: str, surrogate: Surrogate | str | None, dtype: torch.dtype) -> None:
+        self.dt, self.disc, self.surrogate, self.dtype = dt, disc, surrogate, dtype
+
+
+def _tensor(a: Any, dtype: torch.dtype) -> torch.Tensor:
+    if isinstance(a, torch.Tensor):
+        return a.detach().to(dtype)
+    return torch.as_tensor(np.array(a), dtype=dtype)
+
+
+def _gain(beta: np.ndarray, r: Any, hint: dict[str, Any]) -> tuple[str, float, np.ndarray | None]:
+    """(input_scaling, R, extra per-neuron Scale or None) reproducing the NIR input gain ``(1 - beta) r``."""
+    r = _arr(r)
+    g = m.gain_from_nir(beta, r)
+    hr = hint.get("r")
+    if isinstance(hr, (int, float)):
+        if hint.get("input_scaling") == "exact" and np.allclose(r, hr, rtol=_RTOL, atol=0):
+            return "exact", float(hr), None
+        if hint.get("input_scaling") == "none" and np.allclose(g, hr, rtol=_RTOL, atol=0):
+            return "none", float(hr), None
+    if bool(np.all(r == r.reshape(-1)[0])):
+        return "exact", float(r.reshape(-1)[0]), None
+    if np.allclose(g, g.reshape(-1)[0], rtol=1e-12, atol=0):
+        return "none", float(g.reshape(-1)[0]), None
+    return "none", 1.0, g  # per-neuron gain: a Scale layer in front of the neuron
+
+
+def _leaky(ctx: _Ctx, node: Any, tau: Any, where: str) -> tuple[dict[str, Any], list[nn.Module]]:
+    try:
+        tau_mem = m.tau_from_nir(tau, ctx.dt, ctx.disc)
+    except ValueError as err:
+        raise _err(where, str(err)) from None
+    beta = m.decay_of_tau(tau_mem, ctx.dt, "exact")
+    scaling, r, scale = _gain(beta, node.r, _hint(node))
+    kw = {"tau_mem": _maybe_scalar(tau_mem), "v_rest": _uniform(node.v_leak, "v_leak", where, "neuron"),
+          "r": r, "input_scaling": scaling}  # fmt: skip
+    return kw, ([Scale(_tensor(scale, ctx.dtype))] if scale is not None else [])
+
+
+def _spiking(ctx: _Ctx, node: Any, where: str) -> dict[str, Any]:
+    return {"v_th": _maybe_scalar(node.v_threshold), "v_reset": _uniform(node.v_reset, "v_reset", where, "neuron"),
+            "reset": "to_value", "surrogate": ctx.surrogate, "dt": ctx.dt}  # fmt: skip
+
+
+def _b_lif(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
+    kw, pre = _leaky(ctx, nodes[0], nodes[0].tau, name)
+    return pre + [_neuron(LIF, ctx, **kw, **_spiking(ctx, nodes[0], name))]
+
+
+def _b_li_threshold(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
+    kw, pre = _leaky(ctx, nodes[0], nodes[0].tau, name)
+    return pre + [_neuron(LIF, ctx, **kw, v_th=_maybe_scalar(nodes[1].threshold), reset="none", surrogate=ctx.surrogate, dt=ctx.dt)]
+
+
+def _b_li(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
+    kw, pre = _leaky(ctx, nodes[0], nodes[0].tau, name)
+    return pre + [_neuron(LI, ctx, **kw, dt=ctx.dt)]
+
+
+def _c_mem(ctx: _Ctx, node: Any, name: str) -> float:
+    r = _uniform(node.r, "r", name, "IF")
+    h = _hint(node)
+    if isinstance(h.get("c_mem"), (int, float)) and isinstance(h.get("dt"), (int, float)) and h["dt"] == ctx.dt:
+        if np.isclose(m.if_r_to_nir(h["c_mem"], h["dt"], ctx.dt), r, rtol=_RTOL, atol=0):
+            return float(h["c_mem"])
+    try:
+        return m.if_c_mem_from_nir(r, ctx.dt)
+    except ValueError as err:
+        raise _err(name, str(err)) from None
+
+
+def _b_if(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
+    return [_neuron(IF, ctx, c_mem=_c_mem(ctx, nodes[0], name), **_spiking(ctx, nodes[0], name))]
+
+
+def _b_i_threshold(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
+    return [_neuron(IF, ctx, c_mem=_c_mem(ctx, nodes[0], name), v_th=_maybe_scalar(nodes[1].threshold), reset="none",
+               surrogate=ctx.surrogate, dt=ctx.dt)]  # fmt: skip
+
+
+def _cuba(ctx: _Ctx, name: str, node: Any) -> tuple[dict[str, Any], list[nn.Module]]:
+    kw, pre = _leaky(ctx, node, node.tau_mem, name)
+    if pre:
+        raise _err(name, "per-neuron membrane gain (1 - beta) r of a CubaLIF is not supported; make r uniform")
+    try:
+        tau_syn = m.tau_from_nir(node.tau_syn, ctx.dt, ctx.disc)
+    except ValueError as err:
+        raise _err(name, str(err)) from None
+    alpha = m.decay_of_tau(tau_syn, ctx.dt, "exact")
+    s = (1.0 - alpha) * _arr(node.w_in)  # our synapse adds its input 1:1; any other w_in becomes a Scale in front
+    if not np.allclose(s, 1.0, rtol=_RTOL, atol=0):
+        pre = [Scale(_tensor(s, ctx.dtype))]
+    return {**kw, "tau_syn": _maybe_scalar(tau_syn)}, pre
+
+
+def _b_cuba(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
+    kw, pre = _cuba(ctx, name, nodes[0])
+    return pre + [_neuron(CubaLIF, ctx, **kw, **_spiking(ctx, nodes[0], name))]
+
+
+def _b_cubali_threshold(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
+    kw, pre = _cuba(ctx, name, nodes[0])
+    return pre + [_neuron(CubaLIF, ctx, **kw, v_th=_maybe_scalar(nodes[1].threshold), reset="none", surrogate=ctx.surrogate, dt=ctx.dt)]
+
+
+def _b_rlif(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
+    lif, w = nodes
+    kw, pre = _leaky(ctx, lif, lif.tau, name)
+    if pre:
+        raise _err(name, "a recurrent LIF needs a uniform input gain (1 - beta) r")
+    if type(w).__name__ == "Affine" and np.any(_arr(w.bias) != 0):
+        raise _err(name, "recurrent Affine with a non-zero bias is not supported (spikeforge's RecurrentLIF has no bias)")
+    weight = _tensor(w.weight, ctx.dtype)
+    if weight.dim() != 2 or weight.shape[0] != weight.shape[1]:
+        raise _err(name, f"recurrent weight must be square [N, N], got {tuple(weight.shape)}")
+    return [_neuron(RecurrentLIF, ctx, weight.shape[0], w_rec=weight, **kw, **_spiking(ctx, lif, name))]
+
+
+def _b_rcuba(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
+    raise _err(name, "a recurrent CubaLIF has no spikeforge equivalent (RecurrentLIF is a plain LIF)")
+
+
+def _b_affine(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
+    node = nodes[0]
+    w = _tensor(node.weight, ctx.dtype)
+    if w.dim() != 2:
+        raise _err(name, f"weight must be 2-D [out, in], got shape {tuple(w.shape)}")
+    has_bias = type(node).__name__ == "Affine"
+    layer = nn.Linear(w.shape[1], w.shape[0], bias=has_bias, dtype=ctx.dtype)
+    with torch.no_grad():
+        layer.weight.copy_(w)
+        if has_bias:
+            layer.bias.copy_(_tensor(node.bias, ctx.dtype).reshape(-1))
+    return [layer]
+
+
+def _b_conv(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
+    node = nodes[0]
+    w = _tensor(node.weight, ctx.dtype)
+    nd = w.dim() - 2
+    if nd not in (1, 2):
+        raise _err(name, f"conv weight must be [C_out, C_in/groups, *kernel] with 1 or 2 kernel dims, got {tuple(w.shape)}")
+    pad = node.padding if isinstance(node.padding, str) else _ints(node.padding, nd)
+    cls = nn.Conv1d if nd == 1 else nn.Conv2d
+    groups = int(np.asarray(node.groups).reshape(-1)[0])
+    layer = cls(w.shape[1] * groups, w.shape[0], tuple(w.shape[2:]), stride=_ints(node.stride, nd), padding=pad,
+                dilation=_ints(node.dilation, nd), groups=groups, bias=True, dtype=ctx.dtype)  # fmt: skip
+    with torch.no_grad():
+        layer.weight.copy_(w)
+        layer.bias.copy_(_tensor(node.bias, ctx.dtype).reshape(-1))
+    return [layer]
+
+
+def _b_flatten(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
+    start, end = int(nodes[0].start_dim), int(nodes[0].end_dim)
+    return [nn.Flatten(start + 1 if start >= 0 else start, end + 1 if end >= 0 else end)]
+
+
+def _b_pool(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
+    node = nodes[0]
+    k, s, p = _ints(node.kernel_size, 2), _ints(node.stride, 2), _ints(node.padding, 2)
+    if type(node).__name__ == "SumPool2d":
+        return [SumPool2d(k, s, p)]
+    return [nn.AvgPool2d(k, s, p)]
+
+
+def _b_threshold(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
+    return [Threshold(_tensor(_maybe_scalar(nodes[0].threshold), ctx.dtype), surrogate=ctx.surrogate)]
+
+
+def _b_scale(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
+    return [Scale(_tensor(nodes[0].scale, ctx.dtype))]
+
+
+_BUILDERS: dict[str, Callable[[_Ctx, str, tuple[Any, ...]], list[nn.Module]]] = {
+    "LIF": _b_lif, "LI+Threshold": _b_li_threshold, "LI": _b_li, "IF": _b_if, "I+Threshold": _b_i_threshold,
+    "CubaLIF": _b_cuba, "CubaLI+Threshold": _b_cubali_threshold, "RLIF": _b_rlif, "RCubaLIF": _b_rcuba,
+    "Affine": _b_affine, "Linear": _b_affine, "Conv1d": _b_conv, "Conv2d": _b_conv, "Flatten": _b_flatten,
+    "SumPool2d": _b_pool, "AvgPool2d": _b_pool, "Threshold": _b_threshold, "Scale": _b_scale,
+}  # fmt: skip
+
+
+def _exact(module: nn.Module, kw: dict[str, Any], dtype: torch.dtype) -> nn.Module:
+    """Neuron constructors store tensors in the default dtype; put back ``kw``'s float64 values cast once to ``dtype``."""
+    module.to(dtype)
+    for key, value in kw.items():
+        if isinstance(value, torch.Tensor) and key in module._buffers:
+            module._buffers[key] = value.to(dtype)
+        elif isinstance(value, torch.Tensor) and isinstance(module._parameters.get(key), nn.Parameter):
+            module._parameters[key].data = value.to(dtype)  # type: ignore[union-attr]
+    return module
+
+
+def _neuron(cls: type[nn.Module], ctx: _Ctx, *args: Any, **kw: Any) -> nn.Module:
+    return _exact(cls(*args, **kw), kw, ctx.dtype)
+
+
+def from_nir(
+    graph: Any,
+    *,
+    dt: float,
+    discretization: str | None = None,
+    surrogate: Surrogate | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> SNNSequential:
+    """Build an :class:`SNNSequential` from a ``nir.NIRGraph`` (see :mod:`spikeforge.nir` for the contract)."""
+    nir = require_nir()
+    if not isinstance(graph, nir.NIRGraph):
+        raise TypeError(f"graph must be a nir.NIRGraph (use spikeforge.nir.import_file for a path), got {type(graph).__name__}")
+    if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not np.isfinite(dt) or dt <= 0:
+        raise ValueError(f"dt must be a finite number > 0 (the simulation step, unit of the graph's tau), got {dt!r}")
+    if discretization is None:
+        recorded = (graph.metadata or {}).get("spikeforge_discretization", "exact")
+        discretization = recorded.decode("utf8") if isinstance(recorded, bytes) else str(recorded)
+    m.check_discretization(discretization)
+    dtype = dtype or torch.get_default_dtype()
+    _check_types(graph, "")
+    ctx = _Ctx(float(dt), discretization, surrogate, dtype)
+    modules: list[nn.Module] = []
+    for name, kind, nodes in _fuse(_chain(graph, "")):
+        try:
+            modules += _BUILDERS[kind](ctx, name, nodes)
+        except m.NIRImportError:
+            raise
+        except (ValueError, TypeError, AttributeError) as err:
+            raise _err(name, f"malformed {kind} node: {err}") from err
+    if not modules:
+        raise m.NIRImportError("the graph has no computational nodes between its Input and Output")
+    return SNNSequential(*modules).to(dtype)
