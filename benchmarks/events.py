@@ -1,0 +1,322 @@
+"""Event-driven execution benchmark: wall time against input activity (issue 6).
+
+Network: 3 x (Linear 1024 -> 1024, no bias, + LIF with v <- 0.9 v + I, threshold 1, reset by subtraction),
+T = 100 steps, Bernoulli input spikes at densities 0.1 % ... 50 %, batch 1 and batch 32. Paths, all on the
+same weights:
+
+* ``dense``: :class:`spikeforge.layers.SNNSequential` (Linear folded over ``[T*B, ...]``, the neuron's
+  default backend), forward under ``no_grad``;
+* ``sparse``: the same model with :class:`spikeforge.events.SparseLinear` (default crossover);
+* ``engine``: :class:`spikeforge.events.StreamingEngine` (batch 1; at batch 32 the 32 samples are
+  streamed one after another);
+* ``snntorch``: ``nn.Linear`` + ``snn.Leaky(beta=0.9)`` per step (its tutorial idiom; its reset is applied
+  one step late, so its spikes differ slightly: speed comparison only).
+
+Also measured in the same run: the sparse/dense crossover density of ``sparse_linear`` and
+``sparse_conv2d``, and config A training (Linear 512 -> 512 + LIF, T = 100, B = 32, 10 % input spikes)
+forward + backward against the dense GEMM floor (the forward GEMM plus the weight-gradient GEMM, timed
+with ``torch.matmul``). Timings are medians of repeats; the machine's load average is recorded.
+
+Run: ``.venv/bin/python benchmarks/events.py [--threads 1] [--quick]``; prints a markdown section and
+writes ``benchmarks/events.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+
+def _threads_from_argv() -> str:
+    argv = sys.argv[1:]
+    for k, a in enumerate(argv):
+        if a == "--threads" and k + 1 < len(argv):
+            return argv[k + 1]
+        if a.startswith("--threads="):
+            return a.split("=", 1)[1]
+    return "1"
+
+
+# Numba's parallel backend (used by the LIF's fused kernel) must not start more threads than torch may
+# use: with idle Numba worker threads around, later torch CPU ops in the process ran ~10x slower here.
+os.environ.setdefault("NUMBA_NUM_THREADS", _threads_from_argv())
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from spikeforge.events import SparseLinear, StreamingEngine, sparse_conv2d, sparse_linear  # noqa: E402
+from spikeforge.layers import SNNSequential  # noqa: E402
+from spikeforge.neurons import LIF  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+DENSITIES = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
+
+
+def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def build(width: int, layers: int, gen: torch.Generator) -> SNNSequential:
+    mods: list[nn.Module] = []
+    for _ in range(layers):
+        lin = nn.Linear(width, width, bias=False)
+        with torch.no_grad():
+            lin.weight.copy_(torch.randn(width, width, generator=gen) * (2 / math.sqrt(width)))
+        mods += [lin, LIF(beta=0.9, input_scaling="none", reset="subtract")]
+    return SNNSequential(*mods).eval()
+
+
+def sparse_twin(net: SNNSequential) -> SNNSequential:
+    return SNNSequential(*[SparseLinear.from_dense(m) if isinstance(m, nn.Linear) else m for m in net.layers]).eval()
+
+
+def snntorch_runner(net: SNNSequential) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    try:
+        import snntorch as snn
+    except Exception as err:  # noqa: BLE001 - report any import failure
+        print(f"snntorch unavailable: {err!r}")
+        return None
+    lins = [m for m in net.layers if isinstance(m, nn.Linear)]
+    leaks = [snn.Leaky(beta=0.9, threshold=1.0, reset_mechanism="subtract") for _ in lins]
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        mems = [lk.init_leaky() for lk in leaks]
+        out = []
+        for x_t in x:
+            h = x_t
+            for k, (lin, lk) in enumerate(zip(lins, leaks)):
+                h, mems[k] = lk(lin(h), mems[k])
+            out.append(h)
+        return torch.stack(out)
+
+    return run
+
+
+def r_squared(x: np.ndarray, y: np.ndarray) -> float:
+    a, b = np.polyfit(x, y, 1)
+    res = y - (a * x + b)
+    return float(1 - (res**2).sum() / ((y - y.mean()) ** 2).sum())
+
+
+def crossover(dens: list[float], sparse_t: list[float], dense_t: list[float]) -> float | None:
+    """Density above the last one where sparse is faster, log-interpolated to where the times meet.
+
+    None: sparse is faster over the whole range; 0.0: sparse is never faster.
+    """
+    ratio = np.log(np.array(sparse_t) / np.array(dense_t))
+    faster = np.nonzero(ratio < 0)[0]
+    if faster.size == 0:
+        return 0.0
+    k = int(faster[-1])
+    if k == len(dens) - 1:
+        return None
+    f = -ratio[k] / (ratio[k + 1] - ratio[k])
+    return float(math.exp(math.log(dens[k]) + f * (math.log(dens[k + 1]) - math.log(dens[k]))))
+
+
+def sweep(args: argparse.Namespace, gen: torch.Generator) -> dict[str, Any]:
+    net = build(1024, 3, gen)
+    twin = sparse_twin(net)
+    eng = StreamingEngine(net, (1024,))
+    snt = snntorch_runner(net)
+    res: dict[str, Any] = {"spikes": [], "b1": {}, "b32": {}, "mismatch": 0}
+    for key in ("b1", "b32"):
+        for path in ("dense", "sparse", "engine", "snntorch"):
+            res[key][path] = []
+    for d in DENSITIES:
+        for key, batch in (("b1", 1), ("b32", 32)):
+            x = (torch.rand(args.steps, batch, 1024, generator=gen) < d).float()
+            with torch.no_grad():
+                out, _ = net(x)
+                rep = args.repeats if batch == 1 else max(3, args.repeats // 2)
+                res[key]["dense"].append(median_time(lambda: net(x), rep))
+                res[key]["sparse"].append(median_time(lambda: twin(x), rep))
+                if snt is not None:
+                    res[key]["snntorch"].append(median_time(lambda: snt(x), rep if batch == 1 else 3))
+            if batch == 1:
+                r = eng.run(x, record=True)
+                res["mismatch"] += int((r.spikes != out).sum())
+                res["spikes"].append(int(x.sum()) + sum(int(s.sum()) for s in r.layer_spikes))
+                res[key]["engine"].append(median_time(lambda: eng.run(x), args.repeats))
+            else:
+                res[key]["engine"].append(median_time(lambda: [eng.run(x[:, b:b + 1]) for b in range(batch)], 3, 0))
+        print(f"density {d:.3f}: b1 " + " ".join(f"{p}={res['b1'][p][-1] * 1e3:.2f}ms" for p in res["b1"] if res["b1"][p])
+              + f" spikes={res['spikes'][-1]}", flush=True)
+    return res
+
+
+def crossovers(args: argparse.Namespace, gen: torch.Generator) -> dict[str, Any]:
+    dens = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5]
+    out: dict[str, Any] = {"dens": dens}
+    w = torch.randn(1024, 1024, generator=gen, requires_grad=True)
+    for rows in (100, 3200):
+        for phase in ("fwd", "fwdbwd"):
+            s_t, d_t = [], []
+            for d in dens:
+                x = (torch.rand(rows, 1024, generator=gen) < d).float()
+                if phase == "fwd":
+                    with torch.no_grad():
+                        s_t.append(median_time(lambda: sparse_linear(x, w, crossover=1.0), args.repeats))
+                        d_t.append(median_time(lambda: torch.nn.functional.linear(x, w), args.repeats))
+                else:
+                    s_t.append(median_time(lambda: sparse_linear(x, w, crossover=1.0).sum().backward(), 3))
+                    d_t.append(median_time(lambda: torch.nn.functional.linear(x, w).sum().backward(), 3))
+            out[f"linear_{rows}_{phase}"] = crossover(dens, s_t, d_t)
+    wc = torch.randn(32, 16, 3, 3, generator=gen, requires_grad=True)
+    cdens = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05]
+    out["conv_dens"] = cdens
+    for phase in ("fwd", "fwdbwd"):
+        s_t, d_t = [], []
+        for d in cdens:
+            x = (torch.rand(32, 16, 16, 16, generator=gen) < d).float()
+            if phase == "fwd":
+                with torch.no_grad():
+                    s_t.append(median_time(lambda: sparse_conv2d(x, wc, None, 1, 1, crossover=1.0), args.repeats))
+                    d_t.append(median_time(lambda: torch.nn.functional.conv2d(x, wc, None, 1, 1), args.repeats))
+            else:
+                s_t.append(median_time(lambda: sparse_conv2d(x, wc, None, 1, 1, crossover=1.0).sum().backward(), 3))
+                d_t.append(median_time(lambda: torch.nn.functional.conv2d(x, wc, None, 1, 1).sum().backward(), 3))
+        out[f"conv_{phase}"] = crossover(cdens, s_t, d_t)
+    return out
+
+
+def config_a(args: argparse.Namespace, gen: torch.Generator) -> dict[str, float]:
+    lin = nn.Linear(512, 512, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.randn(512, 512, generator=gen) * (2 / math.sqrt(512)))
+    lif = LIF(beta=0.9, input_scaling="none")
+    dense = SNNSequential(lin, lif)
+    sparse = SNNSequential(SparseLinear.from_dense(lin), lif)
+    x = (torch.rand(100, 32, 512, generator=gen) < 0.1).float()
+    xf = x.reshape(3200, 512)
+    g = torch.randn(3200, 512, generator=gen)
+    wt = lin.weight.detach()
+
+    def floor() -> None:
+        torch.matmul(xf, wt.t())  # forward GEMM
+        torch.matmul(g.t(), xf)  # weight-gradient GEMM (the input spikes need no gradient)
+
+    def step(model: SNNSequential) -> Callable[[], None]:
+        def run() -> None:
+            lin.weight.grad = None
+            out, _ = model(x)
+            out.sum().backward()
+        return run
+
+    def lin_only(fn: Callable[..., torch.Tensor]) -> Callable[[], None]:
+        def run() -> None:
+            lin.weight.grad = None
+            fn(x, lin.weight).sum().backward()
+        return run
+
+    return {
+        "floor": median_time(floor, args.repeats),
+        "dense": median_time(step(dense), args.repeats),
+        "sparse": median_time(step(sparse), args.repeats),
+        "sparse_linear_only": median_time(lin_only(lambda a, w: sparse_linear(a, w)), args.repeats),
+        "dense_linear_only": median_time(lin_only(torch.nn.functional.linear), args.repeats),
+    }
+
+
+def plot(res: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), dpi=72)
+    for ax, key, title in ((axes[0], "b1", "batch 1"), (axes[1], "b32", "batch 32")):
+        for p, ts in res[key].items():
+            if ts:
+                ax.loglog([d * 100 for d in DENSITIES], [t * 1e3 for t in ts], "o-", ms=3, label=p)
+        ax.set_xlabel("input activity (%)")
+        ax.set_ylabel("wall time (ms)")
+        ax.set_title(f"3x1024 LIF, T=100, {title}")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=7)
+    axes[2].loglog([d * 100 for d in DENSITIES], res["spikes"], "o-", ms=3, label="spikes (input + 3 layers)")
+    ax2 = axes[2]
+    ax2.set_xlabel("input activity (%)")
+    ax2.set_ylabel("spikes per sample")
+    ax2.set_title("spike count (batch 1)")
+    ax2.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-plot", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    gen = torch.Generator().manual_seed(0)
+    load0 = os.getloadavg()
+    t0 = time.perf_counter()
+    res = sweep(args, gen)
+    cx = crossovers(args, gen)
+    ca = config_a(args, gen)
+    total = time.perf_counter() - t0
+    load1 = os.getloadavg()
+    if not args.no_plot:
+        plot(res, HERE / "events.png")
+
+    spikes = np.array(res["spikes"], dtype=float)
+    r2 = r_squared(spikes, np.array(res["b1"]["engine"]))
+    i1 = DENSITIES.index(0.01)
+    speed1 = res["b1"]["dense"][i1] / res["b1"]["engine"][i1]
+    def fmt(v: float | None, lo: float = 0.01, hi: float = 0.5) -> str:
+        return f"above {hi * 100:g} %" if v is None else f"below {lo * 100:g} %" if v == 0.0 else f"{v * 100:.2g} %"
+
+    print("\n## Event-driven execution\n")
+    print(f"Command: `.venv/bin/python benchmarks/events.py --threads {args.threads} --steps {args.steps} "
+          f"--repeats {args.repeats}`; torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+          f"{args.threads} torch thread(s), NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS')}; load average (1/5/15 min) before {load0[0]:.2f}/{load0[1]:.2f}/{load0[2]:.2f}, "
+          f"after {load1[0]:.2f}/{load1[1]:.2f}/{load1[2]:.2f} (2 cores shared with other jobs); total {total:.0f} s.\n")
+    print(f"Engine spikes that differ from the dense float32 model's, all densities, batch 1: **{res['mismatch']}** "
+          f"of {sum(res['spikes'])} (the engine keeps membranes and sums in float64).\n")
+    head = "| activity | spikes/sample | " + " | ".join(f"{p} B=1 (ms)" for p in res["b1"] if res["b1"][p]) + " | " + \
+        " | ".join(f"{p} B=32 (ms)" for p in res["b32"] if res["b32"][p]) + " |"
+    print(head)
+    print("|" + "---:|" * (head.count("|") - 1))
+    for k, d in enumerate(DENSITIES):
+        cells = [f"{res[key][p][k] * 1e3:.2f}" for key in ("b1", "b32") for p in res[key] if res[key][p]]
+        print(f"| {d * 100:g} % | {res['spikes'][k]} | " + " | ".join(cells) + " |")
+    print("\nCrossover density (sparse time = dense time), `sparse_linear` 1024 -> 1024: "
+          f"100 rows forward {fmt(cx['linear_100_fwd'])}, fwd+bwd {fmt(cx['linear_100_fwdbwd'])}; "
+          f"3200 rows forward {fmt(cx['linear_3200_fwd'])}, fwd+bwd {fmt(cx['linear_3200_fwdbwd'])}; "
+          f"`sparse_conv2d` 16 -> 32, 3x3, input [32, 16, 16, 16]: forward {fmt(cx['conv_fwd'], 0.0005, 0.05)}, "
+          f"fwd+bwd {fmt(cx['conv_fwdbwd'], 0.0005, 0.05)}.\n")
+    print(f"Config A (Linear 512->512 + LIF, T=100, B=32, 10 % input) forward+backward: dense {ca['dense'] * 1e3:.1f} ms, "
+          f"sparse {ca['sparse'] * 1e3:.1f} ms, dense GEMM floor (forward + weight-gradient matmul) {ca['floor'] * 1e3:.1f} ms; "
+          f"Linear alone: sparse {ca['sparse_linear_only'] * 1e3:.1f} ms, dense {ca['dense_linear_only'] * 1e3:.1f} ms; "
+          f"so the LIF layer's fwd+bwd takes about {(ca['dense'] - ca['dense_linear_only']) * 1e3:.1f} ms.\n")
+    print("Targets:\n")
+    print(f"* engine wall time linear in spike count: R^2 = {r2:.3f} (target >= 0.95): **{'met' if r2 >= 0.95 else 'not met'}**")
+    print(f"* engine vs dense at 1 % activity, batch 1: {speed1:.1f}x (target >= 10x): **{'met' if speed1 >= 10 else 'not met'}**")
+    ok = ca["sparse"] < ca["floor"]
+    ok_lin = ca["sparse_linear_only"] < ca["floor"]
+    print(f"* config A, the Linear layer alone with SparseLinear: {ca['sparse_linear_only'] * 1e3:.1f} ms vs GEMM floor: "
+          f"**{'met' if ok_lin else 'not met'}** (ratio {ca['sparse_linear_only'] / ca['floor']:.2f})")
+    print(f"* config A fwd+bwd with SparseLinear {ca['sparse'] * 1e3:.1f} ms vs GEMM floor {ca['floor'] * 1e3:.1f} ms: "
+          f"**{'met' if ok else 'not met'}** (ratio {ca['sparse'] / ca['floor']:.2f})")
+
+
+if __name__ == "__main__":
+    main()

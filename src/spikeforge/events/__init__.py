@@ -1,0 +1,28 @@
+"""Event-driven execution: event streams, spike-sparse layers and a streaming engine.
+
+* :mod:`~spikeforge.events.stream`: Tonic-compatible ``(x, y, t, p)`` event arrays, conversion to and
+  from dense ``[T, P, H, W]`` spike tensors, binning to frames.
+* :mod:`~spikeforge.events.sparse`: :class:`SparseLinear` / :class:`SparseConv2d`, drop-in layers whose
+  forward and weight gradient touch only the weights of active inputs.
+* :mod:`~spikeforge.events.engine`: :class:`StreamingEngine`, batch-1 event-driven inference with lazy
+  leak; its spikes equal the dense :class:`~spikeforge.layers.SNNSequential` (the oracle).
+"""
+
+from spikeforge.events.engine import EngineOps, EngineResult, EngineState, LayerOps, StreamingEngine
+from spikeforge.events.sparse import (
+    CONV2D_CROSSOVER,
+    LINEAR_CROSSOVER,
+    SparseConv2d,
+    SparseLinear,
+    sparse_conv2d,
+    sparse_linear,
+    spike_density,
+)
+from spikeforge.events.stream import EVENT_DTYPE, check_events, dense_to_events, events_to_dense, make_events, to_frames
+
+__all__ = [
+    "EVENT_DTYPE", "make_events", "check_events", "events_to_dense", "dense_to_events", "to_frames",
+    "LINEAR_CROSSOVER", "CONV2D_CROSSOVER", "spike_density", "sparse_linear", "sparse_conv2d",
+    "SparseLinear", "SparseConv2d",
+    "StreamingEngine", "EngineState", "EngineResult", "EngineOps", "LayerOps",
+]

@@ -1,0 +1,335 @@
+r"""The event-driven update loop of :class:`~spikeforge.events.engine.StreamingEngine` (batch 1).
+
+Written in plain Python over numpy arrays so that Numba can compile it (``numba.njit``); without Numba
+the same function runs interpreted (slow, but identical). Layer ``l`` has ``N_l`` neurons stored at
+``[off[l], off[l] + N_l)`` of the flat per-neuron arrays.
+
+Per time step ``t`` and layer, in network order:
+
+1. **Synaptic accumulation, one weight column per input spike.** Linear: input ``j`` adds row ``j`` of
+   ``W^T`` (``N_l`` additions) to the current accumulator; Conv2d: input ``j`` adds its precomputed
+   fan-out list (CSR: targets, weights). Recurrent layers add row ``j`` of ``W_rec^T`` for every own
+   spike of step ``t - 1``. Each addition is one synaptic operation.
+2. **Due neurons.** A neuron that received nothing is evaluated only at the step ``due[n]`` from
+   which it could cross threshold on its own (bias drive, a post-reset membrane above threshold,
+   a resting potential above threshold, a CubaLIF synaptic current still charging the membrane).
+   The per-layer minimum ``min_due[l]`` skips the scan on steps when nothing is due.
+3. **Lazy leak, then the step.** A touched neuron last updated at step ``s`` first catches up over the
+   ``k = t - 1 - s`` input-free steps in closed form (below), then takes step ``t`` with the same
+   arithmetic, in the same order, as the neuron's pure step function, then resets.
+
+Input-free evolution over ``k`` steps (constant per-step drive ``b`` from a layer bias; ``g`` the input gain):
+
+* IF: ``v + k g b``.
+* LIF: ``v_inf + beta^k (v - v_inf)``, ``v_inf = v_rest + g b / (1 - beta)``.
+* CubaLIF (no bias): ``i_k = alpha^k i``,
+  ``v_k = v_rest + beta^k (v - v_rest) + g i alpha (beta^k - alpha^k) / (beta - alpha)``
+  (``g i k alpha^k`` when ``alpha = beta``).
+
+Spikes are exactly those of the dense step loop except where a membrane lands within rounding error
+of threshold (the closed form and ``k`` repeated steps round differently).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["advance", "init_due", "get_advance", "IF_MODEL", "LIF_MODEL", "CUBA_MODEL", "NEVER"]
+
+IF_MODEL, LIF_MODEL, CUBA_MODEL = 0, 1, 2
+RESET_TO_VALUE, RESET_SUBTRACT, RESET_NONE = 0, 1, 2
+NEVER = np.iinfo(np.int64).max // 2
+
+
+def _catch_up(model: int, k: int, vv: Any, ii: Any, beta: Any, gain: Any, alpha: Any, b: Any, v_rest: Any) -> tuple[Any, Any]:
+    if model == IF_MODEL or (model == LIF_MODEL and beta >= 1.0):
+        if b != 0.0:
+            vv = vv + k * (gain * b)
+        return vv, ii
+    if model == LIF_MODEL:
+        vinf = v_rest + gain * b / (1.0 - beta)
+        return vinf + beta**k * (vv - vinf), ii
+    bk = beta**k
+    ak = alpha**k
+    if beta != alpha:
+        s = alpha * (bk - ak) / (beta - alpha)
+    else:
+        s = k * ak
+    return v_rest + bk * (vv - v_rest) + gain * ii * s, ak * ii
+
+
+def _next_due(model: int, t: int, vv: Any, ii: Any, beta: Any, gain: Any, alpha: Any, b: Any, v_rest: Any, v_th: Any) -> int:
+    """First step after ``t`` at which the neuron could spike without input (early is safe, late is not)."""
+    if model == IF_MODEL or (model == LIF_MODEL and beta >= 1.0):
+        d = gain * b
+        if vv + d - v_th > 0.0:
+            return t + 1
+        if d > 0.0:
+            return t + max(1, int(math.floor((v_th - vv) / d)) - 1)
+        return NEVER
+    if model == LIF_MODEL:
+        vinf = v_rest + gain * b / (1.0 - beta)
+        if vinf + beta * (vv - vinf) - v_th > 0.0:
+            return t + 1
+        if vv < vinf and vinf > v_th:
+            r = (vinf - v_th) / (vinf - vv)
+            return t + max(1, int(math.floor(math.log(r) / math.log(beta))) - 1)
+        return NEVER
+    if alpha >= 1.0:
+        return t + 1
+    bound = max(vv - v_rest, 0.0) + gain * max(ii, 0.0) * alpha / (1.0 - alpha)
+    if v_rest + bound - v_th > 0.0:
+        return t + 1
+    return NEVER
+
+
+def _update_all_simple(vl: np.ndarray, lastl: np.ndarray, duel: np.ndarray, curl: np.ndarray, rcurl: np.ndarray,
+                       betal: np.ndarray, gainl: np.ndarray, thl: np.ndarray, sflag: np.ndarray, t: int, vr: Any,
+                       vz: Any, rst: int, mdl: int, is_rec: bool) -> bool:
+    """Update every neuron of a "simple" layer (IF/LIF, no bias, v_rest <= v_th) at step ``t``.
+
+    Same arithmetic as the per-neuron path, written as branch-free passes that the compiler can
+    vectorise. ``sflag[n]`` receives the spikes; returns True if some neuron could fire at ``t + 1``.
+    """
+    n_l = vl.shape[0]
+    if mdl == LIF_MODEL:  # lazy leak for neurons not updated at t - 1
+        for n in range(n_l):
+            k = t - 1 - lastl[n]
+            if k > 0:
+                vl[n] = vr + betal[n] ** k * (vl[n] - vr)
+    if is_rec:
+        for n in range(n_l):
+            curl[n] = (curl[n] + 0.0) + rcurl[n]
+            rcurl[n] = 0.0
+    soon = 0
+    for n in range(n_l):
+        x = curl[n]
+        curl[n] = 0.0
+        if mdl == IF_MODEL:
+            vv = vl[n] + gainl[n] * x
+        else:
+            vv = vr + betal[n] * (vl[n] - vr) + gainl[n] * x
+        th = thl[n]
+        s = vv - th > 0.0
+        if rst == RESET_TO_VALUE:
+            vv = vz if s else vv
+        elif rst == RESET_SUBTRACT:
+            vv = vv - (th - vz) if s else vv
+        vl[n] = vv
+        lastl[n] = t
+        sflag[n] = s
+        nxt = (vv - th > 0.0) if mdl == IF_MODEL else (vr + betal[n] * (vv - vr) - th > 0.0)
+        duel[n] = t + 1 if nxt else NEVER
+        soon += nxt
+    return soon > 0
+
+
+def advance(
+    n_steps: int, t0: int,
+    in_ptr: np.ndarray, in_idx: np.ndarray, in_val: np.ndarray,
+    n_out: np.ndarray, off: np.ndarray, syn_kind: np.ndarray, w_off: np.ndarray, c_off: np.ndarray,
+    rec_off: np.ndarray, model: np.ndarray, simple_layer: np.ndarray, reset: np.ndarray, v_rest: np.ndarray,
+    v_reset: np.ndarray, wt: np.ndarray, cptr: np.ndarray, ctgt: np.ndarray, cwgt: np.ndarray, wrec: np.ndarray,
+    beta: np.ndarray, gain: np.ndarray, alpha: np.ndarray, v_th: np.ndarray, bias: np.ndarray,
+    v: np.ndarray, i: np.ndarray, last: np.ndarray, due: np.ndarray, min_due: np.ndarray,
+    prev_sp: np.ndarray, prev_cnt: np.ndarray,
+    cur: np.ndarray, rcur: np.ndarray, flag: np.ndarray, tlist: np.ndarray,
+    out_ptr: np.ndarray, out_idx: np.ndarray, ops: np.ndarray,
+) -> None:
+    """Advance the network by ``n_steps`` steps from absolute step ``t0`` (see the module docstring).
+
+    ``in_ptr [n_steps + 1]``/``in_idx``/``in_val``: input entries per step (CSR). ``out_ptr [L, n_steps + 1]``
+    and ``out_idx [L, cap]`` receive each layer's spike indices per step. ``ops [L, 4]`` accumulates
+    feed-forward synaptic ops, recurrent synaptic ops, neuron updates and spikes.
+    """
+    n_layers = n_out.shape[0]
+    for l in range(n_layers):
+        out_ptr[l, 0] = 0
+    for tt in range(n_steps):
+        t = t0 + tt
+        for l in range(n_layers):
+            n_l = n_out[l]
+            o = off[l]
+            if l == 0:
+                a0, a1 = in_ptr[tt], in_ptr[tt + 1]
+            else:
+                a0, a1 = out_ptr[l - 1, tt], out_ptr[l - 1, tt + 1]
+            n_t = 0
+            everyone = False
+            # 1. synaptic accumulation
+            for e in range(a0, a1):
+                if l == 0:
+                    j = in_idx[e]
+                    a = in_val[e]
+                else:
+                    j = out_idx[l - 1, e]
+                    a = 1.0
+                if syn_kind[l] == 0:
+                    base = w_off[l] + j * n_l
+                    cv, wv = cur[o:o + n_l], wt[base:base + n_l]  # views: the loop vectorises
+                    for n in range(n_l):
+                        cv[n] += a * wv[n]
+                    ops[l, 0] += n_l
+                    everyone = True
+                else:
+                    q0, q1 = cptr[c_off[l] + j], cptr[c_off[l] + j + 1]
+                    for q in range(q0, q1):
+                        n = ctgt[q]
+                        cur[o + n] += a * cwgt[q]
+                        if flag[o + n] == 0:
+                            flag[o + n] = 1
+                            tlist[o + n_t] = n
+                            n_t += 1
+                    ops[l, 0] += q1 - q0
+            if rec_off[l] >= 0:
+                for e in range(prev_cnt[l]):
+                    base = rec_off[l] + prev_sp[o + e] * n_l
+                    rv, wv = rcur[o:o + n_l], wrec[base:base + n_l]
+                    for n in range(n_l):
+                        rv[n] += wv[n]
+                    ops[l, 1] += n_l
+                    everyone = True
+            # 2. neurons that could cross threshold on their own
+            if t >= min_due[l]:
+                m = NEVER
+                for n in range(n_l):
+                    d = due[o + n]
+                    if d <= t:
+                        if flag[o + n] == 0:
+                            flag[o + n] = 1
+                            tlist[o + n_t] = n
+                            n_t += 1
+                    elif d < m:
+                        m = d
+                min_due[l] = m
+            # 3. lazy leak + step + reset, touched neurons only
+            pos = out_ptr[l, tt]
+            count = n_l if everyone else n_t
+            mdl = model[l]
+            vr, vz = v_rest[l], v_reset[l]
+            simple = simple_layer[l] != 0
+            is_rec = rec_off[l] >= 0
+            # per-layer views (indices from 0: no wrap-around checks in the hot loop)
+            vl, lastl, duel, curl, rcurl = v[o:o + n_l], last[o:o + n_l], due[o:o + n_l], cur[o:o + n_l], rcur[o:o + n_l]
+            flagl, betal, gainl, thl = flag[o:o + n_l], beta[o:o + n_l], gain[o:o + n_l], v_th[o:o + n_l]
+            rst = reset[l]
+            if everyone and simple:
+                if _update_all_simple(vl, lastl, duel, curl, rcurl, betal, gainl, thl, flagl, t, vr, vz, rst, mdl, is_rec):
+                    min_due[l] = t + 1
+                for n in range(n_l):
+                    if flagl[n] != 0:
+                        flagl[n] = 0
+                        out_idx[l, pos] = n
+                        pos += 1
+                count = 0  # done
+            for c in range(count):
+                n = c if everyone else tlist[o + c]
+                g = o + n
+                flagl[n] = 0
+                if simple:  # IF/LIF, no bias, v_rest <= v_th: the common case, without the general bookkeeping
+                    vv, be, ga, th = vl[n], betal[n], gainl[n], thl[n]
+                    k = t - 1 - lastl[n]
+                    x = curl[n]
+                    curl[n] = 0.0
+                    if is_rec:
+                        x = (x + 0.0) + rcurl[n]
+                        rcurl[n] = 0.0
+                    if mdl == IF_MODEL:
+                        vv = vv + ga * x
+                    else:
+                        if k > 0:
+                            vv = vr + be**k * (vv - vr)
+                        vv = vr + be * (vv - vr) + ga * x
+                    if vv - th > 0.0:
+                        if rst == RESET_TO_VALUE:
+                            vv = vz
+                        elif rst == RESET_SUBTRACT:
+                            vv = vv - (th - vz)
+                        out_idx[l, pos] = n
+                        pos += 1
+                    vl[n] = vv
+                    lastl[n] = t
+                    nxt = (vv - th > 0.0) if mdl == IF_MODEL else (vr + be * (vv - vr) - th > 0.0)
+                    if nxt:
+                        duel[n] = t + 1
+                        if t + 1 < min_due[l]:
+                            min_due[l] = t + 1
+                    else:
+                        duel[n] = NEVER
+                    continue
+                vv, ii = v[g], i[g]
+                be, ga, al, b, th = beta[g], gain[g], alpha[g], bias[g], v_th[g]
+                k = t - 1 - last[g]
+                if k > 0:
+                    vv, ii = _catch_up(mdl, k, vv, ii, be, ga, al, b, vr)
+                x = (cur[g] + b) + rcur[g]
+                cur[g] = 0.0
+                rcur[g] = 0.0
+                if mdl == IF_MODEL:
+                    vv = vv + ga * x
+                elif mdl == LIF_MODEL:
+                    vv = vr + be * (vv - vr) + ga * x
+                else:
+                    ii = al * ii + x
+                    vv = vr + be * (vv - vr) + ga * ii
+                if vv - th > 0.0:
+                    if reset[l] == RESET_TO_VALUE:
+                        vv = vz
+                    elif reset[l] == RESET_SUBTRACT:
+                        vv = vv - (th - vz)
+                    out_idx[l, pos] = n
+                    pos += 1
+                v[g] = vv
+                i[g] = ii
+                last[g] = t
+                d = _next_due(mdl, t, vv, ii, be, ga, al, b, vr, th)
+                due[g] = d
+                if d < min_due[l]:
+                    min_due[l] = d
+            ops[l, 2] += n_l if everyone else n_t
+            ops[l, 3] += pos - out_ptr[l, tt]
+            out_ptr[l, tt + 1] = pos
+            if rec_off[l] >= 0:
+                s0 = out_ptr[l, tt]
+                for e in range(pos - s0):
+                    prev_sp[o + e] = out_idx[l, s0 + e]
+                prev_cnt[l] = pos - s0
+
+
+def init_due(model: np.ndarray, layer_of: np.ndarray, v: np.ndarray, beta: np.ndarray, gain: np.ndarray,
+             alpha: np.ndarray, bias: np.ndarray, v_rest: np.ndarray, v_th: np.ndarray, due: np.ndarray) -> None:
+    """Schedule spontaneous firing of neurons at their initial state (as if updated at step -1)."""
+    for g in range(v.shape[0]):
+        lay = layer_of[g]
+        due[g] = _next_due(model[lay], -1, v[g], 0.0, beta[g], gain[g], alpha[g], bias[g], v_rest[lay], v_th[g])
+
+
+_COMPILED: dict[str, Callable[..., None]] = {}  # compiled code (not data), built on first use
+
+
+def numba_available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def get_advance(use_numba: bool) -> tuple[Callable[..., None], Callable[..., None]]:
+    """``(advance, init_due)``, compiled by Numba (``use_numba=True``; ImportError without numba) or interpreted."""
+    if not use_numba:
+        return advance, init_due
+    if "advance" not in _COMPILED:
+        if not numba_available():
+            raise ImportError("the compiled event engine needs numba: pip install numba (or pass use_numba=False)")
+        import numba
+
+        jit = numba.njit(cache=True, nogil=True)
+        glb = dict(advance.__globals__)
+        glb.update(_catch_up=jit(_catch_up), _next_due=jit(_next_due), _update_all_simple=jit(_update_all_simple))
+        for name, fn in (("advance", advance), ("init_due", init_due)):
+            _COMPILED[name] = jit(type(fn)(fn.__code__, glb, name))
+    return _COMPILED["advance"], _COMPILED["init_due"]
