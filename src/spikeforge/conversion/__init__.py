@@ -1,0 +1,44 @@
+"""ANN-to-SNN conversion: Rueckauer et al. (2017) percentile normalisation and Bu et al. (2022) QCFS.
+
+Usage::
+
+    from spikeforge.conversion import QCFS, convert, accuracy_over_time
+    snn = convert(ann, x_calib, method="rueckauer", percentile=99.9)   # or method="qcfs"
+    out_seq, states = snn(snn.encode(x, 64))                          # [64, B, K]
+    curve = accuracy_over_time(snn, x_test, y_test, steps=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+"""
+
+from spikeforge.conversion.calibrate import calibrate_scales, observe_activations, percentile
+from spikeforge.conversion.command import ConversionReport, ann_accuracy, convert_command, mlp, train_ann, vgg_small
+from spikeforge.conversion.convert import METHODS, activation_nodes, convert, prepare
+from spikeforge.conversion.diagnostics import (
+    DEFAULT_STEPS,
+    AccuracyCurve,
+    LayerError,
+    accuracy_over_time,
+    layer_errors,
+)
+from spikeforge.conversion.fold import (
+    SUPPORTED_FUNCTIONS,
+    SUPPORTED_METHODS,
+    SUPPORTED_MODULES,
+    UnsupportedLayerError,
+    canonicalize,
+    fold_batchnorm,
+    fold_bn_into,
+    trace,
+)
+from spikeforge.conversion.qcfs import QCFS, floor_ste, qcfs
+from spikeforge.conversion.snn import INPUT_MODES, ConvertedSNN, SNNRun
+from spikeforge.conversion.spiking import MaxPoolGateState, SpikingActivation, SpikingMaxPool
+
+__all__ = [
+    "convert", "prepare", "activation_nodes", "METHODS", "INPUT_MODES",
+    "ConvertedSNN", "SNNRun", "SpikingActivation", "SpikingMaxPool", "MaxPoolGateState",
+    "QCFS", "qcfs", "floor_ste",
+    "trace", "canonicalize", "fold_batchnorm", "fold_bn_into", "UnsupportedLayerError",
+    "SUPPORTED_MODULES", "SUPPORTED_FUNCTIONS", "SUPPORTED_METHODS",
+    "calibrate_scales", "observe_activations", "percentile",
+    "accuracy_over_time", "layer_errors", "AccuracyCurve", "LayerError", "DEFAULT_STEPS",
+    "convert_command", "ConversionReport", "vgg_small", "mlp", "train_ann", "ann_accuracy",
+]
