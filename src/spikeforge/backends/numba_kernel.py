@@ -1,9 +1,10 @@
 """Fused CPU kernel compiled by Numba (LLVM from the ``numba`` wheel: no compiler on the user's machine).
 
 Same recurrence and operation order as :mod:`spikeforge.backends.torch_kernel` (the docstring there has
-the backward equations). Elements are split into chunks processed in parallel (``prange``); inside a
-chunk the loop runs over time, then over the chunk's contiguous elements, so every row of ``[T, M]`` is
-read once and sequentially. Scalars are cast to the tensor dtype before use, so float32 runs in float32
+the backward equations). Elements are split into chunks; inside a chunk the loop runs over time, then
+over the chunk's contiguous elements, so every row of ``[T, M]`` is read once and sequentially. The kernel
+is serial on purpose: a Numba OpenMP pool next to torch's own thread pool was measured to slow later
+torch ops in the same process by up to 10x (oversubscription), and the LIF recurrence is memory-bound. Scalars are cast to the tensor dtype before use, so float32 runs in float32
 exactly like the eager reference (bit-identical spikes).
 """
 
@@ -33,9 +34,9 @@ def numba_available() -> bool:
 
 def _build() -> tuple[Any, Any]:
     import numba
-    from numba import prange
+    prange = range  # serial on purpose: no thread pool competing with torch's (see module docstring)
 
-    @numba.njit(parallel=True, cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True)
     def fwd(x, v0, i0, a0, z, h, a_prev, v_out, i_out, a_out, beta, v_rest, gain, v_th, v_reset, alpha, adapt, rho, one_m_rho, th_minus_reset, reset, has_syn, has_adapt, is_if):  # noqa: E501
         T, M = x.shape
         one = beta - beta + 1  # a 1 of the kernel dtype (beta is already cast)
@@ -82,7 +83,7 @@ def _build() -> tuple[Any, Any]:
             i_out[lo:hi] = i
             a_out[lo:hi] = a
 
-    @numba.njit(parallel=True, cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True)
     def bwd(gz, h, s, a_prev, gvT, giT, gaT, gx, gv_out, gi_out, ga_out, beta, gain, v_th, v_reset, alpha, adapt, rho, one_m_rho, reset, detach, has_syn, has_adapt):  # noqa: E501
         T, M = h.shape
         one = beta - beta + 1
