@@ -1,0 +1,160 @@
+"""One network, several chips: :func:`summarize` and the ``spikeforge energy`` entry point
+:func:`energy_command` (the CLI only parses arguments and prints ``.table()`` or ``.to_json()``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from spikeforge.energy.costs import CostModel, load_cost_models
+from spikeforge.energy.counts import OpCounts, _run_counted
+from spikeforge.energy.report import EnergyReport, _figure, _save, _si, estimate
+
+__all__ = ["EnergySummary", "summarize", "energy_command", "DEFAULT_HARDWARE"]
+
+#: Chips shown when none are named (e.g. in the training summary).
+DEFAULT_HARDWARE: tuple[str, ...] = ("cmos45", "loihi")
+
+
+@dataclass(frozen=True)
+class EnergySummary:
+    """Counts of one run and its :class:`EnergyReport` on each chip; ``meta`` describes the run."""
+
+    counts: OpCounts
+    reports: Mapping[str, EnergyReport]
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"meta": dict(self.meta), "counts": self.counts.to_dict(),
+                "reports": {k: r.to_dict() for k, r in self.reports.items()}}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def table(self) -> str:
+        """Counts per inference, one line per chip, the dense ANN baselines, and every caveat once."""
+        c = self.counts
+        b = c.batch_size
+        lines = [f"{k}: {v}" for k, v in self.meta.items()]
+        lines.append(f"per inference (T = {c.time_steps}, averaged over {b} samples): spikes {c.total('spikes') / b:.4g}, "
+                     f"SynOps {c.total('synops') / b:.4g}, MACs {c.total('macs') / b:.4g}, "
+                     f"neuron updates {c.total('neuron_updates') / b:.4g}")
+        rates = c.firing_rates()
+        if rates:
+            lines.append("firing rate (spikes/neuron/step): " + ", ".join(f"{k} {v:.3g}" for k, v in rates.items()))
+        lines.append(f"{'chip':<14}{'compute':>12}{'memory':>12}{'total':>12}{'latency':>12}")
+        for name, r in self.reports.items():
+            lat = _si(r.latency_s, "s") if r.latency_s is not None else "-"
+            lines.append(f"{name:<14}{_si(r.compute_j, 'J'):>12}{_si(r.memory_j, 'J'):>12}{_si(r.total_j, 'J'):>12}{lat:>12}")
+        first = next(iter(self.reports.values()), None)
+        if first is not None and first.ann:
+            macs = next(iter(first.ann.values()))["macs"]
+            lines.append(f"dense ANN, same layers, one pass ({macs:.4g} MACs):")
+            for name, a in first.ann.items():
+                lines.append(f"{'  ' + name:<14}{_si(a['compute_j'], 'J'):>12}{_si(a['memory_j'], 'J'):>12}{_si(a['total_j'], 'J'):>12}")
+        chips_of: dict[str, list[str]] = {}
+        for name, r in self.reports.items():
+            for note in r.caveats:
+                chips_of.setdefault(note, []).append(name)
+        if chips_of:
+            lines.append("caveats ([chips they apply to]):")
+            lines.extend(f"  - [{', '.join(chips)}] {note}" for note, chips in chips_of.items())
+        return "\n".join(lines)
+
+    def plot(self, path: str | Path) -> Path:
+        """Bar plot (PNG, log scale) of the total energy per inference on each chip and of the ANN baselines."""
+        fig, ax = _figure()
+        names = list(self.reports)
+        values = [self.reports[n].total_j for n in names]
+        colors = ["C0"] * len(names)
+        first = next(iter(self.reports.values()), None)
+        if first is not None:
+            for k, a in first.ann.items():
+                names.append(f"ANN {k}")
+                values.append(a["total_j"])
+                colors.append("C1")
+        ax.bar(names, values, color=colors)
+        if all(v > 0 for v in values):
+            ax.set_yscale("log")
+        ax.set_ylabel("energy per inference (J)")
+        ax.set_title(f"SNN (T = {self.counts.time_steps}) per chip vs dense ANN baselines")
+        ax.tick_params(axis="x", labelrotation=45)
+        return _save(fig, path)
+
+
+def _hardware_list(hardware: Sequence[str] | str) -> list[str]:
+    names = hardware.split(",") if isinstance(hardware, str) else list(hardware)
+    names = [n.strip() for n in names if isinstance(n, str) and n.strip()]
+    if not names:
+        raise ValueError("name at least one chip, e.g. hardware=['loihi', 'cmos45']")
+    return names
+
+
+def summarize(
+    model: nn.Module,
+    x_seq: Tensor,
+    hardware: Sequence[str] | str = DEFAULT_HARDWARE,
+    *,
+    extra_models: Mapping[str, CostModel] | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> EnergySummary:
+    """Count one run of ``model`` on ``x_seq [T, B, ...]`` and price it on each chip in ``hardware``
+    (names or a comma-separated string). Unknown chip names raise before the model runs."""
+    from spikeforge.energy.costs import get_cost_model
+
+    models = [get_cost_model(n, extra_models) for n in _hardware_list(hardware)]
+    _, counts = _run_counted(model, x_seq)
+    reports = {m.name: estimate(counts, m, extra_models=extra_models) for m in models}
+    return EnergySummary(counts=counts, reports=reports, meta=dict(meta or {}))
+
+
+def energy_command(
+    checkpoint: str | os.PathLike[str],
+    hardware: Sequence[str] | str,
+    *,
+    split: str = "test",
+    n_samples: int = 256,
+    data_dir: str | os.PathLike[str] | None = None,
+    cost_file: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+) -> EnergySummary:
+    """``spikeforge energy CHECKPOINT --hardware loihi,cmos45``: load a trained classifier, encode the first
+    ``n_samples`` of ``split`` (``"train"``, ``"validation"`` or ``"test"``, as the run split them) of its
+    dataset (random encoders seeded with ``seed``), count, price.
+
+    ``meta`` holds the checkpoint, dataset, split, sample count and the accuracy on those samples.
+    ``cost_file``: extra cost models (JSON in the ``costs.json`` format), usable by name in ``hardware``.
+    """
+    from spikeforge.energy.costs import get_cost_model
+
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
+    extra = load_cost_models(cost_file) if cost_file is not None else None
+    models = [get_cost_model(n, extra) for n in _hardware_list(hardware)]  # fail before loading anything
+    splits = ("train", "validation", "test")
+    if split not in splits:
+        raise ValueError(f"unknown split {split!r}; valid choices: {', '.join(splits)}")
+    from spikeforge.train import load_checkpoint, load_splits
+
+    model, config, _info = load_checkpoint(checkpoint)
+    model.eval()
+    x, y = load_splits(config, data_dir=None if data_dir is None else str(data_dir))[split]
+    x, y = x[:n_samples], y[:n_samples]
+    param = next(model.parameters(), None)
+    if param is not None:
+        x = x.to(device=param.device, dtype=param.dtype)
+    x_seq = model.encode(x, generator=torch.Generator(device=x.device).manual_seed(seed))
+    output, counts = _run_counted(model, x_seq)
+    out_seq = output[0] if isinstance(output, tuple) else output
+    accuracy = float((model.decode(out_seq).argmax(-1).cpu() == y).float().mean())
+    meta = {"checkpoint": str(checkpoint), "dataset": config.dataset, "split": split, "samples": int(x.shape[0]),
+            "encoding": model.encoding, "time_steps": model.time_steps, "accuracy_on_these_samples": accuracy}
+    reports = {m.name: estimate(counts, m, extra_models=extra) for m in models}
+    return EnergySummary(counts=counts, reports=reports, meta=meta)
