@@ -1,0 +1,133 @@
+"""Atomic file writes and checkpoint (de)serialisation.
+
+A checkpoint is a plain dict loadable with ``torch.load(weights_only=True)``: tensors, numbers,
+strings, lists and dicts only. The configuration is stored as :meth:`TrainConfig.to_dict`, RNG states
+as tensors. Files are written to a temporary sibling, flushed and fsync'ed, then renamed over the
+target with :func:`os.replace` (atomic on POSIX and Windows), so a reader sees either the previous
+complete file or the new complete file, never a partial one, even if the writer is interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["FORMAT", "atomic_save", "atomic_write_json", "read_checkpoint", "rng_state", "set_rng_state"]
+
+FORMAT = "spikeforge-checkpoint-v1"
+
+
+def _tmp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse
+        pass
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    tmp = _tmp_path(path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # including KeyboardInterrupt: never leave the temporary file behind
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_save(obj: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """``torch.save(obj)`` to ``path`` atomically (temporary file, fsync, ``os.replace``)."""
+    _atomic_write(Path(path), lambda f: torch.save(obj, f))
+
+
+def atomic_write_json(obj: Any, path: str | os.PathLike[str]) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    data = (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode()
+    _atomic_write(Path(path), lambda f: f.write(data))
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load a checkpoint dict with ``torch.load(weights_only=True)`` on the CPU.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file is truncated, corrupt, or not a spikeforge checkpoint.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"checkpoint {str(p)!r} does not exist")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, zipfile errors...
+        raise ValueError(
+            f"checkpoint {str(p)!r} is corrupt or truncated ({type(err).__name__}: {err}); "
+            "delete it and resume from best.pt or retrain"
+        ) from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ValueError(f"{str(p)!r} is not a spikeforge checkpoint (expected format {FORMAT!r})")
+    for key in ("config", "model", "epoch"):
+        if key not in ckpt:
+            raise ValueError(f"checkpoint {str(p)!r} lacks {key!r}; it is incomplete, retrain")
+    return ckpt
+
+
+def rng_state(generator: torch.Generator) -> dict[str, Any]:
+    """The python, numpy, torch (CPU, and CUDA if initialised) and trainer-generator RNG states as tensors."""
+    py_version, py_state, py_gauss = random.getstate()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state(legacy=True)  # type: ignore[misc]
+    out: dict[str, Any] = {
+        "python": torch.tensor(py_state, dtype=torch.int64),
+        "python_version": int(py_version),
+        "python_gauss": py_gauss,
+        "numpy": torch.from_numpy(np.asarray(np_keys, dtype=np.int64)),
+        "numpy_name": str(np_name),
+        "numpy_pos": int(np_pos),
+        "numpy_has_gauss": int(np_has_gauss),
+        "numpy_gauss": float(np_gauss),
+        "torch": torch.get_rng_state(),
+        "generator": generator.get_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["cuda"] = torch.cuda.get_rng_state_all()
+    return out
+
+
+def set_rng_state(state: dict[str, Any], generator: torch.Generator) -> None:
+    """Restore what :func:`rng_state` saved."""
+    py = tuple(int(v) for v in state["python"].tolist())
+    random.setstate((state["python_version"], py, state["python_gauss"]))
+    np.random.set_state(
+        (
+            state["numpy_name"],
+            state["numpy"].numpy().astype(np.uint32),
+            state["numpy_pos"],
+            state["numpy_has_gauss"],
+            state["numpy_gauss"],
+        )
+    )
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["generator"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,373 @@
+"""The training loop: AdamW + per-batch cosine schedule + gradient clipping + early stopping,
+atomic checkpoints, exact resumption, and data parallelism under ``torchrun``."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from spikeforge import distributed as D
+from spikeforge.models import SNNClassifier, build_model
+from spikeforge.training.checkpoint import (
+    FORMAT,
+    atomic_save,
+    atomic_write_json,
+    read_checkpoint,
+    rng_state,
+    set_rng_state,
+)
+from spikeforge.training.config import RESUMABLE_CHANGES, TrainConfig
+from spikeforge.training.evaluate import evaluate_tensors
+
+__all__ = ["Callback", "TrainResult", "train", "load_splits", "RUN_FILES"]
+
+log = logging.getLogger("spikeforge.train")
+
+#: Files :func:`train` writes into its output directory.
+RUN_FILES = ("config.json", "metrics.json", "checkpoint.pt", "best.pt")
+
+
+class Callback:
+    """Hooks called by :func:`train` on rank 0. Override any subset; every method is a no-op here.
+
+    Epochs are counted from 1; ``batch_idx`` from 0.
+    """
+
+    def on_train_start(self, config: TrainConfig, n_epochs: int, n_batches: int) -> None:
+        """Before the first (or first resumed) epoch."""
+
+    def on_batch_end(self, epoch: int, batch_idx: int, n_batches: int, loss: float) -> None:
+        """After each optimiser step; ``loss`` is the batch's mean loss (this rank's share)."""
+
+    def on_epoch_end(self, epoch: int, metrics: dict) -> None:
+        """After the epoch's evaluation and checkpoint; ``metrics`` is the epoch's history entry."""
+
+    def on_train_end(self, result: "TrainResult") -> None:
+        """After training, with the final result (best weights loaded)."""
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train`.
+
+    Attributes:
+        config: the run's configuration.
+        out_dir: the run directory.
+        history: one metrics dict per epoch (see :func:`train`).
+        best_epoch: epoch (from 1) with the best validation accuracy.
+        test_acc / val_acc: accuracies of the best-validation model.
+        wall_time_s: total wall time of the run, summed over resumptions.
+        model: the trained classifier with the best-validation weights, in eval mode.
+        stopped_early: True if early stopping ended the run before ``config.epochs``.
+    """
+
+    config: TrainConfig
+    out_dir: Path
+    history: list[dict[str, Any]]
+    best_epoch: int
+    test_acc: float
+    val_acc: float
+    wall_time_s: float
+    model: SNNClassifier = field(repr=False)
+    stopped_early: bool = False
+
+
+def load_splits(config: TrainConfig, data_dir: str | None = None) -> dict[str, tuple[Tensor, Tensor]]:
+    """``{"train", "validation", "test"}`` -> ``(x, y)`` CPU tensors of ``config.dataset``.
+
+    A dataset without a ``"validation"`` split gives up the ``val_fraction`` share of its training split
+    (a fixed permutation with seed 0, so the split is the same for every ``config.seed``).
+    """
+    from spikeforge.data import dataset_info, get_dataset
+
+    info = dataset_info(config.dataset)
+    where = config.data_dir if data_dir is None else data_dir
+    train = get_dataset(config.dataset, "train", data_dir=where)
+    test = get_dataset(config.dataset, "test", data_dir=where)
+    x, y = train.x, train.y
+    if "validation" in info.split_names:
+        val = get_dataset(config.dataset, "validation", data_dir=where)
+        xv, yv = val.x, val.y
+    else:
+        perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+        n_val = max(1, round(config.val_fraction * len(y)))
+        xv, yv = x[perm[:n_val]], y[perm[:n_val]]
+        x, y = x[perm[n_val:]], y[perm[n_val:]]
+    return {"train": (x, y), "validation": (xv, yv), "test": (test.x, test.y)}
+
+
+def _prepare_out_dir(out_dir: Path, resume: bool, overwrite: bool, ctx: D.DistContext) -> bool:
+    """Check the run directory; returns True if a checkpoint is to be resumed."""
+    ckpt = out_dir / "checkpoint.pt"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"out_dir {str(out_dir)!r} is a file; give a directory")
+    if resume and ckpt.exists():
+        return True
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        if resume and not overwrite:
+            raise FileExistsError(
+                f"cannot resume: {str(out_dir)!r} is not empty but has no checkpoint.pt; "
+                "pass overwrite=True (--overwrite) to start over there, or choose a new directory"
+            )
+        if not overwrite:
+            raise FileExistsError(
+                f"output directory {str(out_dir)!r} exists and is not empty; pass overwrite=True (--overwrite) "
+                "to replace the run in it, or resume=True (--resume) to continue it"
+            )
+        D.barrier(ctx)  # every rank has checked the directory before rank 0 clears it
+        if ctx.is_main:
+            for name in RUN_FILES:
+                (out_dir / name).unlink(missing_ok=True)
+    return False
+
+
+def _check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
+    current = config.to_dict()
+    diff = sorted(k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k])
+    if diff:
+        detail = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in diff)
+        raise ValueError(
+            f"cannot resume {str(path)!r} with a different configuration ({detail}); "
+            "use the saved config.json, or start a new run"
+        )
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _json_metrics(history: list[dict[str, Any]], summary: dict[str, Any] | None) -> dict[str, Any]:
+    return {"history": history, "summary": summary}
+
+
+def train(
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    callbacks: Sequence[Callback] = (),
+) -> TrainResult:
+    """Train ``build_model(config)`` on ``config.dataset`` and write the run into ``out_dir``.
+
+    Per batch: encode the global batch with the run's generator, forward (each rank its strided share
+    under ``torchrun``), cross-entropy of the decoded logits, backward (DDP averages gradients),
+    clip the global gradient norm to ``grad_clip``, AdamW step, cosine learning-rate step
+    (``lr_k = lr (1 + cos(pi k / K)) / 2`` over all ``K = epochs * n_batches`` steps). Per epoch:
+    evaluate validation and test, then write ``best.pt`` (if validation accuracy improved),
+    ``checkpoint.pt`` and ``metrics.json``, each atomically. Stop early after ``patience`` epochs
+    without a better validation accuracy.
+
+    Seeding: python, numpy and torch are seeded with ``config.seed`` (model initialisation, dropout);
+    shuffling and random encoders use a dedicated ``torch.Generator`` seeded with ``config.seed``. The
+    same config on the same machine and thread count gives bit-identical weights and metrics, and
+    ``resume=True`` continues a stopped run to the same result as an uninterrupted one.
+
+    Args:
+        config: the run's configuration.
+        out_dir: run directory; created if missing. Files: ``config.json``, ``metrics.json``
+            (``{"history": [...], "summary": {...}}``), ``checkpoint.pt`` (latest, resumable) and
+            ``best.pt`` (best validation accuracy).
+        resume: continue from ``out_dir/checkpoint.pt`` (the config must match, except
+            ``data_dir``, ``device``, ``num_workers``); starts fresh if there is none and the directory is empty.
+        overwrite: replace the run files in a non-empty ``out_dir``.
+        callbacks: :class:`Callback` objects, called on rank 0.
+    Returns:
+        A :class:`TrainResult` with the best-validation weights loaded. History entries hold
+        ``epoch``, ``loss`` (mean training loss), ``train_acc`` (running accuracy over the epoch's
+        batches), ``val_loss``, ``val_acc``, ``test_loss``, ``test_acc``, ``lr`` (after the epoch),
+        ``firing_rates`` / ``spikes_per_sample`` (on the validation split), ``train_time_s`` and
+        ``epoch_time_s`` (training plus evaluation).
+    Raises:
+        FileExistsError: ``out_dir`` is not empty and neither ``resume`` nor ``overwrite`` is set.
+        ValueError: bad names or values, a corrupt checkpoint, or a config that differs from the one
+            being resumed.
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if isinstance(callbacks, Callback) or not isinstance(callbacks, Sequence):
+        raise TypeError("callbacks must be a sequence of Callback objects, e.g. [ProgressCallback()]")
+    ctx = D.setup(config.device)
+    try:
+        return _train(config, Path(out_dir), resume, overwrite, list(callbacks), ctx)
+    finally:
+        D.cleanup(ctx)
+
+
+def _train(
+    config: TrainConfig, out_dir: Path, resume: bool, overwrite: bool, callbacks: list[Callback], ctx: D.DistContext
+) -> TrainResult:
+    from spikeforge.data import dataset_info
+
+    t_call = time.perf_counter()
+    ckpt_path, best_path = out_dir / "checkpoint.pt", out_dir / "best.pt"
+    resuming = _prepare_out_dir(out_dir, resume, overwrite, ctx)
+    state = read_checkpoint(ckpt_path) if resuming else None
+    if state is not None:
+        _check_resumable(state["config"], config, ckpt_path)
+    D.barrier(ctx)
+    if ctx.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for tmp in out_dir.glob(".*.tmp-*"):  # left by a writer that was killed (SIGKILL) mid-write
+            tmp.unlink(missing_ok=True)
+        atomic_write_json(config.to_dict(), out_dir / "config.json")
+
+    data = load_splits(config)
+    (x_tr, y_tr), (x_val, y_val), (x_te, y_te) = data["train"], data["validation"], data["test"]
+    n_train, bs, dev = len(y_tr), config.batch_size, ctx.device
+    n_batches = math.ceil(n_train / bs)
+
+    _seed_everything(config.seed)
+    model = build_model(config, dataset_info(config.dataset)).to(dev)
+    gen = torch.Generator().manual_seed(config.seed)  # shuffling and random encoders
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * n_batches)
+
+    history: list[dict[str, Any]] = []
+    best_val, best_epoch, bad_epochs, stopped, wall_before = -1.0, 0, 0, False, 0.0
+    best_weights: dict[str, Tensor] | None = None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"], gen)
+        history = list(state["history"])
+        best_val, best_epoch = float(state["best_val_acc"]), int(state["best_epoch"])
+        bad_epochs, stopped, wall_before = int(state["bad_epochs"]), bool(state["stopped"]), float(state["wall_time_s"])
+        if best_epoch > 0:
+            best_weights = read_checkpoint(best_path)["model"]
+    start_epoch = len(history) + 1
+    net = D.wrap_model(model, ctx)
+    main_cbs = callbacks if ctx.is_main else []
+    for cb in main_cbs:
+        cb.on_train_start(config, config.epochs, n_batches)
+
+    def evaluate_split(x: Tensor, y: Tensor) -> dict[str, Any]:
+        return evaluate_tensors(model, x, y, batch_size=config.eval_batch_size, device=dev, ctx=ctx)
+
+    epoch = start_epoch
+    while epoch <= config.epochs and not stopped:
+        t0 = time.perf_counter()
+        net.train()
+        sums = torch.zeros(2, dtype=torch.float64)  # loss sum, correct
+        perm = torch.randperm(n_train, generator=gen)
+        for b in range(n_batches):
+            idx = perm[b * bs : (b + 1) * bs]
+            x_seq = model.encode(x_tr[idx], generator=gen)  # whole global batch: same draws on every rank
+            x_seq, yb = x_seq[:, ctx.rank :: ctx.world_size].to(dev), D.shard(y_tr[idx], ctx).to(dev)
+            logits = net(x_seq, encoded=True)
+            loss_sum = F.cross_entropy(logits, yb, reduction="sum")
+            # DDP averages gradients over ranks: scale so the result is the mean over the global batch.
+            loss = loss_sum * (ctx.world_size / len(idx))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            sums[0] += float(loss_sum.detach())
+            sums[1] += float((logits.detach().argmax(dim=1) == yb).sum())
+            for cb in main_cbs:
+                cb.on_batch_end(epoch, b, n_batches, float(loss_sum.detach()) / max(1, yb.numel()))
+        sums = D.all_reduce_sum(sums, ctx)
+        D.sync_buffers(model, ctx)
+        t_train = time.perf_counter() - t0
+        val, test = evaluate_split(x_val, y_val), evaluate_split(x_te, y_te)
+        metrics: dict[str, Any] = {
+            "epoch": epoch,
+            "loss": float(sums[0]) / n_train,
+            "train_acc": float(sums[1]) / n_train,
+            "val_loss": val["loss"],
+            "val_acc": val["accuracy"],
+            "test_loss": test["loss"],
+            "test_acc": test["accuracy"],
+            "lr": float(scheduler.get_last_lr()[0]),
+            "firing_rates": val["firing_rates"],
+            "spikes_per_sample": val["spikes_per_sample"],
+            "train_time_s": t_train,
+            "epoch_time_s": time.perf_counter() - t0,
+        }
+        if not math.isfinite(metrics["loss"]):
+            raise ValueError(f"training diverged: the loss is {metrics['loss']} in epoch {epoch}; lower lr or set grad_clip")
+        history.append(metrics)
+        improved = metrics["val_acc"] > best_val
+        if improved:
+            best_val, best_epoch, bad_epochs = metrics["val_acc"], epoch, 0
+            best_weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        else:
+            bad_epochs += 1
+        stopped = config.patience is not None and bad_epochs >= config.patience and epoch < config.epochs
+        if ctx.is_main:
+            base = {"format": FORMAT, "config": config.to_dict(), "epoch": epoch}
+            if improved:
+                atomic_save({**base, "kind": "best", "model": best_weights, "metrics": metrics}, best_path)
+            atomic_save(
+                {
+                    **base,
+                    "kind": "last",
+                    "model": model.state_dict(),
+                    "metrics": metrics,
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "rng": rng_state(gen),
+                    "history": history,
+                    "best_val_acc": best_val,
+                    "best_epoch": best_epoch,
+                    "bad_epochs": bad_epochs,
+                    "stopped": stopped,
+                    "wall_time_s": wall_before + time.perf_counter() - t_call,
+                },
+                ckpt_path,
+            )
+            atomic_write_json(_json_metrics(history, None), out_dir / "metrics.json")
+            log.info("epoch %d/%d loss %.4f val %.4f test %.4f", epoch, config.epochs, metrics["loss"],
+                     metrics["val_acc"], metrics["test_acc"])
+        D.barrier(ctx)
+        for cb in main_cbs:
+            cb.on_epoch_end(epoch, metrics)
+        epoch += 1
+
+    if best_weights is None:
+        raise ValueError(f"{str(ckpt_path)!r} holds no finished epoch; start a new run")
+    model.load_state_dict(best_weights)
+    model.eval()
+    best = history[best_epoch - 1]
+    wall = wall_before + time.perf_counter() - t_call
+    result = TrainResult(
+        config=config,
+        out_dir=out_dir,
+        history=history,
+        best_epoch=best_epoch,
+        test_acc=float(best["test_acc"]),
+        val_acc=float(best["val_acc"]),
+        wall_time_s=wall,
+        model=model,
+        stopped_early=stopped,
+    )
+    if ctx.is_main:
+        summary = {
+            "best_epoch": best_epoch,
+            "val_acc": result.val_acc,
+            "test_acc": result.test_acc,
+            "epochs_run": len(history),
+            "stopped_early": stopped,
+            "wall_time_s": wall,
+            "world_size": ctx.world_size,
+        }
+        atomic_write_json(_json_metrics(history, summary), out_dir / "metrics.json")
+        for cb in main_cbs:
+            cb.on_train_end(result)
+    return result

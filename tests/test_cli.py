@@ -1,0 +1,354 @@
+"""Tests of the ``spikeforge`` command line (spikeforge.cli) and the progress output (spikeforge.progress).
+
+Subcommands are run in-process through ``main([...])`` with capsys; one smoke test runs
+``python -m spikeforge info`` in a subprocess. Training uses a tiny Yin-Yang configuration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import re
+import shlex
+import struct
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from spikeforge import cli
+from spikeforge.data import dataset_info, list_datasets
+from spikeforge.models import DECODINGS, ENCODINGS, list_models
+from spikeforge.neurons import list_neurons
+from spikeforge.progress import ProgressBar, ProgressCallback, format_epoch_line, render_bar
+from spikeforge.surrogate import list_surrogates
+from spikeforge.train import TrainConfig
+
+# 1 epoch, tiny network, few steps: a few seconds on one core.
+TINY = ["--epochs", "1", "--hidden", "32", "--time-steps", "4", "--batch-size", "64", "--seed", "3"]
+PNGS = ("learning_curves.png", "raster.png", "membrane.png", "firing_rates.png")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ---- parser --------------------------------------------------------------------------------------
+
+
+def test_train_defaults_are_trainconfig_defaults() -> None:
+    args = cli.build_parser().parse_args(["train"])
+    assert cli._train_config(args) == TrainConfig()
+
+
+def test_train_options_map_to_config_fields() -> None:
+    args = cli.build_parser().parse_args(
+        ["train", "--epochs", "3", "--hidden", "8", "16", "--lr", "0.01", "--seed", "5", "--neuron", "alif",
+         "--surrogate", "atan", "--time-steps", "7", "--data-dir", "/some/where"]
+    )
+    cfg = cli._train_config(args)
+    assert (cfg.epochs, cfg.hidden, cfg.lr, cfg.seed, cfg.neuron, cfg.surrogate, cfg.time_steps) == (
+        3, (8, 16), 0.01, 5, "alif", "atan", 7)
+    assert cfg.data_dir == "/some/where"
+    assert args.out is None and not args.resume and not args.overwrite
+
+
+def test_every_trainconfig_field_has_an_option() -> None:
+    text = cli.build_parser()._subparsers._group_actions[0].choices["train"].format_help()  # type: ignore[union-attr]
+    for f in dataclasses.fields(TrainConfig):
+        assert "--" + f.name.replace("_", "-") in text, f.name
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "info"])
+def test_help_has_a_runnable_example(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0
+    assert "example:" in out
+    examples = [line.strip() for line in out.split("example:")[1].splitlines() if line.strip().startswith("spikeforge ")]
+    assert examples
+    parser = cli.build_parser()
+    for line in examples:
+        argv = shlex.split(line.split(">")[0])[1:]
+        args = parser.parse_args(argv)  # parses; SystemExit would fail the test
+        assert args.command == command
+        if command == "train":
+            cli._train_config(args)  # and names a valid configuration
+
+
+def test_default_out_dir_names_dataset_model_and_time() -> None:
+    out = cli._default_out(TrainConfig())
+    assert re.fullmatch(r"runs/yinyang-mlp-\d{8}-\d{6}", out.as_posix())
+
+
+def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys)
+    assert code == 2 and out == "" and "train" in err
+
+
+def test_unknown_option_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "train", "--no-such-option")
+    assert code == 2 and out == "" and "--no-such-option" in err
+
+
+@pytest.mark.parametrize(
+    "option, valid",
+    [
+        ("--dataset", list_datasets()),
+        ("--model", list_models()),
+        ("--neuron", [n for n in list_neurons() if n != "li"]),
+        ("--surrogate", list_surrogates()),
+        ("--encoding", list(ENCODINGS)),
+        ("--decoding", list(DECODINGS)),
+    ],
+)
+def test_unknown_name_exits_2_listing_choices(capsys: pytest.CaptureFixture[str], option: str, valid: list[str]) -> None:
+    code, out, err = run(capsys, "train", option, "no_such_thing")
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "no_such_thing" in err
+    for name in valid:
+        assert name in err
+
+
+def test_non_spiking_neuron_rejected(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "train", "--neuron", "li")
+    assert code == 2 and "'li'" in err and "lif" in err
+
+
+def test_invalid_value_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "train", "--epochs", "0")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_resume_needs_out(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "train", "--resume")
+    assert code == 2 and "--out" in err
+
+
+# ---- info ----------------------------------------------------------------------------------------
+
+
+def test_info_text(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "info")
+    assert code == 0 and err == ""
+    for word in ("yinyang", "lif", "fast_sigmoid", "mlp", "torch", torch.__version__, "cuda", "matplotlib"):
+        assert word in out
+
+
+def test_info_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "info", "--json")
+    assert code == 0
+    info = json.loads(out)
+    assert info["neurons"] == list_neurons() and info["surrogates"] == list_surrogates()
+    assert info["spiking_neurons"] == [n for n in list_neurons() if n != "li"]
+    assert info["models"] == list_models()
+    by_name = {d["name"]: d for d in info["datasets"]}
+    assert sorted(by_name) == list_datasets()
+    yy = dataset_info("yinyang")
+    assert by_name["yinyang"]["splits"] == dict(yy.splits)
+    assert by_name["yinyang"]["num_classes"] == yy.num_classes
+    b = info["backends"]
+    assert b["torch"] == torch.__version__ and b["threads"] == torch.get_num_threads()
+    assert b["cuda"] == torch.cuda.is_available() and b["matplotlib"]
+
+
+def test_python_m_spikeforge_info_smoke() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "spikeforge", "info", "--json"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "yinyang" in [d["name"] for d in json.loads(proc.stdout)["datasets"]]
+
+
+# ---- train / evaluate end to end -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One tiny training run shared (read-only) by the tests below: returns out dir, stdout, stderr."""
+    out_dir = tmp_path_factory.mktemp("cli") / "run"
+    capture_out, capture_err = io.StringIO(), io.StringIO()  # not TTYs
+    old = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = capture_out, capture_err
+    try:
+        code = cli.main(["train", *TINY, "--out", str(out_dir), "--json"])
+    finally:
+        sys.stdout, sys.stderr = old
+    return {"code": code, "out_dir": out_dir, "stdout": capture_out.getvalue(), "stderr": capture_err.getvalue()}
+
+
+def _check_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
+    w, h = struct.unpack(">II", data[16:24])
+    assert w > 200 and h > 200
+
+
+def test_train_writes_run_dir_and_json_summary(trained: dict[str, Any]) -> None:
+    assert trained["code"] == 0, trained["stderr"]
+    summary = json.loads(trained["stdout"])  # stdout is exactly one JSON object
+    out_dir: Path = trained["out_dir"]
+    for name in ("config.json", "metrics.json", "checkpoint.pt", "best.pt", *PNGS):
+        assert (out_dir / name).is_file(), name
+    for name in PNGS:
+        _check_png(out_dir / name)
+    assert summary["run_dir"] == str(out_dir)
+    assert summary["epochs_run"] == 1 and summary["best_epoch"] == 1
+    for key in ("train_acc", "val_acc", "test_acc"):
+        assert 0.0 <= summary[key] <= 1.0
+    assert summary["test_acc"] > 0.45  # 3 classes: well above chance (1/3) after one epoch
+    rates = summary["firing_rates"]
+    assert rates and all(0.0 <= r <= 1.0 for r in rates.values())
+    assert summary["spikes_per_sample"] >= 0 and summary["wall_time_s"] > 0
+    assert [Path(p).name for p in summary["plots"]] == list(PNGS)
+    config = json.loads((out_dir / "config.json").read_text())
+    expected = cli._train_config(cli.build_parser().parse_args(["train", *TINY]))
+    assert TrainConfig.from_dict(config) == expected and expected.hidden == (32,)
+
+
+def test_train_progress_on_non_tty_is_one_line_per_epoch(trained: dict[str, Any]) -> None:
+    err = trained["stderr"]
+    assert "\r" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("epoch 1/1") and "loss" in lines[0]
+
+
+def test_evaluate_reproduces_test_accuracy(trained: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    summary = json.loads(trained["stdout"])
+    code, out, err = run(capsys, "evaluate", str(trained["out_dir"] / "best.pt"), "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["split"] == "test"
+    assert result["accuracy"] == pytest.approx(summary["test_acc"], abs=1e-9)
+    code, out, _ = run(capsys, "evaluate", str(trained["out_dir"] / "best.pt"), "--split", "validation")
+    assert code == 0 and "accuracy" in out and "validation" in out
+
+
+def test_train_summary_table(trained: dict[str, Any]) -> None:
+    text = cli._train_text(json.loads(trained["stdout"]))
+    for row in ("epochs run", "best epoch", "train accuracy", "val accuracy", "test accuracy", "firing rate",
+                "spikes per sample", "wall time", "run directory", str(trained["out_dir"])):
+        assert row in text
+
+
+def test_train_refuses_existing_run_dir(trained: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    before = (trained["out_dir"] / "metrics.json").read_bytes()
+    code, out, err = run(capsys, "train", *TINY, "--out", str(trained["out_dir"]), "--quiet")
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "--overwrite" in err
+    assert (trained["out_dir"] / "metrics.json").read_bytes() == before
+
+
+def test_train_overwrite_quiet_no_plots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = tmp_path / "run"
+    out_dir.mkdir()
+    (out_dir / "junk.txt").write_text("old")
+    code, out, err = run(capsys, "train", *TINY, "--out", str(out_dir), "--overwrite", "--quiet", "--no-plots")
+    assert code == 0, err
+    assert err == ""  # --quiet: nothing on stderr
+    assert "Training summary" in out and "test accuracy" in out
+    assert (out_dir / "best.pt").is_file() and not (out_dir / "raster.png").exists()
+    # --resume takes the configuration from the run's config.json: no other option needed
+    code, out, err = run(capsys, "train", "--resume", "--out", str(out_dir), "--quiet", "--no-plots", "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["epochs_run"] == 1 and summary["run_dir"] == str(out_dir)
+    # a changed option that alters the result is refused by the trainer with a one-line error
+    code, out, err = run(capsys, "train", "--resume", "--out", str(out_dir), "--quiet", "--lr", "0.5")
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("content", [b"this is not a checkpoint", b""])
+def test_evaluate_corrupt_checkpoint_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes) -> None:
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(content)
+    code, out, err = run(capsys, "evaluate", str(bad))
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1 and err.startswith("spikeforge evaluate: error:")
+    for argv in (["evaluate", str(bad), "--debug"], ["--debug", "evaluate", str(bad)]):
+        code, _, err = run(capsys, *argv)
+        assert code == 1 and "Traceback" in err
+
+
+def test_evaluate_truncated_checkpoint_exits_1(trained: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = (trained["out_dir"] / "best.pt").read_bytes()
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(data[: len(data) // 2])
+    code, _, err = run(capsys, "evaluate", str(cut))
+    assert code == 1 and len(err.strip().splitlines()) == 1
+
+
+def test_evaluate_missing_checkpoint_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "evaluate", str(tmp_path / "nope.pt"))
+    assert code == 1 and "nope.pt" in err and len(err.strip().splitlines()) == 1
+
+
+# ---- progress ------------------------------------------------------------------------------------
+
+
+class FakeTTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_render_bar_reference() -> None:
+    assert render_bar(0, 4, 8) == "[--------]"
+    assert render_bar(1, 4, 8) == "[##------]"
+    assert render_bar(4, 4, 8) == "[########]"
+    assert render_bar(9, 4, 8) == "[########]"  # clamped
+    for bad in [(0, 0, 8), (0, 4, 0)]:
+        with pytest.raises(ValueError):
+            render_bar(*bad)
+
+
+def test_progress_bar_redraws_in_place_on_tty() -> None:
+    stream = FakeTTY()
+    bar = ProgressBar(4, stream=stream, desc="batches", width=8)
+    bar.update(postfix="loss 1.0000")
+    bar.update(3)
+    assert stream.getvalue() == "\rbatches [##------] 1/4 loss 1.0000" + "\rbatches [########] 4/4" + " " * 12
+    silent = io.StringIO()
+    ProgressBar(4, stream=silent).update()
+    assert silent.getvalue() == ""  # not a terminal: nothing drawn
+    with pytest.raises(ValueError, match="total"):
+        ProgressBar(0)
+
+
+def _drive(cb: ProgressCallback) -> None:
+    cb.on_train_start(TrainConfig(), 2, 3)
+    for epoch in (1, 2):
+        for b in range(3):
+            cb.on_batch_end(epoch, b, 3, 0.5 / (b + 1))
+        cb.on_epoch_end(epoch, {"epoch": epoch, "loss": 0.25, "train_acc": 0.9, "val_acc": 0.8, "epoch_time_s": 1.5})
+    cb.on_train_end(None)
+
+
+def test_progress_callback_on_fake_tty() -> None:
+    stream = FakeTTY()
+    _drive(ProgressCallback(stream=stream, width=10))
+    text = stream.getvalue()
+    assert "\repoch 1/2 [-----] | batch [###-------] 1/3 loss 0.5000" in text
+    assert "\repoch 2/2 [##---] | batch [##########] 3/3 loss 0.1667" in text
+    final_lines = [seg.split("\r")[-1].strip() for seg in text.split("\n") if seg.split("\r")[-1].strip()]
+    assert final_lines == [format_epoch_line(1, 2, {"loss": 0.25, "train_acc": 0.9, "val_acc": 0.8, "epoch_time_s": 1.5}),
+                           format_epoch_line(2, 2, {"loss": 0.25, "train_acc": 0.9, "val_acc": 0.8, "epoch_time_s": 1.5})]
+    assert final_lines[0] == "epoch 1/2  loss 0.2500  train 90.00%  val 80.00%  (1.5 s)"
+
+
+def test_progress_callback_not_tty_and_quiet() -> None:
+    plain = io.StringIO()
+    _drive(ProgressCallback(stream=plain))
+    assert "\r" not in plain.getvalue()
+    assert plain.getvalue().splitlines() == [
+        "epoch 1/2  loss 0.2500  train 90.00%  val 80.00%  (1.5 s)",
+        "epoch 2/2  loss 0.2500  train 90.00%  val 80.00%  (1.5 s)",
+    ]
+    for stream in (io.StringIO(), FakeTTY()):
+        _drive(ProgressCallback(stream=stream, quiet=True))
+        assert stream.getvalue() == ""
