@@ -375,6 +375,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.plots:
         plots = _make_plots(result, test_ds, Path(result.out_dir), quiet=args.quiet)
     summary = _train_summary(result, test_metrics, plots)
+    summary["energy_per_inference_j"] = _energy_per_inference(result.model, test_ds)
     _emit(summary, _train_text(summary), args.json)
     return 0
 
@@ -390,6 +391,20 @@ def _make_plots(result: Any, test_ds: Any, out_dir: Path, *, quiet: bool) -> lis
         if not quiet:
             print(f"{PROG}: note: plots skipped: {e}", file=sys.stderr)
         return []
+
+
+def _energy_per_inference(model: Any, test_ds: Any) -> dict[str, float]:
+    """Energy per inference (J, memory included) on the default chips, counted on 256 test samples."""
+    import torch
+
+    from spikeforge.energy import DEFAULT_HARDWARE, summarize
+
+    model.eval()
+    x = test_ds.x[:256].to(next(model.parameters()).device)
+    with torch.no_grad():
+        x_seq = model.encode(x, generator=torch.Generator(device=x.device).manual_seed(0))
+        energy = summarize(model, x_seq, hardware=DEFAULT_HARDWARE)
+    return {chip: float(r.total_j) for chip, r in energy.reports.items()}
 
 
 def _best_entry(history: Sequence[Mapping[str, Any]], best_epoch: int) -> Mapping[str, Any]:
@@ -432,6 +447,7 @@ def _train_text(s: Mapping[str, Any]) -> str:
         ("val accuracy", _pct(s["val_acc"])),
         ("test accuracy", _pct(s["test_acc"])),
         *_activity_rows(s),
+        *[(f"energy/inference {chip}", f"{j * 1e9:.3g} nJ") for chip, j in s.get("energy_per_inference_j", {}).items()],
         ("wall time", f"{s['wall_time_s']:.1f} s" if isinstance(s["wall_time_s"], (int, float)) else "-"),
         ("best checkpoint", s["checkpoint"]),
     ]
