@@ -282,7 +282,10 @@ def main(argv: list[str] | None = None) -> int:
             row: dict[str, Any] = {"lib": lib}
             for mode in ("time",) + (() if args.no_memory else ("memory",)):
                 cmd = [sys.executable, __file__, "--threads", str(args.threads), "--_child", mode, lib, cfg]
-                proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"})
+                env = dict(os.environ)
+                if mode == "memory":  # freed memory returns to the OS, so VmHWM sees the step's own peak
+                    env["MALLOC_MMAP_THRESHOLD_"] = "65536"
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
                 line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
                 if proc.returncode != 0 or not line:
                     row["error"] = (proc.stderr.strip().splitlines() or ["failed"])[-1][:200]

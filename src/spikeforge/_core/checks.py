@@ -18,6 +18,16 @@ __all__ = [
 ]
 
 
+def _all_finite(x: Tensor) -> bool:
+    """True iff every element is finite. One reduction pass: NaN and inf propagate through a sum; only
+    when the sum is not finite (or overflowed) is the exact element-wise test run."""
+    if x.numel() == 0:
+        return True
+    if bool(torch.isfinite(x.detach().sum(dtype=torch.float64))):
+        return True
+    return bool(torch.isfinite(x).all())
+
+
 def check_float_tensor(x: object, name: str, *, min_dim: int = 0) -> Tensor:
     """Return ``x`` if it is a finite floating-point tensor with at least ``min_dim`` dims."""
     if not isinstance(x, Tensor):
@@ -26,7 +36,7 @@ def check_float_tensor(x: object, name: str, *, min_dim: int = 0) -> Tensor:
         raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}; convert it with {name}.float()")
     if x.dim() < min_dim:
         raise ValueError(f"{name} must have at least {min_dim} dims, got shape {tuple(x.shape)}")
-    if not torch.compiler.is_compiling() and not bool(torch.isfinite(x).all()):
+    if not torch.compiler.is_compiling() and not _all_finite(x):
         raise ValueError(f"{name} contains NaN or inf; clean it first (e.g. torch.nan_to_num)")
     return x
 

@@ -10,6 +10,7 @@ exactly like the eager reference (bit-identical spikes).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -37,9 +38,8 @@ def _build() -> tuple[Any, Any]:
     prange = range  # serial on purpose: no thread pool competing with torch's (see module docstring)
 
     @numba.njit(cache=True, nogil=True)
-    def fwd(x, v0, i0, a0, z, h, a_prev, v_out, i_out, a_out, beta, v_rest, gain, v_th, v_reset, alpha, adapt, rho, one_m_rho, th_minus_reset, reset, has_syn, has_adapt, is_if):  # noqa: E501
+    def fwd(x, v0, i0, a0, z, h, a_prev, v_out, i_out, a_out, beta, v_rest, gain, v_th, v_reset, alpha, adapt, rho, one_m_rho, th_minus_reset, one, reset, has_syn, has_adapt, is_if):  # noqa: E501
         T, M = x.shape
-        one = beta - beta + 1  # a 1 of the kernel dtype (beta is already cast)
         nchunks = (M + 511) // 512
         for c in prange(nchunks):
             lo = c * 512
@@ -84,9 +84,8 @@ def _build() -> tuple[Any, Any]:
             a_out[lo:hi] = a
 
     @numba.njit(cache=True, nogil=True)
-    def bwd(gz, h, s, a_prev, gvT, giT, gaT, gx, gv_out, gi_out, ga_out, beta, gain, v_th, v_reset, alpha, adapt, rho, one_m_rho, reset, detach, has_syn, has_adapt):  # noqa: E501
+    def bwd(gz, h, s, a_prev, gvT, giT, gaT, gx, gv_out, gi_out, ga_out, beta, gain, v_th, v_reset, alpha, adapt, rho, one_m_rho, one, reset, detach, has_syn, has_adapt, sg_code, sg_a, sg_b):  # noqa: E501
         T, M = h.shape
-        one = beta - beta + 1
         nchunks = (M + 511) // 512
         for c in prange(nchunks):
             lo = c * 512
@@ -109,7 +108,22 @@ def _build() -> tuple[Any, Any]:
                             big = big + gv[k] * (v_reset - (ht + th))
                         elif reset == 1:
                             big = big - gv[k] * (th - v_reset)
-                    gh = big * s[t, m]
+                    if sg_code == 0:  # precomputed by the surrogate's own grad()
+                        st = s[t, m]
+                    elif sg_code == 1:  # fast sigmoid: 1 / (1 + a |h|)^2
+                        q = one + sg_a * abs(ht)
+                        st = one / (q * q)
+                    elif sg_code == 2:  # triangle: max(0, 1 - |h| / a) / a
+                        st = max(one - one, one - abs(ht) / sg_a) / sg_a
+                    elif sg_code == 3:  # atan: b / (1 + (a h)^2), a = pi/2 alpha, b = alpha / 2
+                        q = sg_a * ht
+                        st = sg_b / (one + q * q)
+                    elif sg_code == 4:  # sigmoid: a s (1 - s), s = 1 / (1 + exp(-a h))
+                        q = one / (one + math.exp(-sg_a * ht))
+                        st = sg_a * q * (one - q)
+                    else:  # straight-through: [|h| < a] / (2 a)
+                        st = sg_b if abs(ht) < sg_a else one - one
+                    gh = big * st
                     if reset == 0:
                         gvp = gh + gv[k] * (one - zt)
                     else:
@@ -141,6 +155,24 @@ def _kernels() -> tuple[Any, Any]:
     return _KERNELS["fwd"], _KERNELS["bwd"]
 
 
+def _surrogate_code(sg: Any) -> tuple[int, float, float]:
+    """Built-in surrogates evaluated inside the kernel (exact type match: a subclass may override grad)."""
+    from spikeforge import surrogate as S
+
+    kind = type(sg)
+    if kind is S.FastSigmoid:
+        return 1, sg.slope, 0.0
+    if kind is S.Triangle:
+        return 2, sg.width, 0.0
+    if kind is S.ATan:
+        return 3, math.pi / 2 * sg.alpha, sg.alpha / 2
+    if kind is S.Sigmoid:
+        return 4, sg.slope, 0.0
+    if kind is S.StraightThrough:
+        return 5, sg.width, 1.0 / (2 * sg.width)
+    return 0, 0.0, 0.0
+
+
 def _np(t: Tensor) -> np.ndarray:
     return t.detach().numpy()
 
@@ -159,23 +191,26 @@ class NumbaKernel:
         fwd(
             _np(x), _np(v0), _np(i0), _np(a0), _np(z), _np(h), _np(a_prev), _np(v_out), _np(i_out), _np(a_out),
             f(spec.beta), f(spec.v_rest), f(spec.gain), f(spec.v_th), f(spec.v_reset), f(spec.alpha),
-            f(spec.adapt), f(spec.rho), f(1 - spec.rho), f(spec.v_th - spec.v_reset),
+            f(spec.adapt), f(spec.rho), f(1 - spec.rho), f(spec.v_th - spec.v_reset), f(1.0),
             spec.reset, spec.has_syn, spec.has_adapt, spec.is_if,
         )
         return z, h, a_prev, v_out, i_out, a_out
 
     @staticmethod
     def backward(
-        gz: Tensor, h: Tensor, s: Tensor, a_prev: Tensor, gvT: Tensor, giT: Tensor, gaT: Tensor, spec: FusedSpec
+        gz: Tensor, h: Tensor, a_prev: Tensor, gvT: Tensor, giT: Tensor, gaT: Tensor, spec: FusedSpec, surrogate: Any
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         _, bwd = _kernels()
         f = np.float32 if h.dtype == torch.float32 else np.float64
+        code, a, b = _surrogate_code(surrogate)
+        s = surrogate.grad(h) if code == 0 else h.new_empty((1, 1))
         gx = torch.empty_like(h)
         gv, gi, ga = torch.empty_like(gvT), torch.empty_like(gvT), torch.empty_like(gvT)
         bwd(
             _np(gz), _np(h), _np(s), _np(a_prev), _np(gvT), _np(giT), _np(gaT), _np(gx), _np(gv), _np(gi), _np(ga),
             f(1.0 if spec.is_if else spec.beta), f(spec.gain), f(spec.v_th), f(spec.v_reset), f(spec.alpha),
-            f(spec.adapt), f(spec.rho), f(1 - spec.rho), spec.reset, spec.detach_reset, spec.has_syn, spec.has_adapt,
+            f(spec.adapt), f(spec.rho), f(1 - spec.rho), f(1.0), spec.reset, spec.detach_reset, spec.has_syn, spec.has_adapt,
+            code, f(a), f(b),
         )
         return gx, gv, gi, ga
 

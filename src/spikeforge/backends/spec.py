@@ -13,8 +13,8 @@ and step ``t`` (``u`` is the input, or the synaptic current when ``has_syn``)::
 
 The operations and their order mirror the reference step functions exactly, so the forward spikes are
 bit-identical to the reference time loop in float32 and float64. The forward saves ``h`` (and ``a[t-1]``
-for adaptive neurons); the backward evaluates ``surrogate.grad(h)`` once, vectorised over the whole
-sequence, and runs the reverse-time recurrence derived by hand (see :mod:`spikeforge.backends.torch_kernel`).
+for adaptive neurons); the backward evaluates ``surrogate.grad(h)`` (vectorised over the whole sequence, or inside the
+compiled kernel for the built-in surrogates) and runs the reverse-time recurrence derived by hand (see :mod:`spikeforge.backends.torch_kernel`).
 """
 
 from __future__ import annotations
@@ -55,9 +55,9 @@ class Kernel(Protocol):
         """Returns ``(z, h, a_prev, vT, iT, aT)``; ``a_prev`` is empty unless ``spec.has_adapt``."""
 
     def backward(
-        self, gz: Tensor, h: Tensor, s: Tensor, a_prev: Tensor, gvT: Tensor, giT: Tensor, gaT: Tensor, spec: FusedSpec
+        self, gz: Tensor, h: Tensor, a_prev: Tensor, gvT: Tensor, giT: Tensor, gaT: Tensor, spec: FusedSpec, surrogate: Any
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Returns ``(gx, gv0, gi0, ga0)``."""
+        """Returns ``(gx, gv0, gi0, ga0)``; the kernel evaluates ``surrogate.grad(h)`` itself."""
 
 
 class _FusedFunction(torch.autograd.Function):
@@ -72,12 +72,11 @@ class _FusedFunction(torch.autograd.Function):
     def backward(ctx: Any, gz: Tensor | None, gvT: Tensor | None, giT: Tensor | None, gaT: Tensor | None) -> tuple[Any, ...]:  # type: ignore[override]
         h, a_prev = ctx.saved_tensors
         zeros = torch.zeros_like(h[0])
-        gz = torch.zeros_like(h) if gz is None else gz.contiguous()
+        gz = torch.zeros_like(h) if gz is None else gz  # may be an expanded (stride-0) view: kernels read it as is
         gvT = zeros if gvT is None else gvT.contiguous()
         giT = zeros if giT is None else giT.contiguous()
         gaT = zeros if gaT is None else gaT.contiguous()
-        s = ctx.surrogate.grad(h).contiguous()
-        gx, gv0, gi0, ga0 = ctx.kernel.backward(gz, h, s, a_prev, gvT, giT, gaT, ctx.spec)
+        gx, gv0, gi0, ga0 = ctx.kernel.backward(gz, h, a_prev, gvT, giT, gaT, ctx.spec, ctx.surrogate)
         return gx, gv0, gi0, ga0, None, None, None
 
 

@@ -15,6 +15,8 @@ Works on any device and dtype. Reverse-time recurrence (per element; ``s = surro
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -64,8 +66,9 @@ class TorchKernel:
     @staticmethod
     @torch.no_grad()
     def backward(
-        gz: Tensor, h: Tensor, s: Tensor, a_prev: Tensor, gvT: Tensor, giT: Tensor, gaT: Tensor, spec: FusedSpec
+        gz: Tensor, h: Tensor, a_prev: Tensor, gvT: Tensor, giT: Tensor, gaT: Tensor, spec: FusedSpec, surrogate: Any
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        s = surrogate.grad(h)
         gx = torch.empty_like(h)
         gv, gi, ga = gvT.clone(), giT.clone(), gaT.clone()
         beta = 1.0 if spec.is_if else spec.beta
