@@ -18,14 +18,28 @@ import torch
 from torch import Tensor, nn
 
 from spikeforge._core.validate import check_input
+from spikeforge.backends.gemm import linear as fast_linear
 from spikeforge.neurons.base import Neuron, Stateful
 
 __all__ = ["SeqToBatch", "SNNSequential", "record", "Recording"]
 
 
+def _has_hooks(layer: nn.Module) -> bool:
+    from torch.nn.modules import module as _m
+
+    return bool(
+        layer._forward_hooks or layer._forward_pre_hooks or layer._backward_hooks
+        or _m._global_forward_hooks or _m._global_forward_pre_hooks or _m._global_backward_hooks
+    )
+
+
 def _fold(x_seq: Tensor, layer: nn.Module) -> Tensor:
     t, b = x_seq.shape[:2]
-    y = layer(x_seq.reshape(t * b, *x_seq.shape[2:]))  # [T*B, ...]
+    x = x_seq.reshape(t * b, *x_seq.shape[2:])  # [T*B, ...]
+    if type(layer) is nn.Linear and x.dim() == 2 and not _has_hooks(layer):
+        y = fast_linear(x, layer.weight, layer.bias)  # the fastest GEMM (spikeforge.backends.gemm)
+    else:
+        y = layer(x)
     return y.reshape(t, b, *y.shape[1:])  # [T, B, ...]
 
 
