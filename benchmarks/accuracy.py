@@ -44,7 +44,7 @@ CONFIGS: dict[str, tuple[TrainConfig, float]] = {
         TrainConfig(dataset="digits", model="conv", channels=(16, 32), hidden=(128,), epochs=30, lr=2e-3), 0.97
     ),
     "fmnist-mlp": (
-        TrainConfig(dataset="fashion_mnist", hidden=(512,), epochs=15, batch_size=128, lr=2e-3, time_steps=8),
+        TrainConfig(dataset="fashion_mnist", hidden=(1024,), epochs=25, batch_size=128, lr=2e-3, time_steps=8),
         0.88,
     ),
     "fmnist-conv": (
