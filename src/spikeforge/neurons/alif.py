@@ -18,11 +18,11 @@ import torch
 from torch import Tensor
 
 from spikeforge._core.discretize import check_positive, decay
-from spikeforge._core.reset import apply_reset, check_reset_mode
+from spikeforge._core.reset import apply_reset
 from spikeforge._core.spike import SurrogateLike, spike
-from spikeforge.backends import RESET_CODES, FusedSpec
+from spikeforge.backends import FusedSpec
 from spikeforge.neurons.base import Neuron, register_neuron
-from spikeforge.neurons.lif import INPUT_SCALINGS, input_gain
+from spikeforge.neurons.lif import input_gain, membrane_spec, setup_membrane
 from spikeforge.surrogate import Surrogate
 
 __all__ = ["ALIFParams", "ALIFState", "alif_init", "alif_step", "ALIF"]
@@ -97,17 +97,15 @@ class ALIF(Neuron):
         size: int | None = None,
     ) -> None:
         super().__init__(dt=dt, surrogate=surrogate, backend=backend)
-        check_reset_mode(reset)
-        if input_scaling not in INPUT_SCALINGS:
-            raise ValueError(f"unknown input_scaling {input_scaling!r}; choose one of {INPUT_SCALINGS}")
         check_positive("tau_mem", tau_mem)
         check_positive("tau_adapt", tau_adapt)
         self._add_param("tau_mem", tau_mem, learnable=learn_tau, size=size, positive=True)
         self._add_param("tau_adapt", tau_adapt, learnable=learn_tau, size=size, positive=True)
         self._add_param("adapt", adapt, size=size)
         self._add_param("v_th", v_th, learnable=learn_threshold, size=size)
-        self.v_rest, self.v_reset, self.r = float(v_rest), float(v_reset), float(r)
-        self.reset, self.input_scaling, self.detach_reset = reset, input_scaling, detach_reset
+        setup_membrane(
+            self, v_rest=v_rest, v_reset=v_reset, r=r, reset=reset, input_scaling=input_scaling, detach_reset=detach_reset
+        )
 
     def params(self, like: Tensor) -> ALIFParams:
         return ALIFParams(
@@ -128,9 +126,6 @@ class ALIF(Neuron):
     def fused_spec(self) -> FusedSpec | None:
         if not self._all_float("tau_mem", "tau_adapt", "adapt", "v_th"):
             return None
-        beta = decay(float(self.tau_mem), self.dt)
-        return FusedSpec(
-            beta=beta, v_rest=self.v_rest, gain=float(input_gain(beta, self.r, self.input_scaling)),
-            v_th=float(self.v_th), v_reset=self.v_reset, reset=RESET_CODES[self.reset], detach_reset=self.detach_reset,
-            has_adapt=True, adapt=float(self.adapt), rho=decay(float(self.tau_adapt), self.dt),
+        return membrane_spec(
+            self, float(self.tau_mem), has_adapt=True, adapt=float(self.adapt), rho=decay(float(self.tau_adapt), self.dt)
         )

@@ -23,11 +23,11 @@ import torch
 from torch import Tensor
 
 from spikeforge._core.discretize import check_positive, decay
-from spikeforge._core.reset import apply_reset, check_reset_mode
+from spikeforge._core.reset import apply_reset
 from spikeforge._core.spike import SurrogateLike, spike
-from spikeforge.backends import RESET_CODES, FusedSpec
+from spikeforge.backends import FusedSpec
 from spikeforge.neurons.base import Neuron, register_neuron
-from spikeforge.neurons.lif import INPUT_SCALINGS, input_gain
+from spikeforge.neurons.lif import input_gain, membrane_spec, setup_membrane
 from spikeforge.surrogate import Surrogate
 
 __all__ = ["CubaLIFParams", "CubaLIFState", "cuba_lif_init", "cuba_lif_step", "CubaLIF"]
@@ -98,16 +98,14 @@ class CubaLIF(Neuron):
         size: int | None = None,
     ) -> None:
         super().__init__(dt=dt, surrogate=surrogate, backend=backend)
-        check_reset_mode(reset)
-        if input_scaling not in INPUT_SCALINGS:
-            raise ValueError(f"unknown input_scaling {input_scaling!r}; choose one of {INPUT_SCALINGS}")
         check_positive("tau_mem", tau_mem)
         check_positive("tau_syn", tau_syn)
         self._add_param("tau_mem", tau_mem, learnable=learn_tau, size=size, positive=True)
         self._add_param("tau_syn", tau_syn, learnable=learn_tau, size=size, positive=True)
         self._add_param("v_th", v_th, learnable=learn_threshold, size=size)
-        self.v_rest, self.v_reset, self.r = float(v_rest), float(v_reset), float(r)
-        self.reset, self.input_scaling, self.detach_reset = reset, input_scaling, detach_reset
+        setup_membrane(
+            self, v_rest=v_rest, v_reset=v_reset, r=r, reset=reset, input_scaling=input_scaling, detach_reset=detach_reset
+        )
 
     def params(self, like: Tensor) -> CubaLIFParams:
         return CubaLIFParams(
@@ -127,9 +125,6 @@ class CubaLIF(Neuron):
     def fused_spec(self) -> FusedSpec | None:
         if not self._all_float("tau_mem", "tau_syn", "v_th"):
             return None
-        beta = decay(float(self.tau_mem), self.dt)
-        return FusedSpec(
-            beta=beta, v_rest=self.v_rest, gain=float(input_gain(beta, self.r, self.input_scaling)),
-            v_th=float(self.v_th), v_reset=self.v_reset, reset=RESET_CODES[self.reset], detach_reset=self.detach_reset,
-            has_syn=True, alpha=decay(float(self.tau_syn), self.dt),
+        return membrane_spec(
+            self, float(self.tau_mem), has_syn=True, alpha=decay(float(self.tau_syn), self.dt)
         )

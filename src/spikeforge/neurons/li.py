@@ -14,7 +14,7 @@ from torch import Tensor
 from spikeforge._core.discretize import check_positive, decay, tau_from_decay
 from spikeforge._core.spike import SurrogateLike
 from spikeforge.neurons.base import Neuron, register_neuron
-from spikeforge.neurons.lif import INPUT_SCALINGS, input_gain
+from spikeforge.neurons.lif import check_input_scaling, input_gain
 
 __all__ = ["LIParams", "LIState", "li_init", "li_step", "LI"]
 
@@ -66,8 +66,7 @@ class LI(Neuron):
         size: int | None = None,
     ) -> None:
         super().__init__(dt=dt, surrogate=None)
-        if input_scaling not in INPUT_SCALINGS:
-            raise ValueError(f"unknown input_scaling {input_scaling!r}; choose one of {INPUT_SCALINGS}")
+        check_input_scaling(input_scaling)
         if beta is not None:
             tau_mem = tau_from_decay(beta, self.dt)
         if tau_mem is None:

@@ -53,7 +53,32 @@ def input_gain(beta: float | Tensor, r: float | Tensor, input_scaling: str) -> f
         return (1 - beta) * r
     if input_scaling == "none":
         return r
-    raise ValueError(f"unknown input_scaling {input_scaling!r}; choose one of {INPUT_SCALINGS}")
+    check_input_scaling(input_scaling)
+    raise AssertionError("unreachable")
+
+
+def check_input_scaling(input_scaling: str) -> None:
+    if input_scaling not in INPUT_SCALINGS:
+        raise ValueError(f"unknown input_scaling {input_scaling!r}; choose one of {INPUT_SCALINGS}")
+
+
+def setup_membrane(
+    m: Neuron, *, v_rest: float, v_reset: float, r: float, reset: str, input_scaling: str, detach_reset: bool
+) -> None:
+    """Validate and store the membrane options shared by the LIF family (LIF, CubaLIF, ALIF, RecurrentLIF)."""
+    check_reset_mode(reset)
+    check_input_scaling(input_scaling)
+    m.v_rest, m.v_reset, m.r = float(v_rest), float(v_reset), float(r)
+    m.reset, m.input_scaling, m.detach_reset = reset, input_scaling, detach_reset
+
+
+def membrane_spec(m: Neuron, tau_mem: float, **extra: float | bool) -> FusedSpec:
+    """The fused-kernel constants of a LIF-family module with a scalar ``tau_mem`` and ``v_th``."""
+    beta = decay(tau_mem, m.dt)
+    return FusedSpec(
+        beta=beta, v_rest=m.v_rest, gain=float(input_gain(beta, m.r, m.input_scaling)), v_th=float(m.v_th),
+        v_reset=m.v_reset, reset=RESET_CODES[m.reset], detach_reset=m.detach_reset, **extra,  # type: ignore[arg-type]
+    )
 
 
 def lif_init(x_t: Tensor, p: LIFParams) -> LIFState:
@@ -117,9 +142,6 @@ class LIF(Neuron):
         size: int | None = None,
     ) -> None:
         super().__init__(dt=dt, surrogate=surrogate, backend=backend)
-        check_reset_mode(reset)
-        if input_scaling not in INPUT_SCALINGS:
-            raise ValueError(f"unknown input_scaling {input_scaling!r}; choose one of {INPUT_SCALINGS}")
         if beta is not None:
             tau_mem = tau_from_decay(beta, self.dt)
         if tau_mem is None:
@@ -127,8 +149,9 @@ class LIF(Neuron):
         check_positive("tau_mem", tau_mem)
         self._add_param("tau_mem", tau_mem, learnable=learn_tau, size=size, positive=True)
         self._add_param("v_th", v_th, learnable=learn_threshold, size=size)
-        self.v_rest, self.v_reset, self.r = float(v_rest), float(v_reset), float(r)
-        self.reset, self.input_scaling, self.detach_reset = reset, input_scaling, detach_reset
+        setup_membrane(
+            self, v_rest=v_rest, v_reset=v_reset, r=r, reset=reset, input_scaling=input_scaling, detach_reset=detach_reset
+        )
 
     def params(self, like: Tensor) -> LIFParams:
         return LIFParams(
@@ -147,8 +170,4 @@ class LIF(Neuron):
     def fused_spec(self) -> FusedSpec | None:
         if not self._all_float("tau_mem", "v_th"):
             return None
-        beta = decay(float(self.tau_mem), self.dt)
-        return FusedSpec(
-            beta=beta, v_rest=self.v_rest, gain=float(input_gain(beta, self.r, self.input_scaling)),
-            v_th=float(self.v_th), v_reset=self.v_reset, reset=RESET_CODES[self.reset], detach_reset=self.detach_reset,
-        )
+        return membrane_spec(self, float(self.tau_mem))

@@ -14,10 +14,9 @@ import torch
 from torch import Tensor, nn
 
 from spikeforge._core.discretize import check_positive
-from spikeforge._core.reset import check_reset_mode
 from spikeforge._core.spike import SurrogateLike
 from spikeforge.neurons.base import Neuron, register_neuron
-from spikeforge.neurons.lif import INPUT_SCALINGS, LIFParams, LIFState, lif_step
+from spikeforge.neurons.lif import LIFParams, LIFState, lif_step, setup_membrane
 from spikeforge.surrogate import Surrogate
 
 __all__ = ["RLIFParams", "RLIFState", "rlif_init", "rlif_step", "RecurrentLIF"]
@@ -85,9 +84,6 @@ class RecurrentLIF(Neuron):
         super().__init__(dt=dt, surrogate=surrogate)
         if not isinstance(size, int) or size <= 0:
             raise ValueError(f"size must be a positive int (number of neurons), got {size!r}")
-        check_reset_mode(reset)
-        if input_scaling not in INPUT_SCALINGS:
-            raise ValueError(f"unknown input_scaling {input_scaling!r}; choose one of {INPUT_SCALINGS}")
         check_positive("tau_mem", tau_mem)
         self.size = size
         if w_rec is None:
@@ -101,8 +97,9 @@ class RecurrentLIF(Neuron):
         self.w_rec = nn.Parameter(w)
         self._add_param("tau_mem", tau_mem, learnable=learn_tau, size=size if learn_tau else None, positive=True)
         self._add_param("v_th", v_th, learnable=learn_threshold, size=size if learn_threshold else None)
-        self.v_rest, self.v_reset, self.r = float(v_rest), float(v_reset), float(r)
-        self.reset, self.input_scaling, self.detach_reset = reset, input_scaling, detach_reset
+        setup_membrane(
+            self, v_rest=v_rest, v_reset=v_reset, r=r, reset=reset, input_scaling=input_scaling, detach_reset=detach_reset
+        )
 
     def params(self, like: Tensor) -> RLIFParams:
         if like.shape[-1] != self.size:
