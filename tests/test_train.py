@@ -141,7 +141,7 @@ def test_short_run_learns_and_writes_run_files(tmp_path: Path) -> None:
     assert metrics["summary"]["best_epoch"] == result.best_epoch and metrics["summary"]["test_acc"] == result.test_acc
     h = result.history[0]
     assert set(h["firing_rates"]) == {"layers.1"} and 0 < h["firing_rates"]["layers.1"] < 1
-    assert h["spikes_per_sample"] == pytest.approx(h["firing_rates"]["layers.1"] * 128 * 10)
+    assert h["spikes_per_sample"] == pytest.approx(h["firing_rates"]["layers.1"] * result.config.hidden[0] * result.config.time_steps)
     assert result.history[-1]["lr"] == pytest.approx(0.0, abs=1e-12)  # cosine annealed to 0
     assert result.best_epoch == max(range(1, 4), key=lambda e: (result.history[e - 1]["val_acc"], -e))
     n_batches = 157  # ceil(5000 / 32)

@@ -75,7 +75,7 @@ class TrainConfig:
 
     dataset: str = "yinyang"
     model: str = "mlp"
-    hidden: tuple[int, ...] = (128,)
+    hidden: tuple[int, ...] = (256,)
     channels: tuple[int, ...] = (16, 32)
     neuron: str = "lif"
     surrogate: str = "fast_sigmoid"
