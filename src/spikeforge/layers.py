@@ -17,7 +17,6 @@ import torch
 
 from torch import Tensor, nn
 
-from spikeforge._core.validate import check_input
 from spikeforge.backends.gemm import linear as fast_linear
 from spikeforge.neurons.base import Neuron, Stateful
 
@@ -86,7 +85,12 @@ class SNNSequential(nn.Module):
         return [m for m in self.layers if isinstance(m, Neuron)]
 
     def forward(self, x_seq: Tensor, states: list[Any] | None = None) -> tuple[Tensor, list[Any]]:
-        check_input(x_seq, name="x_seq", min_dim=2)
+        # type and shape only: every neuron layer checks its own input for NaN/inf, so a second full
+        # pass over x_seq here would be repeated work in the hot path
+        if not isinstance(x_seq, Tensor) or not x_seq.is_floating_point():
+            raise TypeError(f"x_seq must be a floating-point torch.Tensor [T, B, ...], got {getattr(x_seq, 'dtype', type(x_seq).__name__)}")
+        if x_seq.dim() < 2:
+            raise ValueError(f"x_seq must have at least 2 dims [T, B, ...], got shape {tuple(x_seq.shape)}")
         if x_seq.shape[0] == 0:
             raise ValueError("x_seq has T = 0 time steps; give at least one time step")
         n_neurons = sum(isinstance(m, Neuron) for m in self.layers)
