@@ -120,3 +120,39 @@ def test_torch_compile_uses_reference_and_matches():
     ref, _ = m(x)
     out, _ = torch.compile(m, backend="aot_eager")(x)
     assert torch.equal(out, ref)
+
+
+@pytest.mark.parametrize("backend", FUSED)
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_input_raises_in_every_backend(backend, bad):
+    # the numba kernel checks finiteness inside its forward pass instead of a separate pass over x:
+    # the error must be the same, wherever the bad value sits (first/last chunk, first/last step)
+    for t, m in ((0, 0), (5, 700), (9, 1299)):
+        x = torch.rand(10, 2, 650)
+        x.view(10, -1)[t, m] = bad
+        with pytest.raises(ValueError, match="NaN or inf"):
+            sf.LIF(backend=backend)(x)
+
+
+@pytest.mark.skipif("numba" not in FUSED, reason="needs numba")
+@pytest.mark.parametrize("name", sorted(NEURONS))
+def test_numba_thread_split_equals_one_thread(name):
+    # big enough to be split across threads (T * M >= 2**17 and several 512-element chunks): each
+    # element's recurrence runs in exactly one thread, so results are bit-identical to one thread
+    g = torch.Generator().manual_seed(3)
+    x = (torch.rand(64, 4, 1100, generator=g) * SCALE[name]).requires_grad_()
+    old = torch.get_num_threads()
+    outs = []
+    try:
+        for threads in (1, 3):
+            torch.set_num_threads(threads)
+            z, st = NEURONS[name](reset="subtract", backend="numba")(x)
+            (gx,) = torch.autograd.grad((z * torch.linspace(0, 1, 1100)).sum() + st.v.sum(), x)
+            outs.append((z, st, gx))
+    finally:
+        torch.set_num_threads(old)
+    assert outs[0][0].sum() > 0
+    assert torch.equal(outs[0][0], outs[1][0])
+    for a, b in zip(outs[0][1], outs[1][1]):
+        assert torch.equal(a, b)
+    assert torch.equal(outs[0][2], outs[1][2])

@@ -28,7 +28,7 @@ def _all_finite(x: Tensor) -> bool:
     return bool(torch.isfinite(x).all())
 
 
-def check_float_tensor(x: object, name: str, *, min_dim: int = 0) -> Tensor:
+def check_float_tensor(x: object, name: str, *, min_dim: int = 0, finite: bool = True) -> Tensor:
     """Return ``x`` if it is a finite floating-point tensor with at least ``min_dim`` dims."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}; wrap it with torch.as_tensor(...)")
@@ -36,7 +36,7 @@ def check_float_tensor(x: object, name: str, *, min_dim: int = 0) -> Tensor:
         raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}; convert it with {name}.float()")
     if x.dim() < min_dim:
         raise ValueError(f"{name} must have at least {min_dim} dims, got shape {tuple(x.shape)}")
-    if not torch.compiler.is_compiling() and not _all_finite(x):
+    if finite and not torch.compiler.is_compiling() and not _all_finite(x):
         raise ValueError(f"{name} contains NaN or inf; clean it first (e.g. torch.nan_to_num)")
     return x
 

@@ -11,9 +11,9 @@ from spikeforge._core.checks import check_float_tensor
 __all__ = ["check_input", "check_state"]
 
 
-def check_input(x: Tensor, *, name: str = "input", min_dim: int = 1) -> None:
-    """Type, dtype, rank and finiteness checks for a neuron input."""
-    check_float_tensor(x, name, min_dim=min_dim)
+def check_input(x: Tensor, *, name: str = "input", min_dim: int = 1, finite: bool = True) -> None:
+    """Type, dtype, rank and (unless ``finite=False``: the caller checks it elsewhere) finiteness checks."""
+    check_float_tensor(x, name, min_dim=min_dim, finite=finite)
 
 
 def check_state(state: Any, x_t: Tensor, state_type: type) -> None:

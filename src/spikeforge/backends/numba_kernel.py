@@ -11,6 +11,7 @@ exactly like the eager reference (bit-identical spikes).
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -35,113 +36,258 @@ def numba_available() -> bool:
 
 def _build() -> tuple[Any, Any]:
     import numba
-    prange = range  # serial on purpose: no thread pool competing with torch's (see module docstring)
-
-    @numba.njit(cache=True, nogil=True)
-    def fwd(x, v0, i0, a0, z, h, a_prev, v_out, i_out, a_out, beta, v_rest, gain, v_th, v_reset, alpha, adapt, rho, one_m_rho, th_minus_reset, one, reset, has_syn, has_adapt, is_if):  # noqa: E501
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def fwd(x, v0, i0, a0, z, h, a_prev, v_out, i_out, a_out, beta, v_rest, gain, v_th, v_reset, alpha, adapt, rho, one_m_rho, th_minus_reset, one, reset, has_syn, has_adapt, is_if, c_lo, c_hi):  # noqa: E501
         T, M = x.shape
-        nchunks = (M + 511) // 512
-        for c in prange(nchunks):
-            lo = c * 512
-            hi = min(M, lo + 512)
+        zero = one - one
+        # IF (v' = v + gain u) is the LIF expression with beta = 1, v_rest = 0, bit for bit: (v - 0) = v,
+        # 1 * v = v, 0 + v = v exactly; so both share the fused loops below
+        plain = not has_syn and not has_adapt
+        if is_if:
+            beta = one
+            v_rest = zero
+            is_if = False
+        u = np.empty(_CHUNK, x.dtype)
+        vp = np.empty(_CHUNK, x.dtype)
+        th = np.empty(_CHUNK, x.dtype)
+        fin = np.zeros(_CHUNK, x.dtype)  # stays 0 unless some input is NaN or inf (inf * 0 = NaN)
+        for c in range(c_lo, c_hi):
+            lo = c * _CHUNK
+            hi = min(M, lo + _CHUNK)
             n = hi - lo
             v = v0[lo:hi].copy()
             i = i0[lo:hi].copy()
             a = a0[lo:hi].copy()
             for t in range(T):
-                for k in range(n):
-                    m = lo + k
-                    u = x[t, m]
-                    if has_syn:
-                        i[k] = alpha * i[k] + u
-                        u = i[k]
-                    if is_if:
-                        vp = v[k] + gain * u
-                    else:
-                        vp = v_rest + beta * (v[k] - v_rest) + gain * u
-                    if has_adapt:
-                        a_prev[t, m] = a[k]
-                        th = v_th + adapt * a[k]
-                    else:
-                        th = v_th
-                    ht = vp - th
-                    zt = one if ht > 0 else one - one
+                # every branch below is taken per row, never per element: the inner loops vectorise
+                xr = x[t, lo:hi]
+                hr = h[t, lo:hi]
+                zr = z[t, lo:hi]
+                if plain:  # LIF / IF without synapse or adaptation: one fused loop per reset mode
                     if reset == 0:
-                        v[k] = vp * (one - zt) + zt * v_reset
+                        for k in range(n):
+                            xk = xr[k]
+                            fin[k] = fin[k] + xk * zero
+                            vq = v_rest + beta * (v[k] - v_rest) + gain * xk
+                            ht = vq - v_th
+                            zt = one if ht > zero else zero
+                            v[k] = vq * (one - zt) + zt * v_reset
+                            hr[k] = ht
+                            zr[k] = zt
                     elif reset == 1:
-                        if has_adapt:
-                            v[k] = vp - zt * (th - v_reset)
-                        else:
-                            v[k] = vp - zt * th_minus_reset
+                        for k in range(n):
+                            xk = xr[k]
+                            fin[k] = fin[k] + xk * zero
+                            vq = v_rest + beta * (v[k] - v_rest) + gain * xk
+                            ht = vq - v_th
+                            zt = one if ht > zero else zero
+                            v[k] = vq - zt * th_minus_reset
+                            hr[k] = ht
+                            zr[k] = zt
                     else:
-                        v[k] = vp
-                    if has_adapt:
-                        a[k] = rho * a[k] + one_m_rho * zt
-                    h[t, m] = ht
-                    z[t, m] = zt
+                        for k in range(n):
+                            xk = xr[k]
+                            fin[k] = fin[k] + xk * zero
+                            vq = v_rest + beta * (v[k] - v_rest) + gain * xk
+                            ht = vq - v_th
+                            zt = one if ht > zero else zero
+                            v[k] = vq
+                            hr[k] = ht
+                            zr[k] = zt
+                    continue
+                if has_syn:
+                    for k in range(n):
+                        i[k] = alpha * i[k] + xr[k]
+                        u[k] = i[k]
+                else:
+                    for k in range(n):
+                        u[k] = xr[k]
+                for k in range(n):
+                    fin[k] = fin[k] + xr[k] * zero
+                if is_if:
+                    for k in range(n):
+                        vp[k] = v[k] + gain * u[k]
+                else:
+                    for k in range(n):
+                        vp[k] = v_rest + beta * (v[k] - v_rest) + gain * u[k]
+                if has_adapt:
+                    ar = a_prev[t, lo:hi]
+                    for k in range(n):
+                        ar[k] = a[k]
+                        th[k] = v_th + adapt * a[k]
+                    if reset == 0:
+                        for k in range(n):
+                            ht = vp[k] - th[k]
+                            zt = one if ht > zero else zero
+                            v[k] = vp[k] * (one - zt) + zt * v_reset
+                            hr[k] = ht
+                            zr[k] = zt
+                    elif reset == 1:
+                        for k in range(n):
+                            ht = vp[k] - th[k]
+                            zt = one if ht > zero else zero
+                            v[k] = vp[k] - zt * (th[k] - v_reset)
+                            hr[k] = ht
+                            zr[k] = zt
+                    else:
+                        for k in range(n):
+                            ht = vp[k] - th[k]
+                            zt = one if ht > zero else zero
+                            v[k] = vp[k]
+                            hr[k] = ht
+                            zr[k] = zt
+                    for k in range(n):
+                        a[k] = rho * a[k] + one_m_rho * zr[k]
+                elif reset == 0:
+                    for k in range(n):
+                        ht = vp[k] - v_th
+                        zt = one if ht > zero else zero
+                        v[k] = vp[k] * (one - zt) + zt * v_reset
+                        hr[k] = ht
+                        zr[k] = zt
+                elif reset == 1:
+                    for k in range(n):
+                        ht = vp[k] - v_th
+                        zt = one if ht > zero else zero
+                        v[k] = vp[k] - zt * th_minus_reset
+                        hr[k] = ht
+                        zr[k] = zt
+                else:
+                    for k in range(n):
+                        ht = vp[k] - v_th
+                        zt = one if ht > zero else zero
+                        v[k] = vp[k]
+                        hr[k] = ht
+                        zr[k] = zt
             v_out[lo:hi] = v
             i_out[lo:hi] = i
             a_out[lo:hi] = a
+        for k in range(_CHUNK):
+            if fin[k] != zero:
+                return False
+        return True
 
-    @numba.njit(cache=True, nogil=True)
-    def bwd(gz, h, s, a_prev, gvT, giT, gaT, gx, gv_out, gi_out, ga_out, beta, gain, v_th, v_reset, alpha, adapt, rho, one_m_rho, one, reset, detach, has_syn, has_adapt, sg_code, sg_a, sg_b):  # noqa: E501
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def bwd(gz, h, s, a_prev, gvT, giT, gaT, gx, gv_out, gi_out, ga_out, beta, gain, v_th, v_reset, alpha, adapt, rho, one_m_rho, one, reset, detach, has_syn, has_adapt, sg_code, sg_a, sg_b, c_lo, c_hi):  # noqa: E501
         T, M = h.shape
-        nchunks = (M + 511) // 512
-        for c in prange(nchunks):
-            lo = c * 512
-            hi = min(M, lo + 512)
+        zero = one - one
+        plain = not has_syn and not has_adapt
+        th_minus_reset = v_th - v_reset
+        st = np.empty(_CHUNK, h.dtype)
+        th = np.empty(_CHUNK, h.dtype)
+        big = np.empty(_CHUNK, h.dtype)
+        gvp = np.empty(_CHUNK, h.dtype)
+        for c in range(c_lo, c_hi):
+            lo = c * _CHUNK
+            hi = min(M, lo + _CHUNK)
             n = hi - lo
             gv = gvT[lo:hi].copy()
             gi = giT[lo:hi].copy()
             ga = gaT[lo:hi].copy()
             for t in range(T - 1, -1, -1):
+                hr = h[t, lo:hi]
+                # surrogate derivative of the row (one branch per row)
+                if sg_code == 0:  # precomputed by the surrogate's own grad()
+                    sr = s[t, lo:hi]
+                    for k in range(n):
+                        st[k] = sr[k]
+                elif sg_code == 1:  # fast sigmoid: 1 / (1 + a |h|)^2
+                    for k in range(n):
+                        q = one + sg_a * abs(hr[k])
+                        st[k] = one / (q * q)
+                elif sg_code == 2:  # triangle: max(0, 1 - |h| / a) / a
+                    for k in range(n):
+                        st[k] = max(zero, one - abs(hr[k]) / sg_a) / sg_a
+                elif sg_code == 3:  # atan: b / (1 + (a h)^2), a = pi/2 alpha, b = alpha / 2
+                    for k in range(n):
+                        q = sg_a * hr[k]
+                        st[k] = sg_b / (one + q * q)
+                elif sg_code == 4:  # sigmoid: a s (1 - s), s = 1 / (1 + exp(-a h))
+                    for k in range(n):
+                        q = one / (one + math.exp(-sg_a * hr[k]))
+                        st[k] = sg_a * q * (one - q)
+                else:  # straight-through: [|h| < a] / (2 a)
+                    for k in range(n):
+                        st[k] = sg_b if abs(hr[k]) < sg_a else zero
+                gzr = gz[t, lo:hi]
+                gxr = gx[t, lo:hi]
+                if plain:  # no synapse, no adaptation: one fused loop per (reset, detach)
+                    if reset == 0 and not detach:
+                        for k in range(n):
+                            ht = hr[k]
+                            zt = one if ht > zero else zero
+                            g = (gzr[k] + gv[k] * (v_reset - (ht + v_th))) * st[k]
+                            gp = g + gv[k] * (one - zt)
+                            gv[k] = beta * gp
+                            gxr[k] = gain * gp
+                    elif reset == 0:
+                        for k in range(n):
+                            zt = one if hr[k] > zero else zero
+                            g = gzr[k] * st[k]
+                            gp = g + gv[k] * (one - zt)
+                            gv[k] = beta * gp
+                            gxr[k] = gain * gp
+                    elif reset == 1 and not detach:
+                        for k in range(n):
+                            g = (gzr[k] - gv[k] * th_minus_reset) * st[k]
+                            gp = g + gv[k]
+                            gv[k] = beta * gp
+                            gxr[k] = gain * gp
+                    else:
+                        for k in range(n):
+                            gp = gzr[k] * st[k] + gv[k]
+                            gv[k] = beta * gp
+                            gxr[k] = gain * gp
+                    continue
+                # dL/dz[t] plus what flows back into the spike through adaptation and the reset
                 for k in range(n):
-                    m = lo + k
-                    ht = h[t, m]
-                    zt = one if ht > 0 else one - one
-                    th = v_th + adapt * a_prev[t, m] if has_adapt else v_th
-                    big = gz[t, m]
-                    if has_adapt:
-                        big = big + one_m_rho * ga[k]
-                    if not detach:
-                        if reset == 0:
-                            big = big + gv[k] * (v_reset - (ht + th))
-                        elif reset == 1:
-                            big = big - gv[k] * (th - v_reset)
-                    if sg_code == 0:  # precomputed by the surrogate's own grad()
-                        st = s[t, m]
-                    elif sg_code == 1:  # fast sigmoid: 1 / (1 + a |h|)^2
-                        q = one + sg_a * abs(ht)
-                        st = one / (q * q)
-                    elif sg_code == 2:  # triangle: max(0, 1 - |h| / a) / a
-                        st = max(one - one, one - abs(ht) / sg_a) / sg_a
-                    elif sg_code == 3:  # atan: b / (1 + (a h)^2), a = pi/2 alpha, b = alpha / 2
-                        q = sg_a * ht
-                        st = sg_b / (one + q * q)
-                    elif sg_code == 4:  # sigmoid: a s (1 - s), s = 1 / (1 + exp(-a h))
-                        q = one / (one + math.exp(-sg_a * ht))
-                        st = sg_a * q * (one - q)
-                    else:  # straight-through: [|h| < a] / (2 a)
-                        st = sg_b if abs(ht) < sg_a else one - one
-                    gh = big * st
+                    big[k] = gzr[k]
+                if has_adapt:
+                    ar = a_prev[t, lo:hi]
+                    for k in range(n):
+                        th[k] = v_th + adapt * ar[k]
+                    for k in range(n):
+                        big[k] = big[k] + one_m_rho * ga[k]
+                else:
+                    for k in range(n):
+                        th[k] = v_th
+                if not detach:
                     if reset == 0:
-                        gvp = gh + gv[k] * (one - zt)
+                        for k in range(n):
+                            big[k] = big[k] + gv[k] * (v_reset - (hr[k] + th[k]))
+                    elif reset == 1:
+                        for k in range(n):
+                            big[k] = big[k] - gv[k] * (th[k] - v_reset)
+                # gh = big * st (kept in big); gv' = gh + gv (1 - z) | gh + gv
+                if reset == 0:
+                    for k in range(n):
+                        g = big[k] * st[k]
+                        big[k] = g
+                        zt = one if hr[k] > zero else zero
+                        gvp[k] = g + gv[k] * (one - zt)
+                else:
+                    for k in range(n):
+                        g = big[k] * st[k]
+                        big[k] = g
+                        gvp[k] = g + gv[k]
+                if has_adapt:
+                    if reset == 1:
+                        for k in range(n):
+                            zt = one if hr[k] > zero else zero
+                            ga[k] = rho * ga[k] + adapt * (-big[k] - gv[k] * zt)
                     else:
-                        gvp = gh + gv[k]
-                    if has_adapt:
-                        if reset == 1:
-                            gth = -gh - gv[k] * zt
-                        else:
-                            gth = -gh
-                        ga[k] = rho * ga[k] + adapt * gth
-                    gv[k] = beta * gvp
-                    gu = gain * gvp
-                    if has_syn:
-                        git = gu + gi[k]
-                        gx[t, m] = git
+                        for k in range(n):
+                            ga[k] = rho * ga[k] + adapt * (-big[k])
+                if has_syn:
+                    for k in range(n):
+                        gv[k] = beta * gvp[k]
+                        git = gain * gvp[k] + gi[k]
+                        gxr[k] = git
                         gi[k] = alpha * git
-                    else:
-                        gx[t, m] = gu
+                else:
+                    for k in range(n):
+                        gv[k] = beta * gvp[k]
+                        gxr[k] = gain * gvp[k]
             gv_out[lo:hi] = gv
             gi_out[lo:hi] = gi
             ga_out[lo:hi] = ga
@@ -153,6 +299,32 @@ def _kernels() -> tuple[Any, Any]:
     if "fwd" not in _KERNELS:
         _KERNELS["fwd"], _KERNELS["bwd"] = _build()
     return _KERNELS["fwd"], _KERNELS["bwd"]
+
+
+def _nchunks(m: int) -> int:
+    return (m + _CHUNK - 1) // _CHUNK
+
+
+_MIN_PARALLEL = 1 << 17  # elements (T * M) below which one thread is faster than a hand-off
+_POOLS: dict[int, ThreadPoolExecutor] = {}  # worker threads, created on first use (a cache of threads, not of data)
+
+
+def _split(kernel: Any, args: tuple[Any, ...], T: int, M: int) -> list[Any]:
+    """Run ``kernel(*args, c_lo, c_hi)`` over all element chunks, split across ``torch.get_num_threads()``
+    threads. The kernels release the GIL (``nogil``) and touch disjoint columns, so the split is exact:
+    each element's recurrence runs in one thread in the same order as the serial kernel. The threads
+    are plain Python threads that sleep when idle (no spinning pool competing with torch's)."""
+    n = _nchunks(M)
+    workers = min(torch.get_num_threads(), n)
+    if workers <= 1 or T * M < _MIN_PARALLEL:
+        return [kernel(*args, 0, n)]
+    bounds = [n * w // workers for w in range(workers + 1)]
+    pool = _POOLS.get(workers - 1)
+    if pool is None:
+        pool = _POOLS[workers - 1] = ThreadPoolExecutor(max_workers=workers - 1, thread_name_prefix="spikeforge-numba")
+    futures = [pool.submit(kernel, *args, bounds[w], bounds[w + 1]) for w in range(1, workers)]
+    first = kernel(*args, bounds[0], bounds[1])
+    return [first, *(f.result() for f in futures)]
 
 
 def _surrogate_code(sg: Any) -> tuple[int, float, float]:
@@ -179,6 +351,7 @@ def _np(t: Tensor) -> np.ndarray:
 
 class NumbaKernel:
     name = "numba"
+    checks_finite = True  # forward raises ValueError on NaN/inf input itself (no separate pass over x)
 
     @staticmethod
     def forward(x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor, spec: FusedSpec) -> tuple[Tensor, ...]:
@@ -188,12 +361,14 @@ class NumbaKernel:
         h = torch.empty_like(x)
         a_prev = torch.empty_like(x) if spec.has_adapt else x.new_empty((1, 1))
         v_out, i_out, a_out = torch.empty_like(v0), torch.empty_like(v0), torch.empty_like(v0)
-        fwd(
+        ok = _split(fwd, (
             _np(x), _np(v0), _np(i0), _np(a0), _np(z), _np(h), _np(a_prev), _np(v_out), _np(i_out), _np(a_out),
             f(spec.beta), f(spec.v_rest), f(spec.gain), f(spec.v_th), f(spec.v_reset), f(spec.alpha),
             f(spec.adapt), f(spec.rho), f(1 - spec.rho), f(spec.v_th - spec.v_reset), f(1.0),
             spec.reset, spec.has_syn, spec.has_adapt, spec.is_if,
-        )
+        ), *x.shape)
+        if not all(ok):
+            raise ValueError("x_seq contains NaN or inf; clean it first (e.g. torch.nan_to_num)")
         return z, h, a_prev, v_out, i_out, a_out
 
     @staticmethod
@@ -206,12 +381,12 @@ class NumbaKernel:
         s = surrogate.grad(h) if code == 0 else h.new_empty((1, 1))
         gx = torch.empty_like(h)
         gv, gi, ga = torch.empty_like(gvT), torch.empty_like(gvT), torch.empty_like(gvT)
-        bwd(
+        _split(bwd, (
             _np(gz), _np(h), _np(s), _np(a_prev), _np(gvT), _np(giT), _np(gaT), _np(gx), _np(gv), _np(gi), _np(ga),
             f(1.0 if spec.is_if else spec.beta), f(spec.gain), f(spec.v_th), f(spec.v_reset), f(spec.alpha),
             f(spec.adapt), f(spec.rho), f(1 - spec.rho), f(1.0), spec.reset, spec.detach_reset, spec.has_syn, spec.has_adapt,
             code, f(a), f(b),
-        )
+        ), *h.shape)
         return gx, gv, gi, ga
 
 

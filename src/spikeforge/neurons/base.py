@@ -181,17 +181,18 @@ class Neuron(nn.Module):
 
     def forward(self, x_seq: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         """Run over a sequence. ``x_seq``: ``[T, B, ...]``. Returns ``(out_seq [T, B, ...], final_state)``."""
-        check_input(x_seq, name="x_seq", min_dim=2)
+        check_input(x_seq, name="x_seq", min_dim=2, finite=False)
         if x_seq.shape[0] == 0:
             raise ValueError("x_seq has T = 0 time steps; give at least one time step")
+        spec = self.fused_spec() if self.backend != "reference" else None
+        kernel = select_kernel(self.backend, x_seq) if spec is not None else None
+        if not getattr(kernel, "checks_finite", False):  # a kernel that checks NaN/inf itself saves a pass over x
+            check_input(x_seq, name="x_seq", min_dim=2)
         state = self._prepare(x_seq[0], state)
-        if self.backend != "reference":
-            spec = self.fused_spec()
-            kernel = select_kernel(self.backend, x_seq) if spec is not None else None
-            if spec is not None and kernel is not None:
-                z, v, i, a = fused_run(x_seq, state.v, getattr(state, "i", None), getattr(state, "a", None), spec, kernel, self.surrogate)
-                finals = {"v": v, "i": i, "a": a}
-                return z, self.State(*(finals[f] for f in self.State._fields))
+        if spec is not None and kernel is not None:
+            z, v, i, a = fused_run(x_seq, state.v, getattr(state, "i", None), getattr(state, "a", None), spec, kernel, self.surrogate)
+            finals = {"v": v, "i": i, "a": a}
+            return z, self.State(*(finals[f] for f in self.State._fields))
         return scan(self._stepper(x_seq), x_seq, state)
 
     def trace(self, x_seq: Tensor, state: Any = None) -> tuple[Tensor, Any]:
