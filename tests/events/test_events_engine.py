@@ -55,6 +55,10 @@ NETS: dict[str, Callable[[torch.Generator], tuple[SNNSequential, tuple[int, ...]
     "per_neuron": lambda g: (_scaled(SNNSequential(nn.Linear(16, 24), LIF(torch.rand(24, generator=g) * 8 + 1, v_rest=0.1,
                                                                          v_th=torch.rand(24, generator=g) + 0.5, size=24),
                                                    nn.Linear(24, 8), IF(c_mem=2.0, reset="to_value")), 5.0), (16,)),
+    "per_neuron_simple": lambda g: (_scaled(SNNSequential(nn.Linear(16, 24, bias=False),
+                                                          LIF(torch.rand(24, generator=g) * 8 + 1, size=24),
+                                                          nn.Linear(24, 8, bias=False),
+                                                          LIF(4.0, v_th=torch.rand(8, generator=g) + 0.5, size=8)), 12.0), (16,)),
     "conv": lambda g: (_scaled(SNNSequential(nn.Conv2d(2, 3, 3, stride=2, padding=1), LIF(5.0), nn.Flatten(),
                                              nn.Linear(48, 6), IF()), 4.0), (2, 8, 8)),
 }
@@ -74,6 +78,53 @@ def test_engine_spikes_equal_dense_larger_random(gen: torch.Generator) -> None:
         net = _scaled(SNNSequential(nn.Linear(64, 96), LIF(8.0, input_scaling="none"), nn.Linear(96, 96),
                                     LIF(6.0, reset="to_value", input_scaling="none"), nn.Linear(96, 10), IF()), 2.0)
         _compare(net, (64,), gen, use_numba=MODES[-1], T=60, density=0.1)
+
+
+@pytest.mark.parametrize("use_numba", MODES)
+def test_sparse_input_idle_layers_catch_up_exactly(use_numba: bool, gen: torch.Generator) -> None:
+    """Layers that receive nothing for several steps are updated later with the closed-form leak (uniform
+    and per-neuron parameters, every reset mode); spikes and final membranes equal the dense model's."""
+    for k, reset in enumerate(("subtract", "to_value", "none")):
+        torch.manual_seed(10 + k)
+        tau = torch.rand(40, generator=gen) * 6 + 2
+        net = _scaled(SNNSequential(nn.Linear(30, 40, bias=False), LIF(tau, size=40, reset=reset, input_scaling="none"),
+                                    nn.Linear(40, 20, bias=False), LIF(5.0, reset=reset, input_scaling="none")), 3.0)
+        x = (torch.rand(80, 1, 30, generator=gen, dtype=D) < 0.02).to(D)
+        with torch.no_grad():
+            (out, states), rec = record(net, x)
+        res = StreamingEngine(net, (30,), use_numba=use_numba).run(x, record=True)
+        assert torch.equal(res.spikes, out.float())
+        for got, ref in zip(res.layer_spikes, rec.values()):
+            assert torch.equal(got, ref.reshape(80, 1, -1).float())
+        assert int(list(rec.values())[0].sum()) > 0
+        assert res.ops.layers[0].neuron_updates < 80 * 40  # idle steps were skipped
+        # the engine's membranes are those of its last update: bring them to step T-1 by hand
+        beta = np.exp(-1.0 / tau.double().numpy())
+        k_left = 79 - res.state.last[:40]
+        v_end = beta**k_left * res.state.v[:40]
+        np.testing.assert_allclose(v_end, states[0].v.reshape(-1).numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_dense_input_scan_equals_nonzero(gen: torch.Generator) -> None:
+    from spikeforge.events._kernel import get_advance
+
+    x = torch.rand(9, 150, generator=gen) * (torch.rand(9, 150, generator=gen) < 0.05)
+    x[3, 7], x[4, 149], x[5, 0] = -0.0, 2.5, -1.0
+    x[6] = 0.0
+    for mode in MODES:
+        dense_csr = get_advance(mode)[2]
+        for xt in (x, x.double()):
+            xn = xt.numpy()
+            ptr, idx, val = np.empty(10, np.int64), np.empty(xn.size, np.int64), np.empty(xn.size)
+            nnz = dense_csr(xn, xn.view(np.uint32 if xn.dtype == np.float32 else np.uint64), ptr, idx, val)
+            nz = torch.nonzero(xt)
+            assert nnz == nz.shape[0]
+            np.testing.assert_array_equal(idx[:nnz], nz[:, 1].numpy())
+            np.testing.assert_array_equal(val[:nnz], xt[nz[:, 0], nz[:, 1]].double().numpy())
+            np.testing.assert_array_equal(np.diff(ptr), torch.bincount(nz[:, 0], minlength=9).numpy())
+            xn2 = xn.copy()
+            xn2[8, 100] = np.inf
+            assert dense_csr(xn2, xn2.view(np.uint32 if xn.dtype == np.float32 else np.uint64), ptr, idx, val) == -1
 
 
 def test_lazy_leak_matches_hand_computation() -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from spikeforge.events import SparseConv2d, SparseLinear, sparse_conv2d, sparse_linear, spike_density
+from spikeforge.events import _sparse_kernel as ske
 from spikeforge.events import sparse as sp
 from spikeforge.layers import SNNSequential
 from spikeforge.neurons import LIF
@@ -21,14 +23,91 @@ def _spikes(shape: tuple[int, ...], p: float, gen: torch.Generator) -> torch.Ten
 
 def test_sparse_linear_takes_the_sparse_path(gen: torch.Generator, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    orig = sp._SparseLinearFn.apply
-    monkeypatch.setattr(sp._SparseLinearFn, "apply", lambda *a: calls.append(1) or orig(*a))
+    for fn in (sp._SparseLinearFn, sp._SparseLinearKernelFn):
+        monkeypatch.setattr(fn, "apply", (lambda orig: lambda *a: calls.append(1) or orig(*a))(fn.apply))
     x = _spikes((6, 40), 0.05, gen)
     sparse_linear(x, torch.randn(8, 40, dtype=D, generator=gen), crossover=0.5)
     assert calls == [1]
     sparse_linear(x * 0.5, torch.randn(8, 40, dtype=D, generator=gen), crossover=0.5)  # not binary: dense
     sparse_linear(_spikes((6, 40), 0.9, gen), torch.randn(8, 40, dtype=D, generator=gen), crossover=0.5)  # dense
+    bad = x.clone()
+    bad[0, 0] = float("nan")  # NaN is not a spike: dense path, NaN propagates as in F.linear
+    assert torch.isnan(sparse_linear(bad, torch.randn(8, 40, dtype=D, generator=gen), crossover=0.5)).any()
     assert calls == [1]
+
+
+def test_kernel_path_is_used_on_cpu_and_equals_embedding_bag_path(gen: torch.Generator,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    if ske.kernels() is None:
+        pytest.skip("numba not installed: only the embedding_bag path exists")
+    x = _spikes((50, 64), 0.1, gen)
+    w = torch.randn(24, 64, dtype=D, generator=gen, requires_grad=True)
+    g = torch.randn(50, 24, dtype=D, generator=gen)
+    used = []
+    orig = sp._SparseLinearKernelFn.apply
+    monkeypatch.setattr(sp._SparseLinearKernelFn, "apply", lambda *a: used.append(1) or orig(*a))
+    y = sparse_linear(x, w, crossover=1.0)
+    (gw,) = torch.autograd.grad(y, (w,), g)
+    assert used == [1]
+    y_ref = sp._SparseLinearFn.apply(x, w, None, None)
+    (gw_ref,) = torch.autograd.grad(y_ref, (w,), g)
+    torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(gw, gw_ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_kernels_against_hand_loops(dtype: torch.dtype) -> None:
+    """CSR, transposed CSR and the row gather against plain Python loops (uncompiled and compiled)."""
+    rng = np.random.default_rng(0)
+    x = (rng.random((7, 13)) < 0.3).astype(torch.empty(0, dtype=dtype).numpy().dtype)
+    x[2] = 0.0  # an empty row
+    table = rng.standard_normal((13, 9)).astype(x.dtype)
+    fns = [(ske.rows_csr, ske.transpose_csr, ske.gather_rows)] + ([ske.kernels()] if ske.kernels() else [])
+    for rows_csr, transpose_csr, gather_rows in fns:
+        ptr, idx = np.empty(8, np.int64), np.empty(x.size, np.int32)
+        nnz = rows_csr(x, ptr, idx)
+        assert nnz == int((x != 0).sum())
+        for m in range(7):
+            assert list(idx[ptr[m]:ptr[m + 1]]) == list(np.nonzero(x[m])[0])
+        out = np.zeros((7, 9), dtype=x.dtype)
+        gather_rows(ptr, idx, table, out)
+        ref = np.zeros((7, 9))
+        for m in range(7):
+            for j in range(13):
+                if x[m, j]:
+                    ref[m] += table[j]
+        np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+        cptr, cidx = np.empty(14, np.int64), np.empty(max(nnz, 1), np.int32)
+        transpose_csr(ptr, idx, 13, cptr, cidx)
+        for j in range(13):
+            assert list(cidx[cptr[j]:cptr[j + 1]]) == list(np.nonzero(x[:, j])[0])
+        bad = x.copy()
+        bad[1, 1] = 2.0
+        assert rows_csr(bad, ptr, idx) == -1
+        bad[1, 1] = np.nan
+        assert rows_csr(bad, ptr, idx) == -1
+
+
+def test_kernel_path_float32_model_and_bias(gen: torch.Generator) -> None:
+    x = (torch.rand(40, 96, generator=gen) < 0.1).float().requires_grad_()
+    lin = SparseLinear(96, 33, crossover=1.0)
+    y = lin(x)
+    y_ref = F.linear(x, lin.weight, lin.bias)
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
+    g = torch.randn(y.shape, generator=gen)
+    got = torch.autograd.grad(y, (x, lin.weight, lin.bias), g)
+    ref = torch.autograd.grad(y_ref, (x, lin.weight, lin.bias), g)
+    for a, r in zip(got, ref):
+        torch.testing.assert_close(a, r, rtol=1e-4, atol=1e-4)
+
+
+def test_kernel_path_weight_gradcheck(gen: torch.Generator) -> None:
+    if ske.kernels() is None:
+        pytest.skip("numba not installed")
+    x = _spikes((6, 9), 0.3, gen)
+    w = torch.randn(5, 9, dtype=D, generator=gen, requires_grad=True)
+    b = torch.randn(5, dtype=D, generator=gen, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda w_, b_: sparse_linear(x, w_, b_, crossover=1.0), (w, b))
 
 
 @pytest.mark.parametrize("p", [0.0, 0.1, 1.0])

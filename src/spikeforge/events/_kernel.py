@@ -4,10 +4,11 @@ Written in plain Python over numpy arrays so that Numba can compile it (``numba.
 the same function runs interpreted (slow, but identical). Layer ``l`` has ``N_l`` neurons stored at
 ``[off[l], off[l] + N_l)`` of the flat per-neuron arrays.
 
+One compiled call (:func:`advance`) runs the whole sequence, every layer, with no Python per step.
 Per time step ``t`` and layer, in network order:
 
 1. **Synaptic accumulation, one weight column per input spike.** Linear: input ``j`` adds row ``j`` of
-   ``W^T`` (``N_l`` additions) to the current accumulator; Conv2d: input ``j`` adds its precomputed
+   ``W^T`` (``N_l`` additions) to the current accumulator, four rows per pass; Conv2d: input ``j`` adds its precomputed
    fan-out list (CSR: targets, weights). Recurrent layers add row ``j`` of ``W_rec^T`` for every own
    spike of step ``t - 1``. Each addition is one synaptic operation.
 2. **Due neurons.** A neuron that received nothing is evaluated only at the step ``due[n]`` from
@@ -16,7 +17,10 @@ Per time step ``t`` and layer, in network order:
    The per-layer minimum ``min_due[l]`` skips the scan on steps when nothing is due.
 3. **Lazy leak, then the step.** A touched neuron last updated at step ``s`` first catches up over the
    ``k = t - 1 - s`` input-free steps in closed form (below), then takes step ``t`` with the same
-   arithmetic, in the same order, as the neuron's pure step function, then resets.
+   arithmetic, in the same order, as the neuron's pure step function, then resets. A Linear layer
+   that receives a spike touches all its neurons; for IF/LIF without bias this runs as a few
+   vectorised passes (:func:`_update_all_simple`, with scalar parameters when they are uniform), and
+   a layer that receives nothing costs nothing at that step.
 
 Input-free evolution over ``k`` steps (constant per-step drive ``b`` from a layer bias; ``g`` the input gain):
 
@@ -37,7 +41,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["advance", "init_due", "get_advance", "IF_MODEL", "LIF_MODEL", "CUBA_MODEL", "NEVER"]
+__all__ = ["advance", "init_due", "dense_csr", "get_advance", "IF_MODEL", "LIF_MODEL", "CUBA_MODEL", "NEVER"]
 
 IF_MODEL, LIF_MODEL, CUBA_MODEL = 0, 1, 2
 RESET_TO_VALUE, RESET_SUBTRACT, RESET_NONE = 0, 1, 2
@@ -87,67 +91,127 @@ def _next_due(model: int, t: int, vv: Any, ii: Any, beta: Any, gain: Any, alpha:
 
 
 def _update_all_simple(vl: np.ndarray, lastl: np.ndarray, duel: np.ndarray, curl: np.ndarray, rcurl: np.ndarray,
-                       betal: np.ndarray, gainl: np.ndarray, thl: np.ndarray, sflag: np.ndarray, t: int, vr: Any,
-                       vz: Any, rst: int, mdl: int, is_rec: bool) -> bool:
+                       betal: np.ndarray, gainl: np.ndarray, thl: np.ndarray, sflag: np.ndarray, spl: np.ndarray,
+                       t: int, vr: Any, vz: Any, rst: int, mdl: int, is_rec: bool, uniform: bool) -> tuple[bool, int]:
     """Update every neuron of a "simple" layer (IF/LIF, no bias, v_rest <= v_th) at step ``t``.
 
-    Same arithmetic as the per-neuron path, written as branch-free passes that the compiler can
-    vectorise. ``sflag[n]`` receives the spikes; returns True if some neuron could fire at ``t + 1``.
+    Same arithmetic as the per-neuron path, written as branch-free passes over a few arrays each, so
+    that the compiler vectorises them. The spiking neurons' indices go to ``spl``. Returns
+    ``(soon, count)``: whether some neuron could fire at ``t + 1`` without input (its ``due`` is then
+    ``t + 1``; every other neuron's is NEVER), and the number of spikes.
     """
     n_l = vl.shape[0]
-    if mdl == LIF_MODEL:  # lazy leak for neurons not updated at t - 1
+    if mdl == LIF_MODEL:  # lazy leak, only if some neuron missed steps (one min-reduction otherwise)
+        lo = t - 1
         for n in range(n_l):
-            k = t - 1 - lastl[n]
-            if k > 0:
-                vl[n] = vr + betal[n] ** k * (vl[n] - vr)
+            lo = min(lo, lastl[n])
+        if lo < t - 1:
+            for n in range(n_l):
+                k = t - 1 - lastl[n]
+                if k > 0:
+                    vl[n] = vr + betal[n] ** k * (vl[n] - vr)
     if is_rec:
         for n in range(n_l):
             curl[n] = (curl[n] + 0.0) + rcurl[n]
             rcurl[n] = 0.0
-    soon = 0
+    n_sp = 0
+    soon = False
+    if uniform:  # one beta, gain and threshold for the layer: the loop streams only v and the current
+        be, ga, th = betal[0], gainl[0], thl[0]
+        for n in range(n_l):
+            x = curl[n]
+            curl[n] = 0.0
+            if mdl == IF_MODEL:
+                vv = vl[n] + ga * x
+            else:
+                vv = vr + be * (vl[n] - vr) + ga * x
+            s = vv - th > 0.0
+            if rst == RESET_TO_VALUE:
+                vv = vz if s else vv
+            elif rst == RESET_SUBTRACT:
+                vv = vv - (th - vz) if s else vv
+            vl[n] = vv
+            sflag[n] = s
+            n_sp += s
+            soon |= (vv - th > 0.0) if mdl == IF_MODEL else (vr + be * (vv - vr) - th > 0.0)
+    else:
+        for n in range(n_l):
+            x = curl[n]
+            curl[n] = 0.0
+            be, th = betal[n], thl[n]
+            if mdl == IF_MODEL:
+                vv = vl[n] + gainl[n] * x
+            else:
+                vv = vr + be * (vl[n] - vr) + gainl[n] * x
+            s = vv - th > 0.0
+            if rst == RESET_TO_VALUE:
+                vv = vz if s else vv
+            elif rst == RESET_SUBTRACT:
+                vv = vv - (th - vz) if s else vv
+            vl[n] = vv
+            sflag[n] = s
+            n_sp += s
+            soon |= (vv - th > 0.0) if mdl == IF_MODEL else (vr + be * (vv - vr) - th > 0.0)
     for n in range(n_l):
-        x = curl[n]
-        curl[n] = 0.0
-        if mdl == IF_MODEL:
-            vv = vl[n] + gainl[n] * x
-        else:
-            vv = vr + betal[n] * (vl[n] - vr) + gainl[n] * x
-        th = thl[n]
-        s = vv - th > 0.0
-        if rst == RESET_TO_VALUE:
-            vv = vz if s else vv
-        elif rst == RESET_SUBTRACT:
-            vv = vv - (th - vz) if s else vv
-        vl[n] = vv
         lastl[n] = t
-        sflag[n] = s
-        nxt = (vv - th > 0.0) if mdl == IF_MODEL else (vr + betal[n] * (vv - vr) - th > 0.0)
-        duel[n] = t + 1 if nxt else NEVER
-        soon += nxt
-    return soon > 0
+    if soon:
+        for n in range(n_l):
+            vv = vl[n]
+            nxt = (vv - thl[n] > 0.0) if mdl == IF_MODEL else (vr + betal[n] * (vv - vr) - thl[n] > 0.0)
+            duel[n] = t + 1 if nxt else NEVER
+    else:
+        for n in range(n_l):
+            duel[n] = NEVER
+    pos = 0
+    if n_sp:  # compaction, skipping 16-neuron blocks without a spike
+        for b0 in range(0, n_l, 16):
+            b1 = min(n_l, b0 + 16)
+            any_sp = 0
+            for n in range(b0, b1):
+                any_sp |= sflag[n]
+            if any_sp:
+                for n in range(b0, b1):
+                    if sflag[n]:
+                        sflag[n] = 0
+                        spl[pos] = n
+                        pos += 1
+    return soon, pos
+
+
+def _accumulate(cv: np.ndarray, wt: np.ndarray, base: int, n_l: int, js: np.ndarray, vals: np.ndarray, e: int) -> None:
+    """``cv += sum(vals[e + q] * W^T[js[e + q]] for q < 4)``: four rows of the flat transposed weight at
+    ``base`` per pass over the accumulator (one load and store of ``cv`` per four rows)."""
+    j0, j1, j2, j3 = js[e], js[e + 1], js[e + 2], js[e + 3]
+    a0, a1, a2, a3 = vals[e], vals[e + 1], vals[e + 2], vals[e + 3]
+    w0, w1 = wt[base + j0 * n_l:base + (j0 + 1) * n_l], wt[base + j1 * n_l:base + (j1 + 1) * n_l]
+    w2, w3 = wt[base + j2 * n_l:base + (j2 + 1) * n_l], wt[base + j3 * n_l:base + (j3 + 1) * n_l]
+    for n in range(n_l):
+        cv[n] += (a0 * w0[n] + a1 * w1[n]) + (a2 * w2[n] + a3 * w3[n])
 
 
 def advance(
     n_steps: int, t0: int,
     in_ptr: np.ndarray, in_idx: np.ndarray, in_val: np.ndarray,
     n_out: np.ndarray, off: np.ndarray, syn_kind: np.ndarray, w_off: np.ndarray, c_off: np.ndarray,
-    rec_off: np.ndarray, model: np.ndarray, simple_layer: np.ndarray, reset: np.ndarray, v_rest: np.ndarray,
-    v_reset: np.ndarray, wt: np.ndarray, cptr: np.ndarray, ctgt: np.ndarray, cwgt: np.ndarray, wrec: np.ndarray,
+    rec_off: np.ndarray, model: np.ndarray, simple_layer: np.ndarray, uniform: np.ndarray, reset: np.ndarray,
+    v_rest: np.ndarray, v_reset: np.ndarray, wt: np.ndarray, cptr: np.ndarray, ctgt: np.ndarray, cwgt: np.ndarray, wrec: np.ndarray,
     beta: np.ndarray, gain: np.ndarray, alpha: np.ndarray, v_th: np.ndarray, bias: np.ndarray,
     v: np.ndarray, i: np.ndarray, last: np.ndarray, due: np.ndarray, min_due: np.ndarray,
     prev_sp: np.ndarray, prev_cnt: np.ndarray,
     cur: np.ndarray, rcur: np.ndarray, flag: np.ndarray, tlist: np.ndarray,
-    out_ptr: np.ndarray, out_idx: np.ndarray, ops: np.ndarray,
+    spk: np.ndarray, spk_cnt: np.ndarray, dense: np.ndarray, dcol: np.ndarray, ops: np.ndarray,
 ) -> None:
     """Advance the network by ``n_steps`` steps from absolute step ``t0`` (see the module docstring).
 
-    ``in_ptr [n_steps + 1]``/``in_idx``/``in_val``: input entries per step (CSR). ``out_ptr [L, n_steps + 1]``
-    and ``out_idx [L, cap]`` receive each layer's spike indices per step. ``ops [L, 4]`` accumulates
-    feed-forward synaptic ops, recurrent synaptic ops, neuron updates and spikes.
+    One call runs the whole sequence, every layer, with no Python in between.
+    ``in_ptr [n_steps + 1]``/``in_idx``/``in_val``: input entries per step (CSR). ``spk``/``spk_cnt``:
+    scratch for each layer's spike indices of the current step (at ``off[l]``). ``dense [n_steps, width]``
+    receives spike ``n`` of layer ``l`` at step ``tt`` as 1 in column ``dcol[l] + n`` (layers with
+    ``dcol[l] < 0`` are not written). ``ops [L, 4]`` accumulates feed-forward synaptic ops, recurrent
+    synaptic ops, neuron updates and spikes.
     """
     n_layers = n_out.shape[0]
-    for l in range(n_layers):
-        out_ptr[l, 0] = 0
+    one4 = np.ones(4)
     for tt in range(n_steps):
         t = t0 + tt
         for l in range(n_layers):
@@ -156,25 +220,40 @@ def advance(
             if l == 0:
                 a0, a1 = in_ptr[tt], in_ptr[tt + 1]
             else:
-                a0, a1 = out_ptr[l - 1, tt], out_ptr[l - 1, tt + 1]
+                a0, a1 = 0, spk_cnt[l - 1]
             n_t = 0
             everyone = False
+            cv = cur[o:o + n_l]
             # 1. synaptic accumulation
-            for e in range(a0, a1):
+            if syn_kind[l] == 0 and a1 > a0:
+                everyone = True
+                base = w_off[l]
+                e = a0
                 if l == 0:
-                    j = in_idx[e]
-                    a = in_val[e]
-                else:
-                    j = out_idx[l - 1, e]
-                    a = 1.0
-                if syn_kind[l] == 0:
-                    base = w_off[l] + j * n_l
-                    cv, wv = cur[o:o + n_l], wt[base:base + n_l]  # views: the loop vectorises
+                    while e + 4 <= a1:
+                        _accumulate(cv, wt, base, n_l, in_idx, in_val, e)
+                        e += 4
+                else:  # the previous layer's spikes (value 1)
+                    js, ones = spk[off[l - 1]:off[l - 1] + a1], one4
+                    while e + 4 <= a1:
+                        _accumulate(cv, wt, base, n_l, js[e:e + 4], ones, 0)
+                        e += 4
+                while e < a1:
+                    if l == 0:
+                        j, a = in_idx[e], in_val[e]
+                    else:
+                        j, a = spk[off[l - 1] + e], 1.0
+                    wv = wt[base + j * n_l:base + (j + 1) * n_l]
                     for n in range(n_l):
                         cv[n] += a * wv[n]
-                    ops[l, 0] += n_l
-                    everyone = True
-                else:
+                    e += 1
+                ops[l, 0] += (a1 - a0) * n_l
+            elif syn_kind[l] != 0:
+                for e in range(a0, a1):
+                    if l == 0:
+                        j, a = in_idx[e], in_val[e]
+                    else:
+                        j, a = spk[off[l - 1] + e], 1.0
                     q0, q1 = cptr[c_off[l] + j], cptr[c_off[l] + j + 1]
                     for q in range(q0, q1):
                         n = ctgt[q]
@@ -193,7 +272,7 @@ def advance(
                     ops[l, 1] += n_l
                     everyone = True
             # 2. neurons that could cross threshold on their own
-            if t >= min_due[l]:
+            if not everyone and t >= min_due[l]:
                 m = NEVER
                 for n in range(n_l):
                     d = due[o + n]
@@ -206,8 +285,7 @@ def advance(
                         m = d
                 min_due[l] = m
             # 3. lazy leak + step + reset, touched neurons only
-            pos = out_ptr[l, tt]
-            count = n_l if everyone else n_t
+            pos = 0
             mdl = model[l]
             vr, vz = v_rest[l], v_reset[l]
             simple = simple_layer[l] != 0
@@ -215,16 +293,16 @@ def advance(
             # per-layer views (indices from 0: no wrap-around checks in the hot loop)
             vl, lastl, duel, curl, rcurl = v[o:o + n_l], last[o:o + n_l], due[o:o + n_l], cur[o:o + n_l], rcur[o:o + n_l]
             flagl, betal, gainl, thl = flag[o:o + n_l], beta[o:o + n_l], gain[o:o + n_l], v_th[o:o + n_l]
+            spl = spk[o:o + n_l]
             rst = reset[l]
+            count = n_l if everyone else n_t
             if everyone and simple:
-                if _update_all_simple(vl, lastl, duel, curl, rcurl, betal, gainl, thl, flagl, t, vr, vz, rst, mdl, is_rec):
-                    min_due[l] = t + 1
-                for n in range(n_l):
-                    if flagl[n] != 0:
-                        flagl[n] = 0
-                        out_idx[l, pos] = n
-                        pos += 1
+                soon, pos = _update_all_simple(vl, lastl, duel, curl, rcurl, betal, gainl, thl, flagl, spl, t, vr, vz,
+                                               rst, mdl, is_rec, uniform[l] != 0)
+                min_due[l] = t + 1 if soon else NEVER
                 count = 0  # done
+            elif everyone:
+                min_due[l] = NEVER  # every neuron is evaluated below and reschedules itself
             for c in range(count):
                 n = c if everyone else tlist[o + c]
                 g = o + n
@@ -248,7 +326,7 @@ def advance(
                             vv = vz
                         elif rst == RESET_SUBTRACT:
                             vv = vv - (th - vz)
-                        out_idx[l, pos] = n
+                        spl[pos] = n
                         pos += 1
                     vl[n] = vv
                     lastl[n] = t
@@ -280,7 +358,7 @@ def advance(
                         vv = vz
                     elif reset[l] == RESET_SUBTRACT:
                         vv = vv - (th - vz)
-                    out_idx[l, pos] = n
+                    spl[pos] = n
                     pos += 1
                 v[g] = vv
                 i[g] = ii
@@ -290,13 +368,15 @@ def advance(
                 if d < min_due[l]:
                     min_due[l] = d
             ops[l, 2] += n_l if everyone else n_t
-            ops[l, 3] += pos - out_ptr[l, tt]
-            out_ptr[l, tt + 1] = pos
-            if rec_off[l] >= 0:
-                s0 = out_ptr[l, tt]
-                for e in range(pos - s0):
-                    prev_sp[o + e] = out_idx[l, s0 + e]
-                prev_cnt[l] = pos - s0
+            ops[l, 3] += pos
+            spk_cnt[l] = pos
+            if dcol[l] >= 0:
+                for e in range(pos):
+                    dense[tt, dcol[l] + spl[e]] = 1.0
+            if is_rec:
+                for e in range(pos):
+                    prev_sp[o + e] = spl[e]
+                prev_cnt[l] = pos
 
 
 def init_due(model: np.ndarray, layer_of: np.ndarray, v: np.ndarray, beta: np.ndarray, gain: np.ndarray,
@@ -305,6 +385,45 @@ def init_due(model: np.ndarray, layer_of: np.ndarray, v: np.ndarray, beta: np.nd
     for g in range(v.shape[0]):
         lay = layer_of[g]
         due[g] = _next_due(model[lay], -1, v[g], 0.0, beta[g], gain[g], alpha[g], bias[g], v_rest[lay], v_th[g])
+
+
+def dense_csr(x: np.ndarray, xbits: np.ndarray, ptr: np.ndarray, idx: np.ndarray, val: np.ndarray) -> int:
+    """Nonzeros of ``x [T, K]`` per step (CSR, ``val`` as float64); returns nnz, or -1 on NaN/inf.
+
+    ``xbits`` is ``x`` viewed as unsigned integers of the same width: zero 8-element blocks are skipped
+    after one OR over their bit patterns (``-0.0`` has a nonzero pattern and is then compared as a
+    float, so it counts as zero)."""
+    n_steps, k = x.shape
+    nnz = 0
+    ptr[0] = 0
+    for t in range(n_steps):
+        row, bits = x[t], xbits[t]
+        for c0 in range(0, k, 64):  # block views: indices from 0, so the OR loop vectorises
+            c1 = min(k, c0 + 64)
+            blk = bits[c0:c1]
+            acc = blk[0]
+            for j in range(blk.shape[0]):
+                acc |= blk[j]
+            if acc == 0:
+                continue
+            for s0 in range(c0, c1, 16):  # second level: 16-element blocks
+                sub = bits[s0:min(c1, s0 + 16)]
+                acc = sub[0]
+                for j in range(sub.shape[0]):
+                    acc |= sub[j]
+                if acc == 0:
+                    continue
+                vals = row[s0:s0 + sub.shape[0]]
+                for j in range(vals.shape[0]):
+                    a = vals[j]
+                    if a != 0:
+                        if not math.isfinite(a):
+                            return -1
+                        idx[nnz] = s0 + j
+                        val[nnz] = a
+                        nnz += 1
+        ptr[t + 1] = nnz
+    return nnz
 
 
 _COMPILED: dict[str, Callable[..., None]] = {}  # compiled code (not data), built on first use
@@ -318,10 +437,11 @@ def numba_available() -> bool:
     return True
 
 
-def get_advance(use_numba: bool) -> tuple[Callable[..., None], Callable[..., None]]:
-    """``(advance, init_due)``, compiled by Numba (``use_numba=True``; ImportError without numba) or interpreted."""
+def get_advance(use_numba: bool) -> tuple[Callable[..., Any], ...]:
+    """``(advance, init_due, dense_csr)``, compiled by Numba (``use_numba=True``; ImportError without numba)
+    or interpreted."""
     if not use_numba:
-        return advance, init_due
+        return advance, init_due, dense_csr
     if "advance" not in _COMPILED:
         if not numba_available():
             raise ImportError("the compiled event engine needs numba: pip install numba (or pass use_numba=False)")
@@ -329,7 +449,8 @@ def get_advance(use_numba: bool) -> tuple[Callable[..., None], Callable[..., Non
 
         jit = numba.njit(cache=True, nogil=True)
         glb = dict(advance.__globals__)
-        glb.update(_catch_up=jit(_catch_up), _next_due=jit(_next_due), _update_all_simple=jit(_update_all_simple))
-        for name, fn in (("advance", advance), ("init_due", init_due)):
+        glb.update(_catch_up=jit(_catch_up), _next_due=jit(_next_due), _update_all_simple=jit(_update_all_simple),
+                   _accumulate=jit(_accumulate))
+        for name, fn in (("advance", advance), ("init_due", init_due), ("dense_csr", dense_csr)):
             _COMPILED[name] = jit(type(fn)(fn.__code__, glb, name))
-    return _COMPILED["advance"], _COMPILED["init_due"]
+    return _COMPILED["advance"], _COMPILED["init_due"], _COMPILED["dense_csr"]

@@ -46,7 +46,6 @@ from spikeforge.neurons.lif import input_gain
 __all__ = ["StreamingEngine", "EngineState", "EngineOps", "LayerOps", "EngineResult"]
 
 _RESETS = {"to_value": RESET_TO_VALUE, "subtract": RESET_SUBTRACT, "none": RESET_NONE}
-_STEP_CAP = 1 << 22  # spike-index buffer entries per chunk of steps
 
 
 @dataclass(frozen=True)
@@ -131,7 +130,7 @@ class StreamingEngine:
         ):
             raise ValueError(f"input_shape must be a tuple of positive ints (one sample, no batch), got {input_shape!r}")
         self.use_numba = numba_available() if use_numba is None else bool(use_numba)
-        self._advance, self._init_due = get_advance(self.use_numba)
+        self._advance, self._init_due, self._dense_csr = get_advance(self.use_numba)
         self.input_shape = input_shape
         self._build(model)
 
@@ -302,25 +301,34 @@ class StreamingEngine:
             int(d["model"] != CUBA_MODEL and not np.any(d["bias"] != 0) and bool(np.all(d["v_rest"] <= d["v_th"])))
             for d in layers
         ], dtype=np.int64)
+        self._uniform = np.array([  # one beta, gain and threshold for the whole layer
+            int(all(np.all(d[k] == d[k][0]) for k in ("beta", "gain", "v_th"))) for d in layers
+        ], dtype=np.int64)
         total = int(self._n_out.sum())
         self._cur, self._rcur = np.zeros(total), np.zeros(total)
         self._flag, self._tlist = np.zeros(total, dtype=np.uint8), np.zeros(total, dtype=np.int64)
+        self._spk, self._spk_cnt = np.zeros(total, dtype=np.int64), np.zeros(len(layers), dtype=np.int64)
+        self._state0: EngineState | None = None
 
     # ---- state --------------------------------------------------------------------------------
     def init_state(self) -> EngineState:
         """Every neuron at its initial state (``v = v_rest``, IF at 0; synaptic current 0) before step 0."""
-        total = int(self._n_out.sum())
-        v = np.repeat(self._v_rest, self._n_out).astype(np.float64)
-        i = np.zeros(total)
-        due = np.empty(total, dtype=np.int64)
-        layer_of = np.repeat(np.arange(len(self._layers), dtype=np.int64), self._n_out)
-        # spontaneous firing (bias drive, v_rest above threshold) is scheduled here
-        self._init_due(self._model, layer_of, v, self._beta, self._gain, self._alpha, self._bias, self._v_rest,
-                       self._v_th, due)
-        min_due = np.array([due[o:o + n].min() if n else NEVER for o, n in zip(self._off, self._n_out)], dtype=np.int64)
-        return EngineState(0, v, i, np.full(total, -1, dtype=np.int64), due, min_due,
-                           np.zeros(total, dtype=np.int64), np.zeros(len(self._layers), dtype=np.int64),
-                           np.zeros((len(self._layers), 4), dtype=np.int64))
+        if self._state0 is None:
+            total = int(self._n_out.sum())
+            v = np.repeat(self._v_rest, self._n_out).astype(np.float64)
+            due = np.empty(total, dtype=np.int64)
+            layer_of = np.repeat(np.arange(len(self._layers), dtype=np.int64), self._n_out)
+            # spontaneous firing (bias drive, v_rest above threshold) is scheduled here
+            self._init_due(self._model, layer_of, v, self._beta, self._gain, self._alpha, self._bias, self._v_rest,
+                           self._v_th, due)
+            min_due = np.array([due[o:o + n].min() if n else NEVER for o, n in zip(self._off, self._n_out)],
+                               dtype=np.int64)
+            self._state0 = EngineState(0, v, np.zeros(total), np.full(total, -1, dtype=np.int64), due, min_due,
+                                       np.zeros(total, dtype=np.int64), np.zeros(len(self._layers), dtype=np.int64),
+                                       np.zeros((len(self._layers), 4), dtype=np.int64))
+        s0 = self._state0  # a template built once; every stream gets its own copies
+        return EngineState(0, s0.v.copy(), s0.i.copy(), s0.last.copy(), s0.due.copy(), s0.min_due.copy(),
+                           s0.prev_sp.copy(), s0.prev_cnt.copy(), s0.ops.copy())
 
     # ---- running ------------------------------------------------------------------------------
     def _ops(self, ops: np.ndarray) -> EngineOps:
@@ -342,38 +350,32 @@ class StreamingEngine:
         if in_idx.size and (in_idx.min() < 0 or in_idx.max() >= n_in):
             raise ValueError(f"input indices must lie in [0, {n_in}) for input_shape {self.input_shape}")
         n_steps, n_layers = len(in_ptr) - 1, len(self._layers)
-        max_n = int(self._n_out.max())
-        chunk = max(1, _STEP_CAP // max_n)
-        outs: list[list[np.ndarray]] = [[] for _ in range(n_layers)]  # per layer: dense [steps, N] blocks
         ops0 = state.ops.copy()
-        for s0 in range(0, n_steps, chunk):
-            s1 = min(n_steps, s0 + chunk)
-            ptr = in_ptr[s0:s1 + 1] - in_ptr[s0]
-            idx, val = in_idx[in_ptr[s0]:in_ptr[s1]], in_val[in_ptr[s0]:in_ptr[s1]]
-            out_ptr = np.zeros((n_layers, s1 - s0 + 1), dtype=np.int64)
-            out_idx = np.empty((n_layers, (s1 - s0) * max_n), dtype=np.int64)
-            self._advance(
-                s1 - s0, state.t, ptr, idx, val, self._n_out, self._off, self._kind, self._w_off, self._c_off,
-                self._rec_off, self._model, self._simple, self._reset, self._v_rest, self._v_reset, self._wt, self._cptr,
-                self._ctgt, self._cwgt, self._wrec, self._beta, self._gain, self._alpha, self._v_th, self._bias,
-                state.v, state.i, state.last, state.due, state.min_due, state.prev_sp, state.prev_cnt,
-                self._cur, self._rcur, self._flag, self._tlist, out_ptr, out_idx, state.ops,
-            )
-            state.t += s1 - s0
-            for lay in range(0 if record else n_layers - 1, n_layers):
-                dense = np.zeros((s1 - s0, int(self._n_out[lay])), dtype=np.float32)
-                steps = np.repeat(np.arange(s1 - s0), np.diff(out_ptr[lay]))
-                dense[steps, out_idx[lay, :out_ptr[lay, -1]]] = 1.0
-                outs[lay].append(dense)
-        shapes = [(d["n"],) for d in self._layers]
-        layer_spikes = []
-        for lay in range(n_layers):
-            if outs[lay]:
-                arr = np.concatenate(outs[lay]) if n_steps else np.zeros((0, shapes[lay][0]), dtype=np.float32)
-                layer_spikes.append(torch.from_numpy(arr).unsqueeze(1))
-        last = layer_spikes[-1] if layer_spikes else torch.zeros(0, 1, int(self._n_out[-1]))
-        last = last.reshape(last.shape[0], 1, *self.output_shape)
-        return EngineResult(last, state, self._ops(state.ops - ops0), tuple(layer_spikes) if record else ())
+        cols = np.concatenate([[0], np.cumsum(self._n_out)]) if record else np.zeros(n_layers + 1, dtype=np.int64)
+        dcol = np.full(n_layers, -1, dtype=np.int64)
+        if record:
+            dcol[:] = cols[:-1]
+        else:
+            dcol[-1] = 0
+        width = int(cols[-1]) if record else int(self._n_out[-1])
+        dense = np.zeros((n_steps, width), dtype=np.float32)
+        self._advance(
+            n_steps, state.t, in_ptr, in_idx, in_val, self._n_out, self._off, self._kind, self._w_off, self._c_off,
+            self._rec_off, self._model, self._simple, self._uniform, self._reset, self._v_rest, self._v_reset, self._wt, self._cptr,
+            self._ctgt, self._cwgt, self._wrec, self._beta, self._gain, self._alpha, self._v_th, self._bias,
+            state.v, state.i, state.last, state.due, state.min_due, state.prev_sp, state.prev_cnt,
+            self._cur, self._rcur, self._flag, self._tlist, self._spk, self._spk_cnt, dense, dcol, state.ops,
+        )
+        state.t += n_steps
+        out = torch.from_numpy(dense)
+        layer_spikes: tuple[Tensor, ...] = ()
+        if record:
+            layer_spikes = tuple(out[:, int(cols[k]):int(cols[k + 1])].unsqueeze(1) for k in range(n_layers))
+            last = layer_spikes[-1]
+        else:
+            last = out.unsqueeze(1)
+        last = last.reshape(n_steps, 1, *self.output_shape)
+        return EngineResult(last, state, self._ops(state.ops - ops0), layer_spikes)
 
     def run(self, x_seq: Tensor, state: EngineState | None = None, *, record: bool = False) -> EngineResult:
         """Run ``x_seq [T, 1, *input_shape]`` one step after another; returns spikes ``[T, 1, *output_shape]``.
@@ -388,13 +390,15 @@ class StreamingEngine:
                 "the engine streams one sample: run samples one by one"
             )
         flat = x_seq.detach().reshape(x_seq.shape[0], -1).cpu()
-        nz = torch.nonzero(flat)  # [nnz, 2] sorted by step; NaN and inf count as nonzero
-        vals = flat[nz[:, 0], nz[:, 1]].to(torch.float64).numpy()
-        if not np.isfinite(vals).all():
+        if flat.dtype not in (torch.float32, torch.float64):
+            flat = flat.to(torch.float32)  # half / bfloat16: exact in float32
+        xn = flat.contiguous().numpy()
+        ptr = np.empty(xn.shape[0] + 1, dtype=np.int64)
+        idx, vals = np.empty(xn.size, dtype=np.int64), np.empty(xn.size, dtype=np.float64)
+        nnz = self._dense_csr(xn, xn.view(np.uint32 if xn.dtype == np.float32 else np.uint64), ptr, idx, vals)  # one compiled pass: nonzeros per step, NaN/inf check
+        if nnz < 0:
             raise ValueError("x_seq contains NaN or inf")
-        counts = np.bincount(nz[:, 0].numpy(), minlength=flat.shape[0])
-        ptr = np.concatenate([[0], np.cumsum(counts)])
-        return self.run_csr(ptr, nz[:, 1].numpy(), vals, state, record=record)
+        return self.run_csr(ptr, idx[:nnz], vals[:nnz], state, record=record)
 
     def step(self, x_t: Tensor, state: EngineState | None = None) -> tuple[Tensor, EngineState]:
         """One time step: ``x_t [1, *input_shape]`` -> ``(spikes [1, *output_shape], state)``."""

@@ -4,12 +4,14 @@ For a binary input ``x`` (every element 0 or 1) the layer output is a sum of wei
 
 .. math::  y_m = b + \sum_{j:\, x_{mj} = 1} W_{:, j},
 
-so only the columns of active inputs are read. The forward gathers them with one
-``embedding_bag(mode="sum")`` over the transposed weight ``W^T [in, out]`` (one bag per input row),
-which costs ``nnz(x) * out`` additions and no temporary. The weight gradient
-``dW^T_j = \sum_{m: x_{mj}=1} dy_m`` touches only active inputs; it is the same primitive with the roles
-exchanged (one bag per input feature, table ``dy``). The input gradient ``dy W`` is dense, as it must be
-for surrogate-gradient training. A custom :class:`torch.autograd.Function` ties the two together.
+so only the columns of active inputs are read. On CPU (float32/float64, Numba installed) the layer runs
+the kernels of :mod:`spikeforge.events._sparse_kernel`: one compiled pass builds the active-index lists
+of every row (CSR) and checks that ``x`` is binary; the forward sums the active rows of ``W^T [in, out]``
+(``nnz(x) * out`` additions on contiguous rows); the weight gradient
+``dW^T_j = \sum_{m: x_{mj}=1} dy_m`` reuses the same lists, transposed once, and the same row-sum kernel
+with table ``dy``. Elsewhere (GPU, other dtypes, no Numba) the same sums run as
+``embedding_bag(mode="sum")``. The input gradient ``dy W`` is dense, as it must be for surrogate-gradient
+training. A custom :class:`torch.autograd.Function` ties the two together.
 
 The spike density ``nnz(x) / numel(x)`` is measured on every call; non-binary input, or a density above
 ``crossover``, takes the dense path (``F.linear`` / ``F.conv2d``), so the layers are drop-in
@@ -17,20 +19,26 @@ replacements whose results equal the dense path to float rounding (spikes downst
 ties at threshold within rounding error).
 
 Default crossovers (:data:`LINEAR_CROSSOVER`, :data:`CONV2D_CROSSOVER`) were measured by
-``benchmarks/events.py`` on a shared 2-core AMD EPYC CPU, one torch thread, torch 2.13 (numbers in
-``benchmarks/RESULTS.md``): ``sparse_linear`` 1024 -> 1024 with 3200 rows breaks even with the dense GEMM
-at 23-24 % density (forward, and forward + backward), with 100 rows at 21 % (forward; its backward is
-slower than dense at every density >= 1 %). ``sparse_conv2d`` breaks even only at about 0.1 %: the dense
-convolution is hard to beat on a CPU. Both layers accept ``crossover=`` for other machines and shapes.
+``benchmarks/events.py`` on a shared 2-core AMD EPYC CPU (AVX-512), one torch thread, torch 2.13 (numbers in
+``benchmarks/RESULTS.md``): with the Numba kernels, ``sparse_linear`` 1024 -> 1024 with 3200 rows breaks
+even with the dense GEMM at about 30 % density (forward) and 40 % (forward + backward); with 100 rows at
+about 30 % (forward) but, in one noisy run, 8 % (forward + backward: the small weight-gradient GEMM is
+cheap). The default, 20 %, is kept between the two. ``sparse_conv2d`` breaks even only at about 0.1 %:
+the dense convolution is hard to beat on a CPU. Both layers accept ``crossover=`` for other machines
+and shapes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
+
+from spikeforge.events._sparse_kernel import kernels as _kernels
 
 __all__ = [
     "LINEAR_CROSSOVER",
@@ -43,7 +51,7 @@ __all__ = [
 ]
 
 LINEAR_CROSSOVER = 0.2
-"""Density above which :func:`sparse_linear` runs the dense GEMM (measured 21-24 %; see the module docstring)."""
+"""Density above which :func:`sparse_linear` runs the dense GEMM (measured 8-40 %; see the module docstring)."""
 CONV2D_CROSSOVER = 0.001
 """Density above which :func:`sparse_conv2d` runs the dense convolution (measured about 0.1 %)."""
 
@@ -106,6 +114,63 @@ class _SparseLinearFn(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None
 
 
+class _SparseLinearKernelFn(torch.autograd.Function):
+    """The same layer on the Numba kernels (CPU): the row CSR of ``x`` is built once by the caller,
+    used by the forward gather and, transposed, by the weight-gradient gather."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, wt: Tensor | None,  # type: ignore[override]
+                ptr: np.ndarray, idx: np.ndarray) -> Tensor:
+        _, _, gather = _kernels()  # type: ignore[misc]
+        m, n_in = x.shape
+        n_out = weight.shape[0]
+        if bias is not None:
+            out = bias.detach().expand(m, n_out).contiguous()
+        else:
+            out = torch.zeros(m, n_out, dtype=weight.dtype)
+        if wt is None:
+            wt = weight.detach().t().contiguous()  # [in, out]: column j of W is row j here
+        gather(ptr, idx, wt.numpy(), out.numpy())
+        ctx.save_for_backward(weight)
+        ctx.csr, ctx.n_in, ctx.has_bias = (ptr, idx), n_in, bias is not None
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        (weight,) = ctx.saved_tensors
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = grad_out @ weight  # [M, in], dense (surrogate gradients reach every input)
+        if ctx.needs_input_grad[1]:
+            _, transpose, gather = _kernels()  # type: ignore[misc]
+            ptr, idx = ctx.csr
+            cptr = np.empty(ctx.n_in + 1, dtype=np.int64)
+            cidx = np.empty(max(int(ptr[-1]), 1), dtype=np.int32)
+            transpose(ptr, idx, ctx.n_in, cptr, cidx)  # rows grouped by input feature, once
+            grad_wt = torch.zeros(ctx.n_in, weight.shape[0], dtype=weight.dtype)
+            gather(cptr, cidx, grad_out.detach().contiguous().numpy(), grad_wt.numpy())
+            grad_w = grad_wt.t()  # [out, in]
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad_out.sum(0)
+        return grad_x, grad_w, grad_b, None, None, None
+
+
+def _kernel_csr(x2: Tensor, weight: Tensor) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """Row CSR of binary ``x2 [M, K]`` when the Numba kernels apply (CPU, same float dtype), else None.
+
+    Returns ``(ptr, idx, nnz)``; ``nnz = -1`` marks a non-binary input."""
+    k = _kernels()
+    if k is None or x2.device.type != "cpu" or weight.device.type != "cpu" or x2.dtype != weight.dtype \
+            or x2.dtype not in (torch.float32, torch.float64):
+        return None
+    xn = x2.detach().contiguous().numpy()
+    ptr = np.empty(xn.shape[0] + 1, dtype=np.int64)
+    idx = np.empty(max(xn.size, 1), dtype=np.int32)
+    nnz = int(k[0](xn, ptr, idx))
+    return ptr, idx, nnz
+
+
 def sparse_linear(
     x: Tensor, weight: Tensor, bias: Tensor | None = None, *, crossover: float = LINEAR_CROSSOVER,
     weight_t: Tensor | None = None,
@@ -124,11 +189,21 @@ def sparse_linear(
     crossover = _check_crossover(crossover)
     if x.dim() == 0 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"x must be [..., {weight.shape[1]}] for weight {tuple(weight.shape)}, got {tuple(x.shape)}")
-    density = spike_density(x)
-    if density is None or density > crossover or x.numel() == 0:
+    if x.numel() == 0:
         return F.linear(x, weight, bias)
     lead = x.shape[:-1]
-    out = _SparseLinearFn.apply(x.reshape(-1, x.shape[-1]), weight, bias, weight_t)
+    x2 = x.reshape(-1, x.shape[-1])
+    csr = _kernel_csr(x2, weight)
+    if csr is not None:
+        ptr, idx, nnz = csr
+        if nnz < 0 or nnz > crossover * x.numel():
+            return F.linear(x, weight, bias)
+        out = _SparseLinearKernelFn.apply(x2, weight, bias, weight_t, ptr, idx)
+        return out.reshape(*lead, weight.shape[0])
+    density = spike_density(x)
+    if density is None or density > crossover:
+        return F.linear(x, weight, bias)
+    out = _SparseLinearFn.apply(x2, weight, bias, weight_t)
     return out.reshape(*lead, weight.shape[0])
 
 
