@@ -542,7 +542,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"  torch       {b['torch']} ({b['threads']} threads)",
         f"  cuda        {'available, ' + str(b['cuda_devices']) + ' device(s)' if b['cuda'] else 'not available'}",
         f"  matplotlib  {b['matplotlib'] or 'not installed (pip install spikeforge[plot])'}",
-        f"  neurons     {', '.join(b['neuron_kernels'])} (fused kernels; 'numba' needs spikeforge[fast])",
+        f"  neurons     {', '.join(b['neuron_kernels'])} (fused kernels; 'numba' needs spikeforge[fast], 'triton' spikeforge[gpu] and a CUDA GPU)",
     ]
     _emit(info, "\n".join(lines), args.json)
     return 0
