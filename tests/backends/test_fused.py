@@ -156,3 +156,19 @@ def test_numba_thread_split_equals_one_thread(name):
     for a, b in zip(outs[0][1], outs[1][1]):
         assert torch.equal(a, b)
     assert torch.equal(outs[0][2], outs[1][2])
+
+
+@pytest.mark.parametrize("backend", FUSED)
+@pytest.mark.parametrize("name", sorted(NEURONS))
+def test_expanded_output_gradient(backend, name):
+    # a loss on per-step spike totals sends back dL/dz that is constant along each row (stride 0 over
+    # the neurons, varying over time): the numba kernel takes it as one value per step
+    g = torch.Generator().manual_seed(5)
+    x = (torch.rand(40, 3, 7, generator=g, dtype=torch.float64) * SCALE[name]).requires_grad_()
+    grads = []
+    for b in ("reference", backend):
+        z, _ = NEURONS[name](reset="to_value", backend=b)(x)
+        loss = (z.sum(dim=(1, 2)) * torch.arange(40, dtype=torch.float64)).sum()
+        grads.append(torch.autograd.grad(loss, x)[0])
+    assert grads[0].abs().sum() > 0
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-10, atol=1e-10)

@@ -168,7 +168,7 @@ def _build() -> tuple[Any, Any]:
         return True
 
     @numba.njit(cache=True, nogil=True, error_model="numpy")
-    def bwd(gz, h, s, a_prev, gvT, giT, gaT, gx, gv_out, gi_out, ga_out, beta, gain, v_th, v_reset, alpha, adapt, rho, one_m_rho, one, reset, detach, has_syn, has_adapt, sg_code, sg_a, sg_b, c_lo, c_hi):  # noqa: E501
+    def bwd(gz, gzc, gz_const, h, s, a_prev, gvT, giT, gaT, gx, gv_out, gi_out, ga_out, beta, gain, v_th, v_reset, alpha, adapt, rho, one_m_rho, one, reset, detach, has_syn, has_adapt, sg_code, sg_a, sg_b, c_lo, c_hi):  # noqa: E501
         T, M = h.shape
         zero = one - one
         plain = not has_syn and not has_adapt
@@ -177,6 +177,7 @@ def _build() -> tuple[Any, Any]:
         th = np.empty(_CHUNK, h.dtype)
         big = np.empty(_CHUNK, h.dtype)
         gvp = np.empty(_CHUNK, h.dtype)
+        gzbuf = np.empty(_CHUNK, h.dtype)
         for c in range(c_lo, c_hi):
             lo = c * _CHUNK
             hi = min(M, lo + _CHUNK)
@@ -209,7 +210,13 @@ def _build() -> tuple[Any, Any]:
                 else:  # straight-through: [|h| < a] / (2 a)
                     for k in range(n):
                         st[k] = sg_b if abs(hr[k]) < sg_a else zero
-                gzr = gz[t, lo:hi]
+                if gz_const:  # dL/dz[t] is one number per step (e.g. the loss is a sum): a broadcast row
+                    gval = gzc[t]
+                    for k in range(n):
+                        gzbuf[k] = gval
+                    gzr = gzbuf[:n]
+                else:
+                    gzr = gz[t, lo:hi]
                 gxr = gx[t, lo:hi]
                 if plain:  # no synapse, no adaptation: one fused loop per (reset, detach)
                     if reset == 0 and not detach:
@@ -379,10 +386,15 @@ class NumbaKernel:
         f = np.float32 if h.dtype == torch.float32 else np.float64
         code, a, b = _surrogate_code(surrogate)
         s = surrogate.grad(h) if code == 0 else h.new_empty((1, 1))
+        # contiguous rows vectorise; an expanded dL/dz that is constant along each row (stride 0) is
+        # passed as one value per step instead of being materialised
+        gz_const = gz.stride(1) == 0
+        gzc = gz[:, 0].contiguous() if gz_const else h.new_empty(1)
+        gz = h.new_empty((1, 1)) if gz_const else gz.contiguous()
         gx = torch.empty_like(h)
         gv, gi, ga = torch.empty_like(gvT), torch.empty_like(gvT), torch.empty_like(gvT)
         _split(bwd, (
-            _np(gz), _np(h), _np(s), _np(a_prev), _np(gvT), _np(giT), _np(gaT), _np(gx), _np(gv), _np(gi), _np(ga),
+            _np(gz), _np(gzc), gz_const, _np(h), _np(s), _np(a_prev), _np(gvT), _np(giT), _np(gaT), _np(gx), _np(gv), _np(gi), _np(ga),
             f(1.0 if spec.is_if else spec.beta), f(spec.gain), f(spec.v_th), f(spec.v_reset), f(spec.alpha),
             f(spec.adapt), f(spec.rho), f(1 - spec.rho), f(1.0), spec.reset, spec.detach_reset, spec.has_syn, spec.has_adapt,
             code, f(a), f(b),
