@@ -6,14 +6,16 @@ tight in float64.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import math
 
 import pytest
 import torch
 
 import spikeforge as sf
 from spikeforge.backends import available_backends, select_kernel
-from spikeforge.surrogate import get_surrogate, list_surrogates
+from spikeforge.surrogate import FastSigmoid, Surrogate, get_surrogate, list_surrogates
 
 FUSED = [b for b in available_backends() if b not in ("reference", "triton")]  # triton: CUDA tensors, tested in test_triton_kernel.py
 NEURONS = {
@@ -172,3 +174,51 @@ def test_expanded_output_gradient(backend, name):
         grads.append(torch.autograd.grad(loss, x)[0])
     assert grads[0].abs().sum() > 0
     torch.testing.assert_close(grads[1], grads[0], rtol=1e-10, atol=1e-10)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Gaussian(Surrogate):
+    """A surrogate the kernels do not know: the numba backend must save h and call grad() itself."""
+
+    sigma: float = 0.3
+
+    def grad(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.exp(-0.5 * (x / self.sigma) ** 2) / (self.sigma * math.sqrt(2 * math.pi))
+
+    def primitive(self, x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (1 + torch.erf(x / (self.sigma * math.sqrt(2))))
+
+
+@pytest.mark.parametrize("backend", FUSED)
+@pytest.mark.parametrize("name", sorted(NEURONS))
+def test_user_surrogate_matches_reference(backend, name):
+    g = torch.Generator().manual_seed(11)
+    x = (torch.rand(25, 2, 6, generator=g, dtype=torch.float64) * SCALE[name]).requires_grad_()
+    w = torch.randn(25, 2, 6, generator=g, dtype=torch.float64)
+    outs = []
+    for b in ("reference", backend):
+        z, st = NEURONS[name](reset="subtract", surrogate=_Gaussian(), backend=b)(x)
+        outs.append((z, torch.autograd.grad((z * w).sum() + st.v.sum(), x)[0]))
+    assert torch.equal(outs[0][0], outs[1][0])
+    assert outs[0][1].abs().sum() > 0
+    torch.testing.assert_close(outs[1][1], outs[0][1], rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.skipif("numba" not in FUSED, reason="needs numba")
+def test_numba_saves_input_not_h_for_builtin_surrogates():
+    # built-in surrogate: the graph keeps the input (already alive) and the [M] initial states, no new
+    # [T, M] tensor; a user surrogate: h is saved. Checked through autograd's saved-tensor hooks.
+    x = (torch.rand(30, 2, 5) * 2).requires_grad_()
+    for sg, expect_h in ((FastSigmoid(5.0), False), (_Gaussian(), True)):
+        packed = []
+
+        def pack(t, packed=packed):
+            packed.append(t)
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            z, _ = sf.LIF(backend="numba", surrogate=sg)(x)
+        big = [t for t in packed if t.dim() == 2 and t.shape[0] == 30]
+        assert len(big) == 1
+        assert (big[0].data_ptr() == x.data_ptr()) is not expect_h
+        z.sum().backward()

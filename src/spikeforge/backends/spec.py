@@ -13,7 +13,8 @@ and step ``t`` (``u`` is the input, or the synaptic current when ``has_syn``)::
 
 The operations and their order mirror the reference step functions exactly, so the forward spikes are
 bit-identical to the reference time loop in float32 and float64. The forward saves ``h`` (and ``a[t-1]``
-for adaptive neurons); the backward evaluates ``surrogate.grad(h)`` (vectorised over the whole sequence, or inside the
+for adaptive neurons), or, for kernels that offer ``forward_light``/``backward_recompute`` (Numba, with a
+built-in surrogate), only the input and initial state, from which the backward rebuilds ``h``; the backward evaluates ``surrogate.grad(h)`` (vectorised over the whole sequence, or inside the
 compiled kernel for the built-in surrogates) and runs the reverse-time recurrence derived by hand (see :mod:`spikeforge.backends.torch_kernel`).
 """
 
@@ -63,20 +64,36 @@ class Kernel(Protocol):
 class _FusedFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor, spec: FusedSpec, kernel: Kernel, surrogate: Any) -> tuple[Tensor, ...]:  # type: ignore[override]
-        z, h, a_prev, v_t, i_t, a_t = kernel.forward(x, v0, i0, a0, spec)
-        ctx.save_for_backward(h, a_prev)
         ctx.spec, ctx.kernel, ctx.surrogate = spec, kernel, surrogate
+        need_grad = any(ctx.needs_input_grad[:4])
+        light = hasattr(kernel, "forward_light")
+        ctx.recompute = need_grad and light and kernel.can_recompute(surrogate)  # type: ignore[attr-defined]
+        if light and (ctx.recompute or not need_grad):
+            # spikes only; the backward (if any) rebuilds h from the input and the initial state
+            z, v_t, i_t, a_t = kernel.forward_light(x, v0, i0, a0, spec)  # type: ignore[attr-defined]
+            if ctx.recompute:
+                ctx.save_for_backward(x, v0, i0, a0)
+            return z, v_t, i_t, a_t
+        z, h, a_prev, v_t, i_t, a_t = kernel.forward(x, v0, i0, a0, spec)
+        if need_grad:
+            ctx.save_for_backward(h, a_prev)
         return z, v_t, i_t, a_t
 
     @staticmethod
     def backward(ctx: Any, gz: Tensor | None, gvT: Tensor | None, giT: Tensor | None, gaT: Tensor | None) -> tuple[Any, ...]:  # type: ignore[override]
-        h, a_prev = ctx.saved_tensors
-        zeros = torch.zeros_like(h[0])
-        gz = torch.zeros_like(h) if gz is None else gz  # may be an expanded (stride-0) view: kernels read it as is
+        saved = ctx.saved_tensors
+        like = saved[0]
+        zeros = like.new_zeros(like.shape[1:])
+        gz = torch.zeros_like(like) if gz is None else gz  # may be an expanded (stride-0) view: kernels read it as is
         gvT = zeros if gvT is None else gvT.contiguous()
         giT = zeros if giT is None else giT.contiguous()
         gaT = zeros if gaT is None else gaT.contiguous()
-        gx, gv0, gi0, ga0 = ctx.kernel.backward(gz, h, a_prev, gvT, giT, gaT, ctx.spec, ctx.surrogate)
+        if ctx.recompute:
+            x, v0, i0, a0 = saved
+            gx, gv0, gi0, ga0 = ctx.kernel.backward_recompute(gz, x, v0, i0, a0, gvT, giT, gaT, ctx.spec, ctx.surrogate)
+        else:
+            h, a_prev = saved
+            gx, gv0, gi0, ga0 = ctx.kernel.backward(gz, h, a_prev, gvT, giT, gaT, ctx.spec, ctx.surrogate)
         return gx, gv0, gi0, ga0, None, None, None
 
 

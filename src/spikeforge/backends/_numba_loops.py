@@ -1,0 +1,305 @@
+"""The compiled loops behind :mod:`spikeforge.backends.numba_kernel` (imported only when Numba is installed).
+
+Layout: ``x, z, h, gz, gx`` are C-contiguous ``[T, M]``; elements are processed in chunks of ``w``
+contiguous columns; inside a chunk the loop runs over time, then over the chunk's columns. Every branch
+on the neuron kind, reset rule or surrogate is taken once per row (per time step), never per element,
+so the inner loops are branch-free and LLVM vectorises them. The arithmetic and its order are those of
+the reference step functions (and of :mod:`spikeforge.backends.torch_kernel`), with every constant in
+the tensor dtype, so the forward spikes are bit-identical to the reference loop.
+
+Scalars arrive as one tuple ``p = (beta, v_rest, gain, v_th, v_reset, alpha, adapt, rho, 1 - rho,
+v_th - v_reset, 1)`` in the tensor dtype and flags ``f = (reset, has_syn, has_adapt, is_if)``.
+
+*Recomputation.* The backward needs ``h[t] = v'[t] - th[t]`` at every step. Instead of saving it
+(``[T, M]`` written in the forward, read in the backward), :func:`bwd` can recompute it chunk by chunk
+from the saved input ``x`` and initial state into a ``[T, w]`` scratch buffer that stays in cache, then
+run the reverse-time recurrence over that chunk. The recomputed ``h`` is bit-identical (same code).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+_OPTS = {"cache": True, "nogil": True, "error_model": "numpy"}
+
+
+@numba.njit(**_OPTS)
+def _chunk_fwd(x, lo, n, z, zo, h, ho, ap, ao, v, i, a, fin, u, vp, th, p, f):  # noqa: C901
+    """Forward recurrence of columns ``[lo, lo + n)`` of ``x``; spikes to ``z[:, zo:zo+n]``, ``h`` to
+    ``h[:, ho:ho+n]``, ``a[t-1]`` to ``ap[:, ao:ao+n]`` (adaptive only); ``v, i, a`` are updated in place."""
+    beta, v_rest, gain, v_th, v_reset, alpha, adapt, rho, one_m_rho, th_minus_reset, one = p
+    reset, has_syn, has_adapt, is_if = f
+    zero = one - one
+    if is_if:  # IF (v' = v + gain u) is the LIF expression with beta = 1, v_rest = 0, bit for bit
+        beta = one
+        v_rest = zero
+    plain = not has_syn and not has_adapt
+    for t in range(x.shape[0]):
+        xr = x[t, lo:lo + n]
+        hr = h[t, ho:ho + n]
+        zr = z[t, zo:zo + n]
+        if plain:  # LIF / IF without synapse or adaptation: one fused loop per reset mode
+            if reset == 0:
+                for k in range(n):
+                    xk = xr[k]
+                    fin[k] = fin[k] + xk * zero
+                    vq = v_rest + beta * (v[k] - v_rest) + gain * xk
+                    ht = vq - v_th
+                    zt = one if ht > zero else zero
+                    v[k] = vq * (one - zt) + zt * v_reset
+                    hr[k] = ht
+                    zr[k] = zt
+            elif reset == 1:
+                for k in range(n):
+                    xk = xr[k]
+                    fin[k] = fin[k] + xk * zero
+                    vq = v_rest + beta * (v[k] - v_rest) + gain * xk
+                    ht = vq - v_th
+                    zt = one if ht > zero else zero
+                    v[k] = vq - zt * th_minus_reset
+                    hr[k] = ht
+                    zr[k] = zt
+            else:
+                for k in range(n):
+                    xk = xr[k]
+                    fin[k] = fin[k] + xk * zero
+                    vq = v_rest + beta * (v[k] - v_rest) + gain * xk
+                    ht = vq - v_th
+                    zt = one if ht > zero else zero
+                    v[k] = vq
+                    hr[k] = ht
+                    zr[k] = zt
+            continue
+        if has_syn:
+            for k in range(n):
+                i[k] = alpha * i[k] + xr[k]
+                u[k] = i[k]
+        else:
+            for k in range(n):
+                u[k] = xr[k]
+        for k in range(n):
+            fin[k] = fin[k] + xr[k] * zero
+        for k in range(n):
+            vp[k] = v_rest + beta * (v[k] - v_rest) + gain * u[k]
+        if has_adapt:
+            ar = ap[t, ao:ao + n]
+            for k in range(n):
+                ar[k] = a[k]
+                th[k] = v_th + adapt * a[k]
+        else:
+            for k in range(n):
+                th[k] = v_th
+        for k in range(n):
+            ht = vp[k] - th[k]
+            hr[k] = ht
+            zr[k] = one if ht > zero else zero
+        if reset == 0:
+            for k in range(n):
+                v[k] = vp[k] * (one - zr[k]) + zr[k] * v_reset
+        elif reset == 1:
+            if has_adapt:
+                for k in range(n):
+                    v[k] = vp[k] - zr[k] * (th[k] - v_reset)
+            else:
+                for k in range(n):
+                    v[k] = vp[k] - zr[k] * th_minus_reset
+        else:
+            for k in range(n):
+                v[k] = vp[k]
+        if has_adapt:
+            for k in range(n):
+                a[k] = rho * a[k] + one_m_rho * zr[k]
+
+
+@numba.njit(**_OPTS)
+def fwd(x, v0, i0, a0, z, h, a_prev, save, v_out, i_out, a_out, p, f, w, c_lo, c_hi):
+    """Chunks ``[c_lo, c_hi)`` of width ``w``. ``save``: write ``h`` (and ``a[t-1]``) to the ``[T, M]``
+    outputs; otherwise into a per-chunk scratch buffer (nothing saved). Returns False on NaN/inf input."""
+    T, M = x.shape
+    one = p[10]
+    zero = one - one
+    hb = np.empty((T, w), x.dtype)
+    ab = np.empty((T, w) if f[2] else (1, 1), x.dtype)
+    fin = np.zeros(w, x.dtype)  # stays 0 unless some input is NaN or inf (inf * 0 = NaN)
+    u = np.empty(w, x.dtype)
+    vp = np.empty(w, x.dtype)
+    th = np.empty(w, x.dtype)
+    for c in range(c_lo, c_hi):
+        lo = c * w
+        n = min(M, lo + w) - lo
+        v = v0[lo:lo + n].copy()
+        i = i0[lo:lo + n].copy()
+        a = a0[lo:lo + n].copy()
+        if save:
+            _chunk_fwd(x, lo, n, z, lo, h, lo, a_prev, lo, v, i, a, fin, u, vp, th, p, f)
+        else:
+            _chunk_fwd(x, lo, n, z, lo, hb, 0, ab, 0, v, i, a, fin, u, vp, th, p, f)
+        v_out[lo:lo + n] = v
+        i_out[lo:lo + n] = i
+        a_out[lo:lo + n] = a
+    for k in range(w):
+        if fin[k] != zero:
+            return False
+    return True
+
+
+@numba.njit(**_OPTS)
+def _surrogate_row(hr, n, st, sg_code, sg_a, sg_b, one):
+    zero = one - one
+    if sg_code == 1:  # fast sigmoid: 1 / (1 + a |h|)^2
+        for k in range(n):
+            q = one + sg_a * abs(hr[k])
+            st[k] = one / (q * q)
+    elif sg_code == 2:  # triangle: max(0, 1 - |h| / a) / a
+        for k in range(n):
+            st[k] = max(zero, one - abs(hr[k]) / sg_a) / sg_a
+    elif sg_code == 3:  # atan: b / (1 + (a h)^2), a = pi/2 alpha, b = alpha / 2
+        for k in range(n):
+            q = sg_a * hr[k]
+            st[k] = sg_b / (one + q * q)
+    elif sg_code == 4:  # sigmoid: a s (1 - s), s = 1 / (1 + exp(-a h))
+        for k in range(n):
+            q = one / (one + math.exp(-sg_a * hr[k]))
+            st[k] = sg_a * q * (one - q)
+    else:  # straight-through: [|h| < a] / (2 a)
+        for k in range(n):
+            st[k] = sg_b if abs(hr[k]) < sg_a else zero
+
+
+@numba.njit(**_OPTS)
+def bwd(gz, gzc, gz_const, x, v0, i0, a0, h, s, a_prev, recompute, gvT, giT, gaT, gx, gv_out, gi_out, ga_out, p, f, detach, sg_code, sg_a, sg_b, w, c_lo, c_hi):  # noqa: C901, E501
+    """Reverse-time recurrence (equations in :mod:`spikeforge.backends.torch_kernel`) over chunks
+    ``[c_lo, c_hi)`` of width ``w``. ``recompute``: rebuild ``h`` (and ``a[t-1]``) of each chunk from
+    ``x`` and the initial state ``v0, i0, a0`` first; otherwise read the saved ``h, a_prev``.
+    ``sg_code == 0``: the surrogate derivative ``s`` was precomputed (saved-``h`` mode only)."""
+    beta, v_rest, gain, v_th, v_reset, alpha, adapt, rho, one_m_rho, th_minus_reset, one = p
+    reset, has_syn, has_adapt, is_if = f
+    zero = one - one
+    if is_if:
+        beta = one
+    plain = not has_syn and not has_adapt
+    T, M = gx.shape
+    hb = np.empty((T, w) if recompute else (1, 1), gx.dtype)
+    zb = np.empty((T, w) if recompute else (1, 1), gx.dtype)
+    ab = np.empty((T, w) if recompute and has_adapt else (1, 1), gx.dtype)
+    fin = np.zeros(w, gx.dtype)
+    u = np.empty(w, gx.dtype)
+    vp = np.empty(w, gx.dtype)
+    th = np.empty(w, gx.dtype)
+    st = np.empty(w, gx.dtype)
+    big = np.empty(w, gx.dtype)
+    gvp = np.empty(w, gx.dtype)
+    gzbuf = np.empty(w, gx.dtype)
+    for c in range(c_lo, c_hi):
+        lo = c * w
+        n = min(M, lo + w) - lo
+        if recompute:
+            v = v0[lo:lo + n].copy()
+            i = i0[lo:lo + n].copy()
+            a = a0[lo:lo + n].copy()
+            _chunk_fwd(x, lo, n, zb, 0, hb, 0, ab, 0, v, i, a, fin, u, vp, th, p, f)
+            H, ho, A, ao = hb, 0, ab, 0
+        else:
+            H, ho, A, ao = h, lo, a_prev, lo
+        gv = gvT[lo:lo + n].copy()
+        gi = giT[lo:lo + n].copy()
+        ga = gaT[lo:lo + n].copy()
+        for t in range(T - 1, -1, -1):
+            hr = H[t, ho:ho + n]
+            if sg_code == 0:  # precomputed by the surrogate's own grad()
+                sr = s[t, lo:lo + n]
+                for k in range(n):
+                    st[k] = sr[k]
+            else:
+                _surrogate_row(hr, n, st, sg_code, sg_a, sg_b, one)
+            if gz_const:  # dL/dz[t] is one number per step (e.g. the loss is a sum): a broadcast row
+                gval = gzc[t]
+                for k in range(n):
+                    gzbuf[k] = gval
+                gzr = gzbuf[:n]
+            else:
+                gzr = gz[t, lo:lo + n]
+            gxr = gx[t, lo:lo + n]
+            if plain:  # no synapse, no adaptation: one fused loop per (reset, detach)
+                if reset == 0 and not detach:
+                    for k in range(n):
+                        ht = hr[k]
+                        zt = one if ht > zero else zero
+                        g = (gzr[k] + gv[k] * (v_reset - (ht + v_th))) * st[k]
+                        gp = g + gv[k] * (one - zt)
+                        gv[k] = beta * gp
+                        gxr[k] = gain * gp
+                elif reset == 0:
+                    for k in range(n):
+                        zt = one if hr[k] > zero else zero
+                        g = gzr[k] * st[k]
+                        gp = g + gv[k] * (one - zt)
+                        gv[k] = beta * gp
+                        gxr[k] = gain * gp
+                elif reset == 1 and not detach:
+                    for k in range(n):
+                        g = (gzr[k] - gv[k] * th_minus_reset) * st[k]
+                        gp = g + gv[k]
+                        gv[k] = beta * gp
+                        gxr[k] = gain * gp
+                else:
+                    for k in range(n):
+                        gp = gzr[k] * st[k] + gv[k]
+                        gv[k] = beta * gp
+                        gxr[k] = gain * gp
+                continue
+            # dL/dz[t] plus what flows back into the spike through adaptation and the reset
+            for k in range(n):
+                big[k] = gzr[k]
+            if has_adapt:
+                ar = A[t, ao:ao + n]
+                for k in range(n):
+                    th[k] = v_th + adapt * ar[k]
+                for k in range(n):
+                    big[k] = big[k] + one_m_rho * ga[k]
+            else:
+                for k in range(n):
+                    th[k] = v_th
+            if not detach:
+                if reset == 0:
+                    for k in range(n):
+                        big[k] = big[k] + gv[k] * (v_reset - (hr[k] + th[k]))
+                elif reset == 1:
+                    for k in range(n):
+                        big[k] = big[k] - gv[k] * (th[k] - v_reset)
+            # gh = big * st (kept in big); gv' = gh + gv (1 - z) | gh + gv
+            if reset == 0:
+                for k in range(n):
+                    g = big[k] * st[k]
+                    big[k] = g
+                    zt = one if hr[k] > zero else zero
+                    gvp[k] = g + gv[k] * (one - zt)
+            else:
+                for k in range(n):
+                    g = big[k] * st[k]
+                    big[k] = g
+                    gvp[k] = g + gv[k]
+            if has_adapt:
+                if reset == 1:
+                    for k in range(n):
+                        zt = one if hr[k] > zero else zero
+                        ga[k] = rho * ga[k] + adapt * (-big[k] - gv[k] * zt)
+                else:
+                    for k in range(n):
+                        ga[k] = rho * ga[k] + adapt * (-big[k])
+            if has_syn:
+                for k in range(n):
+                    gv[k] = beta * gvp[k]
+                    git = gain * gvp[k] + gi[k]
+                    gxr[k] = git
+                    gi[k] = alpha * git
+            else:
+                for k in range(n):
+                    gv[k] = beta * gvp[k]
+                    gxr[k] = gain * gvp[k]
+        gv_out[lo:lo + n] = gv
+        gi_out[lo:lo + n] = gi
+        ga_out[lo:lo + n] = ga
