@@ -27,9 +27,12 @@ _OPTS = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
 @numba.njit(**_OPTS)
-def _chunk_fwd(x, lo, n, z, zo, h, ho, ap, ao, v, i, a, fin, u, vp, th, p, f):  # noqa: C901
+def _chunk_fwd(x, lo, n, z, zo, h, ho, ap, ao, v, i, a, u, vp, th, p, f):  # noqa: C901
     """Forward recurrence of columns ``[lo, lo + n)`` of ``x``; spikes to ``z[:, zo:zo+n]``, ``h`` to
-    ``h[:, ho:ho+n]``, ``a[t-1]`` to ``ap[:, ao:ao+n]`` (adaptive only); ``v, i, a`` are updated in place."""
+    ``h[:, ho:ho+n]``, ``a[t-1]`` to ``ap[:, ao:ao+n]`` (adaptive only); ``v, i, a`` are updated in place.
+    A destination with one row (and ``T > 1``) is a scratch row that is overwritten every step (for
+    outputs the caller does not need). Returns the number of non-finite inputs (``x - x != 0`` only
+    for NaN and inf; an integer count vectorises, a float accumulator would not)."""
     beta, v_rest, gain, v_th, v_reset, alpha, adapt, rho, one_m_rho, th_minus_reset, one = p
     reset, has_syn, has_adapt, is_if = f
     zero = one - one
@@ -37,15 +40,19 @@ def _chunk_fwd(x, lo, n, z, zo, h, ho, ap, ao, v, i, a, fin, u, vp, th, p, f):  
         beta = one
         v_rest = zero
     plain = not has_syn and not has_adapt
+    zrows = z.shape[0] > 1
+    hrows = h.shape[0] > 1
+    arows = ap.shape[0] > 1
+    nbad = 0
     for t in range(x.shape[0]):
         xr = x[t, lo:lo + n]
-        hr = h[t, ho:ho + n]
-        zr = z[t, zo:zo + n]
+        hr = h[t if hrows else 0, ho:ho + n]
+        zr = z[t if zrows else 0, zo:zo + n]
         if plain:  # LIF / IF without synapse or adaptation: one fused loop per reset mode
             if reset == 0:
                 for k in range(n):
                     xk = xr[k]
-                    fin[k] = fin[k] + xk * zero
+                    nbad += 1 if (xk - xk) != zero else 0
                     vq = v_rest + beta * (v[k] - v_rest) + gain * xk
                     ht = vq - v_th
                     zt = one if ht > zero else zero
@@ -55,7 +62,7 @@ def _chunk_fwd(x, lo, n, z, zo, h, ho, ap, ao, v, i, a, fin, u, vp, th, p, f):  
             elif reset == 1:
                 for k in range(n):
                     xk = xr[k]
-                    fin[k] = fin[k] + xk * zero
+                    nbad += 1 if (xk - xk) != zero else 0
                     vq = v_rest + beta * (v[k] - v_rest) + gain * xk
                     ht = vq - v_th
                     zt = one if ht > zero else zero
@@ -65,7 +72,7 @@ def _chunk_fwd(x, lo, n, z, zo, h, ho, ap, ao, v, i, a, fin, u, vp, th, p, f):  
             else:
                 for k in range(n):
                     xk = xr[k]
-                    fin[k] = fin[k] + xk * zero
+                    nbad += 1 if (xk - xk) != zero else 0
                     vq = v_rest + beta * (v[k] - v_rest) + gain * xk
                     ht = vq - v_th
                     zt = one if ht > zero else zero
@@ -81,11 +88,11 @@ def _chunk_fwd(x, lo, n, z, zo, h, ho, ap, ao, v, i, a, fin, u, vp, th, p, f):  
             for k in range(n):
                 u[k] = xr[k]
         for k in range(n):
-            fin[k] = fin[k] + xr[k] * zero
+            nbad += 1 if (xr[k] - xr[k]) != zero else 0
         for k in range(n):
             vp[k] = v_rest + beta * (v[k] - v_rest) + gain * u[k]
         if has_adapt:
-            ar = ap[t, ao:ao + n]
+            ar = ap[t if arows else 0, ao:ao + n]
             for k in range(n):
                 ar[k] = a[k]
                 th[k] = v_th + adapt * a[k]
@@ -112,21 +119,20 @@ def _chunk_fwd(x, lo, n, z, zo, h, ho, ap, ao, v, i, a, fin, u, vp, th, p, f):  
         if has_adapt:
             for k in range(n):
                 a[k] = rho * a[k] + one_m_rho * zr[k]
+    return nbad
 
 
 @numba.njit(**_OPTS)
 def fwd(x, v0, i0, a0, z, h, a_prev, save, v_out, i_out, a_out, p, f, w, c_lo, c_hi):
     """Chunks ``[c_lo, c_hi)`` of width ``w``. ``save``: write ``h`` (and ``a[t-1]``) to the ``[T, M]``
-    outputs; otherwise into a per-chunk scratch buffer (nothing saved). Returns False on NaN/inf input."""
+    outputs; otherwise only the spikes are written. Returns False on NaN/inf input."""
     T, M = x.shape
-    one = p[10]
-    zero = one - one
-    hb = np.empty((T, w), x.dtype)
-    ab = np.empty((T, w) if f[2] else (1, 1), x.dtype)
-    fin = np.zeros(w, x.dtype)  # stays 0 unless some input is NaN or inf (inf * 0 = NaN)
+    hrow = np.empty((1, w), x.dtype)
+    arow = np.empty((1, w), x.dtype)
     u = np.empty(w, x.dtype)
     vp = np.empty(w, x.dtype)
     th = np.empty(w, x.dtype)
+    nbad = 0
     for c in range(c_lo, c_hi):
         lo = c * w
         n = min(M, lo + w) - lo
@@ -134,16 +140,13 @@ def fwd(x, v0, i0, a0, z, h, a_prev, save, v_out, i_out, a_out, p, f, w, c_lo, c
         i = i0[lo:lo + n].copy()
         a = a0[lo:lo + n].copy()
         if save:
-            _chunk_fwd(x, lo, n, z, lo, h, lo, a_prev, lo, v, i, a, fin, u, vp, th, p, f)
+            nbad += _chunk_fwd(x, lo, n, z, lo, h, lo, a_prev, lo, v, i, a, u, vp, th, p, f)
         else:
-            _chunk_fwd(x, lo, n, z, lo, hb, 0, ab, 0, v, i, a, fin, u, vp, th, p, f)
+            nbad += _chunk_fwd(x, lo, n, z, lo, hrow, 0, arow, 0, v, i, a, u, vp, th, p, f)
         v_out[lo:lo + n] = v
         i_out[lo:lo + n] = i
         a_out[lo:lo + n] = a
-    for k in range(w):
-        if fin[k] != zero:
-            return False
-    return True
+    return nbad == 0
 
 
 @numba.njit(**_OPTS)
@@ -183,9 +186,8 @@ def bwd(gz, gzc, gz_const, x, v0, i0, a0, h, s, a_prev, recompute, gvT, giT, gaT
     plain = not has_syn and not has_adapt
     T, M = gx.shape
     hb = np.empty((T, w) if recompute else (1, 1), gx.dtype)
-    zb = np.empty((T, w) if recompute else (1, 1), gx.dtype)
+    zrow = np.empty((1, w), gx.dtype)  # the recomputed spikes are not needed: a scratch row
     ab = np.empty((T, w) if recompute and has_adapt else (1, 1), gx.dtype)
-    fin = np.zeros(w, gx.dtype)
     u = np.empty(w, gx.dtype)
     vp = np.empty(w, gx.dtype)
     th = np.empty(w, gx.dtype)
@@ -200,7 +202,7 @@ def bwd(gz, gzc, gz_const, x, v0, i0, a0, h, s, a_prev, recompute, gvT, giT, gaT
             v = v0[lo:lo + n].copy()
             i = i0[lo:lo + n].copy()
             a = a0[lo:lo + n].copy()
-            _chunk_fwd(x, lo, n, zb, 0, hb, 0, ab, 0, v, i, a, fin, u, vp, th, p, f)
+            _chunk_fwd(x, lo, n, zrow, 0, hb, 0, ab, 0, v, i, a, u, vp, th, p, f)
             H, ho, A, ao = hb, 0, ab, 0
         else:
             H, ho, A, ao = h, lo, a_prev, lo
