@@ -397,6 +397,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smoke", action="store_true", help="shrink T, B and n (and repeats) for a quick correctness check")
     ap.add_argument("--warmup", type=int, default=None, help="warm-up runs per phase (default: per config, 3 or 1); >= 1")
     ap.add_argument("--repeats", type=int, default=None, help="minimum timed runs per phase (default: per config, 7 or 5); >= 5")
+    ap.add_argument(
+        "--malloc", choices=["default", "steady"], default="default",
+        help="steady: run every library's timing child with glibc's MALLOC_MMAP_THRESHOLD_=32 MiB and "
+        "MALLOC_TRIM_THRESHOLD_=4 GiB, so freed [T, B, N] buffers are reused instead of being returned to "
+        "the OS and faulted in again on every step (the same setting for every library)",
+    )
     ap.add_argument("--min-time", type=float, default=1.0, help="keep timing until this many seconds have passed (max 100 runs)")
     ap.add_argument("--_child", nargs=3, metavar=("MODE", "LIB", "CONFIG"), help=argparse.SUPPRESS)
     ap.add_argument("--_spikes", default=None, help=argparse.SUPPRESS)
@@ -421,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
 
     passthrough = ["--threads", str(args.threads), "--min-time", str(args.min_time)] + (["--smoke"] if args.smoke else [])
     passthrough += [a for k in ("warmup", "repeats") if getattr(args, k) is not None for a in (f"--{k}", str(getattr(args, k)))]
-    results: dict[str, Any] = {"torch": torch.__version__, "threads": args.threads, "smoke": args.smoke, "configs": {}}
+    results: dict[str, Any] = {"torch": torch.__version__, "threads": args.threads, "smoke": args.smoke, "malloc": args.malloc, "configs": {}}
     tmp_dir = tempfile.TemporaryDirectory()
     tmp = tmp_dir.name
     for name in args.configs:
@@ -438,6 +444,9 @@ def main(argv: list[str] | None = None) -> int:
                 env = dict(os.environ)
                 if mode == "memory":  # freed memory returns to the OS, so VmHWM sees the step's own peak
                     env["MALLOC_MMAP_THRESHOLD_"] = "65536"
+                elif args.malloc == "steady":
+                    env["MALLOC_MMAP_THRESHOLD_"] = str(32 * 2**20)  # glibc's maximum
+                    env["MALLOC_TRIM_THRESHOLD_"] = str(4 * 2**30)
                 proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
                 line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
                 if proc.returncode != 0 or not line:

@@ -138,11 +138,11 @@ def test_non_finite_input_raises_in_every_backend(backend, bad):
 
 @pytest.mark.skipif("numba" not in FUSED, reason="needs numba")
 @pytest.mark.parametrize("name", sorted(NEURONS))
-def test_numba_thread_split_equals_one_thread(name):
-    # big enough to be split across threads (T * M >= 2**17 and several 512-element chunks): each
-    # element's recurrence runs in exactly one thread, so results are bit-identical to one thread
+def test_numba_equal_under_any_torch_thread_count(name):
+    # several chunks, long enough for narrower chunks (T > 128): the result must not depend on torch's
+    # thread count (the kernel is serial; torch ops around it are not)
     g = torch.Generator().manual_seed(3)
-    x = (torch.rand(64, 4, 1100, generator=g) * SCALE[name]).requires_grad_()
+    x = (torch.rand(300, 4, 1100, generator=g) * SCALE[name]).requires_grad_()
     old = torch.get_num_threads()
     outs = []
     try:
