@@ -83,3 +83,15 @@ def test_convert_digits_json(capsys: pytest.CaptureFixture[str]) -> None:
 def test_tool_help_has_example(capsys: pytest.CaptureFixture[str], command: str) -> None:
     code, out, _ = run(capsys, command, "--help")
     assert code == 0 and "example:" in out and f"spikeforge {command}" in out
+
+
+def test_convert_correction_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("sklearn")
+    code, out, err = run(capsys, "convert", "--dataset", "digits", "--arch", "mlp", "--epochs", "2", "--steps", "4",
+                         "--test-size", "100", "--calib-size", "100", "--no-errors", "--json",
+                         "--correction", "membrane", "--correction-steps", "4")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["correction"] == "membrane" and data["correction_steps"] == 4
+    code, out, err = run(capsys, "convert", "--dataset", "digits", "--correction", "sideways")
+    assert code != 0

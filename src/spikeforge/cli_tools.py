@@ -69,7 +69,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     keys = (
         "dataset arch method levels percentile input steps epochs batch_size lr calib_size "
-        "test_size seed data_dir load save plot errors"
+        "test_size seed data_dir load save plot errors correction correction_steps correction_iterations"
     ).split()
     report = convert_command(**{k: getattr(args, k) for k in keys})
     _print(report.to_dict(), report.table(), args.json)
@@ -138,6 +138,14 @@ def add_tool_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     c.add_argument("--load", default=None, metavar="PATH", help="ANN checkpoint written by --save (skips training)")
     c.add_argument("--save", default=None, metavar="PATH")
     c.add_argument("--plot", default=None, metavar="PNG")
+    c.add_argument(
+        "--correction", choices=("none", "bias", "membrane"), default="none",
+        help="post-conversion offset correction of the mean per-channel rate error (Li et al. 2021); "
+        "'none' is the paper-faithful conversion",
+    )
+    c.add_argument("--correction-steps", dest="correction_steps", type=int, default=None, metavar="T",
+                   help="T used to measure the correction (default: L for QCFS)")
+    c.add_argument("--correction-iterations", dest="correction_iterations", type=int, default=1)
     c.add_argument("--no-errors", dest="errors", action="store_false", help="skip per-layer conversion errors")
     c.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     c.set_defaults(handler=cmd_convert)

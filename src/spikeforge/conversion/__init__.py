@@ -4,12 +4,14 @@ Usage::
 
     from spikeforge.conversion import QCFS, convert, accuracy_over_time
     snn = convert(ann, x_calib, method="rueckauer", percentile=99.9)   # or method="qcfs"
+    snn4 = convert(qcfs_ann, x_calib, method="qcfs", correction="bias", correction_steps=4)  # low-T offsets
     out_seq, states = snn(snn.encode(x, 64))                          # [64, B, K]
     curve = accuracy_over_time(snn, x_test, y_test, steps=(1, 2, 4, 8, 16, 32, 64, 128, 256))
 """
 
 from spikeforge.conversion.calibrate import calibrate_scales, observe_activations, percentile
 from spikeforge.conversion.command import ConversionReport, ann_accuracy, convert_command, mlp, train_ann, vgg_small
+from spikeforge.conversion.correct import CORRECTIONS, GRANULARITIES, correct_offsets
 from spikeforge.conversion.convert import METHODS, activation_nodes, convert, prepare
 from spikeforge.conversion.diagnostics import (
     DEFAULT_STEPS,
@@ -38,6 +40,7 @@ __all__ = [
     "QCFS", "qcfs", "floor_ste",
     "trace", "canonicalize", "fold_batchnorm", "fold_bn_into", "UnsupportedLayerError",
     "SUPPORTED_MODULES", "SUPPORTED_FUNCTIONS", "SUPPORTED_METHODS",
+    "correct_offsets", "CORRECTIONS", "GRANULARITIES",
     "calibrate_scales", "observe_activations", "percentile",
     "accuracy_over_time", "layer_errors", "AccuracyCurve", "LayerError", "DEFAULT_STEPS",
     "convert_command", "ConversionReport", "vgg_small", "mlp", "train_ann", "ann_accuracy",

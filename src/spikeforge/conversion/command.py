@@ -104,6 +104,8 @@ class ConversionReport:
     seconds: dict[str, float] = field(default_factory=dict)
     plot: str | None = None
     saved_ann: str | None = None
+    correction: str = "none"
+    correction_steps: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -115,6 +117,8 @@ class ConversionReport:
 
     def table(self) -> str:
         what = f"{self.method}" + (f" (L={self.levels})" if self.method == "qcfs" else f" (p={self.percentile})")
+        if self.correction != "none":
+            what += f" + {self.correction} correction at T={self.correction_steps}"
         lines = [f"{self.dataset} / {self.arch} / {what} / input={self.input}", self.curve.table()]
         if self.layer_errors:
             lines.append(f"per-layer conversion error at T={self.curve.steps[-1]}:")
@@ -152,6 +156,9 @@ def convert_command(
     save: str | None = None,
     plot: str | None = None,
     errors: bool = True,
+    correction: str = "none",
+    correction_steps: int | None = None,
+    correction_iterations: int = 1,
 ) -> ConversionReport:
     """Train (or load) an ANN on ``dataset``, convert it with ``method`` and evaluate it over ``steps``.
 
@@ -169,6 +176,10 @@ def convert_command(
         save: write the trained ANN checkpoint (``state_dict`` + architecture) here.
         plot: write the accuracy-vs-T PNG here (needs ``spikeforge[plot]``).
         errors: also compute per-layer conversion errors at ``max(steps)`` on 256 test samples.
+        correction: ``"none"`` (default, paper-faithful), ``"bias"`` or ``"membrane"``: per-layer
+            mean-error offsets from ``calib_size`` training images (see :func:`convert`).
+        correction_steps: ``T`` for the correction; default ``levels`` for ``"qcfs"``, else ``min(steps)``.
+        correction_iterations: passes of the layer-by-layer correction.
     """
     from spikeforge.data import get_dataset
 
@@ -201,7 +212,12 @@ def convert_command(
     acc_ann = ann_accuracy(ann, x_test, y_test)
     t1 = time.perf_counter()
     calib = train.x[torch.randperm(train.x.shape[0], generator=gen)[:calib_size]]
-    snn = convert(ann, calib if method == "rueckauer" else None, method=method, percentile=percentile, input=input)
+    if correction != "none" and correction_steps is None:
+        correction_steps = levels if method == "qcfs" else min(int(t) for t in steps)
+    use_calib = method == "rueckauer" or correction != "none"
+    snn = convert(ann, calib if use_calib else None, method=method, percentile=percentile, input=input,
+                  correction=correction, correction_steps=correction_steps if correction != "none" else None,  # type: ignore[arg-type]
+                  correction_iterations=correction_iterations, generator=gen)
     curve = accuracy_over_time(snn, x_test, y_test, steps, ann_accuracy=acc_ann, label=f"{method} SNN",
                                generator=gen)
     timing["convert_and_evaluate"] = time.perf_counter() - t1
@@ -209,4 +225,4 @@ def convert_command(
     plot_path = str(curve.plot(plot)) if plot is not None else None
     return ConversionReport(dataset, arch, method, input, levels if method == "qcfs" else None,
                             percentile if method == "rueckauer" else None, acc_ann, curve, errs, timing,
-                            plot_path, save)
+                            plot_path, save, correction, correction_steps if correction != "none" else None)

@@ -19,7 +19,9 @@ so inside ``0 < x < lambda``
 
 ``dh/dlambda = 1`` for ``x >= lambda`` and both derivatives vanish for ``x <= 0``. After training, the
 network converts to IF neurons with threshold ``lambda`` and initial membrane ``lambda / 2``
-(:func:`spikeforge.conversion.convert` with ``method="qcfs"``).
+(:func:`spikeforge.conversion.convert` with ``method="qcfs"``). For very low ``T`` on small CNNs,
+``convert(..., correction="membrane", correction_steps=T)`` removes the mean unevenness error
+(see :mod:`spikeforge.conversion.correct`); the default conversion is the paper's.
 """
 
 from __future__ import annotations

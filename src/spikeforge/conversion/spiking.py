@@ -60,15 +60,26 @@ class TimeStateful(nn.Module):
 
 
 class SpikingActivation(TimeStateful):
-    """IF neuron replacing a ReLU/QCFS activation with scale ``threshold`` (see module docstring).
+    r"""IF neuron replacing a ReLU/QCFS activation with scale ``threshold`` (see module docstring).
+
+    Optional offsets (set by :func:`~spikeforge.conversion.correct.correct_offsets`, ``None`` = off)
+    change only the spiking path, never the ANN view ``source``:
+
+    .. math::
+
+        v_0 = v_\mathrm{init}\,\lambda + \delta_v, \qquad v'_t = v_{t-1} + I_t + \delta_I .
 
     Args:
         source: the ANN activation module (``nn.ReLU`` or ``QCFS``) being replaced.
         threshold: ``lambda > 0`` (ANN units).
         v_init: initial membrane as a fraction of the threshold (0 for Rueckauer, 1/2 for QCFS).
+        current_shift: ``delta_I``, a constant extra input current per step (ANN units), a tensor
+            broadcastable to one input step without its batch dimension (e.g. ``[C, 1, 1]`` per channel).
+        membrane_shift: ``delta_v``, added to the initial membrane; same broadcasting rule.
     """
 
-    def __init__(self, source: nn.Module, threshold: float, *, v_init: float = 0.0) -> None:
+    def __init__(self, source: nn.Module, threshold: float, *, v_init: float = 0.0,
+                 current_shift: Tensor | None = None, membrane_shift: Tensor | None = None) -> None:
         super().__init__()
         if not (threshold > 0 and threshold < float("inf")):
             raise ValueError(f"threshold must be finite and > 0, got {threshold!r}")
@@ -76,15 +87,25 @@ class SpikingActivation(TimeStateful):
         self.threshold = float(threshold)
         self.v_init = float(v_init)
         self.neuron = IF(v_th=self.threshold, reset="subtract")
+        for name, t in (("current_shift", current_shift), ("membrane_shift", membrane_shift)):
+            if t is not None and (not isinstance(t, Tensor) or not t.is_floating_point()
+                                  or not bool(torch.isfinite(t).all())):
+                raise ValueError(f"{name} must be None or a finite floating-point tensor, got {t!r}")
+            self.register_buffer(name, None if t is None else t.detach().clone())
 
     def init_state(self, x_t: Tensor) -> IFState:
-        """Membrane ``v_init * threshold`` everywhere, in ``x_t``'s shape, dtype and device."""
-        return IFState(v=torch.full_like(x_t, self.v_init * self.threshold))
+        """Membrane ``v_init * threshold (+ membrane_shift)``, in ``x_t``'s shape, dtype and device."""
+        v = torch.full_like(x_t, self.v_init * self.threshold)
+        if self.membrane_shift is not None:
+            v = v + self.membrane_shift.to(dtype=x_t.dtype, device=x_t.device)
+        return IFState(v=v)
 
     def spikes(self, x_seq: Tensor, state: IFState | None = None) -> tuple[Tensor, IFState]:
         """Binary spikes ``z`` ``[T, B, ...]`` and the new state for input currents ``x_seq``."""
         if state is None:
             state = self.init_state(x_seq[0])
+        if self.current_shift is not None:
+            x_seq = x_seq + self.current_shift.to(dtype=x_seq.dtype, device=x_seq.device)
         return self.neuron(x_seq, state)
 
     def forward(self, x_seq: Tensor, state: IFState | None = None) -> tuple[Tensor, IFState]:
@@ -93,7 +114,9 @@ class SpikingActivation(TimeStateful):
         return z * self.threshold, state
 
     def extra_repr(self) -> str:
-        return f"threshold={self.threshold:.6g}, v_init={self.v_init:g}"
+        shifts = "".join(f", {n}={tuple(getattr(self, n).shape)}" for n in ("current_shift", "membrane_shift")
+                         if getattr(self, n) is not None)
+        return f"threshold={self.threshold:.6g}, v_init={self.v_init:g}{shifts}"
 
 
 class MaxPoolGateState(NamedTuple):
