@@ -400,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--malloc", choices=["default", "steady"], default="default",
         help="steady: run every library's timing child with glibc's MALLOC_MMAP_THRESHOLD_=32 MiB and "
-        "MALLOC_TRIM_THRESHOLD_=4 GiB, so freed [T, B, N] buffers are reused instead of being returned to "
+        "MALLOC_TRIM_THRESHOLD_=2 GiB, so freed [T, B, N] buffers are reused instead of being returned to "
         "the OS and faulted in again on every step (the same setting for every library)",
     )
     ap.add_argument("--min-time", type=float, default=1.0, help="keep timing until this many seconds have passed (max 100 runs)")
@@ -446,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
                     env["MALLOC_MMAP_THRESHOLD_"] = "65536"
                 elif args.malloc == "steady":
                     env["MALLOC_MMAP_THRESHOLD_"] = str(32 * 2**20)  # glibc's maximum
-                    env["MALLOC_TRIM_THRESHOLD_"] = str(4 * 2**30)
+                    env["MALLOC_TRIM_THRESHOLD_"] = str(2**31 - 1)
                 proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
                 line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
                 if proc.returncode != 0 or not line:

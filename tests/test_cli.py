@@ -352,3 +352,18 @@ def test_progress_callback_not_tty_and_quiet() -> None:
     for stream in (io.StringIO(), FakeTTY()):
         _drive(ProgressCallback(stream=stream, quiet=True))
         assert stream.getvalue() == ""
+
+
+def test_steady_malloc_respects_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spikeforge.cli import _steady_malloc
+
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
+    assert _steady_malloc() is False  # the user's setting stands
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    result = _steady_malloc()
+    assert isinstance(result, bool)
+    if sys.platform.startswith("linux"):
+        import ctypes.util
+
+        assert result is (ctypes.util.find_library("c") is not None)

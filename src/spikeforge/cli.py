@@ -556,8 +556,37 @@ def _one_line(e: BaseException) -> str:
     return " ".join(text.split())
 
 
+def _steady_malloc() -> bool:
+    """Keep large freed buffers inside this process (glibc only; the command line owns its process).
+
+    Training allocates ``[T, B, ...]`` activations afresh on every step. With glibc's default settings a
+    freed buffer above the mmap threshold goes back to the OS and the next step faults every page in
+    again, which measured as a large share of a step here (``benchmarks/RESULTS.md``, ``--malloc``). This
+    raises the mmap threshold to its maximum (32 MiB) and the trim threshold to 2 GiB, as the
+    environment variables ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` would; if either is
+    already set, the user's choice stands. Returns True when applied. Never called on ``import spikeforge``.
+    """
+    import ctypes
+    import ctypes.util
+    import os
+
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_") or os.environ.get("MALLOC_TRIM_THRESHOLD_"):
+        return False
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (e.g. musl): nothing to tune
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(mallopt(m_mmap_threshold, 32 * 2**20)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    if argv is None:  # run as the program (not called from Python code): the process is ours
+        _steady_malloc()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
