@@ -130,3 +130,38 @@ def test_torch_compile_gives_same_spikes(backend):
     g_ref = torch.autograd.grad(net(x)[0].sum(), net.layers[0].weight)[0]
     g_cmp = torch.autograd.grad(compiled(x)[0].sum(), net.layers[0].weight)[0]
     torch.testing.assert_close(g_cmp, g_ref)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_folded_tiling_avgpool_matches_and_saves_nothing(k: int) -> None:
+    from spikeforge.layers import _fold
+
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(4, 3, 2, 6 * k, 3 * k, generator=g) < 0.3).float().requires_grad_()
+    w = torch.randn(4, 3, 2, 6, 3, generator=g)
+    pool = nn.AvgPool2d(k)
+    saved: list[torch.Tensor] = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        y = _fold(x, pool)
+    assert not saved  # the spike input is not kept for the backward
+    (gx,) = torch.autograd.grad((y * w).sum(), x)
+    # independent reference: torch's own pooling on [T*B, ...]
+    xr = x.detach().clone().requires_grad_()
+    yr = torch.nn.functional.avg_pool2d(xr.reshape(12, 2, 6 * k, 3 * k), k).reshape(4, 3, 2, 6, 3)
+    (gr,) = torch.autograd.grad((yr * w).sum(), xr)
+    assert torch.equal(y, yr) and torch.equal(gx, gr)
+
+
+def test_folded_tiling_avgpool_gradcheck_and_fallbacks() -> None:
+    from spikeforge.layers import _fold, _tiling_pool
+
+    x = torch.rand(2, 2, 1, 4, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a: _fold(a, nn.AvgPool2d(2)), (x,))
+    z = torch.zeros(4, 1, 4, 4)
+    assert _tiling_pool(nn.AvgPool2d(2), z) == 2
+    for layer, inp in ((nn.AvgPool2d(3, stride=1), z), (nn.AvgPool2d(2, padding=1), z), (nn.AvgPool2d(2, ceil_mode=True), z),
+                       (nn.AvgPool2d(3), z), (nn.AvgPool2d(2, divisor_override=3), z), (nn.MaxPool2d(2), z)):
+        assert _tiling_pool(layer, inp) == 0  # overlapping, padded, ragged or other pools use torch's layer
+    # a pool that does not tile still gives torch's result through the fold
+    y = _fold(torch.ones(2, 2, 1, 5, 5, requires_grad=True), nn.AvgPool2d(2))
+    assert y.shape == (2, 2, 1, 2, 2)

@@ -32,11 +32,49 @@ def _has_hooks(layer: nn.Module) -> bool:
     )
 
 
+def _tiling_pool(layer: nn.Module, x: Tensor) -> int:
+    """``k`` if ``layer`` is a plain ``AvgPool2d`` whose ``k x k`` windows tile ``x [N, C, H, W]`` exactly
+    (stride = kernel, no padding, H and W multiples of k), else 0."""
+    if type(layer) is not nn.AvgPool2d or x.dim() != 4 or _has_hooks(layer):
+        return 0
+    k, s = layer.kernel_size, layer.stride
+    if not isinstance(k, int) or s not in (k, (k, k)) or layer.padding not in (0, (0, 0)):
+        return 0
+    if layer.ceil_mode or layer.divisor_override is not None or x.shape[2] % k or x.shape[3] % k:
+        return 0
+    return k
+
+
+class _TilingAvgPool(torch.autograd.Function):
+    """Average pooling over non-overlapping ``k x k`` tiles that saves nothing for the backward.
+
+    ``F.avg_pool2d`` keeps its whole input alive for the backward, although the gradient of a tiling
+    average needs only the shape: ``dL/dx = dL/dy / k^2`` broadcast over each tile. In a folded SNN the
+    input is a ``[T*B, C, H, W]`` spike tensor, so this halves the pooling layer's share of training
+    memory. The backward divides exactly as ``avg_pool2d``'s does (one division by ``k * k`` per output),
+    so gradients are bit-identical.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, k: int) -> Tensor:  # type: ignore[override]
+        ctx.k, ctx.shape = k, x.shape
+        return torch.nn.functional.avg_pool2d(x, k, k)
+
+    @staticmethod
+    def backward(ctx: Any, gy: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        k = ctx.k
+        n, c, h, w = ctx.shape
+        g = gy / (k * k)
+        return g[:, :, :, None, :, None].expand(n, c, h // k, k, w // k, k).reshape(n, c, h, w), None
+
+
 def _fold(x_seq: Tensor, layer: nn.Module) -> Tensor:
     t, b = x_seq.shape[:2]
     x = x_seq.reshape(t * b, *x_seq.shape[2:])  # [T*B, ...]
     if type(layer) is nn.Linear and x.dim() == 2 and not _has_hooks(layer):
         y = fast_linear(x, layer.weight, layer.bias)  # the fastest GEMM (spikeforge.backends.gemm)
+    elif (k := _tiling_pool(layer, x)) and x.requires_grad and not torch.compiler.is_compiling():
+        y = _TilingAvgPool.apply(x, k)  # saves nothing for the backward
     else:
         y = layer(x)
     return y.reshape(t, b, *y.shape[1:])  # [T, B, ...]
