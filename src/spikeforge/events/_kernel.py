@@ -8,7 +8,8 @@ One compiled call (:func:`advance`) runs the whole sequence, every layer, with n
 Per time step ``t`` and layer, in network order:
 
 1. **Synaptic accumulation, one weight column per input spike.** Linear: input ``j`` adds row ``j`` of
-   ``W^T`` (``N_l`` additions) to the current accumulator, four rows per pass; Conv2d: input ``j`` adds its precomputed
+   ``W^T`` (``N_l`` additions) to the current accumulator, four rows per pass, the last 0-3 in one more pass;
+   Conv2d: input ``j`` adds its precomputed
    fan-out list (CSR: targets, weights). Recurrent layers add row ``j`` of ``W_rec^T`` for every own
    spike of step ``t - 1``. Each addition is one synaptic operation.
 2. **Due neurons.** A neuron that received nothing is evaluated only at the step ``due[n]`` from
@@ -18,9 +19,11 @@ Per time step ``t`` and layer, in network order:
 3. **Lazy leak, then the step.** A touched neuron last updated at step ``s`` first catches up over the
    ``k = t - 1 - s`` input-free steps in closed form (below), then takes step ``t`` with the same
    arithmetic, in the same order, as the neuron's pure step function, then resets. A Linear layer
-   that receives a spike touches all its neurons; for IF/LIF without bias this runs as a few
-   vectorised passes (:func:`_update_all_simple`, with scalar parameters when they are uniform), and
-   a layer that receives nothing costs nothing at that step.
+   that receives a spike touches all its neurons; for IF/LIF without bias this runs as one vectorised,
+   branch-free pass (:func:`_update_all_simple`, with scalar parameters when they are uniform) plus a
+   compaction of the spike flags, and a layer that receives nothing costs nothing at that step. Such
+   a whole-layer update leaves ``last`` (all ``t``) and ``due`` (all NEVER, the usual case) unwritten:
+   they are written when a per-neuron update of the layer needs them, and at the end of the call.
 
 Input-free evolution over ``k`` steps (constant per-step drive ``b`` from a layer bias; ``g`` the input gain):
 
@@ -92,28 +95,47 @@ def _next_due(model: int, t: int, vv: Any, ii: Any, beta: Any, gain: Any, alpha:
 
 def _update_all_simple(vl: np.ndarray, lastl: np.ndarray, duel: np.ndarray, curl: np.ndarray, rcurl: np.ndarray,
                        betal: np.ndarray, gainl: np.ndarray, thl: np.ndarray, sflag: np.ndarray, spl: np.ndarray,
-                       t: int, vr: Any, vz: Any, rst: int, mdl: int, is_rec: bool, uniform: bool) -> tuple[bool, int]:
+                       t: int, synced: int, vr: Any, vz: Any, rst: int, mdl: int, is_rec: bool,
+                       uniform: bool) -> tuple[bool, int]:
     """Update every neuron of a "simple" layer (IF/LIF, no bias, v_rest <= v_th) at step ``t``.
 
-    Same arithmetic as the per-neuron path, written as branch-free passes over a few arrays each, so
-    that the compiler vectorises them. The spiking neurons' indices go to ``spl``. Returns
-    ``(soon, count)``: whether some neuron could fire at ``t + 1`` without input (its ``due`` is then
-    ``t + 1``; every other neuron's is NEVER), and the number of spikes.
+    Same arithmetic as the per-neuron path, as one branch-free pass over the current and the membrane
+    that the compiler vectorises, then a compaction of the spike flags into ``spl``. ``synced >= 0``:
+    every neuron was last updated at step ``synced`` (``lastl`` is stale; else ``lastl`` holds the
+    steps). ``lastl`` is not written (every neuron is now at ``t``: the caller records it); ``duel`` is
+    written only when some neuron could fire at ``t + 1`` without input (``t + 1`` for those, NEVER for
+    the others). Returns ``(soon, count)``: whether ``duel`` was written so, and the number of spikes.
     """
     n_l = vl.shape[0]
-    if mdl == LIF_MODEL:  # lazy leak, only if some neuron missed steps (one min-reduction otherwise)
-        lo = t - 1
-        for n in range(n_l):
-            lo = min(lo, lastl[n])
-        if lo < t - 1:
+    if mdl == LIF_MODEL:  # lazy leak
+        if synced >= 0:
+            lo, hi = synced, synced
+        else:
+            lo, hi = t - 1, t - 1
             for n in range(n_l):
-                k = t - 1 - lastl[n]
-                if k > 0:
-                    vl[n] = vr + betal[n] ** k * (vl[n] - vr)
+                lo = min(lo, lastl[n])
+            if lo < t - 1:
+                hi = lo
+                for n in range(n_l):
+                    hi = max(hi, lastl[n])
+        if lo < t - 1:  # some neuron missed steps
+            if lo == hi:
+                pw = betal[0] ** (t - 1 - lo)
+                for n in range(n_l):
+                    vl[n] = vr + (pw if uniform else betal[n] ** (t - 1 - lo)) * (vl[n] - vr)
+            else:
+                for n in range(n_l):
+                    k = t - 1 - lastl[n]
+                    if k > 0:
+                        vl[n] = vr + betal[n] ** k * (vl[n] - vr)
     if is_rec:
         for n in range(n_l):
             curl[n] = (curl[n] + 0.0) + rcurl[n]
             rcurl[n] = 0.0
+    # The main loop has no branch on the layer's flags (they would keep it from vectorising): IF is
+    # the LIF formula with beta = 1, v_rest = 0 (bit-identical), and the three resets are two selects.
+    to_value = rst == RESET_TO_VALUE
+    sub = 1.0 if rst == RESET_SUBTRACT else 0.0
     n_sp = 0
     soon = False
     if uniform:  # one beta, gain and threshold for the layer: the loop streams only v and the current
@@ -121,72 +143,91 @@ def _update_all_simple(vl: np.ndarray, lastl: np.ndarray, duel: np.ndarray, curl
         for n in range(n_l):
             x = curl[n]
             curl[n] = 0.0
-            if mdl == IF_MODEL:
-                vv = vl[n] + ga * x
-            else:
-                vv = vr + be * (vl[n] - vr) + ga * x
+            vv = vr + be * (vl[n] - vr) + ga * x
             s = vv - th > 0.0
-            if rst == RESET_TO_VALUE:
-                vv = vz if s else vv
-            elif rst == RESET_SUBTRACT:
-                vv = vv - (th - vz) if s else vv
+            vs = vv - sub * (th - vz)
+            vv = (vz if to_value else vs) if s else vv
             vl[n] = vv
             sflag[n] = s
             n_sp += s
-            soon |= (vv - th > 0.0) if mdl == IF_MODEL else (vr + be * (vv - vr) - th > 0.0)
+            soon |= vr + be * (vv - vr) - th > 0.0
     else:
         for n in range(n_l):
             x = curl[n]
             curl[n] = 0.0
             be, th = betal[n], thl[n]
-            if mdl == IF_MODEL:
-                vv = vl[n] + gainl[n] * x
-            else:
-                vv = vr + be * (vl[n] - vr) + gainl[n] * x
+            vv = vr + be * (vl[n] - vr) + gainl[n] * x
             s = vv - th > 0.0
-            if rst == RESET_TO_VALUE:
-                vv = vz if s else vv
-            elif rst == RESET_SUBTRACT:
-                vv = vv - (th - vz) if s else vv
+            vs = vv - sub * (th - vz)
+            vv = (vz if to_value else vs) if s else vv
             vl[n] = vv
             sflag[n] = s
             n_sp += s
-            soon |= (vv - th > 0.0) if mdl == IF_MODEL else (vr + be * (vv - vr) - th > 0.0)
-    for n in range(n_l):
-        lastl[n] = t
+            soon |= vr + be * (vv - vr) - th > 0.0
     if soon:
         for n in range(n_l):
-            vv = vl[n]
-            nxt = (vv - thl[n] > 0.0) if mdl == IF_MODEL else (vr + betal[n] * (vv - vr) - thl[n] > 0.0)
-            duel[n] = t + 1 if nxt else NEVER
-    else:
-        for n in range(n_l):
-            duel[n] = NEVER
-    pos = 0
-    if n_sp:  # compaction, skipping 16-neuron blocks without a spike
-        for b0 in range(0, n_l, 16):
-            b1 = min(n_l, b0 + 16)
-            any_sp = 0
-            for n in range(b0, b1):
-                any_sp |= sflag[n]
-            if any_sp:
-                for n in range(b0, b1):
-                    if sflag[n]:
-                        sflag[n] = 0
-                        spl[pos] = n
-                        pos += 1
+            duel[n] = t + 1 if vr + betal[n] * (vl[n] - vr) - thl[n] > 0.0 else NEVER
+    pos = 0  # compaction: eight flags per 64-bit word, zero words skipped, stopping after the last spike
+    nw = n_l // 8 if n_sp else 0
+    words = sflag[:nw * 8].view(np.uint64)
+    for q in range(nw):
+        if pos == n_sp:
+            break
+        w = words[q]
+        if w != 0:
+            words[q] = 0
+            for b in range(8):
+                if (w >> np.uint64(8 * b)) & np.uint64(1):
+                    spl[pos] = 8 * q + b
+                    pos += 1
+    for n in range(nw * 8, n_l if n_sp else 0):
+        if sflag[n]:
+            sflag[n] = 0
+            spl[pos] = n
+            pos += 1
     return soon, pos
 
 
-def _accumulate(cv: np.ndarray, wt: np.ndarray, base: int, n_l: int, js: np.ndarray, vals: np.ndarray, e: int) -> None:
-    """``cv += sum(vals[e + q] * W^T[js[e + q]] for q < 4)``: four rows of the flat transposed weight at
-    ``base`` per pass over the accumulator (one load and store of ``cv`` per four rows)."""
-    j0, j1, j2, j3 = js[e], js[e + 1], js[e + 2], js[e + 3]
-    a0, a1, a2, a3 = vals[e], vals[e + 1], vals[e + 2], vals[e + 3]
-    w0, w1 = wt[base + j0 * n_l:base + (j0 + 1) * n_l], wt[base + j1 * n_l:base + (j1 + 1) * n_l]
-    w2, w3 = wt[base + j2 * n_l:base + (j2 + 1) * n_l], wt[base + j3 * n_l:base + (j3 + 1) * n_l]
-    for n in range(n_l):
-        cv[n] += (a0 * w0[n] + a1 * w1[n]) + (a2 * w2[n] + a3 * w3[n])
+def _settle(o: int, n_l: int, synced: int, never: bool, last: np.ndarray, due: np.ndarray) -> None:
+    """Write a layer's deferred ``last`` (every neuron at step ``synced``, if >= 0) and ``due`` (all NEVER)."""
+    if synced >= 0:
+        for n in range(o, o + n_l):
+            last[n] = synced
+    if never:
+        for n in range(o, o + n_l):
+            due[n] = NEVER
+
+
+def _accumulate(cv: np.ndarray, wt: np.ndarray, base: int, n_l: int, js: np.ndarray, vals: np.ndarray, unit: bool,
+                e: int, stop: int) -> None:
+    """``cv += vals[q] * W^T[js[q]]`` for ``q`` in ``[e, stop)`` (``vals`` all 1 when ``unit``), rows of the flat
+    transposed weight at ``base``: four rows per pass over ``cv``, ``cv + ((a0 w0 + a1 w1) + (a2 w2 + a3 w3))``,
+    then the last 0-3 rows added one after another in one more pass (more rows per pass ran slower here)."""
+    while e + 4 <= stop:
+        j0, j1, j2, j3 = js[e], js[e + 1], js[e + 2], js[e + 3]
+        a0, a1, a2, a3 = (1.0, 1.0, 1.0, 1.0) if unit else (vals[e], vals[e + 1], vals[e + 2], vals[e + 3])
+        w0, w1 = wt[base + j0 * n_l:base + (j0 + 1) * n_l], wt[base + j1 * n_l:base + (j1 + 1) * n_l]
+        w2, w3 = wt[base + j2 * n_l:base + (j2 + 1) * n_l], wt[base + j3 * n_l:base + (j3 + 1) * n_l]
+        for n in range(n_l):
+            cv[n] += (a0 * w0[n] + a1 * w1[n]) + (a2 * w2[n] + a3 * w3[n])
+        e += 4
+    r = stop - e
+    if r > 0:
+        j0, j1, j2 = js[e], js[e + (r > 1)], js[e + 2 * (r > 2)]
+        a0 = 1.0 if unit else vals[e]
+        a1 = 1.0 if unit else vals[e + (r > 1)]
+        a2 = 1.0 if unit else vals[e + 2 * (r > 2)]
+        w0, w1 = wt[base + j0 * n_l:base + (j0 + 1) * n_l], wt[base + j1 * n_l:base + (j1 + 1) * n_l]
+        w2 = wt[base + j2 * n_l:base + (j2 + 1) * n_l]
+        if r == 1:
+            for n in range(n_l):
+                cv[n] += a0 * w0[n]
+        elif r == 2:
+            for n in range(n_l):
+                cv[n] = (cv[n] + a0 * w0[n]) + a1 * w1[n]
+        else:
+            for n in range(n_l):
+                cv[n] = ((cv[n] + a0 * w0[n]) + a1 * w1[n]) + a2 * w2[n]
 
 
 def advance(
@@ -211,7 +252,11 @@ def advance(
     synaptic ops, neuron updates and spikes.
     """
     n_layers = n_out.shape[0]
-    one4 = np.ones(4)
+    # Deferred writes of the whole-layer updates (settled before any per-neuron access and at the end):
+    # synced[l] >= 0: every neuron of layer l was last updated at that step (``last`` not written);
+    # never[l]: every neuron's ``due`` is NEVER (``due`` not written).
+    synced = np.full(n_layers, -1, dtype=np.int64)
+    never = np.zeros(n_layers, dtype=np.bool_)
     for tt in range(n_steps):
         t = t0 + tt
         for l in range(n_layers):
@@ -221,32 +266,20 @@ def advance(
                 a0, a1 = in_ptr[tt], in_ptr[tt + 1]
             else:
                 a0, a1 = 0, spk_cnt[l - 1]
+            is_rec = rec_off[l] >= 0
+            if a1 == a0 and t < min_due[l] and (not is_rec or prev_cnt[l] == 0):
+                spk_cnt[l] = 0  # no input, nothing due: the layer costs nothing at this step
+                continue
             n_t = 0
             everyone = False
             cv = cur[o:o + n_l]
             # 1. synaptic accumulation
             if syn_kind[l] == 0 and a1 > a0:
                 everyone = True
-                base = w_off[l]
-                e = a0
                 if l == 0:
-                    while e + 4 <= a1:
-                        _accumulate(cv, wt, base, n_l, in_idx, in_val, e)
-                        e += 4
+                    _accumulate(cv, wt, w_off[l], n_l, in_idx, in_val, False, a0, a1)
                 else:  # the previous layer's spikes (value 1)
-                    js, ones = spk[off[l - 1]:off[l - 1] + a1], one4
-                    while e + 4 <= a1:
-                        _accumulate(cv, wt, base, n_l, js[e:e + 4], ones, 0)
-                        e += 4
-                while e < a1:
-                    if l == 0:
-                        j, a = in_idx[e], in_val[e]
-                    else:
-                        j, a = spk[off[l - 1] + e], 1.0
-                    wv = wt[base + j * n_l:base + (j + 1) * n_l]
-                    for n in range(n_l):
-                        cv[n] += a * wv[n]
-                    e += 1
+                    _accumulate(cv, wt, w_off[l], n_l, spk[off[l - 1]:off[l - 1] + a1], in_val, True, 0, a1)
                 ops[l, 0] += (a1 - a0) * n_l
             elif syn_kind[l] != 0:
                 for e in range(a0, a1):
@@ -263,7 +296,7 @@ def advance(
                             tlist[o + n_t] = n
                             n_t += 1
                     ops[l, 0] += q1 - q0
-            if rec_off[l] >= 0:
+            if is_rec:
                 for e in range(prev_cnt[l]):
                     base = rec_off[l] + prev_sp[o + e] * n_l
                     rv, wv = rcur[o:o + n_l], wrec[base:base + n_l]
@@ -271,38 +304,45 @@ def advance(
                         rv[n] += wv[n]
                     ops[l, 1] += n_l
                     everyone = True
-            # 2. neurons that could cross threshold on their own
-            if not everyone and t >= min_due[l]:
-                m = NEVER
-                for n in range(n_l):
-                    d = due[o + n]
-                    if d <= t:
-                        if flag[o + n] == 0:
-                            flag[o + n] = 1
-                            tlist[o + n_t] = n
-                            n_t += 1
-                    elif d < m:
-                        m = d
-                min_due[l] = m
-            # 3. lazy leak + step + reset, touched neurons only
-            pos = 0
             mdl = model[l]
             vr, vz = v_rest[l], v_reset[l]
             simple = simple_layer[l] != 0
-            is_rec = rec_off[l] >= 0
-            # per-layer views (indices from 0: no wrap-around checks in the hot loop)
-            vl, lastl, duel, curl, rcurl = v[o:o + n_l], last[o:o + n_l], due[o:o + n_l], cur[o:o + n_l], rcur[o:o + n_l]
-            flagl, betal, gainl, thl = flag[o:o + n_l], beta[o:o + n_l], gain[o:o + n_l], v_th[o:o + n_l]
-            spl = spk[o:o + n_l]
             rst = reset[l]
-            count = n_l if everyone else n_t
-            if everyone and simple:
-                soon, pos = _update_all_simple(vl, lastl, duel, curl, rcurl, betal, gainl, thl, flagl, spl, t, vr, vz,
-                                               rst, mdl, is_rec, uniform[l] != 0)
+            spl = spk[o:o + n_l]
+            if everyone and simple:  # 3'. the whole layer in one vectorised pass
+                soon, pos = _update_all_simple(v[o:o + n_l], last[o:o + n_l], due[o:o + n_l], cv, rcur[o:o + n_l],
+                                               beta[o:o + n_l], gain[o:o + n_l], v_th[o:o + n_l], flag[o:o + n_l],
+                                               spl, t, synced[l], vr, vz, rst, mdl, is_rec, uniform[l] != 0)
+                synced[l] = t
+                never[l] = not soon
                 min_due[l] = t + 1 if soon else NEVER
-                count = 0  # done
-            elif everyone:
-                min_due[l] = NEVER  # every neuron is evaluated below and reschedules itself
+                count = 0
+            else:
+                if synced[l] >= 0 or never[l]:  # per-neuron access below: write the deferred state first
+                    _settle(o, n_l, synced[l], never[l], last, due)
+                    synced[l] = -1
+                    never[l] = False
+                # 2. neurons that could cross threshold on their own
+                if not everyone and t >= min_due[l]:
+                    m = NEVER
+                    for n in range(n_l):
+                        d = due[o + n]
+                        if d <= t:
+                            if flag[o + n] == 0:
+                                flag[o + n] = 1
+                                tlist[o + n_t] = n
+                                n_t += 1
+                        elif d < m:
+                            m = d
+                    min_due[l] = m
+                if everyone:
+                    min_due[l] = NEVER  # every neuron is evaluated below and reschedules itself
+                count = n_l if everyone else n_t
+                pos = 0
+            # 3. lazy leak + step + reset, touched neurons only
+            if count:
+                vl, lastl, duel, curl, rcurl = v[o:o + n_l], last[o:o + n_l], due[o:o + n_l], cur[o:o + n_l], rcur[o:o + n_l]
+                flagl, betal, gainl, thl = flag[o:o + n_l], beta[o:o + n_l], gain[o:o + n_l], v_th[o:o + n_l]
             for c in range(count):
                 n = c if everyone else tlist[o + c]
                 g = o + n
@@ -377,6 +417,8 @@ def advance(
                 for e in range(pos):
                     prev_sp[o + e] = spl[e]
                 prev_cnt[l] = pos
+    for l in range(n_layers):
+        _settle(off[l], n_out[l], synced[l], never[l], last, due)
 
 
 def init_due(model: np.ndarray, layer_of: np.ndarray, v: np.ndarray, beta: np.ndarray, gain: np.ndarray,
@@ -387,41 +429,36 @@ def init_due(model: np.ndarray, layer_of: np.ndarray, v: np.ndarray, beta: np.nd
         due[g] = _next_due(model[lay], -1, v[g], 0.0, beta[g], gain[g], alpha[g], bias[g], v_rest[lay], v_th[g])
 
 
-def dense_csr(x: np.ndarray, xbits: np.ndarray, ptr: np.ndarray, idx: np.ndarray, val: np.ndarray) -> int:
+def dense_csr(x: np.ndarray, words: np.ndarray, ptr: np.ndarray, idx: np.ndarray, val: np.ndarray) -> int:
     """Nonzeros of ``x [T, K]`` per step (CSR, ``val`` as float64); returns nnz, or -1 on NaN/inf.
 
-    ``xbits`` is ``x`` viewed as unsigned integers of the same width: zero 8-element blocks are skipped
-    after one OR over their bit patterns (``-0.0`` has a nonzero pattern and is then compared as a
+    ``words [T, K * itemsize / 8]`` is ``x`` viewed as uint64 (a row must span whole words): a 64-byte
+    block (16 float32 or 8 float64 values) whose eight words OR to zero is skipped; the others and the
+    row's tail are scanned value by value (``-0.0`` has a nonzero pattern and is then compared as a
     float, so it counts as zero)."""
     n_steps, k = x.shape
+    per = 64 // x.itemsize
+    nb = k // per
     nnz = 0
     ptr[0] = 0
     for t in range(n_steps):
-        row, bits = x[t], xbits[t]
-        for c0 in range(0, k, 64):  # block views: indices from 0, so the OR loop vectorises
-            c1 = min(k, c0 + 64)
-            blk = bits[c0:c1]
-            acc = blk[0]
-            for j in range(blk.shape[0]):
-                acc |= blk[j]
-            if acc == 0:
-                continue
-            for s0 in range(c0, c1, 16):  # second level: 16-element blocks
-                sub = bits[s0:min(c1, s0 + 16)]
-                acc = sub[0]
-                for j in range(sub.shape[0]):
-                    acc |= sub[j]
-                if acc == 0:
+        row, w = x[t], words[t]
+        for c in range(nb + 1):
+            if c < nb:
+                blk = w[8 * c:8 * c + 8]  # a view: indices from 0, no wrap-around checks
+                if ((blk[0] | blk[1]) | (blk[2] | blk[3]) | (blk[4] | blk[5]) | (blk[6] | blk[7])) == 0:
                     continue
-                vals = row[s0:s0 + sub.shape[0]]
-                for j in range(vals.shape[0]):
-                    a = vals[j]
-                    if a != 0:
-                        if not math.isfinite(a):
-                            return -1
-                        idx[nnz] = s0 + j
-                        val[nnz] = a
-                        nnz += 1
+                vals = row[c * per:(c + 1) * per]
+            else:
+                vals = row[nb * per:]  # the tail of a row
+            for j in range(vals.shape[0]):
+                a = vals[j]
+                if a != 0:
+                    if not math.isfinite(a):
+                        return -1
+                    idx[nnz] = c * per + j
+                    val[nnz] = a
+                    nnz += 1
         ptr[t + 1] = nnz
     return nnz
 
@@ -450,6 +487,7 @@ def get_advance(use_numba: bool) -> tuple[Callable[..., Any], ...]:
         jit = numba.njit(cache=True, nogil=True)
         glb = dict(advance.__globals__)
         glb.update(_catch_up=jit(_catch_up), _next_due=jit(_next_due), _update_all_simple=jit(_update_all_simple),
+                   _settle=jit(_settle),
                    _accumulate=jit(_accumulate))
         for name, fn in (("advance", advance), ("init_due", init_due), ("dense_csr", dense_csr)):
             _COMPILED[name] = jit(type(fn)(fn.__code__, glb, name))

@@ -309,6 +309,12 @@ class StreamingEngine:
         self._flag, self._tlist = np.zeros(total, dtype=np.uint8), np.zeros(total, dtype=np.int64)
         self._spk, self._spk_cnt = np.zeros(total, dtype=np.int64), np.zeros(len(layers), dtype=np.int64)
         self._state0: EngineState | None = None
+        # output columns: record=False writes the last layer at column 0, record=True every layer side by side
+        self._cols = np.concatenate([[0], np.cumsum(self._n_out)]).astype(np.int64)
+        dcol = np.full(len(layers), -1, dtype=np.int64)
+        dcol[-1] = 0
+        self._dcol = {False: dcol, True: self._cols[:-1].copy()}
+        self._width = {False: int(self._n_out[-1]), True: int(self._cols[-1])}
 
     # ---- state --------------------------------------------------------------------------------
     def init_state(self) -> EngineState:
@@ -333,44 +339,43 @@ class StreamingEngine:
     # ---- running ------------------------------------------------------------------------------
     def _ops(self, ops: np.ndarray) -> EngineOps:
         return EngineOps(tuple(
-            LayerOps(d["syn"], d["nrn"], int(r[0]), int(r[1]), int(r[2]), int(r[3])) for d, r in zip(self._layers, ops)
+            LayerOps(d["syn"], d["nrn"], *r) for d, r in zip(self._layers, ops.tolist())
         ))
 
     def run_csr(self, in_ptr: np.ndarray, in_idx: np.ndarray, in_val: np.ndarray, state: EngineState | None = None,
                 *, record: bool = False) -> EngineResult:
         """Run ``len(in_ptr) - 1`` steps; step ``k``'s inputs are ``in_idx[in_ptr[k]:in_ptr[k+1]]`` (flat indices
         into ``input_shape``) with values ``in_val``. The lowest-level entry point; see :meth:`run`."""
-        state = self.init_state() if state is None else state
-        if not isinstance(state, EngineState):
-            raise TypeError(f"state must be an EngineState from init_state(), got {type(state).__name__}")
         in_ptr = np.ascontiguousarray(in_ptr, dtype=np.int64)
         in_idx = np.ascontiguousarray(in_idx, dtype=np.int64)
         in_val = np.ascontiguousarray(in_val, dtype=np.float64)
         n_in = int(np.prod(self.input_shape))
         if in_idx.size and (in_idx.min() < 0 or in_idx.max() >= n_in):
             raise ValueError(f"input indices must lie in [0, {n_in}) for input_shape {self.input_shape}")
-        n_steps, n_layers = len(in_ptr) - 1, len(self._layers)
+        return self._run(in_ptr, in_idx, in_val, state, bool(record))
+
+    def _run(self, in_ptr: np.ndarray, in_idx: np.ndarray, in_val: np.ndarray, state: EngineState | None,
+             record: bool) -> EngineResult:
+        """:meth:`run_csr` on arrays already checked (int64 / float64, contiguous, indices in range)."""
+        state = self.init_state() if state is None else state
+        if not isinstance(state, EngineState):
+            raise TypeError(f"state must be an EngineState from init_state(), got {type(state).__name__}")
+        n_steps = len(in_ptr) - 1
         ops0 = state.ops.copy()
-        cols = np.concatenate([[0], np.cumsum(self._n_out)]) if record else np.zeros(n_layers + 1, dtype=np.int64)
-        dcol = np.full(n_layers, -1, dtype=np.int64)
-        if record:
-            dcol[:] = cols[:-1]
-        else:
-            dcol[-1] = 0
-        width = int(cols[-1]) if record else int(self._n_out[-1])
-        dense = np.zeros((n_steps, width), dtype=np.float32)
+        dense = np.zeros((n_steps, self._width[record]), dtype=np.float32)
         self._advance(
             n_steps, state.t, in_ptr, in_idx, in_val, self._n_out, self._off, self._kind, self._w_off, self._c_off,
             self._rec_off, self._model, self._simple, self._uniform, self._reset, self._v_rest, self._v_reset, self._wt, self._cptr,
             self._ctgt, self._cwgt, self._wrec, self._beta, self._gain, self._alpha, self._v_th, self._bias,
             state.v, state.i, state.last, state.due, state.min_due, state.prev_sp, state.prev_cnt,
-            self._cur, self._rcur, self._flag, self._tlist, self._spk, self._spk_cnt, dense, dcol, state.ops,
+            self._cur, self._rcur, self._flag, self._tlist, self._spk, self._spk_cnt, dense, self._dcol[record], state.ops,
         )
         state.t += n_steps
         out = torch.from_numpy(dense)
         layer_spikes: tuple[Tensor, ...] = ()
         if record:
-            layer_spikes = tuple(out[:, int(cols[k]):int(cols[k + 1])].unsqueeze(1) for k in range(n_layers))
+            cols = self._cols.tolist()
+            layer_spikes = tuple(out[:, cols[k]:cols[k + 1]].unsqueeze(1) for k in range(len(self._layers)))
             last = layer_spikes[-1]
         else:
             last = out.unsqueeze(1)
@@ -390,15 +395,15 @@ class StreamingEngine:
                 "the engine streams one sample: run samples one by one"
             )
         flat = x_seq.detach().reshape(x_seq.shape[0], -1).cpu()
-        if flat.dtype not in (torch.float32, torch.float64):
-            flat = flat.to(torch.float32)  # half / bfloat16: exact in float32
+        if flat.dtype != torch.float64 and (flat.dtype != torch.float32 or flat.shape[1] % 2):
+            flat = flat.to(torch.float64)  # half / bfloat16 (exact), or float32 rows that do not span whole words
         xn = flat.contiguous().numpy()
         ptr = np.empty(xn.shape[0] + 1, dtype=np.int64)
         idx, vals = np.empty(xn.size, dtype=np.int64), np.empty(xn.size, dtype=np.float64)
-        nnz = self._dense_csr(xn, xn.view(np.uint32 if xn.dtype == np.float32 else np.uint64), ptr, idx, vals)  # one compiled pass: nonzeros per step, NaN/inf check
+        nnz = self._dense_csr(xn, xn.view(np.uint64), ptr, idx, vals)  # one compiled pass: nonzeros per step, NaN/inf check
         if nnz < 0:
             raise ValueError("x_seq contains NaN or inf")
-        return self.run_csr(ptr, idx[:nnz], vals[:nnz], state, record=record)
+        return self._run(ptr, idx[:nnz], vals[:nnz], state, bool(record))
 
     def step(self, x_t: Tensor, state: EngineState | None = None) -> tuple[Tensor, EngineState]:
         """One time step: ``x_t [1, *input_shape]`` -> ``(spikes [1, *output_shape], state)``."""
