@@ -122,10 +122,15 @@ def test_torch_compile_uses_reference_and_matches():
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
 def test_non_finite_input_raises_in_every_backend(backend, bad):
     # the numba kernel checks finiteness inside its forward pass instead of a separate pass over x:
-    # the error must be the same, wherever the bad value sits (first/last chunk, first/last step)
-    for t, m in ((0, 0), (5, 700), (9, 1299)):
-        x = torch.rand(10, 2, 650)
-        x.view(10, -1)[t, m] = bad
+    # the error must be the same wherever the bad value sits (first/last chunk, chunk edges, first/last step)
+    from spikeforge.backends.numba_kernel import _width
+
+    T, M = 300, 2000
+    w = _width(T, torch.float32)
+    assert w < M  # several chunks
+    for t, m in ((0, 0), (5, w - 1), (150, w), (T - 1, M - 1)):
+        x = torch.rand(T, 2, M // 2)
+        x.view(T, -1)[t, m] = bad
         with pytest.raises(ValueError, match="NaN or inf"):
             sf.LIF(backend=backend)(x)
 

