@@ -211,6 +211,12 @@ def bwd(gz, gzc, gz_const, x, v0, i0, a0, h, s, a_prev, recompute, gvT, giT, gaT
         ga = gaT[lo:lo + n].copy()
         for t in range(T - 1, -1, -1):
             hr = H[t, ho:ho + n]
+            if sg_code == 0:  # precomputed by the surrogate's own grad()
+                sr = s[t, lo:lo + n]
+                for k in range(n):
+                    st[k] = sr[k]
+            else:
+                _surrogate_row(hr, n, st, sg_code, sg_a, sg_b, one)
             if gz_const:  # dL/dz[t] is one number per step (e.g. the loss is a sum): a broadcast row
                 gval = gzc[t]
                 for k in range(n):
@@ -219,45 +225,6 @@ def bwd(gz, gzc, gz_const, x, v0, i0, a0, h, s, a_prev, recompute, gvT, giT, gaT
             else:
                 gzr = gz[t, lo:lo + n]
             gxr = gx[t, lo:lo + n]
-            if plain and sg_code == 1:  # the default surrogate (fast sigmoid) inline: one loop per (reset, detach)
-                if reset == 0 and not detach:
-                    for k in range(n):
-                        ht = hr[k]
-                        q = one + sg_a * abs(ht)
-                        zt = one if ht > zero else zero
-                        g = (gzr[k] + gv[k] * (v_reset - (ht + v_th))) * (one / (q * q))
-                        gp = g + gv[k] * (one - zt)
-                        gv[k] = beta * gp
-                        gxr[k] = gain * gp
-                elif reset == 0:
-                    for k in range(n):
-                        ht = hr[k]
-                        q = one + sg_a * abs(ht)
-                        zt = one if ht > zero else zero
-                        g = gzr[k] * (one / (q * q))
-                        gp = g + gv[k] * (one - zt)
-                        gv[k] = beta * gp
-                        gxr[k] = gain * gp
-                elif reset == 1 and not detach:
-                    for k in range(n):
-                        q = one + sg_a * abs(hr[k])
-                        g = (gzr[k] - gv[k] * th_minus_reset) * (one / (q * q))
-                        gp = g + gv[k]
-                        gv[k] = beta * gp
-                        gxr[k] = gain * gp
-                else:
-                    for k in range(n):
-                        q = one + sg_a * abs(hr[k])
-                        gp = gzr[k] * (one / (q * q)) + gv[k]
-                        gv[k] = beta * gp
-                        gxr[k] = gain * gp
-                continue
-            if sg_code == 0:  # precomputed by the surrogate's own grad()
-                sr = s[t, lo:lo + n]
-                for k in range(n):
-                    st[k] = sr[k]
-            else:
-                _surrogate_row(hr, n, st, sg_code, sg_a, sg_b, one)
             if plain:  # no synapse, no adaptation: one fused loop per (reset, detach)
                 if reset == 0 and not detach:
                     for k in range(n):
