@@ -9,6 +9,8 @@ Numba/OpenMP pool next to torch's own was measured to slow later torch ops in th
 the tensor dtype before use, so float32 runs in float32 exactly like the eager reference (bit-identical
 spikes). For the built-in surrogates the backward recomputes ``h`` from the saved input instead of
 saving it: less memory, fewer bytes moved, and no fresh ``[T, M]`` buffer for the forward to fault in.
+As with any op that saves its input, changing the input in place before the backward raises autograd's
+"modified by an inplace operation" error.
 """
 
 from __future__ import annotations
