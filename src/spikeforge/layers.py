@@ -50,9 +50,10 @@ class _TilingAvgPool(torch.autograd.Function):
 
     ``F.avg_pool2d`` keeps its whole input alive for the backward, although the gradient of a tiling
     average needs only the shape: ``dL/dx = dL/dy / k^2`` broadcast over each tile. In a folded SNN the
-    input is a ``[T*B, C, H, W]`` spike tensor, so this halves the pooling layer's share of training
-    memory. The backward divides exactly as ``avg_pool2d``'s does (one division by ``k * k`` per output),
-    so gradients are bit-identical.
+    input is a ``[T*B, C, H, W]`` spike tensor that the graph then need not keep (the conv net's overall
+    peak in ``benchmarks/peers.py`` is elsewhere, in the first LIF layer's backward, and did not change).
+    The backward divides exactly as ``avg_pool2d``'s does (one division by ``k * k`` per output), so
+    gradients are bit-identical.
     """
 
     @staticmethod

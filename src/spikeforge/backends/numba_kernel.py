@@ -28,7 +28,6 @@ __all__ = ["NumbaKernel", "numba_available"]
 
 _CHUNK = 2048  # columns per chunk when T is short; longer sequences use narrower chunks (see _width)
 _SCRATCH_BYTES = 1 << 20  # one [T, w] per-chunk scratch buffer: 1 MiB, about what one core's L2 holds
-_KERNELS: dict[str, Any] = {}  # compiled functions, loaded on first use (a cache of code, not of data)
 
 
 def numba_available() -> bool:
@@ -40,11 +39,10 @@ def numba_available() -> bool:
 
 
 def _loops() -> Any:
-    if "loops" not in _KERNELS:
-        from spikeforge.backends import _numba_loops
+    """The compiled loops, imported on first use (importing them imports numba)."""
+    from spikeforge.backends import _numba_loops
 
-        _KERNELS["loops"] = _numba_loops
-    return _KERNELS["loops"]
+    return _numba_loops
 
 
 def _width(T: int, dtype: torch.dtype) -> int:
