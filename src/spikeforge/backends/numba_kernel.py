@@ -47,17 +47,17 @@ def _loops() -> Any:
 
 def _width(T: int, dtype: torch.dtype) -> int:
     """Chunk width: a multiple of 16 (vector lanes), at most ``_CHUNK``, with a ``[T, w]`` scratch of at most
-    ``_SCRATCH_BYTES``. Wide chunks stream long contiguous row segments (measured: the LIF backward of
-    ``[100, 32, 512]`` took ~1.1 ms with w = 2048 against ~1.5 ms with w = 512)."""
+    ``_SCRATCH_BYTES``. Wide chunks stream long contiguous row segments; the cap keeps the scratch in about
+    one core's L2."""
     itemsize = 4 if dtype == torch.float32 else 8
     return max(16, min(_CHUNK, (_SCRATCH_BYTES // itemsize // max(T, 1)) // 16 * 16))
 
 
 def _run(kernel: Any, args: tuple[Any, ...], M: int, w: int) -> Any:
     """``kernel(*args, w, 0, n_chunks)``: every chunk, in this thread. Kept serial on purpose: splitting the
-    chunks over a second thread was measured to gain nothing for this memory-bound recurrence on two
-    cores, and it competes with the spinning OpenMP workers torch leaves behind after its own parallel
-    ops (19.6 ms instead of 2.9 ms for one LIF fwd+bwd, [100, 32, 512], in one measurement)."""
+    chunks over a second thread gained nothing for this memory-bound recurrence on two cores in our
+    trials, and it competes with the spinning OpenMP workers torch leaves behind after its own parallel
+    ops (several times slower when they collide)."""
     return kernel(*args, w, 0, (M + w - 1) // w)
 
 

@@ -27,8 +27,8 @@ all layers, adding to the shifts (our extension: the correction is first order a
 Why the mean error is not zero for QCFS at small ``T``: Bu et al. (2022) show the *expected* error
 vanishes for ``phi = 1/2`` when input spikes arrive evenly in time; with uneven arrival (the
 "unevenness error", their section 4.3) an IF neuron that has already fired cannot take a spike back
-when later input is negative, so the SNN rate of deeper layers is biased upwards (measured on the
-Fashion-MNIST ``vgg_small``: +0.06 .. +0.23 ANN units per layer at ``T = 4``). The correction is
+when later input is negative, so the SNN rate of deeper layers is biased upwards, more so the deeper
+the layer (``layer_errors`` shows it; ``benchmarks/RESULTS.md``, "Conversion"). The correction is
 tuned for the ``num_steps`` it was computed at; evaluate at that ``T`` (other ``T`` still work, with
 a slightly mismatched offset).
 """

@@ -21,9 +21,9 @@ ties at threshold within rounding error).
 Default crossovers (:data:`LINEAR_CROSSOVER`, :data:`CONV2D_CROSSOVER`) were measured by
 ``benchmarks/events.py`` on a shared 2-core AMD EPYC CPU (AVX-512), one torch thread, torch 2.13 (numbers in
 ``benchmarks/RESULTS.md``): with the Numba kernels, ``sparse_linear`` 1024 -> 1024 with 3200 rows breaks
-even with the dense GEMM at about 30 % density (forward) and 40 % (forward + backward); with 100 rows at
-about 30 % (forward) but, in one noisy run, 8 % (forward + backward: the small weight-gradient GEMM is
-cheap). The default, 20 %, is kept between the two. ``sparse_conv2d`` breaks even only at about 0.1 %:
+even with the dense GEMM at about 45 % density (forward) and 40 % (forward + backward); with 100 rows at
+about 35 % (forward) but below a few % (forward + backward: the small weight-gradient GEMM is cheap). The
+default, 20 %, is kept between the two. ``sparse_conv2d`` breaks even only at about 0.1 %:
 the dense convolution is hard to beat on a CPU. Both layers accept ``crossover=`` for other machines
 and shapes.
 """
