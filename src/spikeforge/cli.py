@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _spiking_neurons() -> list[str]:
     from spikeforge.neurons import NEURON_REGISTRY, list_neurons
 
-    return [n for n in list_neurons() if NEURON_REGISTRY[n].spiking]
+    return [n for n in list_neurons() if NEURON_REGISTRY[n].capabilities.spiking]
 
 
 def _name_choices() -> dict[str, Callable[[], list[str]]]:

@@ -124,7 +124,7 @@ def _neuron(name: str, surrogate: str, width: int, neuron_kwargs: Mapping[str, A
     _check_choice("neuron", name, list_neurons())
     cls = NEURON_REGISTRY[name]
     kwargs = _neuron_kwargs(cls, neuron_kwargs, width)
-    if cls.spiking:
+    if cls.capabilities.spiking:
         kwargs.setdefault("surrogate", surrogate)
     try:
         return get_neuron(name, **kwargs)
@@ -133,8 +133,8 @@ def _neuron(name: str, surrogate: str, width: int, neuron_kwargs: Mapping[str, A
 
 
 def _check_spiking(name: str) -> None:
-    if not NEURON_REGISTRY[name].spiking:
-        spiking = [n for n in list_neurons() if NEURON_REGISTRY[n].spiking]
+    if not NEURON_REGISTRY[name].capabilities.spiking:
+        spiking = [n for n in list_neurons() if NEURON_REGISTRY[n].capabilities.spiking]
         raise ValueError(f"neuron {name!r} does not spike; choose a spiking neuron: {', '.join(spiking)}")
 
 

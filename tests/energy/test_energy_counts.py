@@ -289,4 +289,4 @@ def test_every_registered_neuron_is_counted(name: str, gen: torch.Generator) -> 
     n_fields = len(neuron.init_state(torch.zeros(2, n)))
     assert layer.neuron_updates == 5 * 2 * n
     assert layer.state_reads == layer.state_writes == 5 * 2 * n * n_fields
-    assert layer.spikes == (int((rec["layers.1"] != 0).sum()) if cls.spiking else 0)
+    assert layer.spikes == (int((rec["layers.1"] != 0).sum()) if cls.capabilities.spiking else 0)

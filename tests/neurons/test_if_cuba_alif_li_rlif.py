@@ -102,7 +102,7 @@ def test_li_is_exact_low_pass():
     for t in range(30):
         v = beta * v + (1 - beta) * x[t]
         torch.testing.assert_close(out[t], v)
-    assert not LI.spiking
+    assert not LI.capabilities.spiking
     assert torch.autograd.gradcheck(lambda x: LI(3.0)(x)[0], (x[:5].clone().requires_grad_(),))
 
 

@@ -25,28 +25,10 @@ from typing import Any, NamedTuple, Protocol
 import torch
 from torch import Tensor
 
+from spikeforge._core.codes import NONE, RESET_CODES, SUBTRACT, TO_VALUE
+from spikeforge._core.spec import FusedSpec
+
 __all__ = ["FusedSpec", "Kernel", "fused_run", "TO_VALUE", "SUBTRACT", "NONE", "RESET_CODES"]
-
-TO_VALUE, SUBTRACT, NONE = 0, 1, 2
-RESET_CODES = {"to_value": TO_VALUE, "subtract": SUBTRACT, "none": NONE}
-
-
-class FusedSpec(NamedTuple):
-    """Scalar constants of one LIF-family layer (python floats; cast to the input dtype by kernels)."""
-
-    beta: float
-    v_rest: float
-    gain: float
-    v_th: float
-    v_reset: float
-    reset: int  # TO_VALUE | SUBTRACT | NONE
-    detach_reset: bool
-    has_syn: bool = False
-    alpha: float = 0.0
-    has_adapt: bool = False
-    adapt: float = 0.0
-    rho: float = 0.0
-    is_if: bool = False  # IF: v' = v + gain x (no leak term at all), mirrors if_step exactly
 
 
 class Kernel(Protocol):

@@ -21,7 +21,7 @@ from spikeforge._core.discretize import check_positive, decay
 from spikeforge._core.reset import apply_reset
 from spikeforge._core.spike import SurrogateLike, spike
 from spikeforge.backends import FusedSpec
-from spikeforge.neurons.base import Neuron, register_neuron
+from spikeforge.neurons.base import Capabilities, Neuron, register_neuron
 from spikeforge.neurons.lif import input_gain, membrane_spec, setup_membrane
 from spikeforge.surrogate import Surrogate
 
@@ -75,6 +75,7 @@ class ALIF(Neuron):
     State = ALIFState
     init_fn = staticmethod(alif_init)
     step_fn = staticmethod(alif_step)
+    capabilities = Capabilities(lif_family=True, fused=True)
 
     def __init__(
         self,
@@ -123,7 +124,7 @@ class ALIF(Neuron):
     def step_options(self) -> dict[str, bool]:
         return {"detach_reset": self.detach_reset}
 
-    def fused_spec(self) -> FusedSpec | None:
+    def membrane_spec(self) -> FusedSpec | None:
         if not self._all_float("tau_mem", "tau_adapt", "adapt", "v_th"):
             return None
         return membrane_spec(

@@ -9,6 +9,7 @@ runs the model's pure step function through the one time loop (:func:`spikeforge
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, NamedTuple, TypeVar
 
 import torch
@@ -21,6 +22,7 @@ from spikeforge._core.validate import check_input, check_state
 from spikeforge.surrogate import Surrogate, resolve_surrogate
 
 __all__ = [
+    "Capabilities",
     "Neuron",
     "Stateful",
     "reset_states",
@@ -62,6 +64,25 @@ def get_neuron(name: str, **kwargs: Any) -> "Neuron":
     return cls(**kwargs)
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a neuron type supports, declared once on the class; integrations (fused kernels, the events
+    engine, NIR export, energy counting, the contract tests) ask this instead of keeping ``isinstance`` lists.
+
+    Attributes:
+        spiking: the output is binary spikes (False for readouts such as ``LI``, whose output is ``V``).
+        lif_family: :meth:`Neuron.membrane_spec` describes one step exactly (LIF, IF, CubaLIF, ALIF,
+            RecurrentLIF): the events engine and NIR export read the membrane constants from it.
+        fused: the fused multi-step kernels can run it (whenever ``membrane_spec()`` is not None).
+        recurrent: the input of each step adds ``z[t-1] @ w_rec^T`` (a ``w_rec`` ``[N, N]`` parameter).
+    """
+
+    spiking: bool = True
+    lif_family: bool = False
+    fused: bool = False
+    recurrent: bool = False
+
+
 class Neuron(nn.Module):
     """Base class of neuron modules.
 
@@ -73,7 +94,7 @@ class Neuron(nn.Module):
     State: ClassVar[type]
     init_fn: ClassVar[Callable[..., Any]]
     step_fn: ClassVar[Callable[..., Any]]
-    spiking: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = Capabilities()
     registry_name: ClassVar[str] = ""
 
     def __init__(self, *, dt: float = 1.0, surrogate: Surrogate | str | None = None, backend: str = "auto") -> None:
@@ -139,9 +160,17 @@ class Neuron(nn.Module):
         """The model's ``Params`` NamedTuple with tensors cast to ``like``'s dtype and device."""
         raise NotImplementedError
 
+    @property
+    def spiking(self) -> bool:
+        return self.capabilities.spiking
+
+    def membrane_spec(self) -> FusedSpec | None:
+        """The per-step membrane constants (LIF family with scalar parameters), else None."""
+        return None
+
     def fused_spec(self) -> FusedSpec | None:
         """Constants for a fused multi-step kernel, or None when this layer must use the reference loop."""
-        return None
+        return self.membrane_spec() if self.capabilities.fused else None
 
     def _all_float(self, *names: str) -> bool:
         return all(not isinstance(getattr(self, n, None), Tensor) and ("log_" + n) not in self._parameters for n in names)

@@ -26,7 +26,7 @@ from spikeforge._core.discretize import check_positive, decay
 from spikeforge._core.reset import apply_reset
 from spikeforge._core.spike import SurrogateLike, spike
 from spikeforge.backends import FusedSpec
-from spikeforge.neurons.base import Neuron, register_neuron
+from spikeforge.neurons.base import Capabilities, Neuron, register_neuron
 from spikeforge.neurons.lif import input_gain, membrane_spec, setup_membrane
 from spikeforge.surrogate import Surrogate
 
@@ -77,6 +77,7 @@ class CubaLIF(Neuron):
     State = CubaLIFState
     init_fn = staticmethod(cuba_lif_init)
     step_fn = staticmethod(cuba_lif_step)
+    capabilities = Capabilities(lif_family=True, fused=True)
 
     def __init__(
         self,
@@ -122,7 +123,7 @@ class CubaLIF(Neuron):
     def step_options(self) -> dict[str, bool]:
         return {"detach_reset": self.detach_reset}
 
-    def fused_spec(self) -> FusedSpec | None:
+    def membrane_spec(self) -> FusedSpec | None:
         if not self._all_float("tau_mem", "tau_syn", "v_th"):
             return None
         return membrane_spec(

@@ -16,7 +16,7 @@ from spikeforge._core.discretize import check_positive
 from spikeforge._core.reset import apply_reset, check_reset_mode
 from spikeforge._core.spike import SurrogateLike, spike
 from spikeforge.backends import RESET_CODES, FusedSpec
-from spikeforge.neurons.base import Neuron, register_neuron
+from spikeforge.neurons.base import Capabilities, Neuron, register_neuron
 from spikeforge.surrogate import Surrogate
 
 __all__ = ["IFParams", "IFState", "if_init", "if_step", "IF"]
@@ -53,6 +53,7 @@ class IF(Neuron):
     State = IFState
     init_fn = staticmethod(if_init)
     step_fn = staticmethod(if_step)
+    capabilities = Capabilities(lif_family=True, fused=True)
 
     def __init__(
         self,
@@ -80,7 +81,7 @@ class IF(Neuron):
     def step_options(self) -> dict[str, bool]:
         return {"detach_reset": self.detach_reset}
 
-    def fused_spec(self) -> FusedSpec | None:
+    def membrane_spec(self) -> FusedSpec | None:
         if not self._all_float("v_th"):
             return None
         return FusedSpec(

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from spikeforge._core.discretize import check_positive, decay, tau_from_decay
 from spikeforge._core.spike import SurrogateLike
-from spikeforge.neurons.base import Neuron, register_neuron
+from spikeforge.neurons.base import Capabilities, Neuron, register_neuron
 from spikeforge.neurons.lif import check_input_scaling, input_gain
 
 __all__ = ["LIParams", "LIState", "li_init", "li_step", "LI"]
@@ -51,7 +51,7 @@ class LI(Neuron):
     State = LIState
     init_fn = staticmethod(li_init)
     step_fn = staticmethod(li_step)
-    spiking = False
+    capabilities = Capabilities(spiking=False)
 
     def __init__(
         self,

@@ -24,7 +24,7 @@ from spikeforge._core.discretize import check_positive, decay, tau_from_decay
 from spikeforge._core.reset import apply_reset, check_reset_mode
 from spikeforge._core.spike import SurrogateLike, spike
 from spikeforge.backends import RESET_CODES, FusedSpec
-from spikeforge.neurons.base import Neuron, register_neuron
+from spikeforge.neurons.base import Capabilities, Neuron, register_neuron
 from spikeforge.surrogate import Surrogate
 
 __all__ = ["LIFParams", "LIFState", "lif_init", "lif_step", "LIF", "input_gain", "INPUT_SCALINGS"]
@@ -121,6 +121,7 @@ class LIF(Neuron):
     State = LIFState
     init_fn = staticmethod(lif_init)
     step_fn = staticmethod(lif_step)
+    capabilities = Capabilities(lif_family=True, fused=True)
 
     def __init__(
         self,
@@ -167,7 +168,7 @@ class LIF(Neuron):
     def step_options(self) -> dict[str, bool]:
         return {"detach_reset": self.detach_reset}
 
-    def fused_spec(self) -> FusedSpec | None:
+    def membrane_spec(self) -> FusedSpec | None:
         if not self._all_float("tau_mem", "v_th"):
             return None
         return membrane_spec(self, float(self.tau_mem))

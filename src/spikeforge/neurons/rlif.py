@@ -15,8 +15,9 @@ from torch import Tensor, nn
 
 from spikeforge._core.discretize import check_positive
 from spikeforge._core.spike import SurrogateLike
-from spikeforge.neurons.base import Neuron, register_neuron
-from spikeforge.neurons.lif import LIFParams, LIFState, lif_step, setup_membrane
+from spikeforge.neurons.base import Capabilities, Neuron, register_neuron
+from spikeforge._core.spec import FusedSpec
+from spikeforge.neurons.lif import LIFParams, LIFState, lif_step, membrane_spec, setup_membrane
 from spikeforge.surrogate import Surrogate
 
 __all__ = ["RLIFParams", "RLIFState", "rlif_init", "rlif_step", "RecurrentLIF"]
@@ -61,6 +62,7 @@ class RecurrentLIF(Neuron):
     State = RLIFState
     init_fn = staticmethod(rlif_init)
     step_fn = staticmethod(rlif_step)
+    capabilities = Capabilities(lif_family=True, recurrent=True)
 
     def __init__(
         self,
@@ -117,3 +119,9 @@ class RecurrentLIF(Neuron):
 
     def step_options(self) -> dict[str, bool]:
         return {"detach_reset": self.detach_reset}
+
+    def membrane_spec(self) -> FusedSpec | None:
+        """The LIF membrane constants (the recurrent current ``z[t-1] @ w_rec^T`` is added to the input)."""
+        if not self._all_float("tau_mem", "v_th"):
+            return None
+        return membrane_spec(self, float(self.tau_mem))
