@@ -24,11 +24,11 @@ import torch
 from spikeforge import cli
 from spikeforge.cli import _main
 from spikeforge.cli._config_options import add_config_options
+from spikeforge.cli.progress import ProgressBar, ProgressCallback, format_epoch_line, render_bar
 from spikeforge.cli.train import default_out, summary_text, train_config
 from spikeforge.data import dataset_info, list_datasets
 from spikeforge.models import DECODINGS, ENCODINGS, list_models
 from spikeforge.neurons import list_neurons
-from spikeforge.cli.progress import ProgressBar, ProgressCallback, format_epoch_line, render_bar
 from spikeforge.surrogate import list_surrogates
 from spikeforge.train import TrainConfig
 
@@ -178,7 +178,7 @@ FAILING = {
 
 
 def test_failure_table_covers_every_subcommand() -> None:
-    assert set(FAILING) == {module.NAME for module in cli.COMMANDS}
+    assert set(FAILING) == {command.name for command in cli.COMMANDS}
 
 
 @pytest.mark.parametrize("command", sorted(FAILING))

@@ -1,7 +1,7 @@
 """What every subcommand shares: its subparser, the one output schema, and small text formatters.
 
-A subcommand module defines ``add_parser(sub, common)``; its handler takes the parsed arguments and
-returns an :class:`Output`. :func:`spikeforge.cli.main` prints it (text, or the JSON envelope of
+A subcommand module defines ``COMMAND``, a :class:`Command`: its handler takes the parsed arguments
+and returns an :class:`Output`. :func:`spikeforge.cli.main` prints it (text, or the JSON envelope of
 :func:`success`) and turns exceptions into the envelope of :func:`failure`.
 """
 
@@ -13,11 +13,12 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 __all__ = [
-    "PROG", "SPLITS", "JSON_SCHEMA", "UsageError", "Output", "add_command", "success", "failure", "write_json", "jsonable",
-    "existing_file", "table", "pct", "activity_rows", "layer_lines", "numbered",
+    "PROG", "SPLITS", "JSON_SCHEMA", "UsageError", "Output", "Command", "add_command", "add_data_dir",
+    "success", "failure", "write_json", "jsonable", "existing_file",
+    "table", "pct", "activity_rows", "layer_lines", "numbered",
 ]  # fmt: skip
 
 PROG = "spikeforge"
@@ -40,29 +41,48 @@ class Output(NamedTuple):
     text: str
 
 
-def add_command(
-    sub: Any,
-    common: argparse.ArgumentParser,
-    name: str,
-    *,
-    help: str,
-    description: str,
-    examples: Sequence[str],
-) -> argparse.ArgumentParser:
-    """Add subcommand ``name`` with the shared options (``--debug``, ``--malloc``, ``--json``) and an
-    ``example:`` epilog (one runnable command line per entry of ``examples``)."""
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    """A subcommand without options of its own."""
+
+
+class Command(NamedTuple):
+    """One subcommand: its name, ``--help`` texts, runnable examples, handler and own options.
+
+    ``run`` returns the :class:`Output` (None: nothing to report, e.g. a non-zero rank under torchrun);
+    ``arguments`` adds the subcommand's options to its parser.
+    """
+
+    name: str
+    help: str
+    description: str
+    examples: tuple[str, ...]
+    run: Callable[[argparse.Namespace], Output | None]
+    arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
+
+
+def add_command(sub: Any, common: argparse.ArgumentParser, command: Command) -> argparse.ArgumentParser:
+    """Add ``command`` to ``sub`` (the subparsers action) with the shared options (``common``: ``--debug``,
+    ``--malloc``; and ``--json``), its own options and an ``example:`` epilog."""
     parser: argparse.ArgumentParser = sub.add_parser(
-        name,
+        command.name,
         parents=[common],
         formatter_class=argparse.RawDescriptionHelpFormatter,  # keep the epilog's line breaks
-        epilog="example:\n" + "\n".join(f"  {e}" for e in examples),
-        help=help,
-        description=description,
+        epilog="example:\n" + "\n".join(f"  {e}" for e in command.examples),
+        help=command.help,
+        description=command.description,
     )
     parser.add_argument(
         "--json", action="store_true", help="print exactly one JSON object on stdout (schema: spikeforge --help)"
     )
+    command.arguments(parser)
+    parser.set_defaults(handler=command.run)
     return parser
+
+
+def add_data_dir(parser: argparse.ArgumentParser) -> None:
+    """``--data-dir DIR`` (into ``args.data_dir``, default None)."""
+    parser.add_argument("--data-dir", dest="data_dir", type=str, default=None, metavar="DIR",
+                        help="folder with dataset files (for datasets read from files)")
 
 
 def success(command: str, result: Mapping[str, Any]) -> dict[str, Any]:

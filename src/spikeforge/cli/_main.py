@@ -8,12 +8,12 @@ import traceback
 from typing import Callable, NoReturn, Sequence
 
 from spikeforge.cli import convert, energy, evaluate, export, import_, info, train
-from spikeforge.cli._common import JSON_SCHEMA, PROG, UsageError, failure, success, write_json
+from spikeforge.cli._common import JSON_SCHEMA, PROG, Command, UsageError, add_command, failure, success, write_json
 
 __all__ = ["main", "build_parser", "COMMANDS", "MALLOC", "steady_malloc"]
 
-#: One module per subcommand, in ``--help`` order; each has ``NAME`` and ``add_parser(sub, common)``.
-COMMANDS = (train, evaluate, info, energy, export, import_, convert)
+#: The subcommands in ``--help`` order, one module each.
+COMMANDS: tuple[Command, ...] = tuple(m.COMMAND for m in (train, evaluate, info, energy, export, import_, convert))
 
 #: Known errors -> exit code (checked in order); anything else is a bug and shows its traceback.
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
@@ -99,10 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_process_options(parser, subcommand=False)
     common = argparse.ArgumentParser(add_help=False)
     _add_process_options(common, subcommand=True)
-    names = [module.NAME for module in COMMANDS]
+    names = [command.name for command in COMMANDS]
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(names) + "}", parser_class=_Parser)
-    for module in COMMANDS:
-        module.add_parser(sub, common)
+    for command in COMMANDS:
+        add_command(sub, common, command)
     return parser
 
 
@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(tokens)
     except _ParseError as e:  # usage error: the command and --json are taken from the raw tokens
         e.parser.print_usage(sys.stderr)
-        command = next((t for t in tokens if t in {m.NAME for m in COMMANDS}), None)
+        command = next((t for t in tokens if t in {c.name for c in COMMANDS}), None)
         return _report(e.parser.prog, command, e, 2, as_json="--json" in tokens, debug=False)
     except SystemExit as e:  # --help or --version (already printed)
         return e.code if isinstance(e.code, int) else 0

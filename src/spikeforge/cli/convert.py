@@ -13,22 +13,15 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
-from spikeforge.cli._common import Output, add_command
+from spikeforge.cli._common import Command, Output, add_data_dir
 from spikeforge.conversion import CORRECTIONS, DEFAULT_STEPS, INPUT_MODES, METHODS, AccuracyCurve
 
-__all__ = ["NAME", "add_parser", "run", "convert_command", "ConversionReport"]
-
-NAME = "convert"
-EXAMPLES = ("spikeforge convert --dataset digits --method qcfs --levels 4 --steps 1 2 4 8 16",)
+__all__ = ["COMMAND", "run", "convert_command", "ConversionReport"]
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+def _arguments(c: argparse.ArgumentParser) -> None:
     from spikeforge.training.ann import ANN_ARCHS
 
-    c = add_command(
-        sub, common, NAME, examples=EXAMPLES, help="train or load an ANN, convert it to an SNN, evaluate accuracy over T",
-        description="ANN-to-SNN conversion (Rueckauer 2017 percentile norm or Bu et al. 2022 QCFS).",
-    )  # fmt: skip
     c.add_argument("--dataset", default="digits")
     c.add_argument("--arch", choices=tuple(ANN_ARCHS), default="vgg")
     c.add_argument("--method", choices=METHODS, default="qcfs")
@@ -42,7 +35,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     c.add_argument("--calib-size", dest="calib_size", type=int, default=1000)
     c.add_argument("--test-size", dest="test_size", type=int, default=None)
     c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--data-dir", dest="data_dir", default=None, metavar="DIR")
+    add_data_dir(c)
     c.add_argument("--load", default=None, metavar="PATH", help="ANN checkpoint written by --save (skips training)")
     c.add_argument("--save", default=None, metavar="PATH")
     c.add_argument("--plot", default=None, metavar="PNG")
@@ -55,7 +48,6 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                    help="T used to measure the correction (default: L for QCFS)")
     c.add_argument("--correction-iterations", dest="correction_iterations", type=int, default=1)
     c.add_argument("--no-errors", dest="errors", action="store_false", help="skip per-layer conversion errors")
-    c.set_defaults(handler=run)
 
 
 @dataclass
@@ -194,7 +186,7 @@ def convert_command(
     if correction != "none" and correction_steps is None:
         correction_steps = levels if method == "qcfs" else min(int(t) for t in steps)
     use_calib = method == "rueckauer" or correction != "none"
-    snn = convert(ann, calib if use_calib else None, method=method, percentile=percentile, input=input,
+    snn = convert(ann, calib if use_calib else None, method=method, percentile=percentile, input=input,  # type: ignore[arg-type]
                   correction=correction, correction_steps=correction_steps if correction != "none" else None,  # type: ignore[arg-type]
                   correction_iterations=correction_iterations, generator=gen)
     curve = accuracy_over_time(snn, x_test, y_test, steps, ann_accuracy=acc_ann, label=f"{method} SNN",
@@ -215,4 +207,11 @@ _KEYS = (
 
 def run(args: argparse.Namespace) -> Output:
     report = convert_command(**{k: getattr(args, k) for k in _KEYS})
-    return Output(report.to_dict(), report.table())
+    return Output(result=report.to_dict(), text=report.table())
+
+
+COMMAND = Command(
+    "convert", "train or load an ANN, convert it to an SNN, evaluate accuracy over T",
+    "ANN-to-SNN conversion (Rueckauer 2017 percentile norm or Bu et al. 2022 QCFS).",
+    ("spikeforge convert --dataset digits --method qcfs --levels 4 --steps 1 2 4 8 16",), run, _arguments,
+)  # fmt: skip

@@ -5,35 +5,26 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from spikeforge.cli._common import SPLITS, Output, add_command, existing_file
+from spikeforge.cli._common import SPLITS, Command, Output, add_data_dir, existing_file
 
 if TYPE_CHECKING:
     from spikeforge.energy import EnergySummary
 
-__all__ = ["NAME", "add_parser", "run", "energy_summary"]
-
-NAME = "energy"
-EXAMPLES = ("spikeforge energy runs/yy/best.pt --hardware loihi,cmos45,gpu_v100 --plot energy.png",)
+__all__ = ["COMMAND", "run", "energy_summary"]
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    en = add_command(
-        sub, common, NAME, examples=EXAMPLES, help="count spikes/SynOps/MACs of a checkpoint and price them on chips",
-        description="Energy per inference of a trained checkpoint on neuromorphic and dense hardware "
-        "(cited constants).",
-    )  # fmt: skip
+def _arguments(en: argparse.ArgumentParser) -> None:
     en.add_argument("checkpoint", type=Path)
     en.add_argument("--hardware", default="cmos45,loihi",
                     help="comma-separated chips: cmos45, cmos45_int8, loihi, truenorth, spinnaker, gpu_v100")
     en.add_argument("--split", choices=SPLITS, default="test")
     en.add_argument("--samples", type=int, default=256, help="number of samples to count over")
-    en.add_argument("--data-dir", dest="data_dir", type=str, default=None, metavar="DIR")
+    add_data_dir(en)
     en.add_argument("--cost-file", dest="cost_file", type=Path, default=None,
                     help="extra cost models (costs.json format)")
     en.add_argument("--plot", type=Path, default=None, help="write a PNG bar plot here")
-    en.set_defaults(handler=run)
 
 
 def energy_summary(
@@ -87,3 +78,10 @@ def run(args: argparse.Namespace) -> Output:
     if args.plot:
         summary.plot(args.plot)
     return Output(summary.to_dict(), summary.table())
+
+
+COMMAND = Command(
+    "energy", "count spikes/SynOps/MACs of a checkpoint and price them on chips",
+    "Energy per inference of a trained checkpoint on neuromorphic and dense hardware (cited constants).",
+    ("spikeforge energy runs/yy/best.pt --hardware loihi,cmos45,gpu_v100 --plot energy.png",), run, _arguments,
+)  # fmt: skip

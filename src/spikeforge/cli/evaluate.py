@@ -6,24 +6,24 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from spikeforge.cli._common import SPLITS, Output, activity_rows, add_command, existing_file, pct, table
+from spikeforge.cli._common import (
+    SPLITS,
+    Command,
+    Output,
+    activity_rows,
+    add_data_dir,
+    existing_file,
+    pct,
+    table,
+)
 
-__all__ = ["NAME", "add_parser", "run"]
-
-NAME = "evaluate"
-EXAMPLES = ("spikeforge evaluate runs/yy-small/best.pt --split test --json",)
+__all__ = ["COMMAND", "run"]
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    e = add_command(
-        sub, common, NAME, examples=EXAMPLES, help="evaluate a checkpoint on a dataset split",
-        description="Load a checkpoint (best.pt or checkpoint.pt) and report accuracy, loss and spiking activity.",
-    )  # fmt: skip
+def _arguments(e: argparse.ArgumentParser) -> None:
     e.add_argument("checkpoint", type=Path, help="path to a checkpoint written by 'spikeforge train'")
     e.add_argument("--split", choices=SPLITS, default="test", help="dataset split")
-    e.add_argument("--data-dir", dest="data_dir", type=str, default=None, metavar="DIR",
-                   help="folder with dataset files (for datasets read from files)")
-    e.set_defaults(handler=run)
+    add_data_dir(e)
 
 
 def run(args: argparse.Namespace) -> Output:
@@ -40,3 +40,10 @@ def run(args: argparse.Namespace) -> Output:
         *activity_rows(metrics),
     ]
     return Output(result, "Evaluation\n" + table(rows))
+
+
+COMMAND = Command(
+    "evaluate", "evaluate a checkpoint on a dataset split",
+    "Load a checkpoint (best.pt or checkpoint.pt) and report accuracy, loss and spiking activity.",
+    ("spikeforge evaluate runs/yy-small/best.pt --split test --json",), run, _arguments,
+)  # fmt: skip

@@ -9,20 +9,13 @@ from typing import Any, Mapping
 
 from torch import nn
 
-from spikeforge.cli._common import Output, add_command, existing_file, numbered
+from spikeforge.cli._common import Command, Output, existing_file, numbered
 from spikeforge.cli.import_ import network_layer_lines
 
-__all__ = ["NAME", "add_parser", "run", "export_network", "export_checkpoint"]
-
-NAME = "export"
-EXAMPLES = ("spikeforge export runs/yy/best.pt --nir yy.nir --approximate subtract_as_reset",)
+__all__ = ["COMMAND", "run", "export_network", "export_checkpoint"]
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    ex = add_command(
-        sub, common, NAME, examples=EXAMPLES, help="write a checkpoint's network as a NIR graph",
-        description="Export a trained network to NIR (needs the nir extra).",
-    )  # fmt: skip
+def _arguments(ex: argparse.ArgumentParser) -> None:
     ex.add_argument("checkpoint", type=Path)
     ex.add_argument("--nir", type=Path, required=True, metavar="OUT.nir")
     ex.add_argument("--dt", type=float, default=None, help="NIR time step (default: the neurons' dt)")
@@ -30,7 +23,6 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                     help="euler matches snnTorch/SpikingJelly (use with --dt 1e-4)")
     ex.add_argument("--approximate", action="append", default=[], choices=["subtract_as_reset"],
                     help="allow a named lossy mapping (reset by subtraction written as reset to v_reset)")
-    ex.set_defaults(handler=run)
 
 
 def _common_dt(net: nn.Module) -> float:
@@ -106,3 +98,9 @@ def run(args: argparse.Namespace) -> Output:
     result = export_network(args.checkpoint, args.nir, dt=args.dt, discretization=args.discretization,
                             approximate=tuple(args.approximate))
     return Output(result, _text(result))
+
+
+COMMAND = Command(
+    "export", "write a checkpoint's network as a NIR graph", "Export a trained network to NIR (needs the nir extra).",
+    ("spikeforge export runs/yy/best.pt --nir yy.nir --approximate subtract_as_reset",), run, _arguments,
+)  # fmt: skip

@@ -5,28 +5,23 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from spikeforge.cli._common import Output, add_command, layer_lines, numbered
+from spikeforge.cli._common import Command, Output, layer_lines, numbered
 
-__all__ = ["NAME", "add_parser", "run", "read_network", "import_file", "network_text", "network_layer_lines"]
+if TYPE_CHECKING:
+    from spikeforge.layers import SNNSequential
 
-NAME = "import"
-EXAMPLES = ("spikeforge import yy.nir --dt 1.0",)
+__all__ = ["COMMAND", "run", "read_network", "import_file", "network_text", "network_layer_lines"]
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    im = add_command(
-        sub, common, NAME, examples=EXAMPLES, help="load a NIR graph and print the spikeforge network",
-        description="Import a NIR graph (needs the nir extra).",
-    )  # fmt: skip
+def _arguments(im: argparse.ArgumentParser) -> None:
     im.add_argument("path", type=Path)
     im.add_argument("--dt", type=float, default=1.0)
     im.add_argument("--discretization", choices=["exact", "euler"], default=None)
-    im.set_defaults(handler=run)
 
 
 def network_layer_lines(net: nn.Module) -> list[str]:
@@ -43,7 +38,7 @@ def network_text(net: nn.Module) -> str:
 
 def read_network(
     path: str | os.PathLike[str], *, dt: float, discretization: str | None = None, dtype: torch.dtype | None = None
-) -> nn.Module:
+) -> SNNSequential:
     """Read a NIR file and build the network (an SNNSequential).
 
     Raises:
@@ -68,7 +63,7 @@ def read_network(
 
 def import_file(
     path: str | os.PathLike[str], *, dt: float, discretization: str | None = None, dtype: torch.dtype | None = None
-) -> tuple[nn.Module, str]:
+) -> tuple[SNNSequential, str]:
     """:func:`read_network` and the summary text ``spikeforge import`` prints: ``(network, text)``."""
     net = read_network(path, dt=dt, discretization=discretization, dtype=dtype)
     n_params = sum(p.numel() for p in net.parameters())
@@ -111,3 +106,9 @@ def run(args: argparse.Namespace) -> Output:
         "parameters": sum(p.numel() for p in net.parameters()), "layers": network_layer_lines(net),
     }  # fmt: skip
     return Output(result, text)
+
+
+COMMAND = Command(
+    "import", "load a NIR graph and print the spikeforge network", "Import a NIR graph (needs the nir extra).",
+    ("spikeforge import yy.nir --dt 1.0",), run, _arguments,
+)  # fmt: skip

@@ -7,20 +7,9 @@ import importlib.util
 import platform
 from typing import Any
 
-from spikeforge.cli._common import Output, add_command
+from spikeforge.cli._common import Command, Output
 
-__all__ = ["NAME", "add_parser", "run", "collect_info"]
-
-NAME = "info"
-EXAMPLES = ("spikeforge info --json",)
-
-
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    i = add_command(
-        sub, common, NAME, examples=EXAMPLES, help="show version, datasets, neurons, surrogates and backends",
-        description="List what this installation provides: datasets, models, neurons, surrogates, compute backends.",
-    )  # fmt: skip
-    i.set_defaults(handler=run)
+__all__ = ["COMMAND", "run", "collect_info"]
 
 
 def _matplotlib_version() -> str | None:
@@ -108,3 +97,10 @@ def _text(info: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> Output:
     info = collect_info()
     return Output(info, _text(info))
+
+
+COMMAND = Command(
+    "info", "show version, datasets, neurons, surrogates and backends",
+    "List what this installation provides: datasets, models, neurons, surrogates, compute backends.",
+    ("spikeforge info --json",), run,
+)  # fmt: skip

@@ -14,38 +14,26 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from spikeforge.cli._common import PROG, Output, UsageError, activity_rows, add_command, pct, table
+from spikeforge.cli._common import PROG, Command, Output, UsageError, activity_rows, add_data_dir, pct, table
 from spikeforge.cli._config_options import add_config_options, field_default
 
-__all__ = ["NAME", "add_parser", "run", "train_config", "default_out", "summary_text"]
+__all__ = ["COMMAND", "run", "train_config", "default_out", "summary_text"]
 
-NAME = "train"
-EXAMPLES = (
-    "spikeforge train --epochs 5 --hidden 64 --out runs/yy-small",
-    "spikeforge train --dataset yinyang --neuron alif --surrogate atan --json > summary.json",
-)
 #: Options of ``train`` itself (and the process options), never TrainConfig fields.
 _OWN = {"out", "resume", "overwrite", "quiet", "json", "debug", "malloc", "plots", "command", "handler"}
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+def _arguments(t: argparse.ArgumentParser) -> None:
     from spikeforge.train import TrainConfig
 
-    t = add_command(
-        sub, common, NAME, examples=EXAMPLES, help="train a model (default: the Yin-Yang main job)",
-        description="Train an SNN classifier and write config.json, metrics.json, checkpoints and plots into a run "
-        "directory.",
-    )  # fmt: skip
     t.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="run directory (default: runs/<dataset>-<model>-<timestamp>)")
-    t.add_argument("--data-dir", dest="data_dir", type=str, default=None, metavar="DIR",
-                   help="folder with dataset files (for datasets read from files)")
+    add_data_dir(t)
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--overwrite", action="store_true", help="replace an existing, non-empty --out")
     t.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
     t.add_argument("--quiet", action="store_true", help="no progress output on stderr")
     add_config_options(t, TrainConfig, skip=_OWN | {"data_dir"})
-    t.set_defaults(handler=run)
 
 
 def _saved_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -122,7 +110,7 @@ def _make_plots(result: Any, test_ds: Any, out_dir: Path, *, quiet: bool) -> lis
         return [str(p) for p in plot_run(result.model, x, result.history, out_dir)]
     except ImportError as e:  # training succeeded; do not fail the run over an optional extra
         if not quiet:
-            print(f"{PROG} {NAME}: note: plots skipped: {e}", file=sys.stderr)
+            print(f"{PROG} train: note: plots skipped: {e}", file=sys.stderr)
         return []
 
 
@@ -190,3 +178,11 @@ def summary_text(s: Mapping[str, Any]) -> str:
     if s["plots"]:
         rows.append(("plots", ", ".join(Path(p).name for p in s["plots"])))
     return "Training summary\n" + table(rows)
+
+
+COMMAND = Command(
+    "train", "train a model (default: the Yin-Yang main job)",
+    "Train an SNN classifier and write config.json, metrics.json, checkpoints and plots into a run directory.",
+    ("spikeforge train --epochs 5 --hidden 64 --out runs/yy-small",
+     "spikeforge train --dataset yinyang --neuron alif --surrogate atan --json > summary.json"), run, _arguments,
+)  # fmt: skip

@@ -13,8 +13,8 @@ Small ANNs to convert and their training loop live in :mod:`spikeforge.training.
 """
 
 from spikeforge.conversion.calibrate import calibrate_scales, observe_activations, percentile
-from spikeforge.conversion.correct import CORRECTIONS, GRANULARITIES, correct_offsets
 from spikeforge.conversion.convert import METHODS, activation_nodes, convert, prepare
+from spikeforge.conversion.correct import CORRECTIONS, GRANULARITIES, correct_offsets
 from spikeforge.conversion.diagnostics import (
     DEFAULT_STEPS,
     AccuracyCurve,

@@ -23,6 +23,10 @@ __all__ = ["EnergySummary", "summarize", "cost_models", "DEFAULT_HARDWARE"]
 DEFAULT_HARDWARE: tuple[str, ...] = ("cmos45", "loihi")
 
 
+def _energy_row(label: str, compute_j: float, memory_j: float, total_j: float) -> str:
+    return f"{label:<14}{_si(compute_j, 'J'):>12}{_si(memory_j, 'J'):>12}{_si(total_j, 'J'):>12}"
+
+
 @dataclass(frozen=True)
 class EnergySummary:
     """Counts of one run and its :class:`EnergyReport` on each chip; ``meta`` describes the run."""
@@ -43,8 +47,9 @@ class EnergySummary:
         c = self.counts
         b = c.batch_size
         lines = [f"{k}: {v}" for k, v in self.meta.items()]
-        lines.append(f"per inference (T = {c.time_steps}, averaged over {b} samples): spikes {c.total('spikes') / b:.4g}, "
-                     f"SynOps {c.total('synops') / b:.4g}, MACs {c.total('macs') / b:.4g}, "
+        lines.append(f"per inference (T = {c.time_steps}, averaged over {b} samples): "
+                     f"spikes {c.total('spikes') / b:.4g}, SynOps {c.total('synops') / b:.4g}, "
+                     f"MACs {c.total('macs') / b:.4g}, "
                      f"neuron updates {c.total('neuron_updates') / b:.4g}")
         rates = c.firing_rates()
         if rates:
@@ -52,13 +57,13 @@ class EnergySummary:
         lines.append(f"{'chip':<14}{'compute':>12}{'memory':>12}{'total':>12}{'latency':>12}")
         for name, r in self.reports.items():
             lat = _si(r.latency_s, "s") if r.latency_s is not None else "-"
-            lines.append(f"{name:<14}{_si(r.compute_j, 'J'):>12}{_si(r.memory_j, 'J'):>12}{_si(r.total_j, 'J'):>12}{lat:>12}")
+            lines.append(_energy_row(name, r.compute_j, r.memory_j, r.total_j) + f"{lat:>12}")
         first = next(iter(self.reports.values()), None)
         if first is not None and first.ann:
             macs = next(iter(first.ann.values()))["macs"]
             lines.append(f"dense ANN, same layers, one pass ({macs:.4g} MACs):")
             for name, a in first.ann.items():
-                lines.append(f"{'  ' + name:<14}{_si(a['compute_j'], 'J'):>12}{_si(a['memory_j'], 'J'):>12}{_si(a['total_j'], 'J'):>12}")
+                lines.append(_energy_row("  " + name, a["compute_j"], a["memory_j"], a["total_j"]))
         chips_of: dict[str, list[str]] = {}
         for name, r in self.reports.items():
             for note in r.caveats:
