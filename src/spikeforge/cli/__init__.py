@@ -13,6 +13,8 @@ Shared pieces: :mod:`spikeforge.cli._common` (subparser, output envelope, format
 :mod:`spikeforge.cli._main` (parser, process options, errors), :mod:`spikeforge.cli._config_options`
 (``TrainConfig`` fields as options), :mod:`spikeforge.cli.progress` (progress bars) and
 :mod:`spikeforge.cli.plots` (the PNGs of a training run). Library packages never parse arguments or print.
+Adding a subcommand: one module that ends in ``COMMAND = Command(name, help, description, examples, run,
+arguments)`` (:class:`~spikeforge.cli._common.Command`), listed in ``spikeforge.cli._main.COMMANDS``.
 
 Output. Human-readable text goes to stdout, progress and errors to stderr. With ``--json`` (accepted by
 every subcommand) stdout holds exactly one JSON object, the same envelope for every subcommand:
