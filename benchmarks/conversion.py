@@ -1,6 +1,6 @@
 """ANN-to-SNN conversion benchmark on Fashion-MNIST with a small VGG-style CNN.
 
-Trains two ANNs of the same architecture (``spikeforge.conversion.vgg_small``: [conv3x3 8, BN, act] x2,
+Trains two ANNs of the same architecture (``spikeforge.training.ann.vgg_small``: [conv3x3 8, BN, act] x2,
 avgpool, [conv3x3 16, BN, act] x2, avgpool, linear 64, act, linear 10):
 
 * a ReLU ANN, converted with Rueckauer et al. (2017) 99.9-percentile normalisation (calibration on
@@ -28,8 +28,9 @@ import time
 
 import torch
 
-from spikeforge.conversion import accuracy_over_time, ann_accuracy, convert, train_ann, vgg_small
+from spikeforge.conversion import accuracy_over_time, convert
 from spikeforge.data import get_dataset
+from spikeforge.training.ann import ann_accuracy, train_ann, vgg_small
 
 
 def main(argv: list[str] | None = None) -> dict:

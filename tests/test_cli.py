@@ -1,4 +1,4 @@
-"""Tests of the ``spikeforge`` command line (spikeforge.cli) and the progress output (spikeforge.progress).
+"""Tests of the ``spikeforge`` command line (spikeforge.cli) and the progress output (spikeforge.cli.progress).
 
 Subcommands are run in-process through ``main([...])`` with capsys; one smoke test runs
 ``python -m spikeforge info`` in a subprocess. Training uses a tiny Yin-Yang configuration.
@@ -6,6 +6,7 @@ Subcommands are run in-process through ``main([...])`` with capsys; one smoke te
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import io
 import json
@@ -21,10 +22,13 @@ import pytest
 import torch
 
 from spikeforge import cli
+from spikeforge.cli import _main
+from spikeforge.cli._config_options import add_config_options
+from spikeforge.cli.progress import ProgressBar, ProgressCallback, format_epoch_line, render_bar
+from spikeforge.cli.train import default_out, summary_text, train_config
 from spikeforge.data import dataset_info, list_datasets
 from spikeforge.models import DECODINGS, ENCODINGS, list_models
 from spikeforge.neurons import list_neurons
-from spikeforge.progress import ProgressBar, ProgressCallback, format_epoch_line, render_bar
 from spikeforge.surrogate import list_surrogates
 from spikeforge.train import TrainConfig
 
@@ -39,12 +43,19 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+def result_of(stdout: str, command: str) -> Any:
+    """The ``result`` of the one success envelope on ``stdout`` (the --json schema of every subcommand)."""
+    envelope = json.loads(stdout)
+    assert envelope == {"command": command, "ok": True, "result": envelope["result"]}
+    return envelope["result"]
+
+
 # ---- parser --------------------------------------------------------------------------------------
 
 
 def test_train_defaults_are_trainconfig_defaults() -> None:
     args = cli.build_parser().parse_args(["train"])
-    assert cli._train_config(args) == TrainConfig()
+    assert train_config(args) == TrainConfig()
 
 
 def test_train_options_map_to_config_fields() -> None:
@@ -52,7 +63,7 @@ def test_train_options_map_to_config_fields() -> None:
         ["train", "--epochs", "3", "--hidden", "8", "16", "--lr", "0.01", "--seed", "5", "--neuron", "alif",
          "--surrogate", "atan", "--time-steps", "7", "--data-dir", "/some/where"]
     )
-    cfg = cli._train_config(args)
+    cfg = train_config(args)
     assert (cfg.epochs, cfg.hidden, cfg.lr, cfg.seed, cfg.neuron, cfg.surrogate, cfg.time_steps) == (
         3, (8, 16), 0.01, 5, "alif", "atan", 7)
     assert cfg.data_dir == "/some/where"
@@ -78,11 +89,11 @@ def test_help_has_a_runnable_example(capsys: pytest.CaptureFixture[str], command
         args = parser.parse_args(argv)  # parses; SystemExit would fail the test
         assert args.command == command
         if command == "train":
-            cli._train_config(args)  # and names a valid configuration
+            train_config(args)  # and names a valid configuration
 
 
 def test_default_out_dir_names_dataset_model_and_time() -> None:
-    out = cli._default_out(TrainConfig())
+    out = default_out(TrainConfig())
     assert re.fullmatch(r"runs/yinyang-mlp-\d{8}-\d{6}", out.as_posix())
 
 
@@ -131,6 +142,73 @@ def test_resume_needs_out(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2 and "--out" in err
 
 
+def test_option_help_comes_from_field_metadata() -> None:
+    @dataclasses.dataclass
+    class Config:
+        rate: float = dataclasses.field(default=0.5, metadata={"help": "share of 100% kept"})
+        name: str | None = None
+
+    parser = argparse.ArgumentParser()
+    add_config_options(parser, Config)
+    text = " ".join(parser.format_help().split())
+    assert "--rate FLOAT share of 100% kept; default: 0.5" in text
+    assert "--name STR Config.name ('none' for None); default: none" in text
+    assert parser.parse_args(["--rate", "0.25", "--name", "none"]) == argparse.Namespace(rate=0.25, name=None)
+
+
+# ---- the --json envelope and the process options ---------------------------------------------------
+
+
+def test_top_level_help_documents_the_json_schema_and_malloc(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    assert '"ok": true, "result"' in out and '"exit_code"' in out and "--malloc" in out
+
+
+#: One failing command line per subcommand ({tmp}: a fresh empty folder) and its exit code.
+FAILING = {
+    "train": (["train", "--epochs", "0"], 2),
+    "evaluate": (["evaluate", "{tmp}/nope.pt"], 1),
+    "info": (["info", "--no-such-option"], 2),
+    "energy": (["energy", "{tmp}/nope.pt"], 1),
+    "export": (["export", "{tmp}/nope.pt", "--nir", "{tmp}/out.nir"], 1),
+    "import": (["import", "{tmp}/nope.nir"], 1),
+    "convert": (["convert", "--correction", "sideways"], 2),
+}
+
+
+def test_failure_table_covers_every_subcommand() -> None:
+    assert set(FAILING) == {command.name for command in cli.COMMANDS}
+
+
+@pytest.mark.parametrize("command", sorted(FAILING))
+def test_failure_json_envelope(command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv, exit_code = FAILING[command]
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    code, out, err = run(capsys, *argv)
+    assert code == exit_code and out == ""  # without --json: nothing on stdout, one error line on stderr
+    code, out, err = run(capsys, *argv, "--json")
+    envelope = json.loads(out)
+    assert envelope == {"command": command, "ok": False, "error": envelope["error"], "exit_code": exit_code}
+    assert code == exit_code and "\n" not in envelope["error"] and envelope["error"] in err.splitlines()[-1]
+
+
+def test_malloc_changes_the_process_only_when_asked(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    calls: list[str] = []
+    monkeypatch.setitem(_main.MALLOC, "steady", lambda: calls.append("steady") or True)
+    assert run(capsys, "info")[0] == 0  # called from Python: default "system"
+    monkeypatch.setattr(sys, "argv", ["spikeforge", "info"])
+    assert cli.main() == 0  # as the program (argv None): the same default
+    capsys.readouterr()
+    assert calls == []
+    for argv in (["--malloc", "steady", "info"], ["info", "--malloc", "steady"]):
+        assert run(capsys, *argv)[0] == 0
+    assert calls == ["steady", "steady"]
+    code, _, err = run(capsys, "--malloc", "jemalloc", "info")
+    assert code == 2 and "steady" in err and calls == ["steady", "steady"]
+
+
 # ---- info ----------------------------------------------------------------------------------------
 
 
@@ -144,7 +222,7 @@ def test_info_text(capsys: pytest.CaptureFixture[str]) -> None:
 def test_info_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "info", "--json")
     assert code == 0
-    info = json.loads(out)
+    info = result_of(out, "info")
     assert info["neurons"] == list_neurons() and info["surrogates"] == list_surrogates()
     assert info["spiking_neurons"] == [n for n in list_neurons() if n != "li"]
     assert info["models"] == list_models()
@@ -163,7 +241,7 @@ def test_python_m_spikeforge_info_smoke() -> None:
         [sys.executable, "-m", "spikeforge", "info", "--json"], capture_output=True, text=True, timeout=120, check=False
     )
     assert proc.returncode == 0, proc.stderr
-    assert "yinyang" in [d["name"] for d in json.loads(proc.stdout)["datasets"]]
+    assert "yinyang" in [d["name"] for d in result_of(proc.stdout, "info")["datasets"]]
 
 
 # ---- train / evaluate end to end -----------------------------------------------------------------
@@ -192,7 +270,7 @@ def _check_png(path: Path) -> None:
 
 def test_train_writes_run_dir_and_json_summary(trained: dict[str, Any]) -> None:
     assert trained["code"] == 0, trained["stderr"]
-    summary = json.loads(trained["stdout"])  # stdout is exactly one JSON object
+    summary = result_of(trained["stdout"], "train")  # stdout is exactly one JSON object
     out_dir: Path = trained["out_dir"]
     for name in ("config.json", "metrics.json", "checkpoint.pt", "best.pt", *PNGS):
         assert (out_dir / name).is_file(), name
@@ -208,7 +286,7 @@ def test_train_writes_run_dir_and_json_summary(trained: dict[str, Any]) -> None:
     assert summary["spikes_per_sample"] >= 0 and summary["wall_time_s"] > 0
     assert [Path(p).name for p in summary["plots"]] == list(PNGS)
     config = json.loads((out_dir / "config.json").read_text())
-    expected = cli._train_config(cli.build_parser().parse_args(["train", *TINY]))
+    expected = train_config(cli.build_parser().parse_args(["train", *TINY]))
     assert TrainConfig.from_dict(config) == expected and expected.hidden == (32,)
 
 
@@ -220,10 +298,10 @@ def test_train_progress_on_non_tty_is_one_line_per_epoch(trained: dict[str, Any]
 
 
 def test_evaluate_reproduces_test_accuracy(trained: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-    summary = json.loads(trained["stdout"])
+    summary = result_of(trained["stdout"], "train")
     code, out, err = run(capsys, "evaluate", str(trained["out_dir"] / "best.pt"), "--json")
     assert code == 0, err
-    result = json.loads(out)
+    result = result_of(out, "evaluate")
     assert result["split"] == "test"
     assert result["accuracy"] == pytest.approx(summary["test_acc"], abs=1e-9)
     code, out, _ = run(capsys, "evaluate", str(trained["out_dir"] / "best.pt"), "--split", "validation")
@@ -231,7 +309,7 @@ def test_evaluate_reproduces_test_accuracy(trained: dict[str, Any], capsys: pyte
 
 
 def test_train_summary_table(trained: dict[str, Any]) -> None:
-    text = cli._train_text(json.loads(trained["stdout"]))
+    text = summary_text(result_of(trained["stdout"], "train"))
     for row in ("epochs run", "best epoch", "train accuracy", "val accuracy", "test accuracy", "firing rate",
                 "spikes per sample", "wall time", "run directory", str(trained["out_dir"])):
         assert row in text
@@ -257,7 +335,7 @@ def test_train_overwrite_quiet_no_plots(tmp_path: Path, capsys: pytest.CaptureFi
     # --resume takes the configuration from the run's config.json: no other option needed
     code, out, err = run(capsys, "train", "--resume", "--out", str(out_dir), "--quiet", "--no-plots", "--json")
     assert code == 0, err
-    summary = json.loads(out)
+    summary = result_of(out, "train")
     assert summary["epochs_run"] == 1 and summary["run_dir"] == str(out_dir)
     # a changed option that alters the result is refused by the trainer with a one-line error
     code, out, err = run(capsys, "train", "--resume", "--out", str(out_dir), "--quiet", "--lr", "0.5")
@@ -355,13 +433,12 @@ def test_progress_callback_not_tty_and_quiet() -> None:
 
 
 def test_steady_malloc_respects_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from spikeforge.cli import _steady_malloc
 
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
-    assert _steady_malloc() is False  # the user's setting stands
+    assert _main.steady_malloc() is False  # the user's setting stands
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
-    result = _steady_malloc()
+    result = _main.steady_malloc()
     assert isinstance(result, bool)
     if sys.platform.startswith("linux"):
         import ctypes.util

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,13 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+def result_of(stdout: str, command: str) -> Any:
+    """The ``result`` of the one success envelope on ``stdout`` (the --json schema of every subcommand)."""
+    envelope = json.loads(stdout)
+    assert envelope == {"command": command, "ok": True, "result": envelope["result"]}
+    return envelope["result"]
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tools") / "run"
@@ -29,9 +37,9 @@ def test_energy_json_prices_each_chip(checkpoint: Path, capsys: pytest.CaptureFi
     code, out, err = run(capsys, "energy", str(checkpoint), "--hardware", "loihi,cmos45", "--samples", "32", "--json",
                          "--plot", str(tmp_path / "e.png"))
     assert code == 0, err
-    data = json.loads(out)
-    text = json.dumps(data)
-    assert "loihi" in text and "cmos45" in text
+    data = result_of(out, "energy")
+    assert set(data) == {"meta", "counts", "reports"} and set(data["reports"]) == {"loihi", "cmos45"}
+    assert data["meta"]["samples"] == 32 and data["meta"]["checkpoint"] == str(checkpoint)
     assert (tmp_path / "e.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -56,10 +64,22 @@ def test_export_refuses_lossy_reset_then_roundtrips_with_opt_in(checkpoint: Path
     with pytest.warns(NIRApproximationWarning):
         code, out, err = run(capsys, "export", str(checkpoint), "--nir", str(target), "--approximate", "subtract_as_reset")
     assert code == 0, err
-    assert target.is_file()
+    assert target.is_file() and out.startswith(f"wrote {target}:")
     code, out, err = run(capsys, "import", str(target), "--dt", "1.0")
     assert code == 0, err
     assert "LIF" in out or "lif" in out
+    with pytest.warns(NIRApproximationWarning):
+        code, out, err = run(capsys, "export", str(checkpoint), "--nir", str(target), "--approximate",
+                             "subtract_as_reset", "--json")
+    assert code == 0, err
+    exported = result_of(out, "export")
+    assert exported["nir"] == str(target) and exported["approximate"] == ["subtract_as_reset"]
+    assert exported["nodes"] >= 2 and any("LIF" in line for line in exported["layers"])
+    code, out, err = run(capsys, "import", str(target), "--dt", "1.0", "--json")
+    assert code == 0, err
+    imported = result_of(out, "import")
+    assert imported["path"] == str(target) and imported["dt"] == 1.0 and imported["parameters"] > 0
+    assert [line.split("(")[0] for line in imported["layers"]] == [line.split("(")[0] for line in exported["layers"]]
 
 
 def test_import_garbage_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -75,8 +95,8 @@ def test_convert_digits_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "convert", "--dataset", "digits", "--arch", "mlp", "--epochs", "2", "--steps", "4", "16",
                          "--test-size", "100", "--calib-size", "100", "--no-errors", "--json")
     assert code == 0, err
-    data = json.loads(out)
-    assert "16" in json.dumps(data) or 16 in json.dumps(data)
+    data = result_of(out, "convert")
+    assert data["curve"]["steps"] == [4, 16] and data["arch"] == "mlp" and 0.0 <= data["ann_accuracy"] <= 1.0
 
 
 @pytest.mark.parametrize("command", ["energy", "export", "import", "convert"])
@@ -91,7 +111,38 @@ def test_convert_correction_flags(capsys: pytest.CaptureFixture[str]) -> None:
                          "--test-size", "100", "--calib-size", "100", "--no-errors", "--json",
                          "--correction", "membrane", "--correction-steps", "4")
     assert code == 0, err
-    data = json.loads(out)
+    data = result_of(out, "convert")
     assert data["correction"] == "membrane" and data["correction_steps"] == 4
     code, out, err = run(capsys, "convert", "--dataset", "digits", "--correction", "sideways")
     assert code != 0
+
+
+def _save_checkpoint(path: Path) -> Any:
+    from spikeforge.data import dataset_info
+    from spikeforge.models import build_model
+    from spikeforge.train import TrainConfig
+    from spikeforge.training.checkpoint import FORMAT, atomic_save
+
+    config = TrainConfig(dataset="yinyang", hidden=(8,), time_steps=4, encoding="rate")
+    model = build_model(config, dataset_info("yinyang"))
+    atomic_save({"format": FORMAT, "config": config.to_dict(), "model": model.state_dict(), "epoch": 1}, path)
+    return model
+
+
+def test_energy_summary_of_a_checkpoint(tmp_path: Path) -> None:
+    from spikeforge.cli.energy import energy_summary
+
+    path = tmp_path / "best.pt"
+    _save_checkpoint(path)
+    s = energy_summary(path, ["loihi", "cmos45"], n_samples=16)
+    assert s.counts.batch_size == 16 and s.counts.time_steps == 4
+    assert s.meta["dataset"] == "yinyang" and 0.0 <= s.meta["accuracy_on_these_samples"] <= 1.0
+    assert s.counts.input_spikes is not None  # rate-coded input is counted as spikes
+    again = energy_summary(path, "loihi,cmos45", n_samples=16)
+    assert again.reports["loihi"].total_j == s.reports["loihi"].total_j  # seeded encoder: repeatable
+    with pytest.raises(ValueError, match="valid cost models"):
+        energy_summary(path, ["loihi2"])
+    with pytest.raises(ValueError, match="split"):
+        energy_summary(path, ["loihi"], split="dev")
+    with pytest.raises(ValueError, match="n_samples"):
+        energy_summary(path, ["loihi"], n_samples=0)

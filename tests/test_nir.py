@@ -26,9 +26,9 @@ from spikeforge.nir import (  # noqa: E402
     SumPool2d,
     Threshold,
     from_nir,
-    import_file,
     to_nir,
 )
+from spikeforge.cli.import_ import import_file  # noqa: E402  (reading a file: the command-line side)
 
 DTYPES = [torch.float32, torch.float64]
 
@@ -355,7 +355,7 @@ def test_export_checkpoint_round_trip(tmp_path: Path) -> None:
     train = pytest.importorskip("spikeforge.train", reason="spikeforge.train (checkpoints) is not available")
     from spikeforge.data import dataset_info
     from spikeforge.models import build_model
-    from spikeforge.nir import export_checkpoint
+    from spikeforge.cli.export import export_checkpoint
     from spikeforge.training.checkpoint import FORMAT, atomic_save
 
     config = train.TrainConfig(dataset="yinyang", hidden=(8,), neuron_kwargs={"tau_mem": 5.0, "reset": "to_value"})

@@ -1,4 +1,4 @@
-"""Tests of spikeforge.plots: valid PNGs, content that depends on the data, clear errors, no pyplot leaks."""
+"""Tests of spikeforge.cli.plots: valid PNGs, content that depends on the data, clear errors, no pyplot leaks."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from torch import nn
 
 pytest.importorskip("matplotlib")
 
-from spikeforge import plots  # noqa: E402
+from spikeforge.cli import plots  # noqa: E402
 from spikeforge.layers import SNNSequential  # noqa: E402
 from spikeforge.neurons import LI, LIF  # noqa: E402
 

@@ -207,7 +207,7 @@ def test_correct_offsets_and_spiking_activation_bad_input(gen: torch.Generator) 
 
 def test_convert_command_with_correction_defaults_steps_to_levels() -> None:
     pytest.importorskip("sklearn")
-    from spikeforge.conversion import convert_command
+    from spikeforge.cli.convert import convert_command
 
     rep = convert_command(dataset="digits", arch="mlp", method="qcfs", levels=4, steps=(2, 4), epochs=1,
                           test_size=100, calib_size=64, correction="membrane", errors=False)

@@ -9,15 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from spikeforge.conversion import (
-    AccuracyCurve,
-    accuracy_over_time,
-    convert,
-    convert_command,
-    layer_errors,
-    mlp,
-    vgg_small,
-)
+from spikeforge.cli.convert import convert_command
+from spikeforge.conversion import AccuracyCurve, accuracy_over_time, convert, layer_errors
+from spikeforge.training.ann import mlp, vgg_small
 
 
 def _snn(gen: torch.Generator):

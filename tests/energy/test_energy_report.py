@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
 import pytest
 import torch
 from torch import nn
 
 from spikeforge import LI, LIF, RecurrentLIF, SNNSequential
-from spikeforge.energy import ENERGY_FIELDS, TIME_FIELDS, CostModel, count, energy_command, estimate, summarize
+from spikeforge.energy import ENERGY_FIELDS, TIME_FIELDS, CostModel, count, estimate, summarize
 
 
 def _init(net: nn.Module, gen: torch.Generator) -> nn.Module:
@@ -128,32 +126,3 @@ def test_summarize_many_chips(gen: torch.Generator, tmp_path: Path) -> None:
         summarize(net, x, ["loihi", "nope"])
     with pytest.raises(ValueError, match="at least one"):
         summarize(net, x, "")
-
-
-def _save_checkpoint(path: Path) -> Any:
-    from spikeforge.data import dataset_info
-    from spikeforge.models import build_model
-    from spikeforge.train import TrainConfig
-    from spikeforge.training.checkpoint import FORMAT, atomic_save
-
-    config = TrainConfig(dataset="yinyang", hidden=(8,), time_steps=4, encoding="rate")
-    model = build_model(config, dataset_info("yinyang"))
-    atomic_save({"format": FORMAT, "config": config.to_dict(), "model": model.state_dict(), "epoch": 1}, path)
-    return model
-
-
-def test_energy_command_on_a_checkpoint(tmp_path: Path) -> None:
-    path = tmp_path / "best.pt"
-    _save_checkpoint(path)
-    s = energy_command(path, ["loihi", "cmos45"], n_samples=16)
-    assert s.counts.batch_size == 16 and s.counts.time_steps == 4
-    assert s.meta["dataset"] == "yinyang" and 0.0 <= s.meta["accuracy_on_these_samples"] <= 1.0
-    assert s.counts.input_spikes is not None  # rate-coded input is counted as spikes
-    again = energy_command(path, "loihi,cmos45", n_samples=16)
-    assert again.reports["loihi"].total_j == s.reports["loihi"].total_j  # seeded encoder: repeatable
-    with pytest.raises(ValueError, match="valid cost models"):
-        energy_command(path, ["loihi2"])
-    with pytest.raises(ValueError, match="split"):
-        energy_command(path, ["loihi"], split="dev")
-    with pytest.raises(ValueError, match="n_samples"):
-        energy_command(path, ["loihi"], n_samples=0)

@@ -7,12 +7,14 @@ Usage::
     snn4 = convert(qcfs_ann, x_calib, method="qcfs", correction="bias", correction_steps=4)  # low-T offsets
     out_seq, states = snn(snn.encode(x, 64))                          # [64, B, K]
     curve = accuracy_over_time(snn, x_test, y_test, steps=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+
+Small ANNs to convert and their training loop live in :mod:`spikeforge.training.ann`; the
+``spikeforge convert`` command in :mod:`spikeforge.cli.convert`.
 """
 
 from spikeforge.conversion.calibrate import calibrate_scales, observe_activations, percentile
-from spikeforge.conversion.command import ConversionReport, ann_accuracy, convert_command, mlp, train_ann, vgg_small
-from spikeforge.conversion.correct import CORRECTIONS, GRANULARITIES, correct_offsets
 from spikeforge.conversion.convert import METHODS, activation_nodes, convert, prepare
+from spikeforge.conversion.correct import CORRECTIONS, GRANULARITIES, correct_offsets
 from spikeforge.conversion.diagnostics import (
     DEFAULT_STEPS,
     AccuracyCurve,
@@ -43,5 +45,4 @@ __all__ = [
     "correct_offsets", "CORRECTIONS", "GRANULARITIES",
     "calibrate_scales", "observe_activations", "percentile",
     "accuracy_over_time", "layer_errors", "AccuracyCurve", "LayerError", "DEFAULT_STEPS",
-    "convert_command", "ConversionReport", "vgg_small", "mlp", "train_ann", "ann_accuracy",
 ]

@@ -23,11 +23,11 @@ from spikeforge.energy.costs import (
 )
 from spikeforge.energy.counts import SUPPORTED_MODULES, LayerCounts, OpCounts, conv_fanout, count
 from spikeforge.energy.report import ANN_BASELINES, EnergyReport, LayerEnergy, estimate, format_energy
-from spikeforge.energy.summary import DEFAULT_HARDWARE, EnergySummary, energy_command, summarize
+from spikeforge.energy.summary import DEFAULT_HARDWARE, EnergySummary, cost_models, summarize
 
 __all__ = [
     "count", "OpCounts", "LayerCounts", "conv_fanout", "SUPPORTED_MODULES",
     "CostModel", "Constant", "load_cost_models", "get_cost_model", "list_cost_models", "ENERGY_FIELDS", "TIME_FIELDS",
     "estimate", "EnergyReport", "LayerEnergy", "ANN_BASELINES", "format_energy",
-    "summarize", "EnergySummary", "energy_command", "DEFAULT_HARDWARE",
+    "summarize", "EnergySummary", "cost_models", "DEFAULT_HARDWARE",
 ]

@@ -1,26 +1,30 @@
-"""One network, several chips: :func:`summarize` and the ``spikeforge energy`` entry point
-:func:`energy_command` (the CLI only parses arguments and prints ``.table()`` or ``.to_json()``)."""
+"""One network, several chips: :func:`summarize` counts one run and prices it on each chip.
+
+``spikeforge energy`` (:mod:`spikeforge.cli.energy`) loads a checkpoint and calls :func:`summarize`.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
-from spikeforge.energy.costs import CostModel, load_cost_models
+from spikeforge.energy.costs import CostModel, get_cost_model
 from spikeforge.energy.counts import OpCounts, _run_counted
 from spikeforge.energy.report import EnergyReport, _figure, _save, _si, estimate
 
-__all__ = ["EnergySummary", "summarize", "energy_command", "DEFAULT_HARDWARE"]
+__all__ = ["EnergySummary", "summarize", "cost_models", "DEFAULT_HARDWARE"]
 
 #: Chips shown when none are named (e.g. in the training summary).
 DEFAULT_HARDWARE: tuple[str, ...] = ("cmos45", "loihi")
+
+
+def _energy_row(label: str, compute_j: float, memory_j: float, total_j: float) -> str:
+    return f"{label:<14}{_si(compute_j, 'J'):>12}{_si(memory_j, 'J'):>12}{_si(total_j, 'J'):>12}"
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,9 @@ class EnergySummary:
         c = self.counts
         b = c.batch_size
         lines = [f"{k}: {v}" for k, v in self.meta.items()]
-        lines.append(f"per inference (T = {c.time_steps}, averaged over {b} samples): spikes {c.total('spikes') / b:.4g}, "
-                     f"SynOps {c.total('synops') / b:.4g}, MACs {c.total('macs') / b:.4g}, "
+        lines.append(f"per inference (T = {c.time_steps}, averaged over {b} samples): "
+                     f"spikes {c.total('spikes') / b:.4g}, SynOps {c.total('synops') / b:.4g}, "
+                     f"MACs {c.total('macs') / b:.4g}, "
                      f"neuron updates {c.total('neuron_updates') / b:.4g}")
         rates = c.firing_rates()
         if rates:
@@ -52,13 +57,13 @@ class EnergySummary:
         lines.append(f"{'chip':<14}{'compute':>12}{'memory':>12}{'total':>12}{'latency':>12}")
         for name, r in self.reports.items():
             lat = _si(r.latency_s, "s") if r.latency_s is not None else "-"
-            lines.append(f"{name:<14}{_si(r.compute_j, 'J'):>12}{_si(r.memory_j, 'J'):>12}{_si(r.total_j, 'J'):>12}{lat:>12}")
+            lines.append(_energy_row(name, r.compute_j, r.memory_j, r.total_j) + f"{lat:>12}")
         first = next(iter(self.reports.values()), None)
         if first is not None and first.ann:
             macs = next(iter(first.ann.values()))["macs"]
             lines.append(f"dense ANN, same layers, one pass ({macs:.4g} MACs):")
             for name, a in first.ann.items():
-                lines.append(f"{'  ' + name:<14}{_si(a['compute_j'], 'J'):>12}{_si(a['memory_j'], 'J'):>12}{_si(a['total_j'], 'J'):>12}")
+                lines.append(_energy_row("  " + name, a["compute_j"], a["memory_j"], a["total_j"]))
         chips_of: dict[str, list[str]] = {}
         for name, r in self.reports.items():
             for note in r.caveats:
@@ -89,72 +94,30 @@ class EnergySummary:
         return _save(fig, path)
 
 
-def _hardware_list(hardware: Sequence[str] | str) -> list[str]:
-    names = hardware.split(",") if isinstance(hardware, str) else list(hardware)
-    names = [n.strip() for n in names if isinstance(n, str) and n.strip()]
+def cost_models(
+    hardware: Sequence[str | CostModel] | str, extra_models: Mapping[str, CostModel] | None = None
+) -> list[CostModel]:
+    """The cost models of ``hardware`` (names, :class:`CostModel` objects, or a comma-separated string of
+    names), looked up in the built-ins and ``extra_models``; an unknown name raises ``ValueError``."""
+    items = hardware.split(",") if isinstance(hardware, str) else list(hardware)
+    names = [n.strip() if isinstance(n, str) else n for n in items]
+    names = [n for n in names if isinstance(n, CostModel) or (isinstance(n, str) and n)]
     if not names:
         raise ValueError("name at least one chip, e.g. hardware=['loihi', 'cmos45']")
-    return names
+    return [get_cost_model(n, extra_models) for n in names]
 
 
 def summarize(
     model: nn.Module,
     x_seq: Tensor,
-    hardware: Sequence[str] | str = DEFAULT_HARDWARE,
+    hardware: Sequence[str | CostModel] | str = DEFAULT_HARDWARE,
     *,
     extra_models: Mapping[str, CostModel] | None = None,
     meta: Mapping[str, Any] | None = None,
 ) -> EnergySummary:
     """Count one run of ``model`` on ``x_seq [T, B, ...]`` and price it on each chip in ``hardware``
-    (names or a comma-separated string). Unknown chip names raise before the model runs."""
-    from spikeforge.energy.costs import get_cost_model
-
-    models = [get_cost_model(n, extra_models) for n in _hardware_list(hardware)]
+    (see :func:`cost_models`). Unknown chip names raise before the model runs."""
+    models = cost_models(hardware, extra_models)
     _, counts = _run_counted(model, x_seq)
     reports = {m.name: estimate(counts, m, extra_models=extra_models) for m in models}
     return EnergySummary(counts=counts, reports=reports, meta=dict(meta or {}))
-
-
-def energy_command(
-    checkpoint: str | os.PathLike[str],
-    hardware: Sequence[str] | str,
-    *,
-    split: str = "test",
-    n_samples: int = 256,
-    data_dir: str | os.PathLike[str] | None = None,
-    cost_file: str | os.PathLike[str] | None = None,
-    seed: int = 0,
-) -> EnergySummary:
-    """``spikeforge energy CHECKPOINT --hardware loihi,cmos45``: load a trained classifier, encode the first
-    ``n_samples`` of ``split`` (``"train"``, ``"validation"`` or ``"test"``, as the run split them) of its
-    dataset (random encoders seeded with ``seed``), count, price.
-
-    ``meta`` holds the checkpoint, dataset, split, sample count and the accuracy on those samples.
-    ``cost_file``: extra cost models (JSON in the ``costs.json`` format), usable by name in ``hardware``.
-    """
-    from spikeforge.energy.costs import get_cost_model
-
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
-    extra = load_cost_models(cost_file) if cost_file is not None else None
-    models = [get_cost_model(n, extra) for n in _hardware_list(hardware)]  # fail before loading anything
-    splits = ("train", "validation", "test")
-    if split not in splits:
-        raise ValueError(f"unknown split {split!r}; valid choices: {', '.join(splits)}")
-    from spikeforge.train import load_checkpoint, load_splits
-
-    model, config, _info = load_checkpoint(checkpoint)
-    model.eval()
-    x, y = load_splits(config, data_dir=None if data_dir is None else str(data_dir))[split]
-    x, y = x[:n_samples], y[:n_samples]
-    param = next(model.parameters(), None)
-    if param is not None:
-        x = x.to(device=param.device, dtype=param.dtype)
-    x_seq = model.encode(x, generator=torch.Generator(device=x.device).manual_seed(seed))
-    output, counts = _run_counted(model, x_seq)
-    out_seq = output[0] if isinstance(output, tuple) else output
-    accuracy = float((model.decode(out_seq).argmax(-1).cpu() == y).float().mean())
-    meta = {"checkpoint": str(checkpoint), "dataset": config.dataset, "split": split, "samples": int(x.shape[0]),
-            "encoding": model.encoding, "time_steps": model.time_steps, "accuracy_on_these_samples": accuracy}
-    reports = {m.name: estimate(counts, m, extra_models=extra) for m in models}
-    return EnergySummary(counts=counts, reports=reports, meta=meta)

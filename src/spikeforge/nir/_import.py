@@ -361,7 +361,7 @@ def from_nir(
     """Build an :class:`SNNSequential` from a ``nir.NIRGraph`` (see :mod:`spikeforge.nir` for the contract)."""
     nir = require_nir()
     if not isinstance(graph, nir.NIRGraph):
-        raise TypeError(f"graph must be a nir.NIRGraph (use spikeforge.nir.import_file for a path), got {type(graph).__name__}")
+        raise TypeError(f"graph must be a nir.NIRGraph (read a file with nir.read(path) first), got {type(graph).__name__}")
     if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not np.isfinite(dt) or dt <= 0:
         raise ValueError(f"dt must be a finite number > 0 (the simulation step, unit of the graph's tau), got {dt!r}")
     if discretization is None:

@@ -122,7 +122,8 @@ class ProgressCallback(Callback):
     def on_train_start(self, config: Any, n_epochs: int, n_batches: int) -> None:
         self.n_epochs = max(1, int(n_epochs))
         self.n_batches = max(1, int(n_batches))
-        self._bar = ProgressBar(self.n_batches, stream=self.stream, width=self.width, enabled=self.tty and not self.quiet)
+        draw = self.tty and not self.quiet
+        self._bar = ProgressBar(self.n_batches, stream=self.stream, width=self.width, enabled=draw)
 
     def on_batch_end(self, epoch: int, batch_idx: int, n_batches: int, loss: float) -> None:
         if self.quiet or not self.tty:

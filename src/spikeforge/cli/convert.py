@@ -1,91 +1,53 @@
-"""Train-or-load, convert and evaluate over ``T``: the library side of ``spikeforge convert``.
+"""``spikeforge convert``: train (or load) an ANN, convert it to an SNN and evaluate it over ``T``.
 
-:func:`convert_command` is what the CLI calls; it returns a :class:`ConversionReport` with
-``to_dict()`` and ``table()``. The small models used here and in ``benchmarks/conversion.py`` are
-built by :func:`vgg_small` and :func:`mlp`.
+:func:`convert_command` returns a :class:`ConversionReport` (``to_dict()`` is the ``--json`` result,
+``table()`` the text). The ANNs come from :mod:`spikeforge.training.ann`, the conversion from
+:func:`spikeforge.conversion.convert`.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
-import torch
-from torch import Tensor, nn
+from spikeforge.cli._common import Command, Output, add_data_dir
+from spikeforge.conversion import CORRECTIONS, DEFAULT_STEPS, INPUT_MODES, METHODS, AccuracyCurve
 
-from spikeforge.conversion.convert import METHODS, convert
-from spikeforge.conversion.diagnostics import DEFAULT_STEPS, AccuracyCurve, accuracy_over_time, layer_errors
-from spikeforge.conversion.qcfs import QCFS
-
-__all__ = ["vgg_small", "mlp", "train_ann", "ann_accuracy", "convert_command", "ConversionReport", "ARCHS"]
-
-ARCHS: tuple[str, ...] = ("vgg", "mlp")
+__all__ = ["COMMAND", "run", "convert_command", "ConversionReport"]
 
 
-def _act(kind: str, levels: int, threshold: float) -> Callable[[], nn.Module]:
-    return (lambda: QCFS(levels, threshold)) if kind == "qcfs" else nn.ReLU
+def _arguments(c: argparse.ArgumentParser) -> None:
+    from spikeforge.training.ann import ANN_ARCHS
 
-
-def vgg_small(in_shape: Sequence[int], num_classes: int, *, activation: str = "relu", levels: int = 4,
-              threshold: float = 4.0, channels: Sequence[int] = (8, 16), hidden: int = 64) -> nn.Sequential:
-    """VGG-style CNN: per width ``c``: ``[Conv3x3 c, BN, act] x 2, AvgPool2``; then ``Linear hidden, act, Linear``.
-
-    Args:
-        in_shape: ``(C, H, W)``; activation: ``"relu"`` or ``"qcfs"`` (with ``levels`` and initial ``threshold``).
-    """
-    if activation not in ("relu", "qcfs"):
-        raise ValueError(f"activation must be 'relu' or 'qcfs', got {activation!r}")
-    act = _act(activation, levels, threshold)
-    c, h, w = in_shape
-    layers: list[nn.Module] = []
-    for width in channels:
-        for _ in range(2):
-            layers += [nn.Conv2d(c, width, 3, padding=1), nn.BatchNorm2d(width), act()]
-            c = width
-        layers.append(nn.AvgPool2d(2))
-        h, w = h // 2, w // 2
-    layers += [nn.Flatten(), nn.Linear(c * h * w, hidden), act(), nn.Linear(hidden, num_classes)]
-    return nn.Sequential(*layers)
-
-
-def mlp(in_shape: Sequence[int], num_classes: int, *, activation: str = "relu", levels: int = 4,
-        threshold: float = 4.0, hidden: int = 128) -> nn.Sequential:
-    """``Flatten, Linear hidden, BN, act, Linear hidden, BN, act, Linear num_classes``."""
-    if activation not in ("relu", "qcfs"):
-        raise ValueError(f"activation must be 'relu' or 'qcfs', got {activation!r}")
-    act = _act(activation, levels, threshold)
-    n_in = 1
-    for d in in_shape:
-        n_in *= int(d)
-    return nn.Sequential(nn.Flatten(), nn.Linear(n_in, hidden), nn.BatchNorm1d(hidden), act(),
-                         nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), act(), nn.Linear(hidden, num_classes))
-
-
-def train_ann(model: nn.Module, x: Tensor, y: Tensor, *, epochs: int = 3, batch_size: int = 128, lr: float = 1e-3,
-              generator: torch.Generator | None = None) -> nn.Module:
-    """Minimal Adam + cross-entropy loop (cosine learning rate); returns ``model`` in eval mode."""
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    n_batches = epochs * ((x.shape[0] + batch_size - 1) // batch_size)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, n_batches))
-    model.train()
-    for _ in range(epochs):
-        perm = torch.randperm(x.shape[0], generator=generator)
-        for idx in perm.split(batch_size):
-            opt.zero_grad()
-            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-            loss.backward()
-            opt.step()
-            sched.step()
-    return model.eval()
-
-
-@torch.no_grad()
-def ann_accuracy(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 1000) -> float:
-    model.eval()
-    correct = sum(int((model(xb).argmax(-1) == yb).sum()) for xb, yb in zip(x.split(batch_size), y.split(batch_size)))
-    return correct / x.shape[0]
+    c.add_argument("--dataset", default="digits")
+    c.add_argument("--arch", choices=tuple(ANN_ARCHS), default="vgg")
+    c.add_argument("--method", choices=METHODS, default="qcfs")
+    c.add_argument("--levels", type=int, default=4, help="QCFS quantisation levels L")
+    c.add_argument("--percentile", type=float, default=99.9, help="Rueckauer percentile (100 = max-norm)")
+    c.add_argument("--input", choices=INPUT_MODES, default="analog")
+    c.add_argument("--steps", type=int, nargs="+", default=list(DEFAULT_STEPS), metavar="T")
+    c.add_argument("--epochs", type=int, default=3)
+    c.add_argument("--batch-size", dest="batch_size", type=int, default=128)
+    c.add_argument("--lr", type=float, default=1e-3)
+    c.add_argument("--calib-size", dest="calib_size", type=int, default=1000)
+    c.add_argument("--test-size", dest="test_size", type=int, default=None)
+    c.add_argument("--seed", type=int, default=0)
+    add_data_dir(c)
+    c.add_argument("--load", default=None, metavar="PATH", help="ANN checkpoint written by --save (skips training)")
+    c.add_argument("--save", default=None, metavar="PATH")
+    c.add_argument("--plot", default=None, metavar="PNG")
+    c.add_argument(
+        "--correction", choices=CORRECTIONS, default="none",
+        help="post-conversion offset correction of the mean per-channel rate error (Li et al. 2021); "
+        "'none' is the paper-faithful conversion",
+    )  # fmt: skip
+    c.add_argument("--correction-steps", dest="correction_steps", type=int, default=None, metavar="T",
+                   help="T used to measure the correction (default: L for QCFS)")
+    c.add_argument("--correction-iterations", dest="correction_iterations", type=int, default=1)
+    c.add_argument("--no-errors", dest="errors", action="store_false", help="skip per-layer conversion errors")
 
 
 @dataclass
@@ -128,12 +90,23 @@ class ConversionReport:
         return "\n".join(lines)
 
 
-def _build(arch: str, in_shape: Sequence[int], num_classes: int, method: str, levels: int) -> nn.Module:
-    if arch not in ARCHS:
-        raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
-    activation = "qcfs" if method == "qcfs" else "relu"
-    builder = vgg_small if arch == "vgg" else mlp
-    return builder(in_shape, num_classes, activation=activation, levels=levels)
+def _load_ann(path: str, method: str) -> tuple[Any, str, int]:
+    """``(ann in eval mode, arch, levels)`` from a checkpoint written by ``--save``."""
+    import torch
+
+    from spikeforge.training.ann import build_ann
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if ckpt.get("method") != method:
+        raise ValueError(f"{path} holds a {ckpt.get('method')!r} ANN; pass --method {ckpt.get('method')}")
+    arch, levels = ckpt["arch"], int(ckpt["levels"])
+    ann = build_ann(arch, ckpt["in_shape"], ckpt["num_classes"], activation=_activation(method), levels=levels)
+    ann.load_state_dict(ckpt["state_dict"])
+    return ann.eval(), arch, levels
+
+
+def _activation(method: str) -> str:
+    return "qcfs" if method == "qcfs" else "relu"
 
 
 def convert_command(
@@ -164,7 +137,7 @@ def convert_command(
 
     Args:
         dataset: a :mod:`spikeforge.data` name (e.g. ``"digits"``, ``"fashion_mnist"``).
-        arch: ``"vgg"`` (:func:`vgg_small`) or ``"mlp"``.
+        arch: ``"vgg"`` or ``"mlp"`` (:data:`spikeforge.training.ann.ANN_ARCHS`).
         method: ``"qcfs"`` (ANN trained with QCFS, ``levels`` = L) or ``"rueckauer"`` (ReLU ANN).
         input: ``"analog"`` or ``"rate"``.
         steps: the ``T`` values to report.
@@ -177,11 +150,15 @@ def convert_command(
         plot: write the accuracy-vs-T PNG here (needs ``spikeforge[plot]``).
         errors: also compute per-layer conversion errors at ``max(steps)`` on 256 test samples.
         correction: ``"none"`` (default, paper-faithful), ``"bias"`` or ``"membrane"``: per-layer
-            mean-error offsets from ``calib_size`` training images (see :func:`convert`).
+            mean-error offsets from ``calib_size`` training images (see :func:`spikeforge.conversion.convert`).
         correction_steps: ``T`` for the correction; default ``levels`` for ``"qcfs"``, else ``min(steps)``.
         correction_iterations: passes of the layer-by-layer correction.
     """
+    import torch
+
+    from spikeforge.conversion import accuracy_over_time, convert, layer_errors
     from spikeforge.data import get_dataset
+    from spikeforge.training.ann import ann_accuracy, build_ann, train_ann
 
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -193,17 +170,11 @@ def convert_command(
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
     if load is not None:
-        ckpt = torch.load(load, map_location="cpu", weights_only=True)
-        if ckpt.get("method") != method:
-            raise ValueError(f"{load} holds a {ckpt.get('method')!r} ANN; pass --method {ckpt.get('method')}")
-        arch, levels = ckpt["arch"], int(ckpt["levels"])
-        ann = _build(arch, ckpt["in_shape"], ckpt["num_classes"], method, levels)
-        ann.load_state_dict(ckpt["state_dict"])
-        ann.eval()
+        ann, arch, levels = _load_ann(load, method)
     else:
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            ann = _build(arch, in_shape, num_classes, method, levels)
+            ann = build_ann(arch, in_shape, num_classes, activation=_activation(method), levels=levels)
         train_ann(ann, train.x, train.y, epochs=epochs, batch_size=batch_size, lr=lr, generator=gen)
         timing["train"] = time.perf_counter() - t0
     if save is not None:
@@ -215,7 +186,7 @@ def convert_command(
     if correction != "none" and correction_steps is None:
         correction_steps = levels if method == "qcfs" else min(int(t) for t in steps)
     use_calib = method == "rueckauer" or correction != "none"
-    snn = convert(ann, calib if use_calib else None, method=method, percentile=percentile, input=input,
+    snn = convert(ann, calib if use_calib else None, method=method, percentile=percentile, input=input,  # type: ignore[arg-type]
                   correction=correction, correction_steps=correction_steps if correction != "none" else None,  # type: ignore[arg-type]
                   correction_iterations=correction_iterations, generator=gen)
     curve = accuracy_over_time(snn, x_test, y_test, steps, ann_accuracy=acc_ann, label=f"{method} SNN",
@@ -226,3 +197,21 @@ def convert_command(
     return ConversionReport(dataset, arch, method, input, levels if method == "qcfs" else None,
                             percentile if method == "rueckauer" else None, acc_ann, curve, errs, timing,
                             plot_path, save, correction, correction_steps if correction != "none" else None)
+
+
+_KEYS = (
+    "dataset arch method levels percentile input steps epochs batch_size lr calib_size test_size seed data_dir "
+    "load save plot errors correction correction_steps correction_iterations"
+).split()
+
+
+def run(args: argparse.Namespace) -> Output:
+    report = convert_command(**{k: getattr(args, k) for k in _KEYS})
+    return Output(result=report.to_dict(), text=report.table())
+
+
+COMMAND = Command(
+    "convert", "train or load an ANN, convert it to an SNN, evaluate accuracy over T",
+    "ANN-to-SNN conversion (Rueckauer 2017 percentile norm or Bu et al. 2022 QCFS).",
+    ("spikeforge convert --dataset digits --method qcfs --levels 4 --steps 1 2 4 8 16",), run, _arguments,
+)  # fmt: skip

@@ -146,7 +146,8 @@ def plot_raster(spikes: Mapping[str, Any], path: str | Path, *, title: str = "Sp
         ax.set_xlim(-0.5, s.shape[0] - 0.5)
         ax.set_ylim(-0.5, s.shape[1] - 0.5)
         rate = s.astype(bool).mean()
-        ax.set_title(f"{name}: {s.shape[1]} neurons, {int(np.count_nonzero(s))} spikes ({rate:.3f} per neuron per step)", fontsize=9)
+        n_spikes = int(np.count_nonzero(s))
+        ax.set_title(f"{name}: {s.shape[1]} neurons, {n_spikes} spikes ({rate:.3f} per neuron per step)", fontsize=9)
         ax.set_ylabel("neuron")
     axes[0].figure.suptitle(title)
     axes[-1].set_xlabel("time step")
@@ -176,8 +177,8 @@ def plot_membrane(
     arrays = {k: _time_by_neuron(f"traces[{k!r}]", v) for k, v in traces.items()}
     thresholds = dict(thresholds or {})
     ids = {k: [int(i) for i in v] for k, v in (neuron_ids or {}).items()}
-    for k, v in ids.items():
-        if k not in arrays or len(v) != arrays[k].shape[1]:
+    for k, idx in ids.items():
+        if k not in arrays or len(idx) != arrays[k].shape[1]:
             raise ValueError(f"neuron_ids[{k!r}] must give one index per column of traces[{k!r}]")
     spike_arrays = {k: _time_by_neuron(f"spikes[{k!r}]", v) for k, v in (spikes or {}).items()}
     for k, s in spike_arrays.items():
@@ -225,7 +226,9 @@ def plot_firing_rates(rates: Mapping[str, Any], path: str | Path, *, bins: int =
         if arr.size == 0:
             raise ValueError(f"rates[{k!r}] is empty; give one rate per neuron")
         if arr.min() < 0 or arr.max() > 1:
-            raise ValueError(f"rates[{k!r}] must be spikes per neuron per step in [0, 1], got range [{arr.min()}, {arr.max()}]")
+            raise ValueError(
+                f"rates[{k!r}] must be spikes per neuron per step in [0, 1], got range [{arr.min()}, {arr.max()}]"
+            )
         arrays[k] = arr
     fig, axes = _figure(len(arrays))
     for ax, (name, r) in zip(axes, arrays.items()):
@@ -277,7 +280,7 @@ def _capture_inputs(network: nn.Module, store: dict[str, Tensor]) -> Iterator[No
             h.remove()
 
 
-def _scalar_threshold(neuron: nn.Module, like: Tensor) -> float | None:
+def _scalar_threshold(neuron: Any, like: Tensor) -> float | None:
     v_th = getattr(neuron.params(like), "v_th", None) if getattr(neuron, "spiking", False) else None
     if isinstance(v_th, Tensor):
         return float(v_th.reshape(-1)[0]) if v_th.numel() == 1 or bool((v_th == v_th.reshape(-1)[0]).all()) else None
@@ -285,7 +288,7 @@ def _scalar_threshold(neuron: nn.Module, like: Tensor) -> float | None:
 
 
 @torch.no_grad()
-def collect_activity(model: nn.Module, x: Tensor, *, generator: torch.Generator | None = None) -> Activity:
+def collect_activity(model: Any, x: Tensor, *, generator: torch.Generator | None = None) -> Activity:
     """Run ``model`` (an SNN classifier with ``network`` and ``encode``) on ``x [B, ...]``.
 
     Spikes come from :func:`spikeforge.layers.record`; membranes from each neuron layer's

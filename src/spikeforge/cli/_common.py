@@ -1,0 +1,162 @@
+"""What every subcommand shares: its subparser, the one output schema, and small text formatters.
+
+A subcommand module defines ``COMMAND``, a :class:`Command`: its handler takes the parsed arguments
+and returns an :class:`Output`. :func:`spikeforge.cli.main` prints it (text, or the JSON envelope of
+:func:`success`) and turns exceptions into the envelope of :func:`failure`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
+
+__all__ = [
+    "PROG", "SPLITS", "JSON_SCHEMA", "UsageError", "Output", "Command", "add_command", "add_data_dir",
+    "success", "failure", "write_json", "jsonable", "existing_file",
+    "table", "pct", "activity_rows", "layer_lines", "numbered",
+]  # fmt: skip
+
+PROG = "spikeforge"
+#: Dataset splits a checkpoint can be evaluated on (as the run split them).
+SPLITS: tuple[str, ...] = ("test", "validation", "train")
+#: The ``--json`` envelope of every subcommand (shown by ``spikeforge --help``).
+JSON_SCHEMA = """\
+  success: {"command": "<subcommand>", "ok": true, "result": {...}}
+  failure: {"command": "<subcommand>" or null, "ok": false, "error": "<one line>", "exit_code": 1 | 2 | 130}"""
+
+
+class UsageError(Exception):
+    """A bad command-line argument (exit code 2)."""
+
+
+class Output(NamedTuple):
+    """What a subcommand produced: ``result`` (the JSON envelope's ``"result"``) and the same as ``text``."""
+
+    result: Mapping[str, Any]
+    text: str
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    """A subcommand without options of its own."""
+
+
+class Command(NamedTuple):
+    """One subcommand: its name, ``--help`` texts, runnable examples, handler and own options.
+
+    ``run`` returns the :class:`Output` (None: nothing to report, e.g. a non-zero rank under torchrun);
+    ``arguments`` adds the subcommand's options to its parser.
+    """
+
+    name: str
+    help: str
+    description: str
+    examples: tuple[str, ...]
+    run: Callable[[argparse.Namespace], Output | None]
+    arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
+
+
+def add_command(sub: Any, common: argparse.ArgumentParser, command: Command) -> argparse.ArgumentParser:
+    """Add ``command`` to ``sub`` (the subparsers action) with the shared options (``common``: ``--debug``,
+    ``--malloc``; and ``--json``), its own options and an ``example:`` epilog."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        command.name,
+        parents=[common],
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # keep the epilog's line breaks
+        epilog="example:\n" + "\n".join(f"  {e}" for e in command.examples),
+        help=command.help,
+        description=command.description,
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print exactly one JSON object on stdout (schema: spikeforge --help)"
+    )
+    command.arguments(parser)
+    parser.set_defaults(handler=command.run)
+    return parser
+
+
+def add_data_dir(parser: argparse.ArgumentParser) -> None:
+    """``--data-dir DIR`` (into ``args.data_dir``, default None)."""
+    parser.add_argument("--data-dir", dest="data_dir", type=str, default=None, metavar="DIR",
+                        help="folder with dataset files (for datasets read from files)")
+
+
+def success(command: str, result: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON envelope of a finished subcommand."""
+    return {"command": command, "ok": True, "result": jsonable(result)}
+
+
+def failure(command: str | None, error: str, exit_code: int) -> dict[str, Any]:
+    """The JSON envelope of a failed subcommand (``error`` is the one-line message also written to stderr)."""
+    return {"command": command, "ok": False, "error": error, "exit_code": exit_code}
+
+
+def write_json(obj: Mapping[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, allow_nan=False) + "\n")
+    sys.stdout.flush()
+
+
+def jsonable(obj: Any) -> Any:
+    """Tensors, numpy values, Paths and tuples -> plain JSON types; non-finite floats -> None."""
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):  # tensor / numpy
+        return jsonable(obj.tolist())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    return str(obj)
+
+
+def existing_file(path: str | os.PathLike[str], what: str) -> None:
+    """Raise ``FileNotFoundError`` (exit code 1) naming ``what`` when ``path`` does not exist."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return "-" if v is None else str(v)
+
+
+def table(rows: Sequence[tuple[str, Any]]) -> str:
+    """Two aligned columns, indented by two spaces."""
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k:<{width}}  {_fmt_value(v)}" for k, v in rows)
+
+
+def pct(v: Any) -> str:
+    return f"{100 * v:.2f} %" if isinstance(v, (int, float)) else "-"
+
+
+def activity_rows(metrics: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Table rows of the firing rates per layer and the spikes per sample in ``metrics``."""
+    rows: list[tuple[str, Any]] = []
+    rates = metrics.get("firing_rates")
+    if isinstance(rates, Mapping):
+        for name, r in rates.items():
+            rows.append((f"firing rate {name}", f"{r:.4f} spikes/neuron/step" if isinstance(r, (int, float)) else r))
+    n = metrics.get("spikes_per_sample")
+    if isinstance(n, (int, float)):
+        rows.append(("spikes per sample", f"{n:.1f}"))
+    return rows
+
+
+def layer_lines(layers: Sequence[Any]) -> list[str]:
+    """``Class(settings)`` of each layer (what ``export`` and ``import`` list)."""
+    return [f"{type(layer).__name__}({layer.extra_repr()})" for layer in layers]
+
+
+def numbered(lines: Sequence[str]) -> str:
+    """``lines`` indented, each after its index."""
+    return "\n".join(f"  {i:>3}  {line}" for i, line in enumerate(lines))

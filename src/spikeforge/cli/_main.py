@@ -1,0 +1,160 @@
+"""The parser of all subcommands, the process options (``--debug``, ``--malloc``) and :func:`main`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from typing import Callable, NoReturn, Sequence
+
+from spikeforge.cli import convert, energy, evaluate, export, import_, info, train
+from spikeforge.cli._common import JSON_SCHEMA, PROG, Command, UsageError, add_command, failure, success, write_json
+
+__all__ = ["main", "build_parser", "COMMANDS", "MALLOC", "steady_malloc"]
+
+#: The subcommands in ``--help`` order, one module each.
+COMMANDS: tuple[Command, ...] = tuple(m.COMMAND for m in (train, evaluate, info, energy, export, import_, convert))
+
+#: Known errors -> exit code (checked in order); anything else is a bug and shows its traceback.
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (UsageError, 2),  # a bad argument or name
+    (OSError, 1),  # missing or existing files
+    (ValueError, 1),  # bad checkpoints, bad values found while running
+    (ImportError, 1),  # an optional extra is not installed
+)
+
+
+def steady_malloc() -> bool:
+    """``--malloc steady``: keep large freed buffers inside this process (glibc only).
+
+    Training allocates ``[T, B, ...]`` activations afresh on every step. With glibc's default settings a
+    freed buffer above the mmap threshold goes back to the OS and the next step faults every page in
+    again, which measured as a large share of a step here (``benchmarks/RESULTS.md``, ``--malloc``). This
+    raises the mmap threshold to its maximum (32 MiB) and the trim threshold to 2 GiB, as the
+    environment variables ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` would; if either is
+    already set, the user's choice stands. Returns True when applied. It changes the whole process, so
+    it runs only when asked for, never on ``import spikeforge``.
+    """
+    import ctypes
+    import ctypes.util
+    import os
+
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_") or os.environ.get("MALLOC_TRIM_THRESHOLD_"):
+        return False
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (e.g. musl): nothing to tune
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(mallopt(m_mmap_threshold, 32 * 2**20)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
+
+
+#: ``--malloc`` choices -> what they do to the process before the subcommand runs.
+MALLOC: dict[str, Callable[[], bool]] = {"system": lambda: False, "steady": steady_malloc}
+DEFAULT_MALLOC = "system"
+
+
+class _ParseError(UsageError):
+    """An argparse usage error, raised instead of argparse's ``sys.exit(2)`` so :func:`main` reports it."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _ParseError(self, message)
+
+
+def _add_process_options(parser: argparse.ArgumentParser, *, subcommand: bool) -> None:
+    """``--debug`` and ``--malloc``, accepted before and after the subcommand (the later one wins)."""
+    parser.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS if subcommand else False,
+        help="show the full traceback on errors",
+    )  # fmt: skip
+    parser.add_argument(
+        "--malloc", choices=tuple(MALLOC), default=argparse.SUPPRESS if subcommand else DEFAULT_MALLOC,
+        help="steady: keep large freed buffers in the process (glibc mallopt; faster training on Linux); "
+        f"system: leave the allocator alone; default: {DEFAULT_MALLOC}",
+    )  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (one subparser per module in :data:`COMMANDS`)."""
+    from spikeforge import __version__
+
+    parser = _Parser(
+        prog=PROG,
+        description="Train and evaluate spiking neural networks (spikeforge).",
+        epilog=f"--json output of every subcommand (one object on stdout):\n{JSON_SCHEMA}\n\nexample:\n"
+        "  spikeforge train            # Yin-Yang main job\n  spikeforge --malloc steady train --epochs 5\n"
+        "  spikeforge info",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    _add_process_options(parser, subcommand=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _add_process_options(common, subcommand=True)
+    names = [command.name for command in COMMANDS]
+    sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(names) + "}", parser_class=_Parser)
+    for command in COMMANDS:
+        add_command(sub, common, command)
+    return parser
+
+
+def _report(where: str, command: str | None, error: BaseException, code: int, *, as_json: bool, debug: bool) -> int:
+    """Write the one-line error to stderr (and the failure envelope to stdout with ``--json``)."""
+    if debug:
+        traceback.print_exception(error)
+    message = " ".join((str(error) or type(error).__name__).split())
+    print(f"{where}: error: {message}", file=sys.stderr)
+    if as_json:
+        write_json(failure(command, message, code))
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``) and return the exit code.
+
+    Called from Python or as the ``spikeforge`` program, it does the same: the process is changed only
+    by an explicit ``--malloc steady``.
+    """
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(tokens)
+    except _ParseError as e:  # usage error: the command and --json are taken from the raw tokens
+        e.parser.print_usage(sys.stderr)
+        command = next((t for t in tokens if t in {c.name for c in COMMANDS}), None)
+        return _report(e.parser.prog, command, e, 2, as_json="--json" in tokens, debug=False)
+    except SystemExit as e:  # --help or --version (already printed)
+        return e.code if isinstance(e.code, int) else 0
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    as_json, debug, where = bool(getattr(args, "json", False)), bool(args.debug), f"{PROG} {args.command}"
+    MALLOC[args.malloc]()
+    try:
+        output = args.handler(args)
+    except KeyboardInterrupt:
+        print(f"\n{where}: interrupted", file=sys.stderr)
+        if as_json:
+            write_json(failure(args.command, "interrupted", 130))
+        return 130
+    except Exception as e:
+        code = next((c for kind, c in EXIT_CODES if isinstance(e, kind)), None)
+        if code is None:
+            raise
+        return _report(where, args.command, e, code, as_json=as_json, debug=debug)
+    if output is None:  # a non-zero rank under torchrun: rank 0 reports
+        return 0
+    if as_json:
+        write_json(success(args.command, output.result))
+    else:
+        sys.stdout.write(output.text + "\n")
+        sys.stdout.flush()
+    return 0

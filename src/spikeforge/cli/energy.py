@@ -1,0 +1,87 @@
+"""``spikeforge energy CHECKPOINT``: spikes, SynOps and MACs of a trained network, priced on chips."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from spikeforge.cli._common import SPLITS, Command, Output, add_data_dir, existing_file
+
+if TYPE_CHECKING:
+    from spikeforge.energy import EnergySummary
+
+__all__ = ["COMMAND", "run", "energy_summary"]
+
+
+def _arguments(en: argparse.ArgumentParser) -> None:
+    en.add_argument("checkpoint", type=Path)
+    en.add_argument("--hardware", default="cmos45,loihi",
+                    help="comma-separated chips: cmos45, cmos45_int8, loihi, truenorth, spinnaker, gpu_v100")
+    en.add_argument("--split", choices=SPLITS, default="test")
+    en.add_argument("--samples", type=int, default=256, help="number of samples to count over")
+    add_data_dir(en)
+    en.add_argument("--cost-file", dest="cost_file", type=Path, default=None,
+                    help="extra cost models (costs.json format)")
+    en.add_argument("--plot", type=Path, default=None, help="write a PNG bar plot here")
+
+
+def energy_summary(
+    checkpoint: str | os.PathLike[str],
+    hardware: Sequence[str] | str,
+    *,
+    split: str = "test",
+    n_samples: int = 256,
+    data_dir: str | os.PathLike[str] | None = None,
+    cost_file: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+) -> EnergySummary:
+    """Load a trained classifier, encode the first ``n_samples`` of ``split`` (``"train"``, ``"validation"``
+    or ``"test"``, as the run split them) of its dataset (random encoders seeded with ``seed``), count and
+    price on each chip of ``hardware``: an :class:`spikeforge.energy.EnergySummary`.
+
+    ``meta`` holds the checkpoint, dataset, split, sample count and the accuracy on those samples.
+    ``cost_file``: extra cost models (JSON in the ``costs.json`` format), usable by name in ``hardware``.
+    """
+    import torch
+
+    from spikeforge.energy import cost_models, load_cost_models, summarize
+
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
+    extra = load_cost_models(cost_file) if cost_file is not None else None
+    chips = cost_models(hardware, extra)  # fail before loading anything
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid choices: {', '.join(SPLITS)}")
+    from spikeforge.train import load_checkpoint, load_splits
+
+    model, config, _info = load_checkpoint(checkpoint)
+    model.eval()
+    x, y = load_splits(config, data_dir=None if data_dir is None else str(data_dir))[split]
+    x, y = x[:n_samples], y[:n_samples]
+    param = next(model.parameters(), None)
+    if param is not None:
+        x = x.to(device=param.device, dtype=param.dtype)
+    x_seq = model.encode(x, generator=torch.Generator(device=x.device).manual_seed(seed))
+    with torch.no_grad():
+        accuracy = float((model(x_seq, encoded=True).argmax(-1).cpu() == y).float().mean())
+    meta = {"checkpoint": str(checkpoint), "dataset": config.dataset, "split": split, "samples": int(x.shape[0]),
+            "encoding": model.encoding, "time_steps": model.time_steps, "accuracy_on_these_samples": accuracy}
+    return summarize(model, x_seq, chips, extra_models=extra, meta=meta)
+
+
+def run(args: argparse.Namespace) -> Output:
+    existing_file(args.checkpoint, "checkpoint")
+    summary = energy_summary(args.checkpoint, args.hardware, split=args.split, n_samples=args.samples,
+                             data_dir=args.data_dir, cost_file=args.cost_file)
+    if args.plot:
+        summary.plot(args.plot)
+    return Output(summary.to_dict(), summary.table())
+
+
+COMMAND = Command(
+    "energy", "count spikes/SynOps/MACs of a checkpoint and price them on chips",
+    "Energy per inference of a trained checkpoint on neuromorphic and dense hardware (cited constants).",
+    ("spikeforge energy runs/yy/best.pt --hardware loihi,cmos45,gpu_v100 --plot energy.png",), run, _arguments,
+)  # fmt: skip

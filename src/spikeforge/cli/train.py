@@ -1,0 +1,188 @@
+"""``spikeforge train``: run :func:`spikeforge.train.train`, then evaluate, plot and summarise.
+
+Every ``TrainConfig`` field is an option; ``--resume --out DIR`` starts from the run's ``config.json``.
+Under ``torchrun`` only rank 0 evaluates, plots and reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from spikeforge.cli._common import PROG, Command, Output, UsageError, activity_rows, add_data_dir, pct, table
+from spikeforge.cli._config_options import add_config_options, field_default
+
+__all__ = ["COMMAND", "run", "train_config", "default_out", "summary_text"]
+
+#: Options of ``train`` itself (and the process options), never TrainConfig fields.
+_OWN = {"out", "resume", "overwrite", "quiet", "json", "debug", "malloc", "plots", "command", "handler"}
+
+
+def _arguments(t: argparse.ArgumentParser) -> None:
+    from spikeforge.train import TrainConfig
+
+    t.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="run directory (default: runs/<dataset>-<model>-<timestamp>)")
+    add_data_dir(t)
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing, non-empty --out")
+    t.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
+    t.add_argument("--quiet", action="store_true", help="no progress output on stderr")
+    add_config_options(t, TrainConfig, skip=_OWN | {"data_dir"})
+
+
+def _saved_config(args: argparse.Namespace) -> dict[str, Any]:
+    """With ``--resume``: the run's ``config.json`` (empty when the run has none yet)."""
+    saved = Path(args.out) / "config.json" if getattr(args, "resume", False) and args.out is not None else None
+    if saved is None or not saved.is_file():
+        return {}
+    try:
+        base = json.loads(saved.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{str(saved)!r} is not valid JSON ({e}); fix it or drop --resume") from None
+    if not isinstance(base, dict):
+        raise ValueError(f"{str(saved)!r} does not hold a TrainConfig object; fix it or drop --resume")
+    return base
+
+
+def train_config(args: argparse.Namespace) -> Any:
+    """TrainConfig from the options given; the others come from the defaults, or with ``--resume``
+    from the run's ``config.json`` (so ``spikeforge train --resume --out DIR`` needs nothing else).
+
+    TrainConfig validates every value (names included); its error becomes a usage error (exit code 2).
+    """
+    from spikeforge.train import TrainConfig
+
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig) if f.init}
+    values = {k: v for k, v in _saved_config(args).items() if k in fields}
+    values.update({name: getattr(args, name) for name in fields if hasattr(args, name)})
+    for name, value in values.items():
+        if isinstance(value, list) and isinstance(field_default(fields[name]), tuple):
+            values[name] = tuple(value)
+    if "data_dir" in fields and (args.data_dir is not None or "data_dir" not in values):
+        values["data_dir"] = args.data_dir
+    try:
+        return TrainConfig(**values)
+    except (TypeError, ValueError) as e:
+        raise UsageError(str(e)) from e
+
+
+def default_out(config: Any) -> Path:
+    return Path("runs") / f"{config.dataset}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def run(args: argparse.Namespace) -> Output | None:
+    """Train, then evaluate on the test split, plot and summarise (None on ranks other than 0)."""
+    config = train_config(args)
+    if args.resume and args.out is None:
+        raise UsageError("--resume needs --out DIR (the run directory to continue)")
+    if args.resume and args.overwrite:
+        raise UsageError("--resume and --overwrite exclude each other; pick one")
+    from spikeforge.cli.progress import ProgressCallback
+    from spikeforge.data import get_dataset
+    from spikeforge.distributed import env_ranks
+    from spikeforge.train import evaluate, train
+
+    out_dir = args.out if args.out is not None else default_out(config)
+    progress = ProgressCallback(quiet=args.quiet)
+    result = train(config, out_dir, resume=args.resume, overwrite=args.overwrite, callbacks=[progress])
+    if env_ranks()[0] != 0:
+        return None
+    test_ds = get_dataset(config.dataset, "test", data_dir=config.data_dir)
+    test_metrics = evaluate(result.model, test_ds, batch_size=config.eval_batch_size)
+    plots = _make_plots(result, test_ds, Path(result.out_dir), quiet=args.quiet) if args.plots else []
+    summary = _summary(result, test_metrics, plots)
+    summary["energy_per_inference_j"] = _energy_per_inference(result.model, test_ds)
+    return Output(summary, summary_text(summary))
+
+
+def _make_plots(result: Any, test_ds: Any, out_dir: Path, *, quiet: bool) -> list[str]:
+    """The PNGs of :func:`spikeforge.cli.plots.plot_run` on the first 256 test samples (skipped without matplotlib)."""
+    from spikeforge.cli.plots import plot_run
+
+    x = test_ds.x[:256].to(next(result.model.parameters()).device)
+    try:
+        return [str(p) for p in plot_run(result.model, x, result.history, out_dir)]
+    except ImportError as e:  # training succeeded; do not fail the run over an optional extra
+        if not quiet:
+            print(f"{PROG} train: note: plots skipped: {e}", file=sys.stderr)
+        return []
+
+
+def _energy_per_inference(model: Any, test_ds: Any) -> dict[str, float]:
+    """Energy per inference (J, memory included) on the default chips, counted on 256 test samples."""
+    import torch
+
+    from spikeforge.energy import DEFAULT_HARDWARE, summarize
+
+    model.eval()
+    x = test_ds.x[:256].to(next(model.parameters()).device)
+    with torch.no_grad():
+        x_seq = model.encode(x, generator=torch.Generator(device=x.device).manual_seed(0))
+        energy = summarize(model, x_seq, hardware=DEFAULT_HARDWARE)
+    return {chip: float(r.total_j) for chip, r in energy.reports.items()}
+
+
+def _best_entry(history: Sequence[Mapping[str, Any]], best_epoch: int) -> Mapping[str, Any]:
+    for h in history:
+        if h.get("epoch") == best_epoch:
+            return h
+    return history[-1] if history else {}
+
+
+def _summary(result: Any, test_metrics: Mapping[str, Any], plots: list[str]) -> dict[str, Any]:
+    cfg = result.config
+    best = _best_entry(result.history, result.best_epoch)
+    out_dir = Path(result.out_dir)
+    return {
+        "run_dir": str(out_dir),
+        "dataset": cfg.dataset,
+        "model": cfg.model,
+        "neuron": cfg.neuron,
+        "epochs_run": len(result.history),
+        "best_epoch": result.best_epoch,
+        "train_acc": best.get("train_acc"),
+        "val_acc": result.val_acc,
+        "test_acc": result.test_acc,
+        "test_loss": test_metrics.get("loss"),
+        "firing_rates": dict(test_metrics.get("firing_rates", {})),
+        "spikes_per_sample": test_metrics.get("spikes_per_sample"),
+        "wall_time_s": result.wall_time_s,
+        "checkpoint": str(out_dir / "best.pt"),
+        "plots": plots,
+    }
+
+
+def summary_text(s: Mapping[str, Any]) -> str:
+    """The human-readable training summary of a ``train`` result."""
+    energy = s.get("energy_per_inference_j", {})
+    wall = s["wall_time_s"]
+    rows: list[tuple[str, Any]] = [
+        ("run directory", s["run_dir"]),
+        ("dataset / model", f"{s['dataset']} / {s['model']} ({s['neuron']})"),
+        ("epochs run", s["epochs_run"]),
+        ("best epoch", s["best_epoch"]),
+        ("train accuracy", pct(s["train_acc"])),
+        ("val accuracy", pct(s["val_acc"])),
+        ("test accuracy", pct(s["test_acc"])),
+        *activity_rows(s),
+        *[(f"energy/inference {chip}", f"{j * 1e9:.3g} nJ") for chip, j in energy.items()],
+        ("wall time", f"{wall:.1f} s" if isinstance(wall, (int, float)) else "-"),
+        ("best checkpoint", s["checkpoint"]),
+    ]
+    if s["plots"]:
+        rows.append(("plots", ", ".join(Path(p).name for p in s["plots"])))
+    return "Training summary\n" + table(rows)
+
+
+COMMAND = Command(
+    "train", "train a model (default: the Yin-Yang main job)",
+    "Train an SNN classifier and write config.json, metrics.json, checkpoints and plots into a run directory.",
+    ("spikeforge train --epochs 5 --hidden 64 --out runs/yy-small",
+     "spikeforge train --dataset yinyang --neuron alif --surrogate atan --json > summary.json"), run, _arguments,
+)  # fmt: skip

@@ -1,0 +1,96 @@
+"""Small ANNs to convert, and their training loop: the models of ``spikeforge convert`` and
+``benchmarks/conversion.py``.
+
+:func:`vgg_small` and :func:`mlp` build ``nn.Sequential`` networks with ReLU or QCFS activations
+(:class:`spikeforge.conversion.QCFS`), registered by architecture name in :data:`ANN_ARCHS`;
+:func:`train_ann` is a minimal Adam + cross-entropy loop and :func:`ann_accuracy` its test metric.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from spikeforge.conversion import QCFS
+
+__all__ = ["vgg_small", "mlp", "build_ann", "ANN_ARCHS", "ACTIVATIONS", "train_ann", "ann_accuracy"]
+
+#: Activations the builders accept.
+ACTIVATIONS: tuple[str, ...] = ("relu", "qcfs")
+
+
+def _act(kind: str, levels: int, threshold: float) -> Callable[[], nn.Module]:
+    if kind not in ACTIVATIONS:
+        raise ValueError(f"activation must be 'relu' or 'qcfs', got {kind!r}")
+    return (lambda: QCFS(levels, threshold)) if kind == "qcfs" else nn.ReLU
+
+
+def vgg_small(in_shape: Sequence[int], num_classes: int, *, activation: str = "relu", levels: int = 4,
+              threshold: float = 4.0, channels: Sequence[int] = (8, 16), hidden: int = 64) -> nn.Sequential:
+    """VGG-style CNN: per width ``c``: ``[Conv3x3 c, BN, act] x 2, AvgPool2``; then ``Linear hidden, act, Linear``.
+
+    Args:
+        in_shape: ``(C, H, W)``; activation: ``"relu"`` or ``"qcfs"`` (with ``levels`` and initial ``threshold``).
+    """
+    act = _act(activation, levels, threshold)
+    c, h, w = in_shape
+    layers: list[nn.Module] = []
+    for width in channels:
+        for _ in range(2):
+            layers += [nn.Conv2d(c, width, 3, padding=1), nn.BatchNorm2d(width), act()]
+            c = width
+        layers.append(nn.AvgPool2d(2))
+        h, w = h // 2, w // 2
+    layers += [nn.Flatten(), nn.Linear(c * h * w, hidden), act(), nn.Linear(hidden, num_classes)]
+    return nn.Sequential(*layers)
+
+
+def mlp(in_shape: Sequence[int], num_classes: int, *, activation: str = "relu", levels: int = 4,
+        threshold: float = 4.0, hidden: int = 128) -> nn.Sequential:
+    """``Flatten, Linear hidden, BN, act, Linear hidden, BN, act, Linear num_classes``."""
+    act = _act(activation, levels, threshold)
+    n_in = 1
+    for d in in_shape:
+        n_in *= int(d)
+    return nn.Sequential(nn.Flatten(), nn.Linear(n_in, hidden), nn.BatchNorm1d(hidden), act(),
+                         nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), act(), nn.Linear(hidden, num_classes))
+
+
+#: Architecture name -> builder ``(in_shape, num_classes, *, activation, levels, ...) -> nn.Sequential``.
+ANN_ARCHS: dict[str, Callable[..., nn.Sequential]] = {"vgg": vgg_small, "mlp": mlp}
+
+
+def build_ann(arch: str, in_shape: Sequence[int], num_classes: int, *, activation: str = "relu",
+              levels: int = 4) -> nn.Sequential:
+    """The :data:`ANN_ARCHS` builder ``arch``; an unknown name raises ``ValueError`` listing the valid ones."""
+    if arch not in ANN_ARCHS:
+        raise ValueError(f"arch must be one of {tuple(ANN_ARCHS)}, got {arch!r}")
+    return ANN_ARCHS[arch](in_shape, num_classes, activation=activation, levels=levels)
+
+
+def train_ann(model: nn.Module, x: Tensor, y: Tensor, *, epochs: int = 3, batch_size: int = 128, lr: float = 1e-3,
+              generator: torch.Generator | None = None) -> nn.Module:
+    """Minimal Adam + cross-entropy loop (cosine learning rate); returns ``model`` in eval mode."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    n_batches = epochs * ((x.shape[0] + batch_size - 1) // batch_size)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, n_batches))
+    model.train()
+    for _ in range(epochs):
+        perm = torch.randperm(x.shape[0], generator=generator)
+        for idx in perm.split(batch_size):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            loss.backward()
+            opt.step()
+            sched.step()
+    return model.eval()
+
+
+@torch.no_grad()
+def ann_accuracy(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 1000) -> float:
+    """Top-1 accuracy of ``model`` (eval mode) on ``x [N, ...]``, ``y [N]``."""
+    model.eval()
+    correct = sum(int((model(xb).argmax(-1) == yb).sum()) for xb, yb in zip(x.split(batch_size), y.split(batch_size)))
+    return correct / x.shape[0]
