@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -11,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from spikeforge._core.bn_fold import fold_bn
 from spikeforge.layers import SeqToBatch, SNNSequential
 from spikeforge.neurons import IF, LI, LIF, CubaLIF, Neuron, RecurrentLIF
 from spikeforge.nir import _mapping as m
@@ -89,22 +89,13 @@ def _fold_and_skip(layers: Sequence[nn.Module]) -> list[tuple[int, nn.Module]]:
                     f"layer {i} ({type(layer).__name__}): NIR has no batch norm; it can only be folded into a Conv/Linear "
                     "directly before it, using running statistics (track_running_stats=True)"
                 )
-            out[-1] = (out[-1][0], _fold_bn(prev, layer))
+            try:
+                out[-1] = (out[-1][0], fold_bn(prev, layer))
+            except ValueError as err:
+                raise m.NIRExportError(f"layer {i} ({type(layer).__name__}): {err}") from None
             continue
         out.append((i, layer))
     return out
-
-
-def _fold_bn(layer: nn.Module, bn: nn.modules.batchnorm._BatchNorm) -> nn.Module:
-    fused = copy.deepcopy(layer)
-    with torch.no_grad():
-        s = (bn.weight if bn.affine else torch.ones_like(bn.running_var)) / torch.sqrt(bn.running_var + bn.eps)
-        shift = bn.bias if bn.affine else torch.zeros_like(bn.running_mean)
-        w = fused.weight
-        fused.weight = nn.Parameter(w * s.reshape(-1, *([1] * (w.dim() - 1))).to(w.dtype))
-        b = fused.bias if fused.bias is not None else torch.zeros(w.shape[0], dtype=w.dtype)
-        fused.bias = nn.Parameter(((b - bn.running_mean) * s + shift).to(w.dtype))
-    return fused
 
 
 def _out_shape(layer: nn.Module, shape: tuple[int, ...]) -> tuple[int, ...]:
