@@ -13,6 +13,7 @@ Run data-parallel with ``torchrun --standalone --nproc_per_node=N ...`` (see :mo
 Code inside the package imports :mod:`spikeforge.training`, never this module.
 """
 
+from spikeforge import training as _impl
 from spikeforge.training import (
     RUN_FILES,
     Callback,
@@ -25,14 +26,4 @@ from spikeforge.training import (
     train,
 )
 
-__all__ = [
-    "TrainConfig",
-    "Callback",
-    "TrainResult",
-    "train",
-    "evaluate",
-    "load_checkpoint",
-    "evaluate_checkpoint",
-    "load_splits",
-    "RUN_FILES",
-]
+__all__ = [name for name in _impl.__all__ if name in globals()]

@@ -7,19 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from spikeforge.training.choices import (
-    check_dataset,
-    check_decoding,
-    check_device,
-    check_dropout,
-    check_encoding,
-    check_encoding_options,
-    check_hidden_neuron,
-    check_model,
-    check_positive_int,
-    check_surrogate,
-    check_widths,
-)
+from spikeforge.training import choices as C
 
 __all__ = ["TrainConfig", "RESUMABLE_CHANGES"]
 
@@ -118,15 +106,15 @@ class TrainConfig:
     eval_batch_size: int = field(default=1000, metadata=_help("batch size of evaluation passes"))
 
     def __post_init__(self) -> None:
-        self.hidden = check_widths("TrainConfig.hidden", self.hidden, allow_empty=True)
-        self.channels = check_widths("TrainConfig.channels", self.channels, allow_empty=True)
-        check_dataset(self.dataset)
-        check_model(self.model)
-        check_hidden_neuron(self.neuron)
-        check_surrogate(self.surrogate)
-        check_encoding(self.encoding)
-        check_decoding(self.decoding)
-        check_device("TrainConfig.device", self.device)
+        self.hidden = C.check_widths("TrainConfig.hidden", self.hidden, allow_empty=True)
+        self.channels = C.check_widths("TrainConfig.channels", self.channels, allow_empty=True)
+        C.check_dataset(self.dataset)
+        C.check_model(self.model)
+        C.check_hidden_neuron(self.neuron)
+        C.check_surrogate(self.surrogate)
+        C.check_encoding(self.encoding)
+        C.check_decoding(self.decoding)
+        C.check_device("TrainConfig.device", self.device)
         if self.model == "mlp" and not self.hidden:
             raise ValueError("TrainConfig.hidden is empty, but hidden layers must spike and model 'mlp' has no other "
                              "spiking layer; give at least one width, e.g. hidden=(128,)")
@@ -136,14 +124,14 @@ class TrainConfig:
             raise TypeError(f"TrainConfig.neuron_kwargs must be a dict or None, got {type(self.neuron_kwargs).__name__}")
         if self.encoding_kwargs is not None and not isinstance(self.encoding_kwargs, dict):
             raise TypeError(f"TrainConfig.encoding_kwargs must be a dict or None, got {type(self.encoding_kwargs).__name__}")
-        check_encoding_options("TrainConfig.encoding_kwargs", self.encoding, self.encoding_kwargs)
+        C.check_encoding_options("TrainConfig.encoding_kwargs", self.encoding, self.encoding_kwargs)
         for name in ("time_steps", "epochs", "batch_size", "eval_batch_size"):
-            check_positive_int(f"TrainConfig.{name}", getattr(self, name))
-        check_positive_int("TrainConfig.patience", self.patience, allow_none=True)
+            C.check_positive_int(f"TrainConfig.{name}", getattr(self, name))
+        C.check_positive_int("TrainConfig.patience", self.patience, allow_none=True)
         _number("lr", self.lr, lo=0.0, lo_open=True)
         _number("weight_decay", self.weight_decay, lo=0.0, lo_open=False)
         _number("grad_clip", self.grad_clip, lo=0.0, lo_open=True, allow_none=True)
-        check_dropout("TrainConfig.dropout", self.dropout)
+        C.check_dropout("TrainConfig.dropout", self.dropout)
         if not isinstance(self.val_fraction, (int, float)) or not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"TrainConfig.val_fraction must lie in (0, 1), e.g. 0.1, got {self.val_fraction!r}")
         _nonnegative_int("seed", self.seed)
