@@ -385,7 +385,8 @@ def count(model: nn.Module, x_seq: Tensor) -> OpCounts:
     Args:
         model: an :class:`~spikeforge.layers.SNNSequential`, a classifier holding one at ``.network``
             (e.g. :class:`~spikeforge.models.SNNClassifier`; the network runs on the already encoded
-            ``x_seq``), or any ``nn.Module`` built from the supported layers that maps ``x_seq`` to an output. Put it in eval mode first.
+            ``x_seq``), or any ``nn.Module`` built from the supported layers that maps ``x_seq`` to an
+            output. Put it in eval mode first.
         x_seq: time-major input ``[T, B, ...]`` (spikes or analog values), floating point, finite.
     Returns:
         :class:`OpCounts` over the whole batch; ``counts.per_inference(name)`` divides by ``B``.

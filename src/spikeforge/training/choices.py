@@ -22,7 +22,8 @@ from spikeforge import encoding as enc
 __all__ = [
     "ENCODERS", "DECODERS", "MODELS", "READOUTS", "DEVICE_TYPES",
     "check_choice", "check_dataset", "check_model", "check_neuron", "check_hidden_neuron", "check_surrogate",
-    "check_encoding", "check_encoding_options", "check_decoding", "check_readout", "check_device", "check_positive_int", "check_widths",
+    "check_encoding", "check_encoding_options", "check_decoding", "check_readout", "check_device",
+    "check_positive_int", "check_widths",
     "check_dropout", "spiking_neurons",
 ]
 
@@ -32,15 +33,21 @@ Encoder = Callable[[Tensor, int, "torch.Generator | None", Mapping[str, Any]], T
 Decoder = Callable[[Tensor], Tensor]
 
 
-def _encode_constant(x: Tensor, time_steps: int, generator: torch.Generator | None, options: Mapping[str, Any]) -> Tensor:
+def _encode_constant(
+    x: Tensor, time_steps: int, generator: torch.Generator | None, options: Mapping[str, Any]
+) -> Tensor:
     return enc.constant(x, time_steps)
 
 
-def _encode_rate(x: Tensor, time_steps: int, generator: torch.Generator | None, options: Mapping[str, Any]) -> Tensor:
+def _encode_rate(
+    x: Tensor, time_steps: int, generator: torch.Generator | None, options: Mapping[str, Any]
+) -> Tensor:
     return enc.rate(x, time_steps, generator=generator, **options)
 
 
-def _encode_latency(x: Tensor, time_steps: int, generator: torch.Generator | None, options: Mapping[str, Any]) -> Tensor:
+def _encode_latency(
+    x: Tensor, time_steps: int, generator: torch.Generator | None, options: Mapping[str, Any]
+) -> Tensor:
     return enc.latency(x, time_steps, **options)
 
 

@@ -120,10 +120,10 @@ class TrainConfig:
                              "spiking layer; give at least one width, e.g. hidden=(128,)")
         if self.model == "conv" and not self.channels:
             raise ValueError("TrainConfig.channels must not be empty for model 'conv'; give e.g. channels=(16, 32)")
-        if self.neuron_kwargs is not None and not isinstance(self.neuron_kwargs, dict):
-            raise TypeError(f"TrainConfig.neuron_kwargs must be a dict or None, got {type(self.neuron_kwargs).__name__}")
-        if self.encoding_kwargs is not None and not isinstance(self.encoding_kwargs, dict):
-            raise TypeError(f"TrainConfig.encoding_kwargs must be a dict or None, got {type(self.encoding_kwargs).__name__}")
+        for name in ("neuron_kwargs", "encoding_kwargs"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, dict):
+                raise TypeError(f"TrainConfig.{name} must be a dict or None, got {type(value).__name__}")
         C.check_encoding_options("TrainConfig.encoding_kwargs", self.encoding, self.encoding_kwargs)
         for name in ("time_steps", "epochs", "batch_size", "eval_batch_size"):
             C.check_positive_int(f"TrainConfig.{name}", getattr(self, name))

@@ -295,7 +295,9 @@ class SNNClassifier(nn.Module):
         if not isinstance(x, Tensor):
             raise TypeError(f"x must be a torch.Tensor [B, ...], got {type(x).__name__}")
         if x.dim() < 2:
-            raise ValueError(f"x must be a batch [B, ...] with at least 2 dims, got shape {tuple(x.shape)}; add x.unsqueeze(0)")
+            raise ValueError(
+                f"x must be a batch [B, ...] with at least 2 dims, got shape {tuple(x.shape)}; add x.unsqueeze(0)"
+            )
         return ENCODERS[self.encoding](x, self.time_steps, generator, self.encoding_kwargs)
 
     def decode(self, out_seq: Tensor) -> Tensor:
@@ -321,14 +323,18 @@ class SNNClassifier(nn.Module):
         return f"time_steps={self.time_steps}, encoding={self.encoding!r}, decoding={self.decoding!r}"
 
 
-def _mlp_model(config: TrainConfig, in_shape: tuple[int, ...], num_classes: int, common: dict[str, Any]) -> SNNSequential:
+def _mlp_model(
+    config: TrainConfig, in_shape: tuple[int, ...], num_classes: int, common: dict[str, Any]
+) -> SNNSequential:
     net = build_mlp(int(torch.tensor(in_shape).prod()), config.hidden, num_classes, **common)
     if len(in_shape) > 1:  # flatten image inputs: [T, B, C, H, W] -> [T, B, C*H*W]
         net = SNNSequential(nn.Flatten(), *net.layers)
     return net
 
 
-def _conv_model(config: TrainConfig, in_shape: tuple[int, ...], num_classes: int, common: dict[str, Any]) -> SNNSequential:
+def _conv_model(
+    config: TrainConfig, in_shape: tuple[int, ...], num_classes: int, common: dict[str, Any]
+) -> SNNSequential:
     if len(in_shape) != 3:
         raise ValueError(f"model 'conv' needs (C, H, W) inputs but the dataset has shape {in_shape}; use model='mlp'")
     return build_conv(in_shape, config.channels, config.hidden, num_classes, **common)  # type: ignore[arg-type]
