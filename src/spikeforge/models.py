@@ -4,7 +4,6 @@ See :mod:`spikeforge.training.models` for the encoding -> network -> decoding st
 package imports :mod:`spikeforge.training.models`, never this module.
 """
 
-from spikeforge.training import models as _impl
 from spikeforge.training.models import (
     DECODINGS,
     DEFAULT_NEURON_KWARGS,
@@ -19,4 +18,16 @@ from spikeforge.training.models import (
     list_models,
 )
 
-__all__ = [name for name in _impl.__all__ if name in globals()]
+__all__ = [
+    "ENCODINGS",
+    "DECODINGS",
+    "DEFAULT_NEURON_KWARGS",
+    "MODEL_BUILDERS",
+    "build_mlp",
+    "build_conv",
+    "build_model",
+    "list_models",
+    "list_encodings",
+    "list_decodings",
+    "SNNClassifier",
+]

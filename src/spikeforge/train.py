@@ -13,17 +13,18 @@ Run data-parallel with ``torchrun --standalone --nproc_per_node=N ...`` (see :mo
 Code inside the package imports :mod:`spikeforge.training`, never this module.
 """
 
-from spikeforge import training as _impl
-from spikeforge.training import (
-    RUN_FILES,
-    Callback,
-    TrainConfig,
-    TrainResult,
-    evaluate,
-    evaluate_checkpoint,
-    load_checkpoint,
-    load_splits,
-    train,
-)
+from spikeforge.training.config import TrainConfig
+from spikeforge.training.loop import RUN_FILES, Callback, TrainResult, load_splits, train
+from spikeforge.training.saved import evaluate, evaluate_checkpoint, load_checkpoint
 
-__all__ = [name for name in _impl.__all__ if name in globals()]
+__all__ = [
+    "TrainConfig",
+    "Callback",
+    "TrainResult",
+    "train",
+    "evaluate",
+    "load_checkpoint",
+    "evaluate_checkpoint",
+    "load_splits",
+    "RUN_FILES",
+]

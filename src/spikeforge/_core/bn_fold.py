@@ -14,9 +14,10 @@ would round four times and change hundreds of weights by one ulp).
 from __future__ import annotations
 
 import copy
+from typing import cast
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 __all__ = ["FOLDABLE_LAYERS", "fold_bn"]
 
@@ -41,15 +42,16 @@ def fold_bn(layer: nn.Module, bn: nn.modules.batchnorm._BatchNorm) -> nn.Module:
             "BatchNorm without running statistics (track_running_stats=False) uses batch statistics at "
             "inference and cannot be folded; train with track_running_stats=True"
         )
-    n_out = layer.weight.shape[0]
+    weight = cast(Tensor, layer.weight).detach()
+    bias = cast("Tensor | None", layer.bias)
+    n_out = weight.shape[0]
     if n_out != bn.running_mean.shape[0]:
         raise ValueError(
             f"cannot fold {type(bn).__name__}({bn.running_mean.shape[0]}) into {type(layer).__name__} with "
             f"{n_out} outputs; the BatchNorm must have one feature per output channel"
         )
-    weight = layer.weight.detach()
     w = weight.double()
-    b = layer.bias.detach().double() if layer.bias is not None else torch.zeros(n_out, dtype=w.dtype, device=w.device)
+    b = bias.detach().double() if bias is not None else torch.zeros(n_out, dtype=w.dtype, device=w.device)
     mean, var = bn.running_mean.detach().double(), bn.running_var.detach().double()
     gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(mean)
     beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros_like(mean)

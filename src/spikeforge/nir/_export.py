@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 import numpy as np
 import torch
@@ -62,8 +62,9 @@ def _hint(**kwargs: Any) -> dict[str, str]:
 
 def network_layers(model: nn.Module) -> list[nn.Module]:
     """The layer list of a classifier (an SNNSequential at ``.network``) / SNNSequential / nn.Sequential / layer."""
-    if isinstance(getattr(model, "network", None), SNNSequential):  # e.g. spikeforge.models.SNNClassifier
-        model = model.network
+    net = getattr(model, "network", None)
+    if isinstance(net, SNNSequential):  # a classifier, e.g. spikeforge.models.SNNClassifier
+        model = net
     if isinstance(model, SNNSequential):
         layers = list(model.layers)
     elif isinstance(model, nn.Sequential):
@@ -115,10 +116,10 @@ def _params(neuron: Neuron, shape: tuple[int, ...]) -> Any:
 def _leaky_fields(ctx: _Ctx, neuron: Neuron, p: Any) -> tuple[dict[str, np.ndarray], np.ndarray]:
     tau = _full(p.tau_mem, ctx.shape, ctx.where, "tau_mem")
     beta = m.decay_of_tau(tau, neuron.dt, "exact")  # our neurons always use the exact decay
-    gain = input_gain(beta, float(p.r), p.input_scaling)  # the neuron family's one gain formula
+    gain = input_gain(torch.from_numpy(beta), float(p.r), p.input_scaling)  # the neuron family's one gain formula
     fields = {
         "tau": m.tau_to_nir(tau, neuron.dt, ctx.dt, ctx.disc),
-        "r": m.r_from_gain(beta, gain),
+        "r": m.r_from_gain(beta, np.asarray(gain, dtype=np.float64)),
         "v_leak": _full(p.v_rest, ctx.shape, ctx.where, "v_rest"),
     }
     return fields, beta
@@ -176,8 +177,13 @@ def _export_cuba(neuron: Neuron, ctx: _Ctx) -> Nodes:
     return [("cubalif", nir.CubaLIF(**syn, v_threshold=v_th, v_reset=v_reset, metadata=md))]
 
 
+def _w_rec(neuron: Neuron) -> Tensor:
+    """The ``[N, N]`` recurrent weights of a neuron declaring ``capabilities.recurrent``."""
+    return cast(Tensor, neuron.w_rec)
+
+
 def _export_rlif(neuron: Neuron, ctx: _Ctx) -> Nodes:
-    nir, n = ctx.nir, int(neuron.w_rec.shape[0])
+    nir, n = ctx.nir, int(_w_rec(neuron).shape[0])
     if ctx.shape != (n,):
         raise m.NIRExportError(f"{ctx.where}: expects input shape ({n},), got {ctx.shape}")
     p = _params(neuron, ctx.shape)
@@ -185,7 +191,7 @@ def _export_rlif(neuron: Neuron, ctx: _Ctx) -> Nodes:
         raise m.NIRExportError(f"{ctx.where}: a RecurrentLIF without reset has no NIR form here; use reset='to_value'")
     lif = _export_lif_params(ctx, neuron, p.lif)
     sub = nir.NIRGraph(
-        nodes={"input": nir.Input(np.array([n])), "lif": lif, "w_rec": nir.Linear(_np(neuron.w_rec)), "output": nir.Output(np.array([n]))},
+        nodes={"input": nir.Input(np.array([n])), "lif": lif, "w_rec": nir.Linear(_np(_w_rec(neuron))), "output": nir.Output(np.array([n]))},
         edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
         metadata={HINT_KEY: "RecurrentLIF"},
     )
@@ -338,7 +344,7 @@ def _input_shape(layers: list[tuple[int, nn.Module]], input_shape: Sequence[int]
     if isinstance(first, nn.Linear):
         return (first.in_features,)
     if isinstance(first, Neuron) and first.capabilities.recurrent:
-        return (int(first.w_rec.shape[0]),)
+        return (int(_w_rec(first).shape[0]),)
     raise ValueError(f"cannot infer the input shape from {type(first).__name__}; pass input_shape=(C, H, W) or (features,)")
 
 

@@ -49,19 +49,7 @@ from spikeforge.training.choices import (
 )
 from spikeforge.training.config import TrainConfig
 
-__all__ = [
-    "ENCODINGS",
-    "DECODINGS",
-    "DEFAULT_NEURON_KWARGS",
-    "MODEL_BUILDERS",
-    "build_mlp",
-    "build_conv",
-    "build_model",
-    "list_models",
-    "list_encodings",
-    "list_decodings",
-    "SNNClassifier",
-]
+# The public names are listed (``__all__``) and documented by the re-export module spikeforge.models.
 
 #: Names of the input codes and readout decodings (the keys of their tables in :mod:`spikeforge.training.choices`).
 ENCODINGS: tuple[str, ...] = tuple(ENCODERS)
