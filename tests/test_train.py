@@ -320,3 +320,15 @@ def test_training_package_has_no_import_cycle() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_valid_names_are_exactly_what_the_config_accepts() -> None:
+    from spikeforge.training.choices import valid_names
+
+    names = valid_names()
+    for field, values in names.items():
+        for value in values:
+            TrainConfig(**{field: value.replace("cuda:N", "cuda:0")})  # every listed name is accepted
+        with pytest.raises(ValueError, match=f"(unknown {field}|{field})"):
+            TrainConfig(**{field: "no_such_name"})
+    assert "li" not in names["neuron"]

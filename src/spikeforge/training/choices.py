@@ -24,7 +24,7 @@ __all__ = [
     "check_choice", "check_dataset", "check_model", "check_neuron", "check_hidden_neuron", "check_surrogate",
     "check_encoding", "check_encoding_options", "check_decoding", "check_readout", "check_device",
     "check_positive_int", "check_widths",
-    "check_dropout", "spiking_neurons",
+    "check_dropout", "spiking_neurons", "valid_names",
 ]
 
 #: ``(x [B, ...], time_steps, generator, options) -> x_seq [T, B, ...]``.
@@ -190,3 +190,20 @@ def check_dropout(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
         raise ValueError(f"{name} must be a probability in [0, 1) (0 disables it), got {value!r}")
     return float(value)
+
+
+def valid_names() -> dict[str, list[str]]:
+    """The valid values of every :class:`~spikeforge.training.config.TrainConfig` field that holds a name
+    (``neuron`` lists the spiking neurons: hidden layers must spike), e.g. for ``--help`` and ``spikeforge info``."""
+    from spikeforge.data import list_datasets
+    from spikeforge.surrogate import list_surrogates
+
+    return {
+        "dataset": list_datasets(),
+        "model": list(MODELS),
+        "neuron": spiking_neurons(),
+        "surrogate": list_surrogates(),
+        "encoding": list(ENCODERS),
+        "decoding": list(DECODERS),
+        "device": [*DEVICE_TYPES, "cuda:N"],
+    }
