@@ -132,8 +132,9 @@ def _dense_stack(
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
         n_in = width
-    readout_layer = _READOUT_BUILDERS[readout](neuron, surrogate, num_classes, neuron_kwargs)
-    return layers + [nn.Linear(n_in, num_classes), readout_layer]
+    layers.append(nn.Linear(n_in, num_classes))  # built before the readout: the RNG draws keep their order
+    layers.append(_READOUT_BUILDERS[readout](neuron, surrogate, num_classes, neuron_kwargs))
+    return layers
 
 
 def _check_common(neuron: str, surrogate: str, dropout: object, readout: str, num_classes: object) -> float:
