@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from spikeforge import distributed as D
+from spikeforge.training import distributed as D
 from spikeforge.train import TrainConfig, load_checkpoint, train
 
 TIME_KEYS = ("train_time_s", "epoch_time_s")

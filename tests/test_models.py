@@ -240,3 +240,21 @@ def test_classifier_bad_input() -> None:
         model(torch.full((2, 4), float("nan")))
     with pytest.raises(ValueError, match=r"\[T=5, B"):
         model(torch.rand(3, 2, 4), encoded=True)
+
+
+def test_model_and_codec_tables_match_the_validated_names() -> None:
+    from spikeforge import models
+    from spikeforge.training import choices
+    from spikeforge.training.models import MODEL_BUILDERS
+
+    assert tuple(MODEL_BUILDERS) == choices.MODELS == tuple(list_models())
+    assert tuple(choices.ENCODERS) == models.ENCODINGS and tuple(choices.DECODERS) == models.DECODINGS
+
+
+def test_builders_reuse_the_config_validators() -> None:
+    """One validator per name: the builder and TrainConfig give the same message."""
+    with pytest.raises(ValueError) as from_builder:
+        build_mlp(4, (8,), 3, neuron="li")
+    with pytest.raises(ValueError) as from_config:
+        TrainConfig(neuron="li")
+    assert str(from_builder.value) == str(from_config.value)

@@ -368,3 +368,21 @@ def test_export_checkpoint_round_trip(tmp_path: Path) -> None:
     net2, _ = import_file(tmp_path / "out.nir", dt=1.0)
     x = torch.rand(10, 4, *dataset_info(config.dataset).input_shape)
     _assert_same(model.network.eval(), net2, x)
+
+
+def test_adaptive_neuron_is_refused_by_asking_its_membrane_spec() -> None:
+    from spikeforge.neurons import ALIF
+
+    with pytest.raises(NIRExportError, match=r"layer 1 \(ALIF\): NIR has no node for this neuron.*without adaptation"):
+        to_nir(SNNSequential(nn.Linear(2, 3), ALIF()), dt=1.0)
+
+
+def test_nir_and_energy_do_not_import_training() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, spikeforge.nir._export, spikeforge.energy.counts; "
+        "bad = [m for m in sys.modules if m.startswith(('spikeforge.train', 'spikeforge.models'))]; assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

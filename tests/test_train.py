@@ -20,9 +20,8 @@ from spikeforge.train import (
     load_splits,
     train,
 )
-import spikeforge.train as train_mod
 from spikeforge.training import checkpoint as ckpt_mod
-from spikeforge.training import loop
+from spikeforge.training import loop, saved
 
 TIME_KEYS = ("train_time_s", "epoch_time_s")
 _SPLITS: dict = {}  # generated Yin-Yang data is immutable and deterministic: build it once per session
@@ -39,7 +38,7 @@ def cached_splits(monkeypatch: pytest.MonkeyPatch) -> None:
         return _SPLITS[key]
 
     monkeypatch.setattr(loop, "load_splits", cached)
-    monkeypatch.setattr(train_mod, "load_splits", cached)
+    monkeypatch.setattr(saved, "load_splits", cached)
 
 
 def tiny(**kw: object) -> TrainConfig:
@@ -108,6 +107,12 @@ def test_config_round_trip_is_json_safe() -> None:
         ({"patience": 0}, "patience must be a positive int or None"),
         ({"dropout": 1.5}, "dropout"),
         ({"device": "tpu"}, "device"),
+        ({"device": "cuda:x"}, "TrainConfig.device='cuda:x' is not a torch device .*use 'cpu', 'cuda', 'cuda:N'"),
+        ({"device": "meta"}, "does not run on 'meta' devices; use 'cpu'"),
+        ({"neuron": "li"}, "does not spike, but hidden layers must spike.*choose a spiking neuron: .*lif"),
+        ({"hidden": ()}, "TrainConfig.hidden is empty, but hidden layers must spike.*hidden=\\(128,\\)"),
+        ({"model": "conv", "channels": ()}, "channels must not be empty"),
+        ({"encoding_kwargs": {"gain": 2.0}}, "constant encoding takes no options"),
         ({"seed": -1}, "seed"),
     ],
 )
@@ -295,3 +300,35 @@ def test_evaluate_and_evaluate_checkpoint(tmp_path: Path) -> None:
         evaluate(result.model, [x, y])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="empty"):
         evaluate(result.model, (x[:0], y[:0]))
+
+
+def test_every_config_field_has_help_metadata() -> None:
+    import dataclasses
+
+    for f in dataclasses.fields(TrainConfig):
+        assert isinstance(f.metadata.get("help"), str) and f.metadata["help"], f.name
+
+
+def test_training_package_has_no_import_cycle() -> None:
+    """The implementation imports spikeforge.training.*, never the public re-export modules."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import spikeforge.training.models, spikeforge.training.loop, spikeforge.training.saved; "
+        "bad = [m for m in ('spikeforge.train', 'spikeforge.models', 'spikeforge.distributed') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_valid_names_are_exactly_what_the_config_accepts() -> None:
+    from spikeforge.training.choices import valid_names
+
+    names = valid_names()
+    for field, values in names.items():
+        for value in values:
+            TrainConfig(**{field: value.replace("cuda:N", "cuda:0")})  # every listed name is accepted
+        with pytest.raises(ValueError, match=f"(unknown {field}|{field})"):
+            TrainConfig(**{field: "no_such_name"})
+    assert "li" not in names["neuron"]

@@ -169,3 +169,91 @@ def test_fold_batchnorm_on_plain_graph_is_noop(gen: torch.Generator) -> None:
     gm = fold_batchnorm(canonicalize(trace(net)))
     x = torch.randn(2, 3, generator=gen)
     torch.testing.assert_close(gm(x), net(x))
+
+
+# ---- the one BatchNorm fold, tested at both call sites (conversion and NIR export) ------------------------------
+# The independent reference is the eval-mode module pair itself, bn(layer(x)), computed in float64; the folded
+# constants are checked against the closed form rounded once to the layer's dtype.
+
+
+def _fold_conversion(layer: nn.Module, bn: nn.Module) -> nn.Module:
+    return fold_bn_into(layer, bn)
+
+
+def _fold_conversion_graph(layer: nn.Module, bn: nn.Module) -> nn.Module:
+    gm = prepare(nn.Sequential(layer, bn))
+    (folded,) = [m for m in gm.modules() if isinstance(m, type(layer))]
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in gm.modules())
+    return folded
+
+
+def _fold_nir(layer: nn.Module, bn: nn.Module) -> nn.Module:
+    from spikeforge.nir._export import _fold_and_skip
+
+    ((_, folded),) = _fold_and_skip([layer, nn.Dropout(0.5), bn])
+    return folded
+
+
+FOLD_SITES = {"conversion.fold_bn_into": _fold_conversion, "conversion.prepare": _fold_conversion_graph,
+              "nir.to_nir": _fold_nir}
+BN_CASES = {
+    "conv2d+bias": (lambda: nn.Conv2d(3, 4, 3, padding=1), lambda: nn.BatchNorm2d(4, eps=1e-3), (5, 3, 6, 6)),
+    "conv2d-no-bias,affine=False": (lambda: nn.Conv2d(3, 4, 3, bias=False),
+                                    lambda: nn.BatchNorm2d(4, affine=False, eps=0.25), (5, 3, 6, 6)),
+    "conv1d+bias": (lambda: nn.Conv1d(2, 3, 3, stride=2), lambda: nn.BatchNorm1d(3, eps=1e-5), (5, 2, 9)),
+    "linear+bias": (lambda: nn.Linear(5, 4), lambda: nn.BatchNorm1d(4, eps=0.1), (7, 5)),
+    "linear-no-bias,affine=False": (lambda: nn.Linear(5, 4, bias=False), lambda: nn.BatchNorm1d(4, affine=False),
+                                    (7, 5)),
+}
+
+
+def _bn_pair(case: str, gen: torch.Generator, dtype: torch.dtype) -> tuple[nn.Module, nn.Module, tuple[int, ...]]:
+    make_layer, make_bn, shape = BN_CASES[case]
+    layer, bn = make_layer().to(dtype).eval(), make_bn().to(dtype).eval()
+    n = bn.num_features
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64))
+        bn.running_mean.copy_(torch.randn(n, generator=gen, dtype=torch.float64) * 2)
+        bn.running_var.copy_(torch.rand(n, generator=gen, dtype=torch.float64) * 3 + 1e-3)
+        if bn.affine:
+            bn.weight.copy_(torch.randn(n, generator=gen, dtype=torch.float64) * 2)
+            bn.bias.copy_(torch.randn(n, generator=gen, dtype=torch.float64))
+    return layer, bn, shape
+
+
+@pytest.mark.parametrize("site", sorted(FOLD_SITES))
+@pytest.mark.parametrize("case", sorted(BN_CASES))
+def test_bn_fold_equals_eval_batchnorm_after_layer_in_float64(site: str, case: str, gen: torch.Generator) -> None:
+    layer, bn, shape = _bn_pair(case, gen, torch.float64)
+    folded = FOLD_SITES[site](layer, bn)
+    x = torch.randn(shape, generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        ref = bn(layer(x))  # independent reference: the unfolded pair in eval mode
+        torch.testing.assert_close(folded(x), ref, rtol=1e-12, atol=1e-12)
+    assert folded is not layer and folded.bias is not None
+
+
+@pytest.mark.parametrize("site", sorted(FOLD_SITES))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_bn_fold_constants_are_rounded_once_to_the_layer_dtype(site: str, dtype: torch.dtype, gen: torch.Generator) -> None:
+    """The NIR copy used to compute s = gamma / sqrt(var + eps) in the layer's dtype: in bfloat16 about a third
+    of the folded weights came out one ulp off the correctly rounded value (conversion computed in float64)."""
+    layer, bn, _ = _bn_pair("conv2d+bias", gen, dtype)
+    folded = FOLD_SITES[site](layer, bn)
+    s = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+    w_ref = (layer.weight.double() * s.reshape(-1, 1, 1, 1)).to(dtype)
+    b_ref = ((layer.bias.double() - bn.running_mean.double()) * s + bn.bias.double()).to(dtype)
+    assert folded.weight.dtype == dtype
+    assert torch.equal(folded.weight, w_ref) and torch.equal(folded.bias, b_ref)
+
+
+def test_bn_fold_refuses_mismatched_channels_at_both_sites() -> None:
+    """The NIR copy used to broadcast a 1-feature BatchNorm over every output instead of refusing it."""
+    from spikeforge.nir import NIRExportError
+
+    layer, bn = nn.Linear(3, 4).eval(), nn.BatchNorm1d(1).eval()
+    with pytest.raises(UnsupportedLayerError, match="one feature per output channel"):
+        fold_bn_into(layer, bn)
+    with pytest.raises(NIRExportError, match="one feature per output channel"):
+        _fold_nir(layer, bn)

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+from spikeforge._core.bn_fold import FOLDABLE_LAYERS, fold_bn
 from spikeforge.conversion.qcfs import QCFS
 
 __all__ = [
@@ -40,7 +41,7 @@ class UnsupportedLayerError(ValueError):
 
 ACTIVATIONS: tuple[type[nn.Module], ...] = (nn.ReLU, QCFS)
 _DROPOUTS: tuple[type[nn.Module], ...] = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
-_LINEAR_LIKE: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_LINEAR_LIKE: tuple[type[nn.Module], ...] = FOLDABLE_LAYERS
 _BATCHNORMS: tuple[type[nn.Module], ...] = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _MAXPOOLS: tuple[type[nn.Module], ...] = (nn.MaxPool1d, nn.MaxPool2d)
 
@@ -189,37 +190,16 @@ def canonicalize(gm: fx.GraphModule) -> fx.GraphModule:
 
 
 def fold_bn_into(layer: nn.Module, bn: nn.Module) -> nn.Module:
-    r"""Return a copy of ``layer`` (Linear/Conv) with the eval-mode BatchNorm ``bn`` folded in.
+    """Return a copy of ``layer`` (Linear/Conv) with the eval-mode BatchNorm ``bn`` folded in.
 
-    With ``s = gamma / sqrt(running_var + eps)`` per output channel:
-
-    .. math:: W' = s \odot W, \qquad b' = s\,(b - \mu) + \beta,
-
-    so ``layer'(x) = bn(layer(x))`` exactly in real arithmetic. The fold is computed in float64 and
-    cast back to the layer's dtype (in a float64 model the two sides agree to rounding).
+    The one fold of the package (:func:`spikeforge._core.bn_fold.fold_bn`, shared with NIR export):
+    ``W' = s W``, ``b' = s (b - mu) + beta`` with ``s = gamma / sqrt(running_var + eps)``, computed in
+    float64 and cast back to the layer's dtype. Errors are raised as :class:`UnsupportedLayerError`.
     """
-    if bn.running_mean is None or bn.running_var is None:
-        raise UnsupportedLayerError(
-            "BatchNorm without running statistics (track_running_stats=False) uses batch statistics at "
-            "inference and cannot be folded; train with track_running_stats=True"
-        )
-    if layer.weight.shape[0] != bn.running_mean.shape[0]:
-        raise UnsupportedLayerError(
-            f"cannot fold {type(bn).__name__}({bn.running_mean.shape[0]}) into {type(layer).__name__} with "
-            f"{layer.weight.shape[0]} outputs"
-        )
-    new = copy.deepcopy(layer)
-    dtype = layer.weight.dtype
-    w = layer.weight.detach().double()
-    b = layer.bias.detach().double() if layer.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
-    gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(b)
-    beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros_like(b)
-    s = gamma / torch.sqrt(bn.running_var.detach().double() + bn.eps)
-    w_new = w * s.view(-1, *([1] * (w.dim() - 1)))
-    b_new = (b - bn.running_mean.detach().double()) * s + beta
-    new.weight = nn.Parameter(w_new.to(dtype))
-    new.bias = nn.Parameter(b_new.to(dtype))
-    return new
+    try:
+        return fold_bn(layer, bn)  # type: ignore[arg-type]
+    except ValueError as err:
+        raise UnsupportedLayerError(str(err)) from None
 
 
 def fold_batchnorm(gm: fx.GraphModule) -> fx.GraphModule:

@@ -42,7 +42,8 @@ from torch import Tensor, nn
 
 from spikeforge.energy._geometry import POOL_DIMS as _POOL_DIMS
 from spikeforge.energy._geometry import conv_fanout, pool_adds
-from spikeforge.neurons import Neuron, RecurrentLIF
+from spikeforge.layers import SNNSequential
+from spikeforge.neurons import Neuron
 
 __all__ = ["LayerCounts", "OpCounts", "count", "conv_fanout", "SUPPORTED_MODULES"]
 
@@ -54,10 +55,6 @@ SUPPORTED_MODULES: tuple[str, ...] = tuple(
     c.__name__ for c in (*_SYNAPTIC, *_POOL_DIMS, *_NORM, *_PASS)
 ) + ("spikeforge Neuron (any registered neuron)",)
 
-_INT_FIELDS = (
-    "calls", "synops", "macs", "dense_macs", "adds", "neuron_updates", "active_updates", "spikes",
-    "weight_reads", "state_reads", "state_writes",
-)
 
 
 @dataclass(frozen=True)
@@ -72,23 +69,29 @@ class LayerCounts:
     name: str
     kind: str
     module_type: str
-    calls: int = 0
-    synops: int = 0
-    macs: int = 0
-    dense_macs: int = 0
-    adds: int = 0
-    neuron_updates: int = 0
-    active_updates: int = 0
-    spikes: int = 0
-    weight_reads: int = 0
-    state_reads: int = 0
-    state_writes: int = 0
-    weights: int = 0
+    calls: int = 0  # forward calls of the module
+    synops: int = 0  # accumulates triggered by nonzero binary inputs (one per real fan-out target)
+    macs: int = 0  # multiply-accumulates done on non-binary input (and BatchNorm)
+    dense_macs: int = 0  # MACs if run densely at every step (a GPU on spike tensors)
+    adds: int = 0  # pooling compares/adds (and divisions)
+    neuron_updates: int = 0  # one per neuron per step
+    active_updates: int = 0  # neuron updates whose input current is nonzero
+    spikes: int = 0  # nonzero outputs of a spiking neuron layer
+    weight_reads: int = 0  # one per synaptic op or MAC (elements)
+    state_reads: int = 0  # neuron state elements read
+    state_writes: int = 0  # neuron state elements written
+    weights: int = 0  # synaptic weights of the layer
     spiking: bool = False
     input_binary: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+#: The integer counters of :class:`LayerCounts` (every ``int`` field but ``weights``), in declaration order.
+_INT_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(LayerCounts) if f.type in ("int", int) and f.name != "weights"
+)
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,18 @@ def _nnz(x: Tensor) -> int:
     return int(torch.count_nonzero(x))
 
 
+def _recurrent(module: nn.Module) -> bool:
+    """A neuron whose step input adds ``z[t-1] @ w_rec^T`` (declared by ``capabilities.recurrent``)."""
+    return isinstance(module, Neuron) and module.capabilities.recurrent
+
+
+def network_of(model: nn.Module) -> nn.Module:
+    """What runs on an encoded ``x_seq``: a classifier's :class:`~spikeforge.layers.SNNSequential` at
+    ``.network`` (e.g. :class:`spikeforge.training.models.SNNClassifier`), else ``model`` itself."""
+    net = getattr(model, "network", None)
+    return net if isinstance(net, SNNSequential) else model
+
+
 def _state_elements(module: Neuron, x_t: Tensor) -> int:
     def flat(s: Any) -> Iterator[Tensor]:
         if isinstance(s, Tensor):
@@ -189,7 +204,7 @@ class _Session:
     def entry(self, name: str, kind: str, module: nn.Module) -> dict[str, Any]:
         if name not in self.acc:
             weights = int(module.weight.numel()) if kind in ("linear", "conv") else 0
-            if isinstance(module, RecurrentLIF):
+            if _recurrent(module):
                 weights = int(module.w_rec.numel())
             self.acc[name] = {"kind": kind, "module_type": type(module).__name__, "weights": weights,
                               "spiking": bool(getattr(module, "spiking", False)) and kind == "neuron",
@@ -247,10 +262,10 @@ class _Session:
         steps = x.shape[0]
         state_elems = _state_elements(module, x[0]) * steps
         active = x != 0
-        if isinstance(module, RecurrentLIF):
+        if _recurrent(module):
             z0 = state.z if state is not None else torch.zeros_like(x[0])
             z_prev = torch.cat([z0.unsqueeze(0), y[:-1]])  # [T, B, N] spikes feeding the recurrence
-            n = module.size
+            n = int(module.w_rec.shape[0])  # w_rec [N, N]: each spike reaches N targets
             rec = _nnz(z_prev) * n
             e["synops"] += rec
             e["dense_macs"] += z_prev.numel() * n
@@ -299,8 +314,6 @@ def _run_counted(model: nn.Module, x_seq: Tensor) -> tuple[Any, OpCounts]:
                          "encode a batch first (e.g. model.encode(x)) or add dims with unsqueeze")
     if not bool(torch.isfinite(x_seq).all()):
         raise ValueError("x_seq contains NaN or inf; clean it (e.g. torch.nan_to_num) before counting")
-    from spikeforge.models import SNNClassifier
-
     training = [n or "<root>" for n, m in model.named_modules() if m.training and isinstance(m, (*_NORM, *_DROPOUT))]
     if training:
         raise ValueError(f"modules {training} are in training mode (BatchNorm would update its running statistics, "
@@ -342,8 +355,7 @@ def _run_counted(model: nn.Module, x_seq: Tensor) -> tuple[Any, OpCounts]:
             if kind in ("neuron", "synaptic", "pool", "norm", "passthrough", "unknown"):
                 handles.append(module.register_forward_hook(make(name, module, kind), with_kwargs=True))
         with torch.no_grad():
-            net = model.network if isinstance(model, SNNClassifier) else model
-            output = net(x_seq)
+            output = network_of(model)(x_seq)
     finally:
         for h in handles:
             h.remove()
@@ -371,9 +383,10 @@ def count(model: nn.Module, x_seq: Tensor) -> OpCounts:
     """Count the operations of one run of ``model`` on ``x_seq`` (see the module docstring).
 
     Args:
-        model: an :class:`~spikeforge.layers.SNNSequential`, an :class:`~spikeforge.models.SNNClassifier`
-            (its ``network`` runs on the already encoded ``x_seq``), or any ``nn.Module`` built from the
-            supported layers that maps ``x_seq`` to an output. Put it in eval mode first.
+        model: an :class:`~spikeforge.layers.SNNSequential`, a classifier holding one at ``.network``
+            (e.g. :class:`~spikeforge.models.SNNClassifier`; the network runs on the already encoded
+            ``x_seq``), or any ``nn.Module`` built from the supported layers that maps ``x_seq`` to an
+            output. Put it in eval mode first.
         x_seq: time-major input ``[T, B, ...]`` (spikes or analog values), floating point, finite.
     Returns:
         :class:`OpCounts` over the whole batch; ``counts.per_inference(name)`` divides by ``B``.

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from spikeforge._core.bn_fold import fold_bn
 from spikeforge.layers import SeqToBatch, SNNSequential
-from spikeforge.neurons import IF, LI, LIF, CubaLIF, Neuron, RecurrentLIF
+from spikeforge.neurons import Neuron
+from spikeforge.neurons.lif import input_gain
 from spikeforge.nir import _mapping as m
 from spikeforge.nir.layers import Scale, SumPool2d, Threshold
 
@@ -60,11 +61,10 @@ def _hint(**kwargs: Any) -> dict[str, str]:
 
 
 def network_layers(model: nn.Module) -> list[nn.Module]:
-    """The layer list of an SNNClassifier / SNNSequential / nn.Sequential / single Neuron."""
-    from spikeforge.models import SNNClassifier
-
-    if isinstance(model, SNNClassifier):
-        model = model.network
+    """The layer list of a classifier (an SNNSequential at ``.network``) / SNNSequential / nn.Sequential / layer."""
+    net = getattr(model, "network", None)
+    if isinstance(net, SNNSequential):  # a classifier, e.g. spikeforge.models.SNNClassifier
+        model = net
     if isinstance(model, SNNSequential):
         layers = list(model.layers)
     elif isinstance(model, nn.Sequential):
@@ -89,22 +89,13 @@ def _fold_and_skip(layers: Sequence[nn.Module]) -> list[tuple[int, nn.Module]]:
                     f"layer {i} ({type(layer).__name__}): NIR has no batch norm; it can only be folded into a Conv/Linear "
                     "directly before it, using running statistics (track_running_stats=True)"
                 )
-            out[-1] = (out[-1][0], _fold_bn(prev, layer))
+            try:
+                out[-1] = (out[-1][0], fold_bn(prev, layer))
+            except ValueError as err:
+                raise m.NIRExportError(f"layer {i} ({type(layer).__name__}): {err}") from None
             continue
         out.append((i, layer))
     return out
-
-
-def _fold_bn(layer: nn.Module, bn: nn.modules.batchnorm._BatchNorm) -> nn.Module:
-    fused = copy.deepcopy(layer)
-    with torch.no_grad():
-        s = (bn.weight if bn.affine else torch.ones_like(bn.running_var)) / torch.sqrt(bn.running_var + bn.eps)
-        shift = bn.bias if bn.affine else torch.zeros_like(bn.running_mean)
-        w = fused.weight
-        fused.weight = nn.Parameter(w * s.reshape(-1, *([1] * (w.dim() - 1))).to(w.dtype))
-        b = fused.bias if fused.bias is not None else torch.zeros(w.shape[0], dtype=w.dtype)
-        fused.bias = nn.Parameter(((b - bn.running_mean) * s + shift).to(w.dtype))
-    return fused
 
 
 def _out_shape(layer: nn.Module, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -125,9 +116,10 @@ def _params(neuron: Neuron, shape: tuple[int, ...]) -> Any:
 def _leaky_fields(ctx: _Ctx, neuron: Neuron, p: Any) -> tuple[dict[str, np.ndarray], np.ndarray]:
     tau = _full(p.tau_mem, ctx.shape, ctx.where, "tau_mem")
     beta = m.decay_of_tau(tau, neuron.dt, "exact")  # our neurons always use the exact decay
+    gain = input_gain(torch.from_numpy(beta), float(p.r), p.input_scaling)  # the neuron family's one gain formula
     fields = {
         "tau": m.tau_to_nir(tau, neuron.dt, ctx.dt, ctx.disc),
-        "r": m.leaky_r_to_nir(beta, float(p.r), p.input_scaling),
+        "r": m.r_from_gain(beta, np.asarray(gain, dtype=np.float64)),
         "v_leak": _full(p.v_rest, ctx.shape, ctx.where, "v_rest"),
     }
     return fields, beta
@@ -140,7 +132,7 @@ def _reset(ctx: _Ctx, reset: str) -> str:
     return reset
 
 
-def _export_lif(neuron: LIF, ctx: _Ctx) -> Nodes:
+def _export_lif(neuron: Neuron, ctx: _Ctx) -> Nodes:
     nir, p = ctx.nir, _params(neuron, ctx.shape)
     fields, _ = _leaky_fields(ctx, neuron, p)
     md = _hint(input_scaling=p.input_scaling, r=float(p.r))
@@ -150,13 +142,13 @@ def _export_lif(neuron: LIF, ctx: _Ctx) -> Nodes:
     return [("lif", nir.LIF(**fields, v_threshold=v_th, v_reset=_full(p.v_reset, ctx.shape, ctx.where, "v_reset"), metadata=md))]
 
 
-def _export_li(neuron: LI, ctx: _Ctx) -> Nodes:
+def _export_li(neuron: Neuron, ctx: _Ctx) -> Nodes:
     p = _params(neuron, ctx.shape)
     fields, _ = _leaky_fields(ctx, neuron, p)
     return [("li", ctx.nir.LI(**fields, metadata=_hint(input_scaling=p.input_scaling, r=float(p.r))))]
 
 
-def _export_if(neuron: IF, ctx: _Ctx) -> Nodes:
+def _export_if(neuron: Neuron, ctx: _Ctx) -> Nodes:
     nir, p = ctx.nir, _params(neuron, ctx.shape)
     r = _full(m.if_r_to_nir(float(p.c_mem), neuron.dt, ctx.dt), ctx.shape, ctx.where, "r")
     md = _hint(c_mem=float(p.c_mem), dt=neuron.dt)
@@ -166,7 +158,7 @@ def _export_if(neuron: IF, ctx: _Ctx) -> Nodes:
     return [("if", nir.IF(r=r, v_threshold=v_th, v_reset=_full(p.v_reset, ctx.shape, ctx.where, "v_reset"), metadata=md))]
 
 
-def _export_cuba(neuron: CubaLIF, ctx: _Ctx) -> Nodes:
+def _export_cuba(neuron: Neuron, ctx: _Ctx) -> Nodes:
     nir, p = ctx.nir, _params(neuron, ctx.shape)
     fields, _ = _leaky_fields(ctx, neuron, p)
     tau_syn = _full(p.tau_syn, ctx.shape, ctx.where, "tau_syn")
@@ -185,17 +177,21 @@ def _export_cuba(neuron: CubaLIF, ctx: _Ctx) -> Nodes:
     return [("cubalif", nir.CubaLIF(**syn, v_threshold=v_th, v_reset=v_reset, metadata=md))]
 
 
-def _export_rlif(neuron: RecurrentLIF, ctx: _Ctx) -> Nodes:
-    nir = ctx.nir
-    if ctx.shape != (neuron.size,):
-        raise m.NIRExportError(f"{ctx.where}: expects input shape ({neuron.size},), got {ctx.shape}")
+def _w_rec(neuron: Neuron) -> Tensor:
+    """The ``[N, N]`` recurrent weights of a neuron declaring ``capabilities.recurrent``."""
+    return cast(Tensor, neuron.w_rec)
+
+
+def _export_rlif(neuron: Neuron, ctx: _Ctx) -> Nodes:
+    nir, n = ctx.nir, int(_w_rec(neuron).shape[0])
+    if ctx.shape != (n,):
+        raise m.NIRExportError(f"{ctx.where}: expects input shape ({n},), got {ctx.shape}")
     p = _params(neuron, ctx.shape)
     if p.lif.reset == "none":
         raise m.NIRExportError(f"{ctx.where}: a RecurrentLIF without reset has no NIR form here; use reset='to_value'")
     lif = _export_lif_params(ctx, neuron, p.lif)
-    n = neuron.size
     sub = nir.NIRGraph(
-        nodes={"input": nir.Input(np.array([n])), "lif": lif, "w_rec": nir.Linear(_np(neuron.w_rec)), "output": nir.Output(np.array([n]))},
+        nodes={"input": nir.Input(np.array([n])), "lif": lif, "w_rec": nir.Linear(_np(_w_rec(neuron))), "output": nir.Output(np.array([n]))},
         edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
         metadata={HINT_KEY: "RecurrentLIF"},
     )
@@ -287,8 +283,44 @@ def _export_scale(layer: Scale, ctx: _Ctx) -> Nodes:
     return [("scale", ctx.nir.Scale(_full(layer.scale, ctx.shape, ctx.where, "scale")))]
 
 
+def _membrane_kind(neuron: Neuron, p: Any) -> str:
+    """``"if"``, ``"cuba"``, ``"adaptive"`` or ``"lif"``, read from the neuron's membrane spec (its parameter
+    fields when per-neuron tensors leave it without a scalar spec)."""
+    spec = neuron.membrane_spec()
+    if spec is not None:
+        flags = {"if": spec.is_if, "cuba": spec.has_syn, "adaptive": spec.has_adapt}
+    else:
+        fields = getattr(p, "_fields", ())
+        flags = {"if": "c_mem" in fields, "cuba": "tau_syn" in fields, "adaptive": "tau_adapt" in fields}
+    return next((kind for kind, on in flags.items() if on), "lif")
+
+
+_MEMBRANE_EXPORTERS: dict[str, Callable[[Any, _Ctx], Nodes]] = {
+    "lif": _export_lif, "if": _export_if, "cuba": _export_cuba,
+}
+
+
+def _export_neuron(neuron: Neuron, ctx: _Ctx) -> Nodes:
+    """Pick the NIR node by asking the neuron (capabilities, membrane spec), not by its class."""
+    caps = neuron.capabilities
+    if caps.recurrent and caps.lif_family:
+        return _export_rlif(neuron, ctx)
+    if not caps.spiking and not caps.recurrent:
+        p = _params(neuron, ctx.shape)
+        if all(hasattr(p, f) for f in ("tau_mem", "v_rest", "r", "input_scaling")):  # a leaky integrator readout
+            return _export_li(neuron, ctx)
+    if caps.lif_family and not caps.recurrent:
+        kind = _membrane_kind(neuron, _params(neuron, ctx.shape))
+        if kind in _MEMBRANE_EXPORTERS:
+            return _MEMBRANE_EXPORTERS[kind](neuron, ctx)
+    raise m.NIRExportError(
+        f"{ctx.where}: NIR has no node for this neuron; exportable neurons are the LIF family without adaptation "
+        "(LIF, IF, CubaLIF, RecurrentLIF) and the non-spiking LI readout; use one of them"
+    )
+
+
 _EXPORTERS: dict[type, Callable[[Any, _Ctx], Nodes]] = {
-    LIF: _export_lif, LI: _export_li, IF: _export_if, CubaLIF: _export_cuba, RecurrentLIF: _export_rlif,
+    Neuron: _export_neuron,
     nn.Linear: _export_linear, nn.Conv1d: _export_conv, nn.Conv2d: _export_conv, nn.Flatten: _export_flatten,
     nn.AvgPool2d: _export_avgpool, SumPool2d: _export_sumpool, nn.MaxPool2d: _export_maxpool,
     Threshold: _export_threshold, Scale: _export_scale,
@@ -311,8 +343,8 @@ def _input_shape(layers: list[tuple[int, nn.Module]], input_shape: Sequence[int]
     first = layers[0][1] if layers else None
     if isinstance(first, nn.Linear):
         return (first.in_features,)
-    if isinstance(first, RecurrentLIF):
-        return (first.size,)
+    if isinstance(first, Neuron) and first.capabilities.recurrent:
+        return (int(_w_rec(first).shape[0]),)
     raise ValueError(f"cannot infer the input shape from {type(first).__name__}; pass input_shape=(C, H, W) or (features,)")
 
 

@@ -63,7 +63,7 @@ __all__ = [
     "tau_of_decay",
     "tau_to_nir",
     "tau_from_nir",
-    "leaky_r_to_nir",
+    "r_from_gain",
     "gain_from_nir",
     "synapse_w_in",
     "if_r_to_nir",
@@ -157,12 +157,11 @@ def tau_from_nir(tau: np.ndarray, dt: float, discretization: str) -> np.ndarray:
     return tau_of_decay(d, dt, "exact")
 
 
-def leaky_r_to_nir(beta: np.ndarray, r: float, input_scaling: str) -> np.ndarray:
-    """NIR ``r`` of a leaky membrane with decay ``beta``, resistance ``r`` and our ``input_scaling``."""
+def r_from_gain(beta: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """NIR ``r`` of a leaky membrane with decay ``beta`` and per-step input gain ``g`` (inverse of
+    :func:`gain_from_nir`); the gain itself comes from the neuron family (``spikeforge.neurons.lif.input_gain``)."""
     beta = _f64(beta)
-    if input_scaling == "exact":
-        return np.broadcast_to(_f64(r), beta.shape).copy()
-    return _f64(r) / (1.0 - beta)  # g = R  =>  r = g / (1 - beta)
+    return np.broadcast_to(_f64(gain) / (1.0 - beta), beta.shape).copy()
 
 
 def gain_from_nir(beta: np.ndarray, r: np.ndarray) -> np.ndarray:

@@ -1,3 +1,7 @@
-"""Implementation of :mod:`spikeforge.train` (configuration, checkpoints, evaluation, the training loop).
+"""Training of spiking classifiers: configuration and name validation (:mod:`.config`, :mod:`.choices`),
+model builders (:mod:`.models`), the training loop (:mod:`.loop`), evaluation (:mod:`.evaluate`,
+:mod:`.saved`), checkpoints (:mod:`.checkpoint`) and data parallelism (:mod:`.distributed`).
 
-Import the public names from :mod:`spikeforge.train`; the submodules here are private."""
+The public names are exported by the documented modules :mod:`spikeforge.train`, :mod:`spikeforge.models`
+and :mod:`spikeforge.distributed`; code inside the package imports these submodules, never those three.
+"""

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from spikeforge.training import choices as C
 
 __all__ = ["TrainConfig", "RESUMABLE_CHANGES"]
 
 #: Fields that may differ between a run and its resumption (they do not change the result).
 RESUMABLE_CHANGES = ("data_dir", "device", "num_workers")
-
-
-def _pos_int(name: str, value: object, *, allow_none: bool = False) -> None:
-    if allow_none and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"TrainConfig.{name} must be a positive int{' or None' if allow_none else ''}, got {value!r}")
 
 
 def _number(name: str, value: object, *, lo: float, lo_open: bool, allow_none: bool = False) -> None:
@@ -29,22 +24,22 @@ def _number(name: str, value: object, *, lo: float, lo_open: bool, allow_none: b
         raise ValueError(f"TrainConfig.{name} must be a finite number {'>' if lo_open else '>='} {lo}, got {value!r}")
 
 
-def _widths(name: str, value: object) -> tuple[int, ...]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-        raise TypeError(f"TrainConfig.{name} must be a tuple of positive ints, e.g. (128,), got {value!r}")
-    if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value):
-        raise ValueError(f"TrainConfig.{name} must hold positive ints, got {value!r}")
-    return tuple(value)
+def _nonnegative_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"TrainConfig.{name} must be a non-negative int, got {value!r}")
 
 
-def _choice(name: str, value: object, valid: list[str]) -> None:
-    if value not in valid:
-        raise ValueError(f"unknown {name} {value!r}; valid choices: {', '.join(valid)}")
+def _help(text: str) -> dict[str, str]:
+    """Field metadata: ``--help`` text of the field's command-line option."""
+    return {"help": text}
 
 
 @dataclass
 class TrainConfig:
     """Configuration of :func:`spikeforge.train.train`. The defaults are the tuned Yin-Yang run.
+
+    Every name is validated here, once, when the config is built (the one validator of each lives in
+    :mod:`spikeforge.training.choices`); ``f.metadata["help"]`` of each field is its command-line help.
 
     Attributes:
         dataset: registered dataset name (:func:`spikeforge.data.list_datasets`).
@@ -73,65 +68,74 @@ class TrainConfig:
         eval_batch_size: batch size of evaluation passes.
     """
 
-    dataset: str = "yinyang"
-    model: str = "mlp"
-    hidden: tuple[int, ...] = (256,)
-    channels: tuple[int, ...] = (16, 32)
-    neuron: str = "lif"
-    surrogate: str = "fast_sigmoid"
-    neuron_kwargs: dict[str, Any] | None = None
-    time_steps: int = 10
-    encoding: str = "constant"
-    encoding_kwargs: dict[str, Any] | None = None
-    decoding: str = "max_membrane"
-    dropout: float = 0.0
-    epochs: int = 60
-    batch_size: int = 32
-    lr: float = 1e-2
-    weight_decay: float = 1e-4
-    grad_clip: float | None = 1.0
-    patience: int | None = None
-    seed: int = 0
-    data_dir: str | None = None
-    device: str = "cpu"
-    num_workers: int = 0
-    val_fraction: float = 0.1
-    eval_batch_size: int = 1000
+    dataset: str = field(default="yinyang", metadata=_help("registered dataset name (spikeforge.data.list_datasets)"))
+    model: str = field(default="mlp", metadata=_help("model builder: 'mlp' or 'conv'"))
+    hidden: tuple[int, ...] = field(
+        default=(256,), metadata=_help("widths of the fully connected spiking layers (at least one for 'mlp')")
+    )
+    channels: tuple[int, ...] = field(default=(16, 32), metadata=_help("conv block channels (model 'conv' only)"))
+    neuron: str = field(default="lif", metadata=_help("spiking neuron of the hidden layers (a registered name)"))
+    surrogate: str = field(default="fast_sigmoid", metadata=_help("surrogate gradient (a registered name)"))
+    neuron_kwargs: dict[str, Any] | None = field(
+        default=None, metadata=_help("neuron constructor arguments; None = the tuned defaults (tau_mem 5, raw input)")
+    )
+    time_steps: int = field(default=10, metadata=_help("simulation steps T per sample"))
+    encoding: str = field(default="constant", metadata=_help("input code: constant, rate or latency"))
+    encoding_kwargs: dict[str, Any] | None = field(
+        default=None, metadata=_help("options of the encoder, e.g. {\"gain\": 0.5} for rate")
+    )
+    decoding: str = field(
+        default="max_membrane", metadata=_help("readout decoding: max_membrane, mean_membrane or spike_count")
+    )
+    dropout: float = field(default=0.0, metadata=_help("dropout after each hidden spiking layer, in [0, 1)"))
+    epochs: int = field(default=60, metadata=_help("maximum number of epochs (the cosine schedule spans all)"))
+    batch_size: int = field(default=32, metadata=_help("global batch size (split across ranks under torchrun)"))
+    lr: float = field(default=1e-2, metadata=_help("AdamW learning rate, cosine-annealed per batch to 0"))
+    weight_decay: float = field(default=1e-4, metadata=_help("AdamW decoupled weight decay"))
+    grad_clip: float | None = field(default=1.0, metadata=_help("maximum global gradient 2-norm; None = no clipping"))
+    patience: int | None = field(
+        default=None, metadata=_help("stop after this many epochs without a better validation accuracy; None = never")
+    )
+    seed: int = field(default=0, metadata=_help("seeds python, numpy, torch and the trainer's generator"))
+    data_dir: str | None = field(default=None, metadata=_help("folder with dataset files (datasets that need them)"))
+    device: str = field(default="cpu", metadata=_help("torch device: cpu, cuda, cuda:N or mps"))
+    num_workers: int = field(default=0, metadata=_help("accepted for compatibility; the trainer uses no workers"))
+    val_fraction: float = field(
+        default=0.1, metadata=_help("share of the training split held out for validation, if the dataset has none")
+    )
+    eval_batch_size: int = field(default=1000, metadata=_help("batch size of evaluation passes"))
 
     def __post_init__(self) -> None:
-        from spikeforge.data import list_datasets
-        from spikeforge.models import DECODINGS, ENCODINGS, list_models
-        from spikeforge.neurons import list_neurons
-        from spikeforge.surrogate import list_surrogates
-
-        _choice("dataset", self.dataset, list_datasets())
-        _choice("model", self.model, list_models())
-        _choice("neuron", self.neuron, list_neurons())
-        _choice("surrogate", self.surrogate, list_surrogates())
-        _choice("encoding", self.encoding, list(ENCODINGS))
-        _choice("decoding", self.decoding, list(DECODINGS))
-        self.hidden = _widths("hidden", self.hidden)
-        self.channels = _widths("channels", self.channels)
+        self.hidden = C.check_widths("TrainConfig.hidden", self.hidden, allow_empty=True)
+        self.channels = C.check_widths("TrainConfig.channels", self.channels, allow_empty=True)
+        C.check_dataset(self.dataset)
+        C.check_model(self.model)
+        C.check_hidden_neuron(self.neuron)
+        C.check_surrogate(self.surrogate)
+        C.check_encoding(self.encoding)
+        C.check_decoding(self.decoding)
+        C.check_device("TrainConfig.device", self.device)
+        if self.model == "mlp" and not self.hidden:
+            raise ValueError("TrainConfig.hidden is empty, but hidden layers must spike and model 'mlp' has no other "
+                             "spiking layer; give at least one width, e.g. hidden=(128,)")
+        if self.model == "conv" and not self.channels:
+            raise ValueError("TrainConfig.channels must not be empty for model 'conv'; give e.g. channels=(16, 32)")
         for name in ("neuron_kwargs", "encoding_kwargs"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, dict):
                 raise TypeError(f"TrainConfig.{name} must be a dict or None, got {type(value).__name__}")
+        C.check_encoding_options("TrainConfig.encoding_kwargs", self.encoding, self.encoding_kwargs)
         for name in ("time_steps", "epochs", "batch_size", "eval_batch_size"):
-            _pos_int(name, getattr(self, name))
-        _pos_int("patience", self.patience, allow_none=True)
+            C.check_positive_int(f"TrainConfig.{name}", getattr(self, name))
+        C.check_positive_int("TrainConfig.patience", self.patience, allow_none=True)
         _number("lr", self.lr, lo=0.0, lo_open=True)
         _number("weight_decay", self.weight_decay, lo=0.0, lo_open=False)
         _number("grad_clip", self.grad_clip, lo=0.0, lo_open=True, allow_none=True)
-        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"TrainConfig.dropout must lie in [0, 1), got {self.dropout!r}")
+        C.check_dropout("TrainConfig.dropout", self.dropout)
         if not isinstance(self.val_fraction, (int, float)) or not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"TrainConfig.val_fraction must lie in (0, 1), got {self.val_fraction!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"TrainConfig.seed must be a non-negative int, got {self.seed!r}")
-        if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0:
-            raise ValueError(f"TrainConfig.num_workers must be a non-negative int, got {self.num_workers!r}")
-        if not isinstance(self.device, str) or not self.device.split(":")[0] in ("cpu", "cuda", "mps"):
-            raise ValueError(f"TrainConfig.device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+            raise ValueError(f"TrainConfig.val_fraction must lie in (0, 1), e.g. 0.1, got {self.val_fraction!r}")
+        _nonnegative_int("seed", self.seed)
+        _nonnegative_int("num_workers", self.num_workers)
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             self.data_dir = str(self.data_dir)
 

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from spikeforge.distributed import DistContext, all_reduce_sum
+from spikeforge.training.distributed import DistContext, all_reduce_sum
 from spikeforge.layers import record
-from spikeforge.models import SNNClassifier
+from spikeforge.training.models import SNNClassifier
 from spikeforge.neurons import Neuron
 
 __all__ = ["EVAL_SEED", "evaluate_tensors", "spiking_layer_names"]

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from spikeforge import distributed as D
-from spikeforge.models import SNNClassifier, build_model
+from spikeforge.training import distributed as D
+from spikeforge.training.models import SNNClassifier, build_model
 from spikeforge.training.checkpoint import (
     FORMAT,
     atomic_save,

@@ -1,0 +1,209 @@
+"""Every named choice of a training run and the one validator of each.
+
+:class:`~spikeforge.training.config.TrainConfig` validates its fields with these functions, and the public
+model builders (:func:`~spikeforge.training.models.build_mlp`, :func:`~spikeforge.training.models.build_conv`,
+:class:`~spikeforge.training.models.SNNClassifier`) reuse them, so each name is checked by one definition and
+every error names the fix (the valid choices, or the value to use instead).
+
+Encodings and decodings are tables (name -> function); their keys are the valid names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from spikeforge import encoding as enc
+
+__all__ = [
+    "ENCODERS", "DECODERS", "MODELS", "READOUTS", "DEVICE_TYPES",
+    "check_choice", "check_dataset", "check_model", "check_neuron", "check_hidden_neuron", "check_surrogate",
+    "check_encoding", "check_encoding_options", "check_decoding", "check_readout", "check_device",
+    "check_positive_int", "check_widths",
+    "check_dropout", "spiking_neurons", "valid_names",
+]
+
+#: ``(x [B, ...], time_steps, generator, options) -> x_seq [T, B, ...]``.
+Encoder = Callable[[Tensor, int, "torch.Generator | None", Mapping[str, Any]], Tensor]
+#: ``out_seq [T, B, C] -> logits [B, C]``.
+Decoder = Callable[[Tensor], Tensor]
+
+
+def _encode_constant(
+    x: Tensor, time_steps: int, generator: torch.Generator | None, options: Mapping[str, Any]
+) -> Tensor:
+    return enc.constant(x, time_steps)
+
+
+def _encode_rate(
+    x: Tensor, time_steps: int, generator: torch.Generator | None, options: Mapping[str, Any]
+) -> Tensor:
+    return enc.rate(x, time_steps, generator=generator, **options)
+
+
+def _encode_latency(
+    x: Tensor, time_steps: int, generator: torch.Generator | None, options: Mapping[str, Any]
+) -> Tensor:
+    return enc.latency(x, time_steps, **options)
+
+
+def _max_over_time(out_seq: Tensor) -> Tensor:
+    return out_seq.max(dim=0).values
+
+
+def _mean_over_time(out_seq: Tensor) -> Tensor:
+    return out_seq.mean(dim=0)
+
+
+def _sum_over_time(out_seq: Tensor) -> Tensor:
+    return out_seq.sum(dim=0)
+
+
+#: Input codes of :class:`~spikeforge.training.models.SNNClassifier` (see :mod:`spikeforge.encoding`).
+ENCODERS: Mapping[str, Encoder] = MappingProxyType(
+    {"constant": _encode_constant, "rate": _encode_rate, "latency": _encode_latency}
+)
+#: Readout decodings: max / mean of the LI membrane over time, or the spike count of a spiking readout.
+DECODERS: Mapping[str, Decoder] = MappingProxyType(
+    {"max_membrane": _max_over_time, "mean_membrane": _mean_over_time, "spike_count": _sum_over_time}
+)
+#: Model names; :data:`spikeforge.training.models.MODEL_BUILDERS` holds one builder per name.
+MODELS: tuple[str, ...] = ("mlp", "conv")
+#: Readout layers: a non-spiking LI (membrane decodings) or the hidden neuron type (``spike_count``).
+READOUTS: tuple[str, ...] = ("li", "spiking")
+#: Device types the trainer runs on.
+DEVICE_TYPES: tuple[str, ...] = ("cpu", "cuda", "mps")
+
+
+def check_choice(kind: str, value: object, choices: Sequence[str]) -> str:
+    """``value`` if it is one of ``choices``, else ``ValueError("unknown <kind> ...; valid choices: ...")``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"unknown {kind} {value!r}; valid choices: {', '.join(choices)}")
+    return value
+
+
+def check_dataset(name: object) -> str:
+    from spikeforge.data import list_datasets
+
+    return check_choice("dataset", name, list_datasets())
+
+
+def check_model(name: object) -> str:
+    return check_choice("model", name, MODELS)
+
+
+def check_encoding(name: object) -> str:
+    return check_choice("encoding", name, list(ENCODERS))
+
+
+def check_decoding(name: object) -> str:
+    return check_choice("decoding", name, list(DECODERS))
+
+
+def check_encoding_options(name: str, encoding: str, options: object) -> dict[str, Any]:
+    """The encoder options as a dict (``None`` -> ``{}``); the constant code takes none."""
+    if options is not None and not isinstance(options, Mapping):
+        raise TypeError(f"{name} must be a dict or None, got {type(options).__name__}")
+    out = dict(options or {})
+    if encoding == "constant" and out:
+        raise ValueError(f"constant encoding takes no options, got {sorted(out)}; "
+                         "pass no encoding options or choose encoding 'rate' or 'latency'")
+    return out
+
+
+def check_readout(name: object) -> str:
+    return check_choice("readout", name, READOUTS)
+
+
+def check_neuron(name: object) -> str:
+    from spikeforge.neurons import list_neurons
+
+    return check_choice("neuron", name, list_neurons())
+
+
+def spiking_neurons() -> list[str]:
+    """Registered neurons whose output is spikes (the ones allowed in hidden layers)."""
+    from spikeforge.neurons import NEURON_REGISTRY, list_neurons
+
+    return [n for n in list_neurons() if NEURON_REGISTRY[n].capabilities.spiking]
+
+
+def check_hidden_neuron(name: object) -> str:
+    """A registered neuron that spikes: hidden layers must spike (a readout such as ``li`` is added by the model)."""
+    check_neuron(name)
+    spiking = spiking_neurons()
+    if name not in spiking:
+        raise ValueError(
+            f"neuron {name!r} does not spike, but hidden layers must spike (the LI readout is added by the model); "
+            f"choose a spiking neuron: {', '.join(spiking)}"
+        )
+    return str(name)
+
+
+def check_surrogate(name: object) -> str:
+    from spikeforge.surrogate import get_surrogate, list_surrogates
+
+    check_choice("surrogate", name, list_surrogates())
+    get_surrogate(str(name))  # constructible with its defaults
+    return str(name)
+
+
+def check_device(name: str, value: object) -> str:
+    """A ``torch.device`` string of a type the trainer runs on (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``)."""
+    fix = "use 'cpu', 'cuda', 'cuda:N' or 'mps'"
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a device string; {fix}; got {value!r}")
+    try:
+        dev = torch.device(value)
+    except RuntimeError as err:
+        raise ValueError(f"{name}={value!r} is not a torch device ({err}); {fix}") from None
+    if dev.type not in DEVICE_TYPES:
+        raise ValueError(f"{name}={value!r}: the trainer does not run on {dev.type!r} devices; {fix}")
+    return value
+
+
+def check_positive_int(name: str, value: object, *, allow_none: bool = False) -> Any:
+    if allow_none and value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int{' or None' if allow_none else ''}, got {value!r}")
+    return value
+
+
+def check_widths(name: str, value: object, *, allow_empty: bool) -> tuple[int, ...]:
+    """Layer widths as a tuple of positive ints (any sequence is accepted, e.g. a JSON list)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be a tuple of positive ints (any sequence), e.g. (128,), got {value!r}")
+    out = tuple(value)
+    if any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in out):
+        raise ValueError(f"{name} must hold positive ints, got {value!r}")
+    if not out and not allow_empty:
+        raise ValueError(f"{name} must not be empty; give at least one width, e.g. (128,)")
+    return out
+
+
+def check_dropout(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1) (0 disables it), got {value!r}")
+    return float(value)
+
+
+def valid_names() -> dict[str, list[str]]:
+    """The valid values of every :class:`~spikeforge.training.config.TrainConfig` field that holds a name
+    (``neuron`` lists the spiking neurons: hidden layers must spike), e.g. for ``--help`` and ``spikeforge info``."""
+    from spikeforge.data import list_datasets
+    from spikeforge.surrogate import list_surrogates
+
+    return {
+        "dataset": list_datasets(),
+        "model": list(MODELS),
+        "neuron": spiking_neurons(),
+        "surrogate": list_surrogates(),
+        "encoding": list(ENCODERS),
+        "decoding": list(DECODERS),
+        "device": [*DEVICE_TYPES, "cuda:N"],
+    }
