@@ -54,7 +54,8 @@ def energy_summary(
     chips = cost_models(hardware, extra)  # fail before loading anything
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; valid choices: {', '.join(SPLITS)}")
-    from spikeforge.train import load_checkpoint, load_splits
+    from spikeforge.training.loop import load_splits
+    from spikeforge.training.saved import load_checkpoint
 
     model, config, _info = load_checkpoint(checkpoint)
     model.eval()

@@ -27,7 +27,7 @@ def _arguments(e: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Output:
-    from spikeforge.train import evaluate_checkpoint
+    from spikeforge.training.saved import evaluate_checkpoint
 
     existing_file(args.checkpoint, "checkpoint")
     metrics = dict(evaluate_checkpoint(args.checkpoint, args.split, data_dir=args.data_dir))

@@ -64,7 +64,7 @@ def export_network(
     sequence to the readout layer's output.
     """
     from spikeforge.nir import require_nir, to_nir
-    from spikeforge.train import load_checkpoint
+    from spikeforge.training.saved import load_checkpoint
 
     nir = require_nir()
     model, config, _info = load_checkpoint(checkpoint)

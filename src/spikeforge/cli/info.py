@@ -42,8 +42,9 @@ def collect_info() -> dict[str, Any]:
 
     from spikeforge import __version__
     from spikeforge.backends import available_backends
-    from spikeforge.models import DECODINGS, ENCODINGS, list_models
-    from spikeforge.neurons import NEURON_REGISTRY, list_neurons
+    from spikeforge.training.models import DECODINGS, ENCODINGS, list_models
+    from spikeforge.neurons import list_neurons
+    from spikeforge.training.choices import spiking_neurons
     from spikeforge.surrogate import list_surrogates
 
     return {
@@ -52,7 +53,7 @@ def collect_info() -> dict[str, Any]:
         "datasets": _datasets(),
         "models": list_models(),
         "neurons": list_neurons(),
-        "spiking_neurons": [n for n in list_neurons() if NEURON_REGISTRY[n].capabilities.spiking],
+        "spiking_neurons": spiking_neurons(),
         "surrogates": list_surrogates(),
         "encodings": list(ENCODINGS),
         "decodings": list(DECODINGS),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Mapping, TextIO
 
-from spikeforge.train import Callback
+from spikeforge.training.loop import Callback
 
 __all__ = ["render_bar", "ProgressBar", "ProgressCallback", "format_epoch_line"]
 

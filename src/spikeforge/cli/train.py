@@ -24,7 +24,7 @@ _OWN = {"out", "resume", "overwrite", "quiet", "json", "debug", "malloc", "plots
 
 
 def _arguments(t: argparse.ArgumentParser) -> None:
-    from spikeforge.train import TrainConfig
+    from spikeforge.training.config import TrainConfig
 
     t.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="run directory (default: runs/<dataset>-<model>-<timestamp>)")
@@ -56,7 +56,7 @@ def train_config(args: argparse.Namespace) -> Any:
 
     TrainConfig validates every value (names included); its error becomes a usage error (exit code 2).
     """
-    from spikeforge.train import TrainConfig
+    from spikeforge.training.config import TrainConfig
 
     fields = {f.name: f for f in dataclasses.fields(TrainConfig) if f.init}
     values = {k: v for k, v in _saved_config(args).items() if k in fields}
@@ -85,8 +85,9 @@ def run(args: argparse.Namespace) -> Output | None:
         raise UsageError("--resume and --overwrite exclude each other; pick one")
     from spikeforge.cli.progress import ProgressCallback
     from spikeforge.data import get_dataset
-    from spikeforge.distributed import env_ranks
-    from spikeforge.train import evaluate, train
+    from spikeforge.training.distributed import env_ranks
+    from spikeforge.training.loop import train
+    from spikeforge.training.saved import evaluate
 
     out_dir = args.out if args.out is not None else default_out(config)
     progress = ProgressCallback(quiet=args.quiet)
