@@ -1,10 +1,10 @@
-r"""The event-driven update loop of :class:`~spikeforge.events.engine.StreamingEngine` (batch 1).
+r"""The event-driven update loop of :class:`~spikeforge.events.engine.StreamingEngine` (batch 1): its data
+layout (the NamedTuples below), the input scan :func:`dense_csr`, and :func:`get_advance`, which compiles the
+loops of :mod:`spikeforge.events._loop` with Numba or returns them to run interpreted (slow, but identical).
 
-Written in plain Python over numpy arrays so that Numba can compile it (``numba.njit``); without Numba
-the same function runs interpreted (slow, but identical). Layer ``l`` has ``N_l`` neurons stored at
-``[off[l], off[l] + N_l)`` of the flat per-neuron arrays.
-
-One compiled call (:func:`advance`) runs the whole sequence, every layer, with no Python per step.
+The loops are plain Python over numpy arrays. Layer ``l`` has ``N_l`` neurons stored at
+``[off[l], off[l] + N_l)`` of the flat per-neuron arrays. One compiled call
+(:func:`~spikeforge.events._loop.advance`) runs the whole sequence, every layer, with no Python per step.
 Per time step ``t`` and layer, in network order:
 
 1. **Synaptic accumulation, one weight column per input spike.** Linear: input ``j`` adds row ``j`` of
@@ -20,7 +20,7 @@ Per time step ``t`` and layer, in network order:
    ``k = t - 1 - s`` input-free steps in closed form (below), then takes step ``t`` with the same
    arithmetic, in the same order, as the neuron's pure step function, then resets. A Linear layer
    that receives a spike touches all its neurons; for IF/LIF without bias this runs as one vectorised,
-   branch-free pass (:func:`_update_all_simple`, with scalar parameters when they are uniform) plus a
+   branch-free pass (``_loop._update_all_simple``, with scalar parameters when they are uniform) plus a
    compaction of the spike flags, and a layer that receives nothing costs nothing at that step. Such
    a whole-layer update leaves ``last`` (all ``t``) and ``due`` (all NEVER, the usual case) unwritten:
    they are written when a per-neuron update of the layer needs them, and at the end of the call.
@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -49,8 +49,10 @@ from spikeforge.backends import numba_available
 
 __all__ = [
     "Inputs", "Layers", "Weights", "Membranes", "State", "Scratch", "Outputs", "Kernels",
-    "IF_MODEL", "LIF_MODEL", "CUBA_MODEL", "NEVER", "dense_csr", "get_advance", "numba_available",
+    "IF_MODEL", "LIF_MODEL", "CUBA_MODEL", "NEVER", "dense_csr", "get_advance", "numba_available", "jitable",
 ]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 IF_MODEL, LIF_MODEL, CUBA_MODEL = 0, 1, 2  # the membrane equation of a layer (``Layers.model``)
 NEVER = np.iinfo(np.int64).max // 2  # ``due`` of a neuron that cannot fire without input
@@ -175,6 +177,17 @@ def dense_csr(x: np.ndarray, words: np.ndarray, ptr: np.ndarray, idx: np.ndarray
                     nnz += 1
         ptr[t + 1] = nnz
     return nnz
+
+
+def jitable(fn: F) -> F:
+    """``fn`` itself (plain Python); with Numba installed also compiled into compiled callers, specialised on
+    constant arguments as calls between ``njit`` functions are (e.g. ``_loop._accumulate`` on ``unit``)."""
+    try:
+        from numba.extending import overload
+    except ImportError:  # without numba only the interpreted loops exist
+        return fn
+    overload(fn, strict=False, prefer_literal=True)(lambda *args: fn)
+    return fn
 
 
 def get_advance(use_numba: bool) -> Kernels:

@@ -1,32 +1,22 @@
-"""The event engine's loops, :func:`advance` and :func:`init_due` (equations and data layout: :mod:`._kernel`,
-which compiles them with Numba or runs them interpreted). The helpers are ``register_jitable``: plain Python
-when called from Python, compiled into a compiled caller. They stay in this file with the loops because
-Numba's on-disk cache notices changes to the caller's file only."""
+"""The event engine's loops :func:`advance` and :func:`init_due`, which :mod:`spikeforge.events._kernel` (the
+equations, the data layout) compiles with Numba or runs interpreted. The helpers stay in this file: Numba's
+on-disk cache notices changes to the caller's file only."""
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 import numpy as np
 
 from spikeforge._core.codes import SUBTRACT, TO_VALUE
-from spikeforge.events._kernel import IF_MODEL, LIF_MODEL, NEVER, Inputs, Layers, Membranes, Outputs
-from spikeforge.events._kernel import Scratch, State, Weights
+from spikeforge.events._kernel import IF_MODEL, LIF_MODEL, NEVER, Inputs, Layers, Membranes, Outputs, Scratch, State
+from spikeforge.events._kernel import Weights, jitable
 
 __all__ = ["advance", "init_due"]
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-try:
-    from numba.extending import register_jitable as _jitable
-except ImportError:  # without numba only the interpreted loops exist
-
-    def _jitable(fn: F) -> F:
-        return fn
-
-
-@_jitable
+@jitable
 def _catch_up(model: int, k: int, vv: Any, ii: Any, beta: Any, gain: Any, alpha: Any, b: Any,
               v_rest: Any) -> tuple[Any, Any]:
     if model == IF_MODEL or (model == LIF_MODEL and beta >= 1.0):
@@ -45,7 +35,7 @@ def _catch_up(model: int, k: int, vv: Any, ii: Any, beta: Any, gain: Any, alpha:
     return v_rest + bk * (vv - v_rest) + gain * ii * s, ak * ii
 
 
-@_jitable
+@jitable
 def _next_due(model: int, t: int, vv: Any, ii: Any, beta: Any, gain: Any, alpha: Any, b: Any, v_rest: Any,
               v_th: Any) -> int:
     """First step after ``t`` at which the neuron could spike without input (early is safe, late is not)."""
@@ -72,7 +62,7 @@ def _next_due(model: int, t: int, vv: Any, ii: Any, beta: Any, gain: Any, alpha:
     return NEVER
 
 
-@_jitable
+@jitable
 def _update_all_simple(vl: np.ndarray, lastl: np.ndarray, duel: np.ndarray, curl: np.ndarray, rcurl: np.ndarray,
                        betal: np.ndarray, gainl: np.ndarray, thl: np.ndarray, sflag: np.ndarray, spl: np.ndarray,
                        t: int, synced: int, vr: Any, vz: Any, rst: int, mdl: int, is_rec: bool,
@@ -164,7 +154,7 @@ def _update_all_simple(vl: np.ndarray, lastl: np.ndarray, duel: np.ndarray, curl
     return soon, pos
 
 
-@_jitable
+@jitable
 def _settle(o: int, n_l: int, synced: int, never: bool, last: np.ndarray, due: np.ndarray) -> None:
     """Write a layer's deferred ``last`` (every neuron at step ``synced``, if >= 0) and ``due`` (all NEVER)."""
     if synced >= 0:
@@ -175,7 +165,7 @@ def _settle(o: int, n_l: int, synced: int, never: bool, last: np.ndarray, due: n
             due[n] = NEVER
 
 
-@_jitable
+@jitable
 def _accumulate(cv: np.ndarray, wt: np.ndarray, base: int, n_l: int, js: np.ndarray, vals: np.ndarray, unit: bool,
                 e: int, stop: int) -> None:
     """``cv += vals[q] * W^T[js[q]]`` for ``q`` in ``[e, stop)`` (``vals`` all 1 when ``unit``), rows of the flat
@@ -221,9 +211,8 @@ def advance(n_steps: int, t0: int, inp: Inputs, lay: Layers, wts: Weights, mem: 
     cur, rcur, flag, tlist, spk, spk_cnt = scr
     dense, dcol, ops = out
     n_layers = n_out.shape[0]
-    # Deferred writes of the whole-layer updates (settled before any per-neuron access and at the end):
-    # synced[l] >= 0: every neuron of layer l was last updated at that step (``last`` not written);
-    # never[l]: every neuron's ``due`` is NEVER (``due`` not written).
+    # Deferred writes of whole-layer updates, settled before any per-neuron access and at the end: synced[l] >= 0:
+    # every neuron of layer l was last updated at that step (``last`` not written); never[l]: all ``due`` NEVER.
     synced = np.full(n_layers, -1, dtype=np.int64)
     never = np.zeros(n_layers, dtype=np.bool_)
     for tt in range(n_steps):

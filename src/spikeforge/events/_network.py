@@ -8,7 +8,7 @@ current, adaptation, IF); the engine keeps no list of neuron classes.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import torch
@@ -78,7 +78,7 @@ def _from_spec(spec: FusedSpec) -> _Membrane:
 def _per_neuron(nrn: Neuron, like: Tensor, pos: int) -> _Membrane:
     """Constants of a LIF-family layer with tensor (per-neuron or learnable) ``tau_mem``/``tau_syn``/``v_th``, for
     which ``membrane_spec()`` is None: the family's discretisation applied to its step parameters."""
-    p = nrn.params(like)
+    p: Any = nrn.params(like)
     p = getattr(p, "lif", p)  # a recurrent layer's params hold the membrane's as .lif next to w_rec
     extra = sorted(set(p._fields) - _MEMBRANE_PARAMS)
     if extra:
@@ -129,13 +129,14 @@ def _conv_csr(conv: nn.Conv2d, in_shape: tuple[int, ...], out_shape: tuple[int, 
     o, oh, ow = out_shape
     kh, kw = conv.kernel_size
     ones = torch.ones(1, c, h, w)
-    bag, tap = conv2d_pairs(ones, (kh, kw), conv.stride, conv.padding, conv.dilation, (oh, ow))  # type: ignore[arg-type]
+    pad = cast(tuple[int, int], conv.padding)  # integer padding (checked in _synapse_shape)
+    bag, tap = conv2d_pairs(ones, (kh, kw), conv.stride, pad, conv.dilation, (oh, ow))  # type: ignore[arg-type]
     src = (tap // (kh * kw)) * (h * w)  # input channel part of the source index
     # recover the input position of each pair: output p = (oy, ox), tap (ky, kx) -> (iy, ix)
     oy, ox = bag // ow, bag % ow
     ky, kx = (tap // kw) % kh, tap % kw
-    iy = oy * conv.stride[0] - conv.padding[0] + ky * conv.dilation[0]  # type: ignore[index]
-    ix = ox * conv.stride[1] - conv.padding[1] + kx * conv.dilation[1]  # type: ignore[index]
+    iy = oy * conv.stride[0] - pad[0] + ky * conv.dilation[0]
+    ix = ox * conv.stride[1] - pad[1] + kx * conv.dilation[1]
     src = src + iy * w + ix
     order = torch.argsort(src, stable=True)
     src, bag, tap = src[order], bag[order], tap[order]
@@ -148,7 +149,7 @@ def _conv_csr(conv: nn.Conv2d, in_shape: tuple[int, ...], out_shape: tuple[int, 
     return ptr.numpy(), tgt.numpy(), wgt.numpy()
 
 
-def _layer(syn: nn.Module, nrn: Neuron, in_shape: tuple[int, ...], shape: tuple[int, ...], pos: int) -> dict[str, Any]:
+def _layer(syn: nn.Linear | nn.Conv2d, nrn: Neuron, in_shape: tuple[int, ...], shape: tuple[int, ...], pos: int) -> dict[str, Any]:
     """One (synapse, neuron) layer as flat float64 arrays (weights as W^T rows or a fan-out CSR)."""
     n = int(np.prod(shape))
     mb = _membrane(nrn, torch.zeros(1, *shape, dtype=torch.float64), pos)
@@ -166,7 +167,7 @@ def _layer(syn: nn.Module, nrn: Neuron, in_shape: tuple[int, ...], shape: tuple[
         d["bias"] = b.numpy().copy() if b is not None else np.zeros(n)
     else:
         d["kind"], d["wt"] = 1, np.zeros(0)
-        d["csr"] = _conv_csr(syn, in_shape, shape)  # type: ignore[arg-type]
+        d["csr"] = _conv_csr(syn, in_shape, shape)
         d["bias"] = b[:, None, None].expand(shape).reshape(-1).numpy().copy() if b is not None else np.zeros(n)
     if mb.model == CUBA_MODEL and np.any(d["bias"] != 0):
         raise ValueError(f"layer {pos}: {type(nrn).__name__} (a synaptic current) after a layer with a bias is not "
@@ -184,7 +185,8 @@ def _layer(syn: nn.Module, nrn: Neuron, in_shape: tuple[int, ...], shape: tuple[
 def _walk(model: SNNSequential, input_shape: tuple[int, ...]) -> tuple[list[dict[str, Any]], tuple[int, ...]]:
     """The (synapse, neuron) layers of ``model`` in order, and the output shape."""
     names = {id(m): n for n, m in model.named_modules()}
-    shape, pending, syn_name, in_shape = input_shape, None, "", input_shape
+    shape, syn_name, in_shape = input_shape, "", input_shape
+    pending: nn.Linear | nn.Conv2d | None = None  # the synapse waiting for its neuron layer
     layers: list[dict[str, Any]] = []
     with torch.no_grad():
         for pos, raw in enumerate(model.layers):
