@@ -3,7 +3,9 @@
 
 What a neuron layer is and which constants it has is asked of the neuron: ``Neuron.capabilities``
 (spiking, LIF family, recurrent) and ``Neuron.membrane_spec()`` (beta, gain, threshold, reset, synaptic
-current, adaptation, IF); the engine keeps no list of neuron classes.
+current, adaptation, IF); the engine keeps no list of neuron classes. ``membrane_spec()`` is None for
+tensor (per-neuron or learnable) constants, which the engine runs too: :func:`_per_neuron` derives them
+from the layer's step parameters (``params()``) with the family's ``decay`` and ``input_gain``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ SUPPORTED = (
 )
 # the step-function parameters of a LIF-family layer whose constants the engine derives itself when
 # membrane_spec() is None (per-neuron tensors); any other parameter (e.g. adaptation) is refused
-_MEMBRANE_PARAMS = frozenset({"tau_mem", "tau_syn", "c_mem", "v_rest", "v_th", "v_reset", "r", "reset", "input_scaling"})
+_MEMBRANE_PARAMS = frozenset({"tau_mem", "tau_syn", "c_mem", "v_rest", "v_th", "v_reset", "r", "reset",
+                              "input_scaling"})
 
 
 class Network(NamedTuple):
@@ -62,7 +65,8 @@ def _unwrap(m: nn.Module) -> nn.Module:
 
 def _flat(value: float | Tensor, shape: tuple[int, ...], n: int) -> np.ndarray:
     """A scalar or per-neuron parameter broadcast to the layer's neuron shape, as float64 [N]."""
-    t = value.detach().to(torch.float64) if isinstance(value, Tensor) else torch.tensor(float(value), dtype=torch.float64)
+    f64 = torch.float64
+    t = value.detach().to(f64) if isinstance(value, Tensor) else torch.tensor(float(value), dtype=f64)
     try:
         t = t.expand(shape)
     except RuntimeError:
@@ -80,15 +84,16 @@ def _per_neuron(nrn: Neuron, like: Tensor, pos: int) -> _Membrane:
     which ``membrane_spec()`` is None: the family's discretisation applied to its step parameters."""
     p: Any = nrn.params(like)
     p = getattr(p, "lif", p)  # a recurrent layer's params hold the membrane's as .lif next to w_rec
-    extra = sorted(set(p._fields) - _MEMBRANE_PARAMS)
-    if extra:
-        raise TypeError(f"layer {pos}: {type(nrn).__name__} has parameters {extra} beyond the membrane; {SUPPORTED}")
+    fields = set(p._fields)
+    if not (fields <= _MEMBRANE_PARAMS and fields >= {"reset", "v_reset", "v_th"} and fields & {"tau_mem", "c_mem"}):
+        raise TypeError(f"layer {pos}: {type(nrn).__name__} has tensor constants (membrane_spec() is None) and step "
+                        f"parameters {sorted(fields)}, not those of a plain LIF-family membrane; {SUPPORTED}")
     dt, reset = nrn.dt, RESET_CODES[p.reset]
-    if "c_mem" in p._fields:  # integrate-and-fire: no leak
+    if "c_mem" in fields:  # integrate-and-fire: no leak
         return _Membrane(IF_MODEL, reset, 0.0, float(p.v_reset), 1.0, dt / p.c_mem, 0.0, p.v_th)
     beta = decay(p.tau_mem, dt)
     gain = input_gain(beta, p.r, p.input_scaling)
-    if "tau_syn" in p._fields:
+    if "tau_syn" in fields:
         return _Membrane(CUBA_MODEL, reset, float(p.v_rest), float(p.v_reset), beta, gain, decay(p.tau_syn, dt), p.v_th)
     return _Membrane(LIF_MODEL, reset, float(p.v_rest), float(p.v_reset), beta, gain, 0.0, p.v_th)
 
@@ -96,7 +101,7 @@ def _per_neuron(nrn: Neuron, like: Tensor, pos: int) -> _Membrane:
 def _membrane(nrn: Neuron, like: Tensor, pos: int) -> _Membrane:
     caps = nrn.capabilities
     if not (caps.spiking and caps.lif_family):
-        raise TypeError(f"layer {pos}: the engine cannot run {type(nrn).__name__}; {SUPPORTED}")
+        raise TypeError(f"layer {pos}: {type(nrn).__name__} is not a spiking LIF-family layer; {SUPPORTED}")
     spec = nrn.membrane_spec()
     if spec is None:
         return _per_neuron(nrn, like, pos)
@@ -149,7 +154,8 @@ def _conv_csr(conv: nn.Conv2d, in_shape: tuple[int, ...], out_shape: tuple[int, 
     return ptr.numpy(), tgt.numpy(), wgt.numpy()
 
 
-def _layer(syn: nn.Linear | nn.Conv2d, nrn: Neuron, in_shape: tuple[int, ...], shape: tuple[int, ...], pos: int) -> dict[str, Any]:
+def _layer(syn: nn.Linear | nn.Conv2d, nrn: Neuron, in_shape: tuple[int, ...], shape: tuple[int, ...],
+           pos: int) -> dict[str, Any]:
     """One (synapse, neuron) layer as flat float64 arrays (weights as W^T rows or a fan-out CSR)."""
     n = int(np.prod(shape))
     mb = _membrane(nrn, torch.zeros(1, *shape, dtype=torch.float64), pos)
@@ -236,7 +242,8 @@ def build_network(model: SNNSequential, input_shape: tuple[int, ...]) -> Network
               for d in layers]
     uniform = [all(np.all(d[k] == d[k][0]) for k in ("beta", "gain", "v_th")) for d in layers]  # one value per layer
     lay = Layers(
-        n_out=np.array(ns, dtype=np.int64), off=_offsets(ns), kind=np.array([d["kind"] for d in layers], dtype=np.int64),
+        n_out=np.array(ns, dtype=np.int64), off=_offsets(ns),
+        kind=np.array([d["kind"] for d in layers], dtype=np.int64),
         w_off=_offsets([len(d["wt"]) for d in layers]), c_off=c_off, rec_off=rec_off.astype(np.int64),
         model=np.array([d["model"] for d in layers], dtype=np.int64), simple=np.array(simple, dtype=np.int64),
         uniform=np.array(uniform, dtype=np.int64), reset=np.array([d["reset"] for d in layers], dtype=np.int64),
