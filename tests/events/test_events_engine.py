@@ -13,7 +13,7 @@ from torch import nn
 from spikeforge.events import StreamingEngine, dense_to_events
 from spikeforge.events._kernel import numba_available
 from spikeforge.layers import SNNSequential, record
-from spikeforge.neurons import ALIF, IF, LI, LIF, CubaLIF, RecurrentLIF
+from spikeforge.neurons import ALIF, IF, LI, LIF, CubaLIF, Izhikevich, RecurrentLIF
 
 D = torch.float64
 MODES = [False] + ([True] if numba_available() else [])
@@ -304,3 +304,21 @@ def test_unsupported_networks_and_inputs_raise() -> None:
     res = eng.run_events(np.zeros(0, dtype=[("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", bool)]), (4, 1, 1),
                          dt=10, num_steps=5)
     assert res.spikes.shape == (5, 1, 4) and res.spikes.sum() == 0
+
+
+def test_engine_asks_the_neuron_not_its_class(gen: torch.Generator) -> None:
+    """A LIF-family layer the engine has never heard of runs (its constants come from membrane_spec());
+    a layer whose capabilities say it is not a spiking LIF-family membrane is refused by name."""
+
+    class ScaledLIF(LIF):  # a new type with the LIF membrane
+        pass
+
+    torch.manual_seed(4)
+    net = _scaled(SNNSequential(nn.Linear(16, 24, bias=False), ScaledLIF(5.0), nn.Linear(24, 8, bias=False), LIF(4.0)),
+                  12.0)
+    for mode in MODES:
+        _compare(net, (16,), gen, mode)
+    with pytest.raises(TypeError, match="Izhikevich is not a spiking LIF-family layer"):
+        StreamingEngine(SNNSequential(nn.Linear(4, 4), Izhikevich()), (4,))
+    with pytest.raises(TypeError, match="ALIF has tensor constants"):
+        StreamingEngine(SNNSequential(nn.Linear(4, 4), ALIF(torch.rand(4, generator=gen) + 5, size=4)), (4,))

@@ -1,10 +1,10 @@
-r"""The event-driven update loop of :class:`~spikeforge.events.engine.StreamingEngine` (batch 1).
+r"""The event-driven update loop of :class:`~spikeforge.events.engine.StreamingEngine` (batch 1): its data
+layout (the NamedTuples below), the input scan :func:`dense_csr`, and :func:`get_advance`, which compiles the
+loops of :mod:`spikeforge.events._loop` with Numba or returns them to run interpreted (slow, but identical).
 
-Written in plain Python over numpy arrays so that Numba can compile it (``numba.njit``); without Numba
-the same function runs interpreted (slow, but identical). Layer ``l`` has ``N_l`` neurons stored at
-``[off[l], off[l] + N_l)`` of the flat per-neuron arrays.
-
-One compiled call (:func:`advance`) runs the whole sequence, every layer, with no Python per step.
+The loops are plain Python over numpy arrays. Layer ``l`` has ``N_l`` neurons stored at
+``[off[l], off[l] + N_l)`` of the flat per-neuron arrays. One compiled call
+(:func:`~spikeforge.events._loop.advance`) runs the whole sequence, every layer, with no Python per step.
 Per time step ``t`` and layer, in network order:
 
 1. **Synaptic accumulation, one weight column per input spike.** Linear: input ``j`` adds row ``j`` of
@@ -20,7 +20,7 @@ Per time step ``t`` and layer, in network order:
    ``k = t - 1 - s`` input-free steps in closed form (below), then takes step ``t`` with the same
    arithmetic, in the same order, as the neuron's pure step function, then resets. A Linear layer
    that receives a spike touches all its neurons; for IF/LIF without bias this runs as one vectorised,
-   branch-free pass (:func:`_update_all_simple`, with scalar parameters when they are uniform) plus a
+   branch-free pass (``_loop._update_all_simple``, with scalar parameters when they are uniform) plus a
    compaction of the spike flags, and a layer that receives nothing costs nothing at that step. Such
    a whole-layer update leaves ``last`` (all ``t``) and ``due`` (all NEVER, the usual case) unwritten:
    they are written when a per-neuron update of the layer needs them, and at the end of the call.
@@ -39,394 +39,110 @@ of threshold (the closed form and ``k`` repeated steps round differently).
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple, TypeVar
 
 import numpy as np
 
-__all__ = ["advance", "init_due", "dense_csr", "get_advance", "IF_MODEL", "LIF_MODEL", "CUBA_MODEL", "NEVER"]
+from spikeforge.backends import numba_available
 
-IF_MODEL, LIF_MODEL, CUBA_MODEL = 0, 1, 2
-RESET_TO_VALUE, RESET_SUBTRACT, RESET_NONE = 0, 1, 2
-NEVER = np.iinfo(np.int64).max // 2
+__all__ = [
+    "Inputs", "Layers", "Weights", "Membranes", "State", "Scratch", "Outputs", "Kernels",
+    "IF_MODEL", "LIF_MODEL", "CUBA_MODEL", "NEVER", "dense_csr", "get_advance", "numba_available", "jitable",
+]
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-def _catch_up(model: int, k: int, vv: Any, ii: Any, beta: Any, gain: Any, alpha: Any, b: Any, v_rest: Any) -> tuple[Any, Any]:
-    if model == IF_MODEL or (model == LIF_MODEL and beta >= 1.0):
-        if b != 0.0:
-            vv = vv + k * (gain * b)
-        return vv, ii
-    if model == LIF_MODEL:
-        vinf = v_rest + gain * b / (1.0 - beta)
-        return vinf + beta**k * (vv - vinf), ii
-    bk = beta**k
-    ak = alpha**k
-    if beta != alpha:
-        s = alpha * (bk - ak) / (beta - alpha)
-    else:
-        s = k * ak
-    return v_rest + bk * (vv - v_rest) + gain * ii * s, ak * ii
+IF_MODEL, LIF_MODEL, CUBA_MODEL = 0, 1, 2  # the membrane equation of a layer (``Layers.model``)
+NEVER = np.iinfo(np.int64).max // 2  # ``due`` of a neuron that cannot fire without input
 
 
-def _next_due(model: int, t: int, vv: Any, ii: Any, beta: Any, gain: Any, alpha: Any, b: Any, v_rest: Any, v_th: Any) -> int:
-    """First step after ``t`` at which the neuron could spike without input (early is safe, late is not)."""
-    if model == IF_MODEL or (model == LIF_MODEL and beta >= 1.0):
-        d = gain * b
-        if vv + d - v_th > 0.0:
-            return t + 1
-        if d > 0.0:
-            return t + max(1, int(math.floor((v_th - vv) / d)) - 1)
-        return NEVER
-    if model == LIF_MODEL:
-        vinf = v_rest + gain * b / (1.0 - beta)
-        if vinf + beta * (vv - vinf) - v_th > 0.0:
-            return t + 1
-        if vv < vinf and vinf > v_th:
-            r = (vinf - v_th) / (vinf - vv)
-            return t + max(1, int(math.floor(math.log(r) / math.log(beta))) - 1)
-        return NEVER
-    if alpha >= 1.0:
-        return t + 1
-    bound = max(vv - v_rest, 0.0) + gain * max(ii, 0.0) * alpha / (1.0 - alpha)
-    if v_rest + bound - v_th > 0.0:
-        return t + 1
-    return NEVER
+class Inputs(NamedTuple):
+    """Input entries per step (CSR): step ``k``'s are ``idx[ptr[k]:ptr[k + 1]]`` with values ``val``."""
+
+    ptr: np.ndarray  # int64 [n_steps + 1]
+    idx: np.ndarray  # int64, flat input indices
+    val: np.ndarray  # float64
 
 
-def _update_all_simple(vl: np.ndarray, lastl: np.ndarray, duel: np.ndarray, curl: np.ndarray, rcurl: np.ndarray,
-                       betal: np.ndarray, gainl: np.ndarray, thl: np.ndarray, sflag: np.ndarray, spl: np.ndarray,
-                       t: int, synced: int, vr: Any, vz: Any, rst: int, mdl: int, is_rec: bool,
-                       uniform: bool) -> tuple[bool, int]:
-    """Update every neuron of a "simple" layer (IF/LIF, no bias, v_rest <= v_th) at step ``t``.
+class Layers(NamedTuple):
+    """Per-layer description, one entry per (synapse, neuron) layer ``l``."""
 
-    Same arithmetic as the per-neuron path, as one branch-free pass over the current and the membrane
-    that the compiler vectorises, then a compaction of the spike flags into ``spl``. ``synced >= 0``:
-    every neuron was last updated at step ``synced`` (``lastl`` is stale; else ``lastl`` holds the
-    steps). ``lastl`` is not written (every neuron is now at ``t``: the caller records it); ``duel`` is
-    written only when some neuron could fire at ``t + 1`` without input (``t + 1`` for those, NEVER for
-    the others). Returns ``(soon, count)``: whether ``duel`` was written so, and the number of spikes.
-    """
-    n_l = vl.shape[0]
-    if mdl == LIF_MODEL:  # lazy leak
-        if synced >= 0:
-            lo, hi = synced, synced
-        else:
-            lo, hi = t - 1, t - 1
-            for n in range(n_l):
-                lo = min(lo, lastl[n])
-            if lo < t - 1:
-                hi = lo
-                for n in range(n_l):
-                    hi = max(hi, lastl[n])
-        if lo < t - 1:  # some neuron missed steps
-            if lo == hi:
-                pw = betal[0] ** (t - 1 - lo)
-                for n in range(n_l):
-                    vl[n] = vr + (pw if uniform else betal[n] ** (t - 1 - lo)) * (vl[n] - vr)
-            else:
-                for n in range(n_l):
-                    k = t - 1 - lastl[n]
-                    if k > 0:
-                        vl[n] = vr + betal[n] ** k * (vl[n] - vr)
-    if is_rec:
-        for n in range(n_l):
-            curl[n] = (curl[n] + 0.0) + rcurl[n]
-            rcurl[n] = 0.0
-    # The main loop has no branch on the layer's flags (they would keep it from vectorising): IF is
-    # the LIF formula with beta = 1, v_rest = 0 (bit-identical), and the three resets are two selects.
-    to_value = rst == RESET_TO_VALUE
-    sub = 1.0 if rst == RESET_SUBTRACT else 0.0
-    n_sp = 0
-    soon = False
-    if uniform:  # one beta, gain and threshold for the layer: the loop streams only v and the current
-        be, ga, th = betal[0], gainl[0], thl[0]
-        for n in range(n_l):
-            x = curl[n]
-            curl[n] = 0.0
-            vv = vr + be * (vl[n] - vr) + ga * x
-            s = vv - th > 0.0
-            vs = vv - sub * (th - vz)
-            vv = (vz if to_value else vs) if s else vv
-            vl[n] = vv
-            sflag[n] = s
-            n_sp += s
-            soon |= vr + be * (vv - vr) - th > 0.0
-    else:
-        for n in range(n_l):
-            x = curl[n]
-            curl[n] = 0.0
-            be, th = betal[n], thl[n]
-            vv = vr + be * (vl[n] - vr) + gainl[n] * x
-            s = vv - th > 0.0
-            vs = vv - sub * (th - vz)
-            vv = (vz if to_value else vs) if s else vv
-            vl[n] = vv
-            sflag[n] = s
-            n_sp += s
-            soon |= vr + be * (vv - vr) - th > 0.0
-    if soon:
-        for n in range(n_l):
-            duel[n] = t + 1 if vr + betal[n] * (vl[n] - vr) - thl[n] > 0.0 else NEVER
-    pos = 0  # compaction: eight flags per 64-bit word, zero words skipped, stopping after the last spike
-    nw = n_l // 8 if n_sp else 0
-    words = sflag[:nw * 8].view(np.uint64)
-    for q in range(nw):
-        if pos == n_sp:
-            break
-        w = words[q]
-        if w != 0:
-            words[q] = 0
-            for b in range(8):
-                if (w >> np.uint64(8 * b)) & np.uint64(1):
-                    spl[pos] = 8 * q + b
-                    pos += 1
-    for n in range(nw * 8, n_l if n_sp else 0):
-        if sflag[n]:
-            sflag[n] = 0
-            spl[pos] = n
-            pos += 1
-    return soon, pos
+    n_out: np.ndarray  # int64: number of neurons N_l
+    off: np.ndarray  # int64: first index of the layer in the per-neuron arrays
+    kind: np.ndarray  # int64: synapse, 0 = Linear (dense W^T), 1 = Conv2d (fan-out CSR)
+    w_off: np.ndarray  # int64: offset of the layer's W^T in ``Weights.wt`` (Linear)
+    c_off: np.ndarray  # int64: offset of the layer's indptr in ``Weights.cptr`` (Conv2d)
+    rec_off: np.ndarray  # int64: offset of the layer's W_rec^T in ``Weights.wrec``, -1 if not recurrent
+    model: np.ndarray  # int64: IF_MODEL | LIF_MODEL | CUBA_MODEL
+    simple: np.ndarray  # int64: 1 for IF/LIF without bias, v_rest <= v_th (the fast path)
+    uniform: np.ndarray  # int64: 1 when beta, gain and v_th are the same for every neuron
+    reset: np.ndarray  # int64: a reset code of spikeforge._core.codes
+    v_rest: np.ndarray  # float64
+    v_reset: np.ndarray  # float64
 
 
-def _settle(o: int, n_l: int, synced: int, never: bool, last: np.ndarray, due: np.ndarray) -> None:
-    """Write a layer's deferred ``last`` (every neuron at step ``synced``, if >= 0) and ``due`` (all NEVER)."""
-    if synced >= 0:
-        for n in range(o, o + n_l):
-            last[n] = synced
-    if never:
-        for n in range(o, o + n_l):
-            due[n] = NEVER
+class Weights(NamedTuple):
+    """Synaptic weights of every layer, flat (float32 when the whole model is float32, else float64)."""
+
+    wt: np.ndarray  # Linear: W^T rows, layer l at Layers.w_off[l]
+    cptr: np.ndarray  # Conv2d: fan-out indptr (int64), layer l at Layers.c_off[l]
+    ctgt: np.ndarray  # Conv2d: target neuron of each fan-out entry (int64)
+    cwgt: np.ndarray  # Conv2d: weight of each fan-out entry
+    wrec: np.ndarray  # recurrent: W_rec^T rows, layer l at Layers.rec_off[l]
 
 
-def _accumulate(cv: np.ndarray, wt: np.ndarray, base: int, n_l: int, js: np.ndarray, vals: np.ndarray, unit: bool,
-                e: int, stop: int) -> None:
-    """``cv += vals[q] * W^T[js[q]]`` for ``q`` in ``[e, stop)`` (``vals`` all 1 when ``unit``), rows of the flat
-    transposed weight at ``base``: four rows per pass over ``cv``, ``cv + ((a0 w0 + a1 w1) + (a2 w2 + a3 w3))``,
-    then the last 0-3 rows added one after another in one more pass (more rows per pass ran slower here)."""
-    while e + 4 <= stop:
-        j0, j1, j2, j3 = js[e], js[e + 1], js[e + 2], js[e + 3]
-        a0, a1, a2, a3 = (1.0, 1.0, 1.0, 1.0) if unit else (vals[e], vals[e + 1], vals[e + 2], vals[e + 3])
-        w0, w1 = wt[base + j0 * n_l:base + (j0 + 1) * n_l], wt[base + j1 * n_l:base + (j1 + 1) * n_l]
-        w2, w3 = wt[base + j2 * n_l:base + (j2 + 1) * n_l], wt[base + j3 * n_l:base + (j3 + 1) * n_l]
-        for n in range(n_l):
-            cv[n] += (a0 * w0[n] + a1 * w1[n]) + (a2 * w2[n] + a3 * w3[n])
-        e += 4
-    r = stop - e
-    if r > 0:
-        j0, j1, j2 = js[e], js[e + (r > 1)], js[e + 2 * (r > 2)]
-        a0 = 1.0 if unit else vals[e]
-        a1 = 1.0 if unit else vals[e + (r > 1)]
-        a2 = 1.0 if unit else vals[e + 2 * (r > 2)]
-        w0, w1 = wt[base + j0 * n_l:base + (j0 + 1) * n_l], wt[base + j1 * n_l:base + (j1 + 1) * n_l]
-        w2 = wt[base + j2 * n_l:base + (j2 + 1) * n_l]
-        if r == 1:
-            for n in range(n_l):
-                cv[n] += a0 * w0[n]
-        elif r == 2:
-            for n in range(n_l):
-                cv[n] = (cv[n] + a0 * w0[n]) + a1 * w1[n]
-        else:
-            for n in range(n_l):
-                cv[n] = ((cv[n] + a0 * w0[n]) + a1 * w1[n]) + a2 * w2[n]
+class Membranes(NamedTuple):
+    """Per-neuron constants (float64 [total neurons])."""
+
+    beta: np.ndarray
+    gain: np.ndarray
+    alpha: np.ndarray  # synaptic decay (CubaLIF), else 0
+    v_th: np.ndarray
+    bias: np.ndarray  # constant drive per step from the synaptic layer's bias
 
 
-def advance(
-    n_steps: int, t0: int,
-    in_ptr: np.ndarray, in_idx: np.ndarray, in_val: np.ndarray,
-    n_out: np.ndarray, off: np.ndarray, syn_kind: np.ndarray, w_off: np.ndarray, c_off: np.ndarray,
-    rec_off: np.ndarray, model: np.ndarray, simple_layer: np.ndarray, uniform: np.ndarray, reset: np.ndarray,
-    v_rest: np.ndarray, v_reset: np.ndarray, wt: np.ndarray, cptr: np.ndarray, ctgt: np.ndarray, cwgt: np.ndarray, wrec: np.ndarray,
-    beta: np.ndarray, gain: np.ndarray, alpha: np.ndarray, v_th: np.ndarray, bias: np.ndarray,
-    v: np.ndarray, i: np.ndarray, last: np.ndarray, due: np.ndarray, min_due: np.ndarray,
-    prev_sp: np.ndarray, prev_cnt: np.ndarray,
-    cur: np.ndarray, rcur: np.ndarray, flag: np.ndarray, tlist: np.ndarray,
-    spk: np.ndarray, spk_cnt: np.ndarray, dense: np.ndarray, dcol: np.ndarray, ops: np.ndarray,
-) -> None:
-    """Advance the network by ``n_steps`` steps from absolute step ``t0`` (see the module docstring).
+class State(NamedTuple):
+    """Per-neuron state of one stream (the arrays of :class:`~spikeforge.events.engine.EngineState`)."""
 
-    One call runs the whole sequence, every layer, with no Python in between.
-    ``in_ptr [n_steps + 1]``/``in_idx``/``in_val``: input entries per step (CSR). ``spk``/``spk_cnt``:
-    scratch for each layer's spike indices of the current step (at ``off[l]``). ``dense [n_steps, width]``
-    receives spike ``n`` of layer ``l`` at step ``tt`` as 1 in column ``dcol[l] + n`` (layers with
-    ``dcol[l] < 0`` are not written). ``ops [L, 4]`` accumulates feed-forward synaptic ops, recurrent
-    synaptic ops, neuron updates and spikes.
-    """
-    n_layers = n_out.shape[0]
-    # Deferred writes of the whole-layer updates (settled before any per-neuron access and at the end):
-    # synced[l] >= 0: every neuron of layer l was last updated at that step (``last`` not written);
-    # never[l]: every neuron's ``due`` is NEVER (``due`` not written).
-    synced = np.full(n_layers, -1, dtype=np.int64)
-    never = np.zeros(n_layers, dtype=np.bool_)
-    for tt in range(n_steps):
-        t = t0 + tt
-        for l in range(n_layers):
-            n_l = n_out[l]
-            o = off[l]
-            if l == 0:
-                a0, a1 = in_ptr[tt], in_ptr[tt + 1]
-            else:
-                a0, a1 = 0, spk_cnt[l - 1]
-            is_rec = rec_off[l] >= 0
-            if a1 == a0 and t < min_due[l] and (not is_rec or prev_cnt[l] == 0):
-                spk_cnt[l] = 0  # no input, nothing due: the layer costs nothing at this step
-                continue
-            n_t = 0
-            everyone = False
-            cv = cur[o:o + n_l]
-            # 1. synaptic accumulation
-            if syn_kind[l] == 0 and a1 > a0:
-                everyone = True
-                if l == 0:
-                    _accumulate(cv, wt, w_off[l], n_l, in_idx, in_val, False, a0, a1)
-                else:  # the previous layer's spikes (value 1)
-                    _accumulate(cv, wt, w_off[l], n_l, spk[off[l - 1]:off[l - 1] + a1], in_val, True, 0, a1)
-                ops[l, 0] += (a1 - a0) * n_l
-            elif syn_kind[l] != 0:
-                for e in range(a0, a1):
-                    if l == 0:
-                        j, a = in_idx[e], in_val[e]
-                    else:
-                        j, a = spk[off[l - 1] + e], 1.0
-                    q0, q1 = cptr[c_off[l] + j], cptr[c_off[l] + j + 1]
-                    for q in range(q0, q1):
-                        n = ctgt[q]
-                        cur[o + n] += a * cwgt[q]
-                        if flag[o + n] == 0:
-                            flag[o + n] = 1
-                            tlist[o + n_t] = n
-                            n_t += 1
-                    ops[l, 0] += q1 - q0
-            if is_rec:
-                for e in range(prev_cnt[l]):
-                    base = rec_off[l] + prev_sp[o + e] * n_l
-                    rv, wv = rcur[o:o + n_l], wrec[base:base + n_l]
-                    for n in range(n_l):
-                        rv[n] += wv[n]
-                    ops[l, 1] += n_l
-                    everyone = True
-            mdl = model[l]
-            vr, vz = v_rest[l], v_reset[l]
-            simple = simple_layer[l] != 0
-            rst = reset[l]
-            spl = spk[o:o + n_l]
-            if everyone and simple:  # 3'. the whole layer in one vectorised pass
-                soon, pos = _update_all_simple(v[o:o + n_l], last[o:o + n_l], due[o:o + n_l], cv, rcur[o:o + n_l],
-                                               beta[o:o + n_l], gain[o:o + n_l], v_th[o:o + n_l], flag[o:o + n_l],
-                                               spl, t, synced[l], vr, vz, rst, mdl, is_rec, uniform[l] != 0)
-                synced[l] = t
-                never[l] = not soon
-                min_due[l] = t + 1 if soon else NEVER
-                count = 0
-            else:
-                if synced[l] >= 0 or never[l]:  # per-neuron access below: write the deferred state first
-                    _settle(o, n_l, synced[l], never[l], last, due)
-                    synced[l] = -1
-                    never[l] = False
-                # 2. neurons that could cross threshold on their own
-                if not everyone and t >= min_due[l]:
-                    m = NEVER
-                    for n in range(n_l):
-                        d = due[o + n]
-                        if d <= t:
-                            if flag[o + n] == 0:
-                                flag[o + n] = 1
-                                tlist[o + n_t] = n
-                                n_t += 1
-                        elif d < m:
-                            m = d
-                    min_due[l] = m
-                if everyone:
-                    min_due[l] = NEVER  # every neuron is evaluated below and reschedules itself
-                count = n_l if everyone else n_t
-                pos = 0
-            # 3. lazy leak + step + reset, touched neurons only
-            if count:
-                vl, lastl, duel, curl, rcurl = v[o:o + n_l], last[o:o + n_l], due[o:o + n_l], cur[o:o + n_l], rcur[o:o + n_l]
-                flagl, betal, gainl, thl = flag[o:o + n_l], beta[o:o + n_l], gain[o:o + n_l], v_th[o:o + n_l]
-            for c in range(count):
-                n = c if everyone else tlist[o + c]
-                g = o + n
-                flagl[n] = 0
-                if simple:  # IF/LIF, no bias, v_rest <= v_th: the common case, without the general bookkeeping
-                    vv, be, ga, th = vl[n], betal[n], gainl[n], thl[n]
-                    k = t - 1 - lastl[n]
-                    x = curl[n]
-                    curl[n] = 0.0
-                    if is_rec:
-                        x = (x + 0.0) + rcurl[n]
-                        rcurl[n] = 0.0
-                    if mdl == IF_MODEL:
-                        vv = vv + ga * x
-                    else:
-                        if k > 0:
-                            vv = vr + be**k * (vv - vr)
-                        vv = vr + be * (vv - vr) + ga * x
-                    if vv - th > 0.0:
-                        if rst == RESET_TO_VALUE:
-                            vv = vz
-                        elif rst == RESET_SUBTRACT:
-                            vv = vv - (th - vz)
-                        spl[pos] = n
-                        pos += 1
-                    vl[n] = vv
-                    lastl[n] = t
-                    nxt = (vv - th > 0.0) if mdl == IF_MODEL else (vr + be * (vv - vr) - th > 0.0)
-                    if nxt:
-                        duel[n] = t + 1
-                        if t + 1 < min_due[l]:
-                            min_due[l] = t + 1
-                    else:
-                        duel[n] = NEVER
-                    continue
-                vv, ii = v[g], i[g]
-                be, ga, al, b, th = beta[g], gain[g], alpha[g], bias[g], v_th[g]
-                k = t - 1 - last[g]
-                if k > 0:
-                    vv, ii = _catch_up(mdl, k, vv, ii, be, ga, al, b, vr)
-                x = (cur[g] + b) + rcur[g]
-                cur[g] = 0.0
-                rcur[g] = 0.0
-                if mdl == IF_MODEL:
-                    vv = vv + ga * x
-                elif mdl == LIF_MODEL:
-                    vv = vr + be * (vv - vr) + ga * x
-                else:
-                    ii = al * ii + x
-                    vv = vr + be * (vv - vr) + ga * ii
-                if vv - th > 0.0:
-                    if reset[l] == RESET_TO_VALUE:
-                        vv = vz
-                    elif reset[l] == RESET_SUBTRACT:
-                        vv = vv - (th - vz)
-                    spl[pos] = n
-                    pos += 1
-                v[g] = vv
-                i[g] = ii
-                last[g] = t
-                d = _next_due(mdl, t, vv, ii, be, ga, al, b, vr, th)
-                due[g] = d
-                if d < min_due[l]:
-                    min_due[l] = d
-            ops[l, 2] += n_l if everyone else n_t
-            ops[l, 3] += pos
-            spk_cnt[l] = pos
-            if dcol[l] >= 0:
-                for e in range(pos):
-                    dense[tt, dcol[l] + spl[e]] = 1.0
-            if is_rec:
-                for e in range(pos):
-                    prev_sp[o + e] = spl[e]
-                prev_cnt[l] = pos
-    for l in range(n_layers):
-        _settle(off[l], n_out[l], synced[l], never[l], last, due)
+    v: np.ndarray  # float64 membrane at the neuron's last update
+    i: np.ndarray  # float64 synaptic current (CubaLIF)
+    last: np.ndarray  # int64 step of the last update
+    due: np.ndarray  # int64 first step at which the neuron could fire without input
+    min_due: np.ndarray  # int64 [L] minimum of ``due`` per layer
+    prev_sp: np.ndarray  # int64 spikes of the previous step of recurrent layers (at Layers.off[l])
+    prev_cnt: np.ndarray  # int64 [L] their number
 
 
-def init_due(model: np.ndarray, layer_of: np.ndarray, v: np.ndarray, beta: np.ndarray, gain: np.ndarray,
-             alpha: np.ndarray, bias: np.ndarray, v_rest: np.ndarray, v_th: np.ndarray, due: np.ndarray) -> None:
-    """Schedule spontaneous firing of neurons at their initial state (as if updated at step -1)."""
-    for g in range(v.shape[0]):
-        lay = layer_of[g]
-        due[g] = _next_due(model[lay], -1, v[g], 0.0, beta[g], gain[g], alpha[g], bias[g], v_rest[lay], v_th[g])
+class Scratch(NamedTuple):
+    """Working arrays of one call (contents do not carry over)."""
+
+    cur: np.ndarray  # float64 feed-forward current accumulator
+    rcur: np.ndarray  # float64 recurrent current accumulator
+    flag: np.ndarray  # uint8 "already touched at this step"
+    tlist: np.ndarray  # int64 touched neurons of the step (at Layers.off[l])
+    spk: np.ndarray  # int64 spike indices of the step (at Layers.off[l])
+    spk_cnt: np.ndarray  # int64 [L] their number
+
+
+class Outputs(NamedTuple):
+    """``dense [n_steps, width]``: spike ``n`` of layer ``l`` at step ``tt`` is 1 in column ``dcol[l] + n``
+    (layers with ``dcol[l] < 0`` are not written); ``ops [L, 4]`` accumulates feed-forward synaptic ops,
+    recurrent synaptic ops, neuron updates and spikes."""
+
+    dense: np.ndarray
+    dcol: np.ndarray
+    ops: np.ndarray
+
+
+class Kernels(NamedTuple):
+    """The engine's loops: :func:`~spikeforge.events._loop.advance`, :func:`~spikeforge.events._loop.init_due`
+    and :func:`dense_csr`."""
+
+    advance: Callable[..., None]
+    init_due: Callable[..., None]
+    dense_csr: Callable[..., int]
 
 
 def dense_csr(x: np.ndarray, words: np.ndarray, ptr: np.ndarray, idx: np.ndarray, val: np.ndarray) -> int:
@@ -463,32 +179,35 @@ def dense_csr(x: np.ndarray, words: np.ndarray, ptr: np.ndarray, idx: np.ndarray
     return nnz
 
 
-_COMPILED: dict[str, Callable[..., None]] = {}  # compiled code (not data), built on first use
-
-
-def numba_available() -> bool:
+def jitable(fn: F) -> F:
+    """``fn`` itself (plain Python); with Numba installed also compiled into compiled callers, specialised on
+    constant arguments as calls between ``njit`` functions are (e.g. ``_loop._accumulate`` on ``unit``)."""
     try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
+        from numba.extending import overload
+    except ImportError:  # without numba only the interpreted loops exist
+        return fn
+    overload(fn, strict=False, prefer_literal=True)(lambda *args: fn)
+    return fn
 
 
-def get_advance(use_numba: bool) -> tuple[Callable[..., Any], ...]:
-    """``(advance, init_due, dense_csr)``, compiled by Numba (``use_numba=True``; ImportError without numba)
-    or interpreted."""
-    if not use_numba:
-        return advance, init_due, dense_csr
-    if "advance" not in _COMPILED:
-        if not numba_available():
-            raise ImportError("the compiled event engine needs numba: pip install numba (or pass use_numba=False)")
-        import numba
+def get_advance(use_numba: bool) -> Kernels:
+    """The loops compiled by Numba (``use_numba=True``; ImportError without numba) or interpreted."""
+    if use_numba:
+        return _compiled()
+    from spikeforge.events import _loop
 
-        jit = numba.njit(cache=True, nogil=True)
-        glb = dict(advance.__globals__)
-        glb.update(_catch_up=jit(_catch_up), _next_due=jit(_next_due), _update_all_simple=jit(_update_all_simple),
-                   _settle=jit(_settle),
-                   _accumulate=jit(_accumulate))
-        for name, fn in (("advance", advance), ("init_due", init_due), ("dense_csr", dense_csr)):
-            _COMPILED[name] = jit(type(fn)(fn.__code__, glb, name))
-    return _COMPILED["advance"], _COMPILED["init_due"], _COMPILED["dense_csr"]
+    return Kernels(_loop.advance, _loop.init_due, dense_csr)
+
+
+@functools.cache
+def _compiled() -> Kernels:
+    """Compiled once per process (and cached on disk by Numba); the helpers of :mod:`spikeforge.events._loop`
+    are compiled into the loops that call them."""
+    if not numba_available():
+        raise ImportError("the compiled event engine needs numba: pip install numba (or pass use_numba=False)")
+    import numba
+
+    from spikeforge.events import _loop
+
+    jit: Any = numba.njit(cache=True, nogil=True)
+    return Kernels(jit(_loop.advance), jit(_loop.init_due), jit(dense_csr))
