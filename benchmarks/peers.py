@@ -333,8 +333,10 @@ def table(name: str, cfg: Config, fl: dict[str, float], rows: list[dict[str, Any
             f"copy {fl['copy_gbps']:.0f} GB/s)"
         ),
         "",
-        "| library | spikes (= ours?) | infer ms | fwd ms | fwd+bwd ms | vs fastest peer | vs floor | peak MB "
-        "| load1 |",
+        (
+            "| library | spikes (= ours?) | infer ms | fwd ms | fwd+bwd ms | vs fastest peer | vs floor | peak MB "
+            "| load1 |"
+        ),
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:

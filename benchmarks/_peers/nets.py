@@ -68,9 +68,9 @@ def make_data(cfg: Config) -> tuple[list[np.ndarray], np.ndarray]:
 
 def make_seq(cfg: Config, ws: list[np.ndarray]) -> tuple[list[nn.Module | None], list[torch.Tensor]]:
     """The net as a list of stateless torch layers, ``None`` marking a LIF layer; and the weights."""
-    mods: list[nn.Module] = []
+    mods: list[nn.Conv2d | nn.Linear] = []
     for w in ws:
-        m: nn.Module
+        m: nn.Conv2d | nn.Linear
         if w.ndim == 4:
             m = nn.Conv2d(w.shape[1], w.shape[0], w.shape[2], bias=False)
         else:
@@ -78,7 +78,7 @@ def make_seq(cfg: Config, ws: list[np.ndarray]) -> tuple[list[nn.Module | None],
         with torch.no_grad():
             m.weight.copy_(torch.from_numpy(w))
         mods.append(m)
-    params = [m.weight for m in mods]
+    params: list[torch.Tensor] = [m.weight for m in mods]
     if cfg.kind == "lif":
         return [None], params
     if cfg.kind == "linear":
