@@ -50,229 +50,37 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
+
+# The networks and one adapter per library live in benchmarks/_peers/ (this script's directory is sys.path[0]).
+from _peers.adapters import ADAPTERS, get_adapter
+from _peers.base import Net, PeerAdapter
+from _peers.nets import CONFIGS, Config, get_config, make_data, make_seq
+
+LIBS = list(ADAPTERS)
+__all__ = [  # the nets are re-exported for tests/test_peers_harness.py
+    "CONFIGS", "LIBS", "Config", "build", "floor_terms", "floors", "get_config", "main", "make_data", "make_seq",
+]
 
 
-@dataclass(frozen=True)
-class Config:
-    """One benchmark network: ``kind`` is "linear" (``layers`` x (Linear n->n + LIF)), "lif" or "conv"."""
-
-    kind: str
-    T: int
-    B: int
-    layers: int = 1
-    n: int = 0
-    p_in: float = 0.1
-    warmup: int = 3
-    repeats: int = 7
-
-    def describe(self) -> str:
-        if self.kind == "conv":
-            return f"conv 1x28x28 -> c16k5 -> pool -> c32k5 -> pool -> 512 -> 128 -> 10, T={self.T}, B={self.B}"
-        body = "LIF only" if self.kind == "lif" else f"{self.layers} x (Linear {self.n}->{self.n} + LIF)"
-        return f"{body}, n={self.n}, T={self.T}, B={self.B}"
-
-
-CONFIGS = {
-    "A": Config("linear", T=100, B=32, n=512),
-    "A_lif": Config("lif", T=100, B=32, n=512),
-    "B": Config("linear", T=50, B=64, layers=3, n=256),
-    "ON_cpu": Config("linear", T=500, B=16, n=4096, warmup=1, repeats=5),  # Open Neuromorphic, CPU size
-    "conv": Config("conv", T=25, B=32, p_in=0.2),
-}
-LIBS = ["spikeforge", "spikeforge_reference", "snntorch", "spikingjelly", "norse", "sinabs"]
-CONV_GAINS = (2.0, 2.0, 2.0, 2.0)  # weight std = gain / sqrt(fan_in): each LIF layer fires ~10% of (t, neuron)
-
-
-def get_config(name: str, smoke: bool) -> Config:
-    """The config ``name``; ``smoke`` shrinks T, B and n for a quick end-to-end correctness check."""
-    cfg = CONFIGS[name]
-    if not smoke:
-        return cfg
-    return dataclasses.replace(cfg, T=min(cfg.T, 25), B=max(2, cfg.B // 8), n=min(cfg.n, 256), warmup=1, repeats=5)
-
-
-def make_data(cfg: Config) -> tuple[list[np.ndarray], np.ndarray]:
-    """Weights (Linear ``[out, in]``, Conv ``[out, in, k, k]``) and input spikes ``[T, B, ...]``."""
-    rng = np.random.default_rng(0)
-    if cfg.kind == "conv":
-        shapes = [(16, 1, 5, 5), (32, 16, 5, 5), (128, 512), (10, 128)]
-        ws = [
-            rng.normal(0.0, g / math.sqrt(int(np.prod(s[1:]))), size=s).astype(np.float32)
-            for g, s in zip(CONV_GAINS, shapes)
-        ]
-        x = (rng.random((cfg.T, cfg.B, 1, 28, 28)) < cfg.p_in).astype(np.float32)
-        return ws, x
-    n = cfg.n
-    ws = [rng.normal(0.0, 2.0 / math.sqrt(n), size=(n, n)).astype(np.float32) for _ in range(cfg.layers)]
-    x = (rng.random((cfg.T, cfg.B, n)) < cfg.p_in).astype(np.float32)
-    return ws, x
-
-
-def make_seq(cfg: Config, ws: list[np.ndarray]) -> tuple[list[nn.Module | None], list[torch.Tensor]]:
-    """The net as a list of stateless torch layers, ``None`` marking a LIF layer; and the weights."""
-    mods: list[nn.Module] = []
-    for w in ws:
-        m: nn.Module = nn.Conv2d(w.shape[1], w.shape[0], w.shape[2], bias=False) if w.ndim == 4 else nn.Linear(w.shape[1], w.shape[0], bias=False)
-        with torch.no_grad():
-            m.weight.copy_(torch.from_numpy(w))
-        mods.append(m)
-    params = [m.weight for m in mods]
-    if cfg.kind == "lif":
-        return [None], params
-    if cfg.kind == "linear":
-        return [x for m in mods for x in (m, None)], params
-    c1, c2, f1, f2 = mods
-    return [c1, None, nn.AvgPool2d(2), c2, None, nn.AvgPool2d(2), nn.Flatten(), f1, None, f2, None], params
-
-
-def _fold(layer: nn.Module, h: torch.Tensor, batch_major: bool = False) -> torch.Tensor:
-    """Run ``layer`` once on ``[T*B, ...]`` (or ``[B*T, ...]``)."""
-    a, b = h.shape[:2]
-    y = layer(h.reshape(a * b, *h.shape[2:]))
-    return y.reshape(a, b, *y.shape[1:])
-
-
-# ---------------------------------------------------------------- builders: each returns run(x) -> spikes [T, B, ...]
-def build(lib: str, cfg: Config, ws: list[np.ndarray]) -> tuple[Callable[[torch.Tensor], torch.Tensor], list[torch.Tensor]]:
-    seq, params = make_seq(cfg, ws)
-    n_neurons = sum(m is None for m in seq)
-
-    if lib in ("spikeforge", "spikeforge_reference"):
-        import spikeforge as sf
-        from spikeforge.surrogate import FastSigmoid
-
-        backend = "auto" if lib == "spikeforge" else "reference"
-        mk = lambda: sf.LIF(beta=0.9, input_scaling="none", reset="subtract", surrogate=FastSigmoid(25.0), detach_reset=False, backend=backend)
-        if cfg.kind == "lif":
-            neuron = mk()
-            return (lambda x: neuron(x)[0]), params
-        net = sf.SNNSequential(*[mk() if m is None else m for m in seq])
-        return (lambda x: net(x)[0]), params
-
-    if lib == "snntorch":
-        import snntorch as snn
-        from snntorch import surrogate
-
-        neurons = [snn.Leaky(beta=0.9, spike_grad=surrogate.fast_sigmoid(25), reset_mechanism="subtract") for _ in range(n_neurons)]
-
-        def run_folded(x: torch.Tensor) -> torch.Tensor:  # Linear configs: Linear once on [T*B, N]
-            h, k = x, 0
-            for m in seq:
-                if m is not None:
-                    h = m(h)
-                    continue
-                neu, k = neurons[k], k + 1
-                mem = neu.init_leaky()
-                outs = []
-                for h_t in h.unbind(0):  # unbind, not h[t]: T select-backwards would each zero-fill [T, B, N]
-                    spk, mem = neu(h_t, mem)
-                    outs.append(spk)
-                h = torch.stack(outs)
-            return h
-
-        def run_per_step(x: torch.Tensor) -> torch.Tensor:  # conv: the whole net per time step
-            mems = [neu.init_leaky() for neu in neurons]
-            outs = []
-            for t in range(x.shape[0]):
-                h, k = x[t], 0
-                for m in seq:
-                    if m is not None:
-                        h = m(h)
-                    else:
-                        h, mems[k] = neurons[k](h, mems[k])
-                        k += 1
-                outs.append(h)
-            return torch.stack(outs)
-
-        return (run_per_step if cfg.kind == "conv" else run_folded), params
-
-    if lib == "spikingjelly":
-        from spikingjelly.activation_based import functional, layer, neuron, surrogate
-
-        sj_layers = [
-            neuron.LIFNode(tau=10.0, decay_input=False, v_reset=None, surrogate_function=surrogate.SoftSign(alpha=25.0), step_mode="m")
-            if m is None else layer.SeqToANNContainer(m)
-            for m in seq
-        ]
-        sj_net = nn.Sequential(*sj_layers)
-
-        def run_sj(x: torch.Tensor) -> torch.Tensor:
-            functional.reset_net(sj_net)
-            return sj_net(x)
-
-        return run_sj, params
-
-    if lib == "norse":
-        import norse.torch as nt
-        from norse.torch.functional.reset import reset_subtract
-
-        p = nt.LIFBoxParameters(
-            tau_mem_inv=torch.tensor(100.0), v_leak=torch.tensor(0.0), v_th=torch.tensor(1.0), v_reset=torch.tensor(0.0),
-            method="super", alpha=torch.tensor(25.0), reset_method=reset_subtract,
-        )
-        cells = [nt.LIFBoxCell(p, dt=1e-3) for _ in range(n_neurons)]
-
-        def run_norse(x: torch.Tensor) -> torch.Tensor:
-            h, k = x, 0
-            for m in seq:
-                if m is not None:
-                    h = _fold(m, h)
-                    continue
-                cell, k = cells[k], k + 1
-                cur = 10.0 * h  # dt * tau_mem_inv = 0.1: scale input by 10
-                s = None
-                outs = []
-                for cur_t in cur.unbind(0):  # unbind, not cur[t] (see snnTorch above)
-                    z, s = cell(cur_t, s)
-                    outs.append(z)
-                h = torch.stack(outs)
-            return h
-
-        return run_norse, params
-
-    if lib == "sinabs":
-        import sinabs.layers as sl
-        from sinabs.activation import MembraneSubtract, SingleSpike
-
-        class FastSig:
-            def __call__(self, v_mem: torch.Tensor, spike_threshold: torch.Tensor) -> torch.Tensor:
-                return 1.0 / (1.0 + 25.0 * (v_mem - spike_threshold).abs()) ** 2
-
-        neurons = [
-            sl.LIF(tau_mem=-1.0 / math.log(0.9), norm_input=False, spike_fn=SingleSpike, reset_fn=MembraneSubtract(), surrogate_grad_fn=FastSig())
-            for _ in range(n_neurons)
-        ]
-
-        def run_sinabs(x: torch.Tensor) -> torch.Tensor:  # sinabs is batch-major [B, T, ...]
-            h, k = x.transpose(0, 1).contiguous(), 0
-            for m in seq:
-                if m is not None:
-                    h = _fold(m, h)  # = sinabs FlattenTime -> layer -> UnflattenTime
-                    continue
-                neurons[k].reset_states()
-                h, k = neurons[k](h), k + 1
-            return h.transpose(0, 1)
-
-        return run_sinabs, params
-
-    raise ValueError(f"unknown library {lib!r}; choose from {LIBS}")
+def build(lib: str, cfg: Config, ws: list[np.ndarray]) -> Net:
+    """``lib``'s net for ``cfg`` with weights ``ws``: ``(run, params)``, ``run(x)`` -> spikes ``[T, B, ...]``."""
+    return get_adapter(lib).build(cfg, ws)
 
 
 # ---------------------------------------------------------------- one subprocess = one (lib, config)
-def _median_time(fn: Callable[[], Any], warmup: int = 3, min_runs: int = 7, min_time: float = 1.0, max_runs: int = 100) -> tuple[float, int]:
+def _median_time(
+    fn: Callable[[], Any], warmup: int = 3, min_runs: int = 7, min_time: float = 1.0, max_runs: int = 100
+) -> tuple[float, int]:
     for _ in range(warmup):
         fn()
     ts: list[float] = []
@@ -289,51 +97,42 @@ def _cpu_others() -> float:
         return float(f.read().split()[0])
 
 
-def _setup(lib: str, cfg: Config) -> tuple[Callable[[torch.Tensor], torch.Tensor], list[torch.Tensor], torch.Tensor]:
+def _setup(lib: str, cfg: Config) -> tuple[PeerAdapter, Net, torch.Tensor]:
     torch.manual_seed(0)
     ws, x_np = make_data(cfg)
-    run, params = build(lib, cfg, ws)
+    adapter = get_adapter(lib)
+    net = adapter.build(cfg, ws)
     x = torch.from_numpy(x_np)
     if cfg.kind == "lif":  # currents given; BPTT must produce dL/dI
-        x = (x.reshape(cfg.T * cfg.B, cfg.n) @ torch.from_numpy(ws[0]).t()).reshape(cfg.T, cfg.B, cfg.n).requires_grad_()
-    return run, params, x
+        x = (x.reshape(cfg.T * cfg.B, cfg.n) @ torch.from_numpy(ws[0]).t()).reshape(cfg.T, cfg.B, cfg.n)
+        x.requires_grad_()
+    return adapter, net, x
 
 
 def child_time(lib: str, cfg: Config, min_time: float, spikes_path: str | None = None) -> dict[str, Any]:
-    run, params, x = _setup(lib, cfg)
+    adapter, net, x = _setup(lib, cfg)
     out: dict[str, Any] = {"lib": lib, "load1_before": _cpu_others()}
-    with torch.no_grad():
-        s = run(x)
+    s = adapter.spike_train(adapter.infer(net, x))
     if spikes_path:  # the whole spike train, 1 bit per entry, for the element-wise agreement check
         np.save(spikes_path, np.packbits(s.detach().numpy().astype(bool)))
     out["spikes"] = float(s.sum())
     steps = torch.arange(1, s.shape[0] + 1, dtype=torch.float64).reshape(-1, *([1] * (s.dim() - 1)))
     out["spike_sig"] = float((s.double() * steps).sum())
-
-    def infer() -> None:
-        with torch.no_grad():
-            run(x)
-
-    def fwd() -> None:
-        run(x)
-
-    def fwd_bwd() -> None:
-        for p in params:
-            p.grad = None
-        if x.requires_grad:
-            x.grad = None
-        run(x).sum().backward()
-
-    for name, fn in (("infer", infer), ("fwd", fwd), ("fwd_bwd", fwd_bwd)):
+    phases: tuple[tuple[str, Callable[[], Any]], ...] = (
+        ("infer", lambda: adapter.infer(net, x)),  # no_grad forward
+        ("fwd", lambda: adapter.forward(net, x)),  # forward building the graph
+        ("fwd_bwd", lambda: adapter.forward_backward(net, x)),  # forward + backward of the spike sum
+    )
+    for name, fn in phases:
         out[name + "_ms"], out[name + "_runs"] = _median_time(fn, cfg.warmup, cfg.repeats, min_time)
     out["load1_after"] = _cpu_others()
     return out
 
 
 def child_memory(lib: str, cfg: Config) -> dict[str, Any]:
-    run, _, x = _setup(lib, cfg)
+    _, net, x = _setup(lib, cfg)
     for _ in range(max(1, min(2, cfg.warmup))):
-        run(x).sum().backward()
+        net.run(x).sum().backward()
 
     def status(key: str) -> int:
         with open("/proc/self/status") as f:
@@ -345,7 +144,7 @@ def child_memory(lib: str, cfg: Config) -> dict[str, Any]:
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
     base = status("VmRSS")
-    run(x).sum().backward()
+    net.run(x).sum().backward()  # gradients accumulate: no zeroing between the runs, as before
     return {"peak_mb": (status("VmHWM") - base) / 1e6}
 
 
@@ -358,7 +157,8 @@ def floor_terms(cfg: Config) -> tuple[float, float]:
         layer_flops = [2.0 * tb * cfg.n * cfg.n] * cfg.layers
         neurons = cfg.layers * cfg.n
     else:  # conv: out elements x fan_in per layer; LIF sizes 16*24*24, 32*8*8, 128, 10
-        layer_flops = [2.0 * tb * n_out * fan_in for n_out, fan_in in ((16 * 24 * 24, 25), (32 * 8 * 8, 400), (128, 512), (10, 128))]
+        shapes = ((16 * 24 * 24, 25), (32 * 8 * 8, 400), (128, 512), (10, 128))
+        layer_flops = [2.0 * tb * n_out * fan_in for n_out, fan_in in shapes]
         neurons = 16 * 24 * 24 + 32 * 8 * 8 + 128 + 10
     return 2.0 * sum(layer_flops) + sum(layer_flops[1:]), 24.0 * tb * neurons
 
@@ -387,25 +187,38 @@ def floors(cfg: Config) -> dict[str, float]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--configs", nargs="+", default=["A", "A_lif", "B"], choices=sorted(CONFIGS))
     ap.add_argument("--libs", nargs="+", default=LIBS, choices=LIBS)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=None, help="write all results as JSON here")
     ap.add_argument("--no-memory", action="store_true")
-    ap.add_argument("--smoke", action="store_true", help="shrink T, B and n (and repeats) for a quick correctness check")
-    ap.add_argument("--warmup", type=int, default=None, help="warm-up runs per phase (default: per config, 3 or 1); >= 1")
-    ap.add_argument("--repeats", type=int, default=None, help="minimum timed runs per phase (default: per config, 7 or 5); >= 5")
+    ap.add_argument(
+        "--smoke", action="store_true", help="shrink T, B and n (and repeats) for a quick correctness check"
+    )
+    ap.add_argument(
+        "--warmup", type=int, default=None, help="warm-up runs per phase (default: per config, 3 or 1); >= 1"
+    )
+    ap.add_argument(
+        "--repeats", type=int, default=None, help="minimum timed runs per phase (default: per config, 7 or 5); >= 5"
+    )
     ap.add_argument(
         "--malloc", choices=["default", "steady"], default="default",
         help="steady: run every library's timing child with glibc's MALLOC_MMAP_THRESHOLD_=32 MiB and "
         "MALLOC_TRIM_THRESHOLD_=2 GiB, so freed [T, B, N] buffers are reused instead of being returned to "
         "the OS and faulted in again on every step (the same setting for every library)",
     )
-    ap.add_argument("--min-time", type=float, default=1.0, help="keep timing until this many seconds have passed (max 100 runs)")
+    ap.add_argument(
+        "--min-time", type=float, default=1.0, help="keep timing until this many seconds have passed (max 100 runs)"
+    )
     ap.add_argument("--_child", nargs=3, metavar=("MODE", "LIB", "CONFIG"), help=argparse.SUPPRESS)
     ap.add_argument("--_spikes", default=None, help=argparse.SUPPRESS)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = _parser()
     args = ap.parse_args(argv)
     if args.warmup is not None and args.warmup < 1:
         ap.error("--warmup must be >= 1")
@@ -421,57 +234,82 @@ def main(argv: list[str] | None = None) -> int:
 
     if args._child:
         mode, lib, name = args._child
-        res = child_time(lib, config(name), args.min_time, args._spikes) if mode == "time" else child_memory(lib, config(name))
+        if mode == "time":
+            res = child_time(lib, config(name), args.min_time, args._spikes)
+        else:
+            res = child_memory(lib, config(name))
         print("RESULT " + json.dumps(res))
         return 0
 
-    passthrough = ["--threads", str(args.threads), "--min-time", str(args.min_time)] + (["--smoke"] if args.smoke else [])
-    passthrough += [a for k in ("warmup", "repeats") if getattr(args, k) is not None for a in (f"--{k}", str(getattr(args, k)))]
-    results: dict[str, Any] = {"torch": torch.__version__, "threads": args.threads, "smoke": args.smoke, "malloc": args.malloc, "configs": {}}
-    tmp_dir = tempfile.TemporaryDirectory()
-    tmp = tmp_dir.name
-    for name in args.configs:
-        cfg = config(name)
-        rows = []
-        fl = floors(cfg)
-        for lib in args.libs:
-            row: dict[str, Any] = {"lib": lib}
-            t0 = time.perf_counter()
-            for mode in ("time",) + (() if args.no_memory else ("memory",)):
-                cmd = [sys.executable, __file__, *passthrough, "--_child", mode, lib, name]
-                if mode == "time":
-                    cmd += ["--_spikes", os.path.join(tmp, f"{name}_{lib}.npy")]
-                env = dict(os.environ)
-                if mode == "memory":  # freed memory returns to the OS, so VmHWM sees the step's own peak
-                    env["MALLOC_MMAP_THRESHOLD_"] = "65536"
-                elif args.malloc == "steady":
-                    env["MALLOC_MMAP_THRESHOLD_"] = str(32 * 2**20)  # glibc's maximum
-                    env["MALLOC_TRIM_THRESHOLD_"] = str(2**31 - 1)
-                proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-                line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-                if proc.returncode != 0 or not line:
-                    err = proc.stderr.strip().splitlines() or ["failed"]
-                    row["error"] = next((ln for ln in reversed(err) if "Error" in ln or "Exception" in ln), err[-1])[:200]
-                    break
-                row.update(json.loads(line[0][7:]))
-            row["wall_s"] = time.perf_counter() - t0
-            rows.append(row)
-            print(f"[{name}] {lib}: {row}", file=sys.stderr)
-        _compare_spikes(tmp, name, rows)
-        results["configs"][name] = {"config": dataclasses.asdict(cfg), "floors": fl, "rows": rows}
-        print(table(name, cfg, fl, rows))
+    passthrough = ["--threads", str(args.threads), "--min-time", str(args.min_time)]
+    passthrough += ["--smoke"] if args.smoke else []
+    passthrough += [
+        a for k in ("warmup", "repeats") if getattr(args, k) is not None for a in (f"--{k}", str(getattr(args, k)))
+    ]
+    results: dict[str, Any] = {
+        "torch": torch.__version__, "threads": args.threads, "smoke": args.smoke, "malloc": args.malloc,
+        "versions": {lib: ADAPTERS[lib].version() for lib in args.libs}, "configs": {},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.configs:
+            cfg = config(name)
+            fl = floors(cfg)
+            rows = []
+            for lib in args.libs:
+                rows.append(measure(lib, name, passthrough, tmp, memory=not args.no_memory, malloc=args.malloc))
+                print(f"[{name}] {lib}: {rows[-1]}", file=sys.stderr)
+            _compare_spikes(tmp, name, rows)
+            results["configs"][name] = {"config": dataclasses.asdict(cfg), "floors": fl, "rows": rows}
+            print(table(name, cfg, fl, rows))
     if args.out:
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)
-    tmp_dir.cleanup()
     return 0
+
+
+def measure(lib: str, name: str, passthrough: list[str], tmp: str, memory: bool, malloc: str) -> dict[str, Any]:
+    """One table row: ``lib`` on config ``name``, timed in one fresh subprocess and (``memory``) sized in another.
+
+    A library that is not installed is skipped (the row says why); a child that fails gives an ``error`` row.
+    """
+    reason = ADAPTERS[lib].skip_reason()
+    if reason is not None:
+        return {"lib": lib, "skipped": reason}
+    row: dict[str, Any] = {"lib": lib}
+    t0 = time.perf_counter()
+    for mode in ("time",) + (("memory",) if memory else ()):
+        cmd = [sys.executable, __file__, *passthrough, "--_child", mode, lib, name]
+        if mode == "time":
+            cmd += ["--_spikes", os.path.join(tmp, f"{name}_{lib}.npy")]
+        env = dict(os.environ)
+        if mode == "memory":  # freed memory returns to the OS, so VmHWM sees the step's own peak
+            env["MALLOC_MMAP_THRESHOLD_"] = "65536"
+        elif malloc == "steady":
+            env["MALLOC_MMAP_THRESHOLD_"] = str(32 * 2**20)  # glibc's maximum
+            env["MALLOC_TRIM_THRESHOLD_"] = str(2**31 - 1)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+        if proc.returncode != 0 or not line:
+            err = proc.stderr.strip().splitlines() or ["failed"]
+            row["error"] = next((ln for ln in reversed(err) if "Error" in ln or "Exception" in ln), err[-1])[:200]
+            break
+        row.update(json.loads(line[0][7:]))
+    row["wall_s"] = time.perf_counter() - t0
+    return row
+
+
+def _measured(row: dict[str, Any]) -> bool:
+    return "error" not in row and "skipped" not in row
 
 
 def _compare_spikes(tmp: str, name: str, rows: list[dict[str, Any]]) -> None:
     """Set ``spikes_differ`` on each row: entries of its spike train that differ from the reference's."""
-    ok = {r["lib"]: r for r in rows if "error" not in r}
+    ok = {r["lib"]: r for r in rows if _measured(r)}
     ref = "spikeforge_reference" if "spikeforge_reference" in ok else "spikeforge"
-    path = lambda lib: os.path.join(tmp, f"{name}_{lib}.npy")
+
+    def path(lib: str) -> str:
+        return os.path.join(tmp, f"{name}_{lib}.npy")
+
     if ref not in ok or not os.path.exists(path(ref)):
         return
     want = np.load(path(ref))
@@ -482,23 +320,29 @@ def _compare_spikes(tmp: str, name: str, rows: list[dict[str, Any]]) -> None:
 
 
 def table(name: str, cfg: Config, fl: dict[str, float], rows: list[dict[str, Any]]) -> str:
-    ok = [r for r in rows if "error" not in r]
+    ok = [r for r in rows if _measured(r)]
     peers = [r for r in ok if not r["lib"].startswith("spikeforge")]
     fastest = min((r["fwd_bwd_ms"] for r in peers), default=float("nan"))
-    ref = next((r for r in ok if r["lib"] == "spikeforge_reference"), next((r for r in ok if r["lib"] == "spikeforge"), None))
+    by_lib = {r["lib"]: r for r in ok}
+    ref = by_lib.get("spikeforge_reference", by_lib.get("spikeforge"))
     lines = [
         (
-            f"### Config {name}: {cfg.describe()}  (floor fwd+bwd {fl['floor_fwd_bwd_ms']:.2f} ms; torch-GEMM floor "
-            f"{fl['floor_fwd_bwd_torch_gemm_ms']:.2f} ms; GEMM MKL {fl['gemm_mkl_gflops']:.0f} / oneDNN "
-            f"{fl['gemm_onednn_gflops']:.0f} GFLOP/s; copy {fl['copy_gbps']:.0f} GB/s)"
+            f"### Config {name}: {cfg.describe()}  (floor fwd+bwd {fl['floor_fwd_bwd_ms']:.2f} ms; "
+            f"torch-GEMM floor {fl['floor_fwd_bwd_torch_gemm_ms']:.2f} ms; "
+            f"GEMM MKL {fl['gemm_mkl_gflops']:.0f} / oneDNN {fl['gemm_onednn_gflops']:.0f} GFLOP/s; "
+            f"copy {fl['copy_gbps']:.0f} GB/s)"
         ),
         "",
-        "| library | spikes (= ours?) | infer ms | fwd ms | fwd+bwd ms | vs fastest peer | vs floor | peak MB | load1 |",
+        (
+            "| library | spikes (= ours?) | infer ms | fwd ms | fwd+bwd ms | vs fastest peer | vs floor | peak MB "
+            "| load1 |"
+        ),
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        if "error" in r:
-            lines.append(f"| {r['lib']} | error: {r['error']} | | | | | | | |")
+        if not _measured(r):
+            why = f"error: {r['error']}" if "error" in r else f"skipped: {r['skipped']}"
+            lines.append(f"| {r['lib']} | {why} | | | | | | | |")
             continue
         if ref is None:
             same = "?"
@@ -506,9 +350,10 @@ def table(name: str, cfg: Config, fl: dict[str, float], rows: list[dict[str, Any
             same = "yes" if r["spikes_differ"] == 0 else f"no: {r['spikes_differ']} entries differ"
         else:
             same = "yes" if r["spikes"] == ref["spikes"] and r.get("spike_sig") == ref.get("spike_sig") else "no"
+        fb = r["fwd_bwd_ms"]
         lines.append(
-            f"| {r['lib']} | {r['spikes']:.0f} ({same}) | {r['infer_ms']:.2f} | {r['fwd_ms']:.2f} | {r['fwd_bwd_ms']:.2f} | "
-            f"{fastest / r['fwd_bwd_ms']:.2f}x | {r['fwd_bwd_ms'] / fl['floor_fwd_bwd_ms']:.2f}x | {r.get('peak_mb', float('nan')):.1f} | "
+            f"| {r['lib']} | {r['spikes']:.0f} ({same}) | {r['infer_ms']:.2f} | {r['fwd_ms']:.2f} | {fb:.2f} | "
+            f"{fastest / fb:.2f}x | {fb / fl['floor_fwd_bwd_ms']:.2f}x | {r.get('peak_mb', float('nan')):.1f} | "
             f"{r['load1_before']:.1f} |"
         )
     return "\n".join(lines) + "\n"

@@ -15,7 +15,8 @@ import pytest
 import torch
 from torch import nn
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "peers.py"
+_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+_PATH = _DIR / "peers.py"
 
 
 @pytest.fixture(scope="module")
@@ -24,11 +25,14 @@ def peers() -> Iterator[ModuleType]:
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     sys.modules["peers_bench"] = mod  # dataclasses resolve annotations through sys.modules
+    sys.path.insert(0, str(_DIR))  # as when run as a script: its directory holds the _peers package
     try:
         spec.loader.exec_module(mod)
         yield mod
     finally:
-        sys.modules.pop("peers_bench", None)
+        sys.path.remove(str(_DIR))
+        for name in [m for m in sys.modules if m == "peers_bench" or m == "_peers" or m.startswith("_peers.")]:
+            sys.modules.pop(name)
 
 
 def _hand_loop(seq: list[nn.Module | None], x: torch.Tensor) -> torch.Tensor:
@@ -111,3 +115,83 @@ def test_smoke_config_and_cli_validation(peers: ModuleType) -> None:
         peers.main(["--warmup", "0", "--configs", "A"])
     with pytest.raises(ValueError, match="unknown library"):
         peers.build("nope", peers.get_config("A", True), peers.make_data(peers.get_config("A", True))[0])
+
+
+def test_adapter_table_keeps_the_library_order(peers: ModuleType) -> None:
+    assert peers.LIBS == ["spikeforge", "spikeforge_reference", "snntorch", "spikingjelly", "norse", "sinabs"]
+    assert list(peers.ADAPTERS) == peers.LIBS
+
+
+def test_every_adapter_satisfies_the_protocol(peers: ModuleType) -> None:
+    from _peers.base import Net, PeerAdapter
+
+    for name, adapter in peers.ADAPTERS.items():
+        assert isinstance(adapter, PeerAdapter) and adapter.name == name
+        assert isinstance(adapter.module, str) and "." not in adapter.module
+        installed = adapter.installed()
+        assert isinstance(installed, bool)
+        version = adapter.version()
+        assert version is None or isinstance(version, str)
+        reason = adapter.skip_reason()
+        assert (reason is None) == installed, name
+        if reason is not None:
+            assert adapter.module in reason and "pip install" in reason
+        for method in ("network", "build", "infer", "forward", "forward_backward", "spike_train"):
+            assert callable(getattr(adapter, method)), (name, method)
+    assert peers.ADAPTERS["spikeforge"].installed()
+    cfg = peers.get_config("A", True)
+    assert isinstance(peers.build("spikeforge", cfg, peers.make_data(cfg)[0]), Net)
+
+
+# Norse 1.1 calls torch.jit.script at import, deprecated in torch 2.13 (not our code).
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("lib", ["spikeforge", "spikeforge_reference", "snntorch", "spikingjelly", "norse", "sinabs"])
+def test_installed_adapters_run_every_phase(peers: ModuleType, lib: str) -> None:
+    adapter = peers.ADAPTERS[lib]
+    if not adapter.installed():
+        pytest.skip(f"{lib} is not installed")
+    cfg = dataclasses.replace(peers.get_config("B", True), T=12)
+    ws, x_np = peers.make_data(cfg)
+    x = torch.from_numpy(x_np)
+    net = adapter.build(cfg, ws)
+    s = adapter.spike_train(adapter.infer(net, x))
+    assert s.shape == (cfg.T, cfg.B, cfg.n) and not s.requires_grad
+    assert set(s.unique().tolist()) <= {0.0, 1.0} and s.sum() > 0
+    assert adapter.forward(net, x).requires_grad
+    adapter.forward_backward(net, x)
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.params)
+    if lib != "snntorch":  # snnTorch's Leaky resets one step late, by design
+        seq, _ = peers.make_seq(cfg, ws)
+        with torch.no_grad():
+            want = _hand_loop(seq, x)
+        assert (s != want).sum().item() <= max(1, want.numel() // 10000), lib
+
+
+def test_uninstalled_library_is_skipped_not_crashed(
+    peers: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from _peers.base import PeerAdapter
+
+    class Missing(PeerAdapter):
+        name = "missing"
+        module = "spikeforge_no_such_library"
+
+        def network(self, cfg: object, seq: object) -> object:
+            raise AssertionError("a library that is not installed must not be built")
+
+    missing = Missing()
+    assert not missing.installed() and missing.version() is None
+    monkeypatch.setitem(peers.ADAPTERS, "missing", missing)
+    row = peers.measure("missing", "A", ["--smoke"], str(tmp_path), memory=True, malloc="default")
+    assert row["lib"] == "missing" and "error" not in row
+    assert "spikeforge_no_such_library is not installed" in row["skipped"]
+    assert list(tmp_path.iterdir()) == []  # no child process ran
+    ok = {"lib": "spikeforge", "spikes": 4.0, "spike_sig": 9.0, "infer_ms": 1.0, "fwd_ms": 1.0, "fwd_bwd_ms": 2.0,
+          "load1_before": 0.5}
+    rows = [ok, row]
+    peers._compare_spikes(str(tmp_path), "A", rows)
+    fl = {"floor_fwd_bwd_ms": 1.0, "floor_fwd_bwd_torch_gemm_ms": 1.0, "gemm_mkl_gflops": 1.0,
+          "gemm_onednn_gflops": 1.0, "copy_gbps": 1.0}
+    text = peers.table("A", peers.CONFIGS["A"], fl, rows)
+    assert "| missing | skipped: spikeforge_no_such_library is not installed" in text
+    assert "| spikeforge | 4 (yes) | 1.00 | 1.00 | 2.00 |" in text
