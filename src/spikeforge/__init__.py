@@ -13,6 +13,8 @@ from spikeforge.neurons import (
     LI,
     LIF,
     CubaLIF,
+    HodgkinHuxley,
+    Izhikevich,
     Neuron,
     RecurrentLIF,
     Stateful,
@@ -32,4 +34,5 @@ __all__ = [
     "SeqToBatch", "SNNSequential", "record",
     "Neuron", "Stateful", "reset_states", "detach_states", "get_neuron", "list_neurons",
     "LIF", "IF", "LI", "CubaLIF", "ALIF", "RecurrentLIF",
+    "HodgkinHuxley", "Izhikevich",
 ]

@@ -20,19 +20,40 @@ compiled kernel for the built-in surrogates) and runs the reverse-time recurrenc
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Protocol
+import importlib
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
-from spikeforge._core.codes import NONE, RESET_CODES, SUBTRACT, TO_VALUE
+from spikeforge._core.codes import NONE, RESET_CODES, SG_CUSTOM, SUBTRACT, TO_VALUE
 from spikeforge._core.spec import FusedSpec
 
-__all__ = ["FusedSpec", "Kernel", "fused_run", "TO_VALUE", "SUBTRACT", "NONE", "RESET_CODES"]
+__all__ = [
+    "FusedSpec", "Kernel", "fused_run", "surrogate_kernel_code", "importable",
+    "TO_VALUE", "SUBTRACT", "NONE", "RESET_CODES",
+]
+
+
+def importable(module: str) -> bool:
+    """Whether ``module`` (an optional dependency such as ``numba`` or ``triton``) imports here."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def surrogate_kernel_code(surrogate: Any) -> tuple[int, float, float]:
+    """``surrogate.kernel_code()`` (see :mod:`spikeforge.surrogate`); ``SG_CUSTOM`` for any object with only
+    ``grad`` (kernels then call ``surrogate.grad`` in torch)."""
+    code = getattr(surrogate, "kernel_code", None)
+    return code() if callable(code) else (SG_CUSTOM, 0.0, 0.0)
 
 
 class Kernel(Protocol):
     name: str
+    checks_finite: bool  # the forward raises on NaN/inf input itself (the caller skips its own pass over x)
 
     def forward(self, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor, spec: FusedSpec) -> tuple[Tensor, ...]:
         """Returns ``(z, h, a_prev, vT, iT, aT)``; ``a_prev`` is empty unless ``spec.has_adapt``."""

@@ -27,6 +27,7 @@ __all__ = ["TorchKernel"]
 
 class TorchKernel:
     name = "torch"
+    checks_finite = False
 
     @staticmethod
     @torch.no_grad()

@@ -43,7 +43,7 @@ from torch import Tensor
 
 from spikeforge._core.discretize import check_positive
 from spikeforge._core.spike import SurrogateLike, spike
-from spikeforge.neurons.base import Neuron, register_neuron
+from spikeforge.neurons.base import Capabilities, Neuron, register_neuron
 from spikeforge.surrogate import Surrogate
 
 __all__ = ["HHParams", "HHState", "HHRates", "hh_rates", "hh_init", "hh_step", "HodgkinHuxley"]
@@ -162,8 +162,10 @@ class HodgkinHuxley(Neuron):
     """
 
     State = HHState
+    Params = HHParams
     init_fn = staticmethod(hh_init)
     step_fn = staticmethod(hh_step)
+    capabilities = Capabilities(spiking=True)
 
     def __init__(
         self,
@@ -191,6 +193,3 @@ class HodgkinHuxley(Neuron):
                   "v_th": v_th, "v_init": v_init}  # fmt: skip
         for name, value in values.items():
             self._add_param(name, value, size=size)
-
-    def params(self, like: Tensor) -> HHParams:
-        return HHParams(*(self._get(name, like) for name in HHParams._fields))

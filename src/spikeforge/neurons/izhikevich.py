@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 from spikeforge._core.spike import SurrogateLike, spike
-from spikeforge.neurons.base import Neuron, register_neuron
+from spikeforge.neurons.base import Capabilities, Neuron, register_neuron
 from spikeforge.surrogate import Surrogate
 
 __all__ = [
@@ -138,8 +138,10 @@ class Izhikevich(Neuron):
     """
 
     State = IzhikevichState
+    Params = IzhikevichParams
     init_fn = staticmethod(izhikevich_init)
     step_fn = staticmethod(izhikevich_step)
+    capabilities = Capabilities(spiking=True)
 
     def __init__(
         self,
@@ -169,16 +171,6 @@ class Izhikevich(Neuron):
     def from_preset(cls, name: str, **kwargs: object) -> "Izhikevich":
         """Build the module for a named cell class, e.g. ``Izhikevich.from_preset("FS", dt=0.25)``."""
         return cls(name, **kwargs)  # type: ignore[arg-type]
-
-    def params(self, like: Tensor) -> IzhikevichParams:
-        return IzhikevichParams(
-            a=self._get("a", like),
-            b=self._get("b", like),
-            c=self._get("c", like),
-            d=self._get("d", like),
-            v_peak=self._get("v_peak", like),
-            v_init=self._get("v_init", like),
-        )
 
     def step_options(self) -> dict[str, bool]:
         return {"detach_reset": self.detach_reset}
