@@ -30,7 +30,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0.0.0+unknown"
 
 __all__ = [
-    "__version__", "encoding", "losses", "surrogate", "decay", "tau_from_decay", "scan", "scan_record", "heaviside", "spike",
+    "__version__", "encoding", "losses", "surrogate", "decay", "tau_from_decay", "scan", "scan_record", "heaviside",
+    "spike",
     "SeqToBatch", "SNNSequential", "record",
     "Neuron", "Stateful", "reset_states", "detach_states", "get_neuron", "list_neurons",
     "LIF", "IF", "LI", "CubaLIF", "ALIF", "RecurrentLIF",

@@ -12,13 +12,8 @@ from spikeforge.neurons.alif import ALIFParams, ALIFState, alif_init, alif_step
 from spikeforge.neurons.cuba import CubaLIFParams, CubaLIFState, cuba_lif_init, cuba_lif_step
 from spikeforge.neurons.hh import HHParams, HHRates, HHState, hh_init, hh_rates, hh_step
 from spikeforge.neurons.if_ import IFParams, IFState, if_init, if_step
-from spikeforge.neurons.izhikevich import (
-    IzhikevichParams,
-    IzhikevichState,
-    izhikevich_init,
-    izhikevich_preset,
-    izhikevich_step,
-)
+from spikeforge.neurons.izhikevich import IzhikevichParams, IzhikevichState, izhikevich_init, izhikevich_step
+from spikeforge.neurons.izhikevich import izhikevich_preset
 from spikeforge.neurons.li import LIParams, LIState, li_init, li_step
 from spikeforge.neurons.lif import LIFParams, LIFState, lif_init, lif_step
 from spikeforge.neurons.rlif import RLIFParams, RLIFState, rlif_init, rlif_step

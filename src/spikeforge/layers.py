@@ -131,7 +131,10 @@ class SNNSequential(nn.Module):
         if states is None:
             states = [None] * n_neurons
         elif len(states) != n_neurons:
-            raise ValueError(f"states has {len(states)} entries but the network has {n_neurons} neuron layers; pass None to start fresh")
+            raise ValueError(
+                f"states has {len(states)} entries but the network has {n_neurons} neuron layers; "
+                "pass None to start fresh"
+            )
         new_states: list[Any] = []
         h = x_seq
         for layer in self.layers:

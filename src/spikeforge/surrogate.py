@@ -87,7 +87,9 @@ def register_surrogate(name: str) -> Callable[[T], T]:
 
     def deco(cls: T) -> T:
         if name in _REGISTRY:
-            raise ValueError(f"a surrogate named {name!r} is already registered ({_REGISTRY[name].__name__}); pick another name")
+            raise ValueError(
+                f"a surrogate named {name!r} is already registered ({_REGISTRY[name].__name__}); pick another name"
+            )
         if not (isinstance(cls, type) and issubclass(cls, Surrogate)):
             raise TypeError(f"register_surrogate expects a Surrogate subclass, got {cls!r}")
         _REGISTRY[name] = cls

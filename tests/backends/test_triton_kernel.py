@@ -267,9 +267,11 @@ def test_gpu_code_compiles_without_fma_contraction() -> None:
             ptx = _ptx(fwd, storage, compute, False, RESET=reset, HAS_SYN=True, HAS_ADAPT=True, IS_IF=False, BLOCK=256)
             assert not re.search(r"\bfma\.", ptx), (storage, reset)
     for sg in (SG_CUSTOM, SG_FAST_SIGMOID, SG_TRIANGLE, SG_ATAN, SG_STRAIGHT_THROUGH):
-        ptx = _ptx(bwd, "fp32", "fp32", False, RESET=TO_VALUE, DETACH=False, HAS_SYN=True, HAS_ADAPT=True, SG=sg, FP64=False, BLOCK=256)
+        ptx = _ptx(bwd, "fp32", "fp32", False, RESET=TO_VALUE, DETACH=False, HAS_SYN=True, HAS_ADAPT=True, SG=sg,
+                   FP64=False, BLOCK=256)
         assert not re.search(r"\bfma\.", ptx), sg
         assert sg in (SG_CUSTOM, SG_STRAIGHT_THROUGH) or "div.rn.f32" in ptx
     # control: with Triton's default (fusion on) the same backward does contract, so the check above can fail
-    ptx = _ptx(bwd, "fp32", "fp32", True, RESET=TO_VALUE, DETACH=False, HAS_SYN=True, HAS_ADAPT=True, SG=SG_FAST_SIGMOID, FP64=False, BLOCK=256)
+    ptx = _ptx(bwd, "fp32", "fp32", True, RESET=TO_VALUE, DETACH=False, HAS_SYN=True, HAS_ADAPT=True,
+               SG=SG_FAST_SIGMOID, FP64=False, BLOCK=256)
     assert re.search(r"\bfma\.", ptx)

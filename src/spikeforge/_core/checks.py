@@ -140,7 +140,8 @@ def check_state(state: Any, x_t: Tensor, state_type: type) -> None:
         raise TypeError(
             f"state must be a {state_type.__name__}, got {type(state).__name__}; pass state=None to start fresh"
         )
-    for field, t in zip(state._fields, state):
+    fields: Any = state  # a NamedTuple of tensors
+    for field, t in zip(fields._fields, fields):
         if not isinstance(t, Tensor):
             raise TypeError(f"state.{field} must be a tensor, got {type(t).__name__}")
         if t.shape != x_t.shape or t.dtype != x_t.dtype or t.device != x_t.device:

@@ -16,7 +16,8 @@
   ``numba`` on CPU float32/float64 when installed, else ``torch``; the reference loop while
   ``torch.compile`` traces, or when the layer has trainable/per-neuron tensor parameters.
 
-The choice is one table (:mod:`spikeforge.backends.select`). Every fused path is tested against the reference loop: identical spikes, gradients within tolerance.
+The choice is one table (:mod:`spikeforge.backends.select`). Every fused path is tested against the
+reference loop: identical spikes, gradients within tolerance.
 ``auto`` never picks a path whose spikes can differ from the reference loop (float16/bfloat16 Triton runs
 carry the membrane in float32, so they are used only when ``backend="triton"`` is asked for).
 """

@@ -19,6 +19,7 @@ run the reverse-time recurrence over that chunk. The recomputed ``h`` is bit-ide
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba
 import numpy as np
@@ -34,7 +35,7 @@ from spikeforge._core.codes import (  # Numba freezes module-level ints into the
     TO_VALUE,
 )
 
-_OPTS = {"cache": True, "nogil": True, "error_model": "numpy"}
+_OPTS: dict[str, Any] = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
 @numba.njit(**_OPTS)

@@ -90,7 +90,8 @@ class NumbaKernel:
         v_out, i_out, a_out = torch.empty_like(v0), torch.empty_like(v0), torch.empty_like(v0)
         T, M = x.shape
         ok = _run(_loops().fwd, (
-            _np(x), _np(v0), _np(i0), _np(a0), _np(z), _np(h), _np(a_prev), save, _np(v_out), _np(i_out), _np(a_out), p, fl,
+            _np(x), _np(v0), _np(i0), _np(a0), _np(z), _np(h), _np(a_prev), save, _np(v_out), _np(i_out), _np(a_out),
+            p, fl,
         ), M, _width(T, x.dtype))
         if not ok:
             raise ValueError("x_seq contains NaN or inf; clean it first (e.g. torch.nan_to_num)")
@@ -108,7 +109,8 @@ class NumbaKernel:
 
     @staticmethod
     def _run_bwd(gz: Tensor, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor, h: Tensor, a_prev: Tensor, recompute: bool,
-                 gvT: Tensor, giT: Tensor, gaT: Tensor, spec: FusedSpec, surrogate: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+                 gvT: Tensor, giT: Tensor, gaT: Tensor, spec: FusedSpec,
+                 surrogate: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         like = x if recompute else h
         f = np.float32 if like.dtype == torch.float32 else np.float64
         p, fl = _consts(spec, like.dtype)
@@ -124,13 +126,15 @@ class NumbaKernel:
         T, M = like.shape
         _run(_loops().bwd, (
             _np(gz), _np(gzc), gz_const, _np(x), _np(v0), _np(i0), _np(a0), _np(h), _np(s), _np(a_prev), recompute,
-            _np(gvT), _np(giT), _np(gaT), _np(gx), _np(gv), _np(gi), _np(ga), p, fl, spec.detach_reset, code, f(a), f(b),
+            _np(gvT), _np(giT), _np(gaT), _np(gx), _np(gv), _np(gi), _np(ga), p, fl, spec.detach_reset, code,
+            f(a), f(b),
         ), M, _width(T, like.dtype))
         return gx, gv, gi, ga
 
     @classmethod
     def backward(
-        cls, gz: Tensor, h: Tensor, a_prev: Tensor, gvT: Tensor, giT: Tensor, gaT: Tensor, spec: FusedSpec, surrogate: Any
+        cls, gz: Tensor, h: Tensor, a_prev: Tensor, gvT: Tensor, giT: Tensor, gaT: Tensor, spec: FusedSpec,
+        surrogate: Any,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         e = h.new_empty((1, 1))
         e1 = h.new_empty(1)

@@ -25,7 +25,9 @@ from spikeforge.backends.triton_kernel import (
     triton_installed,
 )
 
-__all__ = ["Backend", "BACKEND_TABLE", "AUTO_PREFERENCE", "BACKENDS", "check_backend", "available_backends", "select_kernel"]
+__all__ = [
+    "Backend", "BACKEND_TABLE", "AUTO_PREFERENCE", "BACKENDS", "check_backend", "available_backends", "select_kernel",
+]
 
 _FLOAT = (torch.float32, torch.float64)
 

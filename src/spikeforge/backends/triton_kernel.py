@@ -158,11 +158,13 @@ class TritonKernel:
         a_prev = torch.empty(x.shape, dtype=cd, device=x.device) if spec.has_adapt else x.new_empty(0)
         v_out, i_out, a_out = (torch.empty(v0.shape, dtype=cd, device=x.device) for _ in range(3))
         p = _constants(
-            [spec.beta, spec.v_rest, spec.gain, spec.v_th, spec.v_reset, spec.alpha, spec.adapt, spec.rho, 1 - spec.rho, spec.v_th - spec.v_reset],
+            [spec.beta, spec.v_rest, spec.gain, spec.v_th, spec.v_reset, spec.alpha, spec.adapt, spec.rho,
+             1 - spec.rho, spec.v_th - spec.v_reset],
             cd, x.device,
         )
         _launch(
-            fwd, x, M, x.contiguous(), v0.contiguous(), i0.contiguous(), a0.contiguous(), z, h, a_prev if spec.has_adapt else h,
+            fwd, x, M, x.contiguous(), v0.contiguous(), i0.contiguous(), a0.contiguous(), z, h,
+            a_prev if spec.has_adapt else h,
             v_out, i_out, a_out, p, T, M,
             RESET=spec.reset, HAS_SYN=spec.has_syn, HAS_ADAPT=spec.has_adapt, IS_IF=spec.is_if,
         )
@@ -189,7 +191,8 @@ class TritonKernel:
         gv, gi, ga = (torch.empty(gvT.shape, dtype=cd, device=h.device) for _ in range(3))
         beta = 1.0 if spec.is_if else spec.beta
         p = _constants(
-            [beta, spec.gain, spec.v_th, spec.v_reset, spec.alpha, spec.adapt, spec.rho, 1 - spec.rho, spec.v_th - spec.v_reset, sg_a, sg_b],
+            [beta, spec.gain, spec.v_th, spec.v_reset, spec.alpha, spec.adapt, spec.rho, 1 - spec.rho,
+             spec.v_th - spec.v_reset, sg_a, sg_b],
             cd, h.device,
         )
         gz = gz if gz.dim() == 2 else gz.reshape(T, M)

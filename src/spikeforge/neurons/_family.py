@@ -175,8 +175,10 @@ class LIFFamily(Neuron):
             allowed.discard("backend")
         unknown = sorted(set(options) - allowed)
         if unknown:
-            hint = " (no fused kernel runs this model: it always uses the reference loop)" if "backend" in unknown else ""
-            raise TypeError(f"{cls.__name__} got unexpected keyword argument(s) {unknown}{hint}; it takes {sorted(allowed)}")
+            hint = " (no fused kernel runs this model: it uses the reference loop)" if "backend" in unknown else ""
+            raise TypeError(
+                f"{cls.__name__} got unexpected keyword argument(s) {unknown}{hint}; it takes {sorted(allowed)}"
+            )
         return options
 
     def _size(self, learnable: bool, size: int | None) -> int | None:
@@ -187,6 +189,11 @@ class LIFFamily(Neuron):
         return {"detach_reset": self.detach_reset}
 
     # ---- the per-step constants ----------------------------------------------------------------
+    def _float(self, name: str) -> float:
+        """A parameter stored as a plain float (see :meth:`membrane_spec`)."""
+        value: Any = getattr(self, name)
+        return float(value)
+
     def _spec_fields(self) -> dict[str, Any]:
         """What this member adds to (or replaces in) the fused recurrence, e.g. CubaLIF's ``has_syn, alpha``."""
         return {}
@@ -197,11 +204,11 @@ class LIFFamily(Neuron):
         if not self._all_float(*self._spec_names):
             return None
         fields: dict[str, Any] = {
-            "v_th": float(self.v_th), "v_reset": self.v_reset, "reset": RESET_CODES[self.reset],
+            "v_th": self._float("v_th"), "v_reset": self.v_reset, "reset": RESET_CODES[self.reset],
             "detach_reset": self.detach_reset,
         }
         if self.leaky:
-            beta, gain = leak(float(self.tau_mem), self.r, self.input_scaling, self.dt)
+            beta, gain = leak(self._float("tau_mem"), self.r, self.input_scaling, self.dt)
             fields.update(beta=beta, v_rest=self.v_rest, gain=float(gain))
         return FusedSpec(**{**fields, **self._spec_fields()})
 

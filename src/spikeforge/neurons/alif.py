@@ -30,10 +30,10 @@ class ALIFParams(NamedTuple):
     tau_adapt: float | Tensor = 200.0
     adapt: float | Tensor = 1.8  # threshold increment per unit adaptation (Bellec et al. 2018: beta = 1.8)
     v_rest: float | Tensor = 0.0
-    v_th: float | Tensor = 1.0
+    v_th: float | Tensor = 1.0  # baseline threshold; the threshold of step t is v_th + adapt a[t]
     v_reset: float | Tensor = 0.0
     r: float | Tensor = 1.0
-    reset: str = "subtract"
+    reset: str = "subtract"  # "subtract" removes the adaptive threshold minus v_reset
     input_scaling: str = "exact"
 
 
@@ -75,4 +75,4 @@ class ALIF(LIFFamily):
         super().__init__(taus, fixed={"adapt": adapt}, learn_tau=learn_tau, size=size, **options)
 
     def _spec_fields(self) -> dict[str, Any]:
-        return {"has_adapt": True, "adapt": float(self.adapt), "rho": decay(float(self.tau_adapt), self.dt)}
+        return {"has_adapt": True, "adapt": self._float("adapt"), "rho": decay(self._float("tau_adapt"), self.dt)}

@@ -94,8 +94,8 @@ class Neuron(nn.Module):
     of the same name (stored with :meth:`_add_param`); a model whose parameters nest overrides it.
     """
 
-    State: ClassVar[type]
-    Params: ClassVar[type]
+    State: ClassVar[type[Any]]
+    Params: ClassVar[type[Any]]
     init_fn: ClassVar[Callable[..., Any]]
     step_fn: ClassVar[Callable[..., Any]]
     capabilities: ClassVar[Capabilities] = Capabilities()
@@ -160,7 +160,11 @@ class Neuron(nn.Module):
 
     def params(self, like: Tensor) -> NamedTuple:
         """The model's ``Params`` NamedTuple with tensors cast to ``like``'s dtype and device."""
-        return self.Params(*(self._get(name, like) for name in self.Params._fields))  # type: ignore[no-any-return]
+        return self._read_params(self.Params, like)
+
+    def _read_params(self, params_type: type[Any], like: Tensor) -> Any:
+        """A ``params_type`` NamedTuple whose every field is read with :meth:`_get`."""
+        return params_type(*(self._get(name, like) for name in params_type._fields))
 
     @property
     def spiking(self) -> bool:
@@ -176,7 +180,8 @@ class Neuron(nn.Module):
         return self.membrane_spec() if self.capabilities.fused else None
 
     def _all_float(self, *names: str) -> bool:
-        return all(not isinstance(getattr(self, n, None), Tensor) and ("log_" + n) not in self._parameters for n in names)
+        """Whether each named parameter is a plain python float (not a buffer, not trainable)."""
+        return all(not isinstance(getattr(self, n, None), Tensor) and "log_" + n not in self._parameters for n in names)
 
     def step_options(self) -> dict[str, Any]:
         """Extra keyword arguments of ``step_fn`` (e.g. ``detach_reset``)."""

@@ -77,4 +77,4 @@ class CubaLIF(LIFFamily):
         super().__init__({"tau_mem": tau_mem, "tau_syn": tau_syn}, learn_tau=learn_tau, size=size, **options)
 
     def _spec_fields(self) -> dict[str, Any]:
-        return {"has_syn": True, "alpha": decay(float(self.tau_syn), self.dt)}
+        return {"has_syn": True, "alpha": decay(self._float("tau_syn"), self.dt)}

@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 from spikeforge._core.spike import SurrogateLike, spike
-from spikeforge.neurons.base import Capabilities, Neuron, register_neuron
+from spikeforge.neurons.base import Neuron, register_neuron
 from spikeforge.surrogate import Surrogate
 
 __all__ = [
@@ -103,12 +103,7 @@ def izhikevich_init(x_t: Tensor, p: IzhikevichParams) -> IzhikevichState:
 
 
 def izhikevich_step(
-    x_t: Tensor,
-    state: IzhikevichState,
-    p: IzhikevichParams,
-    *,
-    dt: float,
-    surrogate: SurrogateLike,
+    x_t: Tensor, state: IzhikevichState, p: IzhikevichParams, *, dt: float, surrogate: SurrogateLike,
     detach_reset: bool = True,
 ) -> tuple[Tensor, IzhikevichState]:
     """One Izhikevich step of ``dt`` ms. ``x_t``: input current ``[B, ...]``. Returns ``(spikes, new_state)``."""
@@ -141,22 +136,11 @@ class Izhikevich(Neuron):
     Params = IzhikevichParams
     init_fn = staticmethod(izhikevich_init)
     step_fn = staticmethod(izhikevich_step)
-    capabilities = Capabilities(spiking=True)
 
     def __init__(
-        self,
-        preset: str = "regular_spiking",
-        *,
-        a: float | Tensor | None = None,
-        b: float | Tensor | None = None,
-        c: float | Tensor | None = None,
-        d: float | Tensor | None = None,
-        v_peak: float = 30.0,
-        v_init: float = -65.0,
-        dt: float = 0.1,
-        surrogate: Surrogate | str | None = None,
-        detach_reset: bool = True,
-        size: int | None = None,
+        self, preset: str = "regular_spiking", *, a: float | Tensor | None = None, b: float | Tensor | None = None,
+        c: float | Tensor | None = None, d: float | Tensor | None = None, v_peak: float = 30.0, v_init: float = -65.0,
+        dt: float = 0.1, surrogate: Surrogate | str | None = None, detach_reset: bool = True, size: int | None = None,
     ) -> None:
         super().__init__(dt=dt, surrogate=surrogate)
         base = izhikevich_preset(preset)

@@ -90,5 +90,4 @@ class RecurrentLIF(LIFFamily):
                 f"RecurrentLIF(size={self.size}) got input with last dim {like.shape[-1]}; "
                 f"input must be [..., B, {self.size}]"
             )
-        lif = LIFParams(*(self._get(name, like) for name in LIFParams._fields))
-        return RLIFParams(lif, self.w_rec.to(like.dtype))
+        return RLIFParams(self._read_params(LIFParams, like), self.w_rec.to(like.dtype))
