@@ -106,12 +106,14 @@ BACKEND_TABLE: dict[str, Backend] = {
     ),
 }
 AUTO_PREFERENCE = ("triton", "numba", "torch")  # backend="auto": the first of these whose row may run x
-BACKENDS: tuple[str, ...] = ("auto", "reference", *BACKEND_TABLE)
+BACKENDS: tuple[str, ...] = ("auto", "reference", *BACKEND_TABLE)  # the built-in names
 
 
 def check_backend(backend: str) -> None:
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+    """Raise unless ``backend`` is ``"auto"``, ``"reference"`` or a row of :data:`BACKEND_TABLE`."""
+    names = ("auto", "reference", *BACKEND_TABLE)
+    if backend not in names:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {names}")
 
 
 def available_backends() -> list[str]:
