@@ -172,6 +172,11 @@ def test_capabilities_hold(name):
 
 @pytest.mark.parametrize("name", [n for n in ALL if NEURON_REGISTRY[n].capabilities.lif_family])
 def test_lif_family_options_are_checked(name):
+    # the shared options appear in the signature (help(), inspect-based builders) with their defaults
+    cls = NEURON_REGISTRY[name]
+    params = inspect.signature(cls.__init__).parameters
+    assert params["v_th"].default == 1.0 and params["reset"].default == "subtract" and "dt" in params
+    assert ("backend" in params) == cls.capabilities.fused
     with pytest.raises(TypeError, match="unexpected keyword argument.*tau_typo"):
         make(name, tau_typo=1.0)
     with pytest.raises(ValueError, match="reset mode"):

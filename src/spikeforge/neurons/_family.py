@@ -19,6 +19,7 @@ a :class:`LIFFamily` subclass that passes its time constants to ``LIFFamily.__in
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, ClassVar, Literal, Mapping, TypedDict, Unpack, get_args
 
 from torch import Tensor
@@ -168,16 +169,38 @@ class LIFFamily(Neuron):
             check_backend(o["backend"])
             self.backend: str = o["backend"]
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Give a member's ``__init__(..., **options)`` the full signature (every option, with its default), so
+        ``help()`` and ``inspect.signature`` (e.g. model builders choosing which defaults apply) see them."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+        sig = inspect.signature(init)
+        hints = {name: getattr(h, "__forward_arg__", h) for name, h in LeakyOptions.__annotations__.items()}
+        explicit = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        options = [
+            inspect.Parameter(name, keyword, default=OPTION_DEFAULTS[name], annotation=hints[name])
+            for name in cls._option_names()
+        ]
+        init.__signature__ = sig.replace(parameters=[*explicit, *options])
+
+    @classmethod
+    def _option_names(cls) -> tuple[str, ...]:
+        """The keyword options this member takes: :class:`LeakyOptions` (IF: :class:`SpikeOptions`), without
+        ``backend`` unless a fused kernel runs it."""
+        names = LeakyOptions.__annotations__ if cls.leaky else SpikeOptions.__annotations__
+        return tuple(n for n in names if n != "backend" or cls.capabilities.fused)
+
     @classmethod
     def _check_option_names(cls, options: Mapping[str, Any]) -> Mapping[str, Any]:
-        allowed = set(LeakyOptions.__optional_keys__ if cls.leaky else SpikeOptions.__optional_keys__)
-        if not cls.capabilities.fused:
-            allowed.discard("backend")
-        unknown = sorted(set(options) - allowed)
+        allowed = cls._option_names()
+        unknown = sorted(set(options) - set(allowed))
         if unknown:
             hint = " (no fused kernel runs this model: it uses the reference loop)" if "backend" in unknown else ""
             raise TypeError(
-                f"{cls.__name__} got unexpected keyword argument(s) {unknown}{hint}; it takes {sorted(allowed)}"
+                f"{cls.__name__} got unexpected keyword argument(s) {unknown}{hint}; its options are {list(allowed)}"
             )
         return options
 
