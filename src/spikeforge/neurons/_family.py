@@ -237,6 +237,7 @@ class LIFFamily(Neuron):
 
     # ---- running: fused kernel or reference loop -------------------------------------------------
     def _run(self, x_seq: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """The fused kernel ``backend`` selects (spec from :meth:`fused_spec`), else the reference loop."""
         spec = self.fused_spec()
         if spec is None or self.backend == "reference":
             return super()._run(x_seq, state)
