@@ -64,6 +64,8 @@ def build_neuron(lib: str, sj_impl: str | None) -> tuple[Callable[[torch.Tensor]
         from spikeforge.surrogate import FastSigmoid
 
         backend = lib.split("_", 1)[1]
+        if backend == "triton" and os.environ.get("TRITON_INTERPRET") == "1":
+            backend = "triton_interpret"  # this script's CPU smoke switch; spikeforge itself ignores the variable
         neuron = sf.LIF(beta=0.9, input_scaling="none", reset="subtract", surrogate=FastSigmoid(25.0), detach_reset=False, backend=backend)
         return (lambda cur: neuron(cur)[0]), backend
 

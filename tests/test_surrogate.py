@@ -138,3 +138,51 @@ def test_resolve():
     assert S.resolve_surrogate("triangle") == S.Triangle()
     with pytest.raises(TypeError, match="Surrogate"):
         S.resolve_surrogate(3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_kernel_code_names_a_core_code(name):
+    # every built-in surrogate is evaluated inside the compiled kernels: its code comes from spikeforge._core.codes
+    from spikeforge._core import codes
+
+    sg = S.get_surrogate(name)
+    code, a, b = sg.kernel_code()
+    kernel_codes = {v for k, v in vars(codes).items() if k.startswith("SG_")}
+    assert code in kernel_codes and code != codes.SG_CUSTOM
+    assert math.isfinite(a) and math.isfinite(b)
+
+
+def test_kernel_code_constants_match_grad():
+    # the (a, b) constants reproduce grad() with the formulas documented in spikeforge._core.codes
+    from spikeforge._core import codes
+
+    h = torch.linspace(-2, 2, 81, dtype=torch.float64)
+    formulas = {
+        codes.SG_FAST_SIGMOID: lambda a, b: 1 / (1 + a * h.abs()) ** 2,
+        codes.SG_TRIANGLE: lambda a, b: torch.clamp(1 - h.abs() / a, min=0) / a,
+        codes.SG_ATAN: lambda a, b: b / (1 + (a * h) ** 2),
+        codes.SG_SIGMOID: lambda a, b: a * torch.sigmoid(a * h) * (1 - torch.sigmoid(a * h)),
+        codes.SG_STRAIGHT_THROUGH: lambda a, b: b * (h.abs() < a).to(h.dtype),
+    }
+    for name in ALL:
+        sg = S.get_surrogate(name)
+        code, a, b = sg.kernel_code()
+        torch.testing.assert_close(formulas[code](a, b), sg.grad(h), rtol=1e-12, atol=1e-12)
+
+
+def test_kernel_code_custom_for_subclasses_and_user_surrogates():
+    from spikeforge._core.codes import SG_CUSTOM
+    from spikeforge.backends import surrogate_kernel_code
+
+    @dataclass(frozen=True)
+    class Wider(S.FastSigmoid):  # may override grad: the kernels must call it
+        def grad(self, x):
+            return super().grad(x / 2)
+
+    class DuckTyped:  # only grad(): still usable with every backend
+        def grad(self, x):
+            return torch.ones_like(x)
+
+    assert Wider().kernel_code() == (SG_CUSTOM, 0.0, 0.0)
+    assert surrogate_kernel_code(DuckTyped()) == (SG_CUSTOM, 0.0, 0.0)
+    assert surrogate_kernel_code(S.ATan(3.0)) == S.ATan(3.0).kernel_code()

@@ -13,6 +13,8 @@ from spikeforge.neurons import (
     LI,
     LIF,
     CubaLIF,
+    HodgkinHuxley,
+    Izhikevich,
     Neuron,
     RecurrentLIF,
     Stateful,
@@ -28,8 +30,10 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0.0.0+unknown"
 
 __all__ = [
-    "__version__", "encoding", "losses", "surrogate", "decay", "tau_from_decay", "scan", "scan_record", "heaviside", "spike",
+    "__version__", "encoding", "losses", "surrogate", "decay", "tau_from_decay", "scan", "scan_record", "heaviside",
+    "spike",
     "SeqToBatch", "SNNSequential", "record",
     "Neuron", "Stateful", "reset_states", "detach_states", "get_neuron", "list_neurons",
     "LIF", "IF", "LI", "CubaLIF", "ALIF", "RecurrentLIF",
+    "HodgkinHuxley", "Izhikevich",
 ]

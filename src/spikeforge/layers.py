@@ -17,6 +17,7 @@ import torch
 
 from torch import Tensor, nn
 
+from spikeforge._core.checks import check_seq
 from spikeforge.backends.gemm import linear as fast_linear
 from spikeforge.neurons.base import Neuron, Stateful
 
@@ -124,19 +125,16 @@ class SNNSequential(nn.Module):
         return [m for m in self.layers if isinstance(m, Neuron)]
 
     def forward(self, x_seq: Tensor, states: list[Any] | None = None) -> tuple[Tensor, list[Any]]:
-        # type and shape only: every neuron layer checks its own input for NaN/inf, so a second full
-        # pass over x_seq here would be repeated work in the hot path
-        if not isinstance(x_seq, Tensor) or not x_seq.is_floating_point():
-            raise TypeError(f"x_seq must be a floating-point torch.Tensor [T, B, ...], got {getattr(x_seq, 'dtype', type(x_seq).__name__)}")
-        if x_seq.dim() < 2:
-            raise ValueError(f"x_seq must have at least 2 dims [T, B, ...], got shape {tuple(x_seq.shape)}")
-        if x_seq.shape[0] == 0:
-            raise ValueError("x_seq has T = 0 time steps; give at least one time step")
+        if not isinstance(self.layers[0], Neuron):  # a neuron layer checks its own input (once, in its forward)
+            check_seq(x_seq, "x_seq", finite=False)  # NaN/inf: each neuron layer checks what it receives
         n_neurons = sum(isinstance(m, Neuron) for m in self.layers)
         if states is None:
             states = [None] * n_neurons
         elif len(states) != n_neurons:
-            raise ValueError(f"states has {len(states)} entries but the network has {n_neurons} neuron layers; pass None to start fresh")
+            raise ValueError(
+                f"states has {len(states)} entries but the network has {n_neurons} neuron layers; "
+                "pass None to start fresh"
+            )
         new_states: list[Any] = []
         h = x_seq
         for layer in self.layers:

@@ -6,7 +6,9 @@ threshold ``x = v - v_th``. The backward pass replaces the Dirac delta ``H'(x)``
 
 * ``grad(x)``: the derivative used in the backward pass, and
 * ``primitive(x)``: a function whose derivative is ``grad`` (used by tests, and a smooth
-  stand-in for ``H``).
+  stand-in for ``H``), and
+* ``kernel_code()``: ``(code, a, b)``, how compiled kernels evaluate ``grad`` themselves (a code of
+  :mod:`spikeforge._core.codes` and two constants); ``SG_CUSTOM`` (the default) makes them call ``grad``.
 
 A registry maps names to classes; :func:`register_surrogate` rejects duplicate names. A user's own
 surrogate is one small class::
@@ -28,6 +30,7 @@ from typing import Any, Callable, TypeVar
 import torch
 from torch import Tensor
 
+from spikeforge._core.codes import SG_ATAN, SG_CUSTOM, SG_FAST_SIGMOID, SG_SIGMOID, SG_STRAIGHT_THROUGH, SG_TRIANGLE
 from spikeforge._core.spike import spike
 
 __all__ = [
@@ -61,6 +64,17 @@ class Surrogate:
         """Spikes ``[x > 0]`` with this surrogate's gradient."""
         return spike(x, self)
 
+    def kernel_code(self) -> tuple[int, float, float]:
+        """``(code, a, b)``: the formula compiled kernels use for :meth:`grad` (``spikeforge._core.codes``).
+
+        ``SG_CUSTOM`` (this default) means "call ``grad`` in torch"; a user's surrogate needs nothing else.
+        """
+        return SG_CUSTOM, 0.0, 0.0
+
+    def _code(self, owner: type, code: int, a: float, b: float = 0.0) -> tuple[int, float, float]:
+        """``(code, a, b)`` for an instance of exactly ``owner`` (a subclass may override ``grad``: custom)."""
+        return (code, a, b) if type(self) is owner else (SG_CUSTOM, 0.0, 0.0)
+
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
@@ -73,7 +87,9 @@ def register_surrogate(name: str) -> Callable[[T], T]:
 
     def deco(cls: T) -> T:
         if name in _REGISTRY:
-            raise ValueError(f"a surrogate named {name!r} is already registered ({_REGISTRY[name].__name__}); pick another name")
+            raise ValueError(
+                f"a surrogate named {name!r} is already registered ({_REGISTRY[name].__name__}); pick another name"
+            )
         if not (isinstance(cls, type) and issubclass(cls, Surrogate)):
             raise TypeError(f"register_surrogate expects a Surrogate subclass, got {cls!r}")
         _REGISTRY[name] = cls
@@ -116,6 +132,9 @@ class FastSigmoid(Surrogate):
 
     slope: float = 25.0
 
+    def kernel_code(self) -> tuple[int, float, float]:
+        return self._code(FastSigmoid, SG_FAST_SIGMOID, self.slope)
+
     def grad(self, x: Tensor) -> Tensor:
         return 1.0 / (1.0 + self.slope * x.abs()) ** 2
 
@@ -132,6 +151,9 @@ class Triangle(Surrogate):
     """
 
     width: float = 1.0
+
+    def kernel_code(self) -> tuple[int, float, float]:
+        return self._code(Triangle, SG_TRIANGLE, self.width)
 
     def grad(self, x: Tensor) -> Tensor:
         return torch.clamp(1.0 - x.abs() / self.width, min=0.0) / self.width
@@ -151,6 +173,9 @@ class ATan(Surrogate):
 
     alpha: float = 2.0
 
+    def kernel_code(self) -> tuple[int, float, float]:
+        return self._code(ATan, SG_ATAN, math.pi / 2 * self.alpha, self.alpha / 2)
+
     def grad(self, x: Tensor) -> Tensor:
         return (self.alpha / 2) / (1 + (math.pi / 2 * self.alpha * x) ** 2)
 
@@ -167,6 +192,9 @@ class Sigmoid(Surrogate):
     """
 
     slope: float = 5.0
+
+    def kernel_code(self) -> tuple[int, float, float]:
+        return self._code(Sigmoid, SG_SIGMOID, self.slope)
 
     def grad(self, x: Tensor) -> Tensor:
         s = torch.sigmoid(self.slope * x)
@@ -186,6 +214,9 @@ class StraightThrough(Surrogate):
     """
 
     width: float = 0.5
+
+    def kernel_code(self) -> tuple[int, float, float]:
+        return self._code(StraightThrough, SG_STRAIGHT_THROUGH, self.width, 1.0 / (2 * self.width))
 
     def grad(self, x: Tensor) -> Tensor:
         return (x.abs() < self.width).to(x.dtype) / (2 * self.width)

@@ -103,3 +103,20 @@ def test_scan_rejects_bad_sequences(shape):
         scan(_cumsum_step, torch.zeros(shape), torch.zeros(2))
     with pytest.raises(TypeError, match="torch.Tensor"):
         scan(_cumsum_step, [1, 2], torch.zeros(2))  # type: ignore[arg-type]
+
+
+def test_check_seq_is_the_one_sequence_check():
+    from spikeforge._core.checks import check_seq
+
+    x = torch.zeros(3, 2)
+    assert check_seq(x, "x_seq") is x
+    with pytest.raises(ValueError, match=r"x_seq must be time-major \[T, B, \.\.\.\]"):
+        check_seq(torch.zeros(3), "x_seq")
+    with pytest.raises(ValueError, match="T = 0"):
+        check_seq(torch.zeros(0, 2), "x_seq")
+    with pytest.raises(TypeError, match="floating-point"):
+        check_seq(torch.zeros(3, 2, dtype=torch.int64), "x_seq")
+    assert check_seq(torch.zeros(3, 2, dtype=torch.int64), "x_seq", floating=False) is not None
+    with pytest.raises(ValueError, match="NaN"):
+        check_seq(torch.full((3, 2), float("nan")), "x_seq")
+    assert check_seq(torch.full((3, 2), float("nan")), "x_seq", finite=False) is not None

@@ -246,3 +246,21 @@ def test_input_modified_after_forward_is_caught():
     u.mul_(2.0)
     with pytest.raises(RuntimeError, match="inplace"):
         z.sum().backward()
+
+
+def test_backend_table_drives_selection(monkeypatch):
+    from spikeforge.backends import AUTO_PREFERENCE, BACKEND_TABLE, BACKENDS, Backend, TorchKernel
+
+    assert BACKENDS == ("auto", "reference", *BACKEND_TABLE)
+    assert set(AUTO_PREFERENCE) <= set(BACKEND_TABLE)
+    x = torch.zeros(2, 3)
+    # a new backend is one row: every neuron that takes backend= can then name it
+    row = Backend(make=TorchKernel, installed=lambda: True, install="", problem=lambda t: None,
+                  auto=lambda t: False, listed=lambda: False)
+    monkeypatch.setitem(BACKEND_TABLE, "mine", row)
+    assert isinstance(select_kernel("mine", x), TorchKernel)
+    xs = torch.rand(20, 2, 3, generator=torch.Generator().manual_seed(0)) * 5
+    z_ref, _ = sf.LIF(backend="reference")(xs)
+    z_mine, _ = sf.LIF(backend="mine")(xs)
+    assert z_ref.sum() > 0 and torch.equal(z_mine, z_ref)
+    assert not isinstance(select_kernel("auto", x.cuda() if torch.cuda.is_available() else x), type(None))

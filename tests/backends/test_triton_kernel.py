@@ -1,23 +1,35 @@
 """The Triton fused kernel against the reference time loop.
 
 Every test runs twice: ``interp`` runs the kernels on CPU tensors in Triton's interpreter
-(``TRITON_INTERPRET=1``, set per test: the kernels are built once per mode, so compiled GPU kernels in the
-same process are unaffected), ``cuda`` runs the compiled kernels on a GPU (skipped without one). The
-interpreter executes the same kernel source as the GPU, op by op in NumPy. Spikes must be identical to
+(``backend="triton_interpret"`` / ``TritonKernel(interpret=True)``: an explicit choice, no environment
+variable; the kernels are built once per mode, so compiled GPU kernels in the same process are unaffected),
+``cuda`` runs the compiled kernels on a GPU (skipped without one). The interpreter executes the same kernel
+source as the GPU, op by op in NumPy. Spikes must be identical to
 the reference loop on the same device, gradients within tolerance (tight in float64).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
 import torch
 
 import spikeforge as sf
-from spikeforge.backends import BACKENDS, select_kernel
+from spikeforge._core.codes import (
+    NONE,
+    SG_ATAN,
+    SG_CUSTOM,
+    SG_FAST_SIGMOID,
+    SG_STRAIGHT_THROUGH,
+    SG_TRIANGLE,
+    SUBTRACT,
+    TO_VALUE,
+)
+from spikeforge.backends import BACKEND_TABLE, BACKENDS, select_kernel
 from spikeforge.backends.spec import fused_run
-from spikeforge.backends.triton_kernel import _LAUNCH_OPTIONS, TritonKernel, triton_installed
+from spikeforge.backends.triton_kernel import _LAUNCH_OPTIONS, TritonKernel, kernels, triton_installed
 from spikeforge.surrogate import get_surrogate, list_surrogates
 
 from _fused_cases import NEURONS, SCALE
@@ -28,12 +40,17 @@ HAS_CUDA = torch.cuda.is_available()
 
 
 @pytest.fixture(params=["interp", pytest.param("cuda", marks=pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU"))])
-def device(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "interp":
-        monkeypatch.setenv("TRITON_INTERPRET", "1")
-        return "cpu"
-    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    return "cuda"
+def device(request: pytest.FixtureRequest) -> str:
+    return "cpu" if request.param == "interp" else "cuda"
+
+
+def _backend(device: str) -> str:
+    """The backend name that runs the Triton kernels on ``device``: the interpreter on the CPU."""
+    return "triton_interpret" if device == "cpu" else "triton"
+
+
+def _kernel(device: str) -> TritonKernel:
+    return TritonKernel(interpret=device == "cpu")
 
 
 def _grads(m: torch.nn.Module, x: torch.Tensor, s0: tuple, w: torch.Tensor) -> tuple:
@@ -52,8 +69,8 @@ def _compare(name: str, reset: str, dtype: torch.dtype, device: str, combos: lis
     for detach, sg_name in combos:
         sg = get_surrogate(sg_name)
         ref = NEURONS[name](reset=reset, detach_reset=detach, surrogate=sg, backend="reference").to(dtype)
-        tri = NEURONS[name](reset=reset, detach_reset=detach, surrogate=sg, backend="triton").to(dtype)
-        assert tri.fused_spec() is not None and isinstance(select_kernel("triton", x), TritonKernel)
+        tri = NEURONS[name](reset=reset, detach_reset=detach, surrogate=sg, backend=_backend(device)).to(dtype)
+        assert tri.fused_spec() is not None and isinstance(select_kernel(_backend(device), x), TritonKernel)
         s0 = ref.init_state(x[0])
         s0 = type(s0)(*(t + 0.1 * torch.rand(t.shape, generator=g, dtype=torch.float64).to(dtype).to(device) for t in s0))
         z_r, s_r, g_r = _grads(ref, x, s0, w)
@@ -95,7 +112,7 @@ def test_interpreter_matrix_covers_every_pair() -> None:
 def test_threshold_equality_edge(device: str) -> None:
     # 0.5 + 0.5 == 1.0 exactly: v == v_th must not spike
     x = torch.full((4, 1, 2), 0.5, dtype=torch.float32, device=device)
-    z, _ = sf.IF(v_th=1.0, backend="triton")(x)
+    z, _ = sf.IF(v_th=1.0, backend=_backend(device))(x)
     assert z[:, 0, 0].tolist() == [0.0, 0.0, 1.0, 0.0]
 
 
@@ -116,7 +133,7 @@ def test_no_fma_contraction_at_threshold(device: str) -> None:
     g32 = torch.tensor(spec.gain, dtype=torch.float32).double()
     fma = ((b32 * v0.double()).float().double() + g32 * u.double()).float()  # fma(gain, u, round(beta v))
     assert ((fma - spec.v_th > 0).float() != z_ref).sum() > 0, "the edge set must contain FMA-sensitive inputs"
-    z, v_t, _, _ = fused_run(u[None].to(device), v0.to(device), None, None, spec, TritonKernel(), m.surrogate)
+    z, v_t, _, _ = fused_run(u[None].to(device), v0.to(device), None, None, spec, _kernel(device), m.surrogate)
     assert torch.equal(z[0].cpu(), z_ref)
     assert torch.equal(v_t.cpu(), vp_ref - z_ref * (spec.v_th - spec.v_reset))
 
@@ -126,7 +143,7 @@ def test_long_sequence(device: str) -> None:
     T, shape = (600, (2, 5)) if device == "cpu" else (3000, (4, 1000))
     x = (torch.rand(T, *shape, generator=g, dtype=torch.float64) * 3).to(device).requires_grad_()
     outs = []
-    for b in ("reference", "triton"):
+    for b in ("reference", _backend(device)):
         z, st = sf.LIF(20.0, backend=b, surrogate="atan")(x)
         (gx,) = torch.autograd.grad(z.sum() + st.v.sum(), x)
         outs.append((z, st.v, gx))
@@ -140,7 +157,7 @@ def test_expanded_and_strided_grad_output(device: str) -> None:
     g = torch.Generator().manual_seed(3)
     x = (torch.rand(12, 3, 7, generator=g, dtype=torch.float64) * 2).to(device).requires_grad_()
     w = torch.randn(3 * 7, 12, generator=g, dtype=torch.float64).to(device)
-    m = sf.CubaLIF(5.0, 2.0, backend="triton")
+    m = sf.CubaLIF(5.0, 2.0, backend=_backend(device))
     (g_sum,) = torch.autograd.grad(m(x)[0].sum(), x)
     (g_ones,) = torch.autograd.grad((m(x)[0] * torch.ones(12, 3, 7, dtype=x.dtype, device=device)).sum(), x)
     assert torch.equal(g_sum, g_ones) and g_sum.abs().sum() > 0
@@ -154,7 +171,7 @@ def test_half_precision_computes_in_float32(device: str, dtype: torch.dtype) -> 
     # float16/bfloat16 are carried in float32 inside the kernel: identical to the float32 kernel on the upcast input
     g = torch.Generator().manual_seed(5)
     x = (torch.rand(16, 2, 6, generator=g) * 3).to(dtype).to(device)
-    m = sf.ALIF(10.0, 30.0, 0.7, detach_reset=False, backend="triton")
+    m = sf.ALIF(10.0, 30.0, 0.7, detach_reset=False, backend=_backend(device))
     outs = []
     for xx in (x.clone().requires_grad_(), x.float().requires_grad_()):
         z, st = m(xx)
@@ -170,42 +187,52 @@ def test_half_precision_computes_in_float32(device: str, dtype: torch.dtype) -> 
 def test_empty_neurons(device: str) -> None:
     x = torch.zeros(5, 0, device=device)
     spec = sf.LIF().fused_spec()
-    out = TritonKernel.forward(x, x[0], x[0], x[0], spec)
+    out = _kernel(device).forward(x, x[0], x[0], x[0], spec)
     assert out[0].shape == (5, 0) and out[1].shape == (5, 0) and all(t.shape == (0,) for t in out[3:])
 
 
 def test_bad_dtype_rejected(device: str) -> None:
     x = torch.zeros(3, 2, dtype=torch.int32, device=device)
     with pytest.raises(TypeError, match="cast the input"):
-        TritonKernel.forward(x, x[0], x[0], x[0], sf.LIF().fused_spec())
+        _kernel(device).forward(x, x[0], x[0], x[0], sf.LIF().fused_spec())
     with pytest.raises(ValueError, match="backend='auto'"):
-        select_kernel("triton", x)
+        select_kernel(_backend(device), x)
 
 
-def test_dispatch_without_gpu_or_interpreter(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    assert "triton" in BACKENDS
+def test_dispatch_without_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the compiled kernels never take CPU tensors, whatever TRITON_INTERPRET says (Triton's own variable)
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    assert "triton" in BACKENDS and "triton_interpret" in BACKENDS
     x = torch.zeros(2, 3)
-    with pytest.raises(ValueError, match=r"CUDA tensors.*backend='auto'"):
+    with pytest.raises(ValueError, match=r"CUDA tensors.*backend='auto'.*triton_interpret"):
         select_kernel("triton", x)
     with pytest.raises(ValueError, match=r"\.cuda\(\)"):
-        TritonKernel.forward(x, x[0], x[0], x[0], sf.LIF().fused_spec())
+        TritonKernel().forward(x, x[0], x[0], x[0], sf.LIF().fused_spec())
     with pytest.raises(ValueError, match="CUDA tensors"):
         sf.LIF(backend="triton")(torch.zeros(2, 1, 3))
-    monkeypatch.setattr("spikeforge.backends.triton_installed", lambda: False)
+    for name in ("triton", "triton_interpret"):
+        monkeypatch.setitem(BACKEND_TABLE, name, dataclasses.replace(BACKEND_TABLE[name], installed=lambda: False))
     with pytest.raises(ImportError, match=r"spikeforge\[gpu\]"):
         select_kernel("triton", x)
+    with pytest.raises(ImportError, match="pip install triton"):
+        select_kernel("triton_interpret", x)
 
 
 def test_auto_never_interprets_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     assert not isinstance(select_kernel("auto", torch.zeros(2, 3)), TritonKernel)
-    assert isinstance(select_kernel("triton", torch.zeros(2, 3)), TritonKernel)
+    kernel = select_kernel("triton_interpret", torch.zeros(2, 3))
+    assert isinstance(kernel, TritonKernel) and kernel.interpret
 
 
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
-def test_auto_picks_triton_on_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+def test_interpreter_rejects_cuda_tensors() -> None:
+    with pytest.raises(ValueError, match=r"\.cpu\(\)"):
+        select_kernel("triton_interpret", torch.zeros(2, 3, device="cuda"))
+
+
+@pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
+def test_auto_picks_triton_on_cuda() -> None:
     x = torch.zeros(2, 3, device="cuda")
     assert isinstance(select_kernel("auto", x), TritonKernel)
     assert not isinstance(select_kernel("auto", x.half()), TritonKernel)  # spikes could differ from the reference loop
@@ -228,24 +255,23 @@ def _ptx(kernel: object, storage: str, compute: str, fusion: bool, **constexprs:
     return triton.compile(src, target=GPUTarget("cuda", 90, 32), options=options).asm["ptx"]
 
 
-def test_gpu_code_compiles_without_fma_contraction(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gpu_code_compiles_without_fma_contraction() -> None:
     # the compiled path (not the interpreter) lowers to PTX here, no GPU needed: no fused multiply-adds
     # may appear in our arithmetic (they would change float32 spikes), IEEE division in the surrogates
     import re
 
-    from spikeforge.backends.triton_kernel import _kernels
-
     pytest.importorskip("triton.backends.nvidia.compiler")
-    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    fwd, bwd = _kernels()
+    fwd, bwd = kernels(interpret=False)
     for storage, compute in (("fp32", "fp32"), ("fp64", "fp64"), ("bf16", "fp32")):
-        for reset in (0, 1, 2):
+        for reset in (TO_VALUE, SUBTRACT, NONE):
             ptx = _ptx(fwd, storage, compute, False, RESET=reset, HAS_SYN=True, HAS_ADAPT=True, IS_IF=False, BLOCK=256)
             assert not re.search(r"\bfma\.", ptx), (storage, reset)
-    for sg in (0, 1, 2, 3, 5):
-        ptx = _ptx(bwd, "fp32", "fp32", False, RESET=0, DETACH=False, HAS_SYN=True, HAS_ADAPT=True, SG=sg, FP64=False, BLOCK=256)
+    for sg in (SG_CUSTOM, SG_FAST_SIGMOID, SG_TRIANGLE, SG_ATAN, SG_STRAIGHT_THROUGH):
+        ptx = _ptx(bwd, "fp32", "fp32", False, RESET=TO_VALUE, DETACH=False, HAS_SYN=True, HAS_ADAPT=True, SG=sg,
+                   FP64=False, BLOCK=256)
         assert not re.search(r"\bfma\.", ptx), sg
-        assert sg in (0, 5) or "div.rn.f32" in ptx
+        assert sg in (SG_CUSTOM, SG_STRAIGHT_THROUGH) or "div.rn.f32" in ptx
     # control: with Triton's default (fusion on) the same backward does contract, so the check above can fail
-    ptx = _ptx(bwd, "fp32", "fp32", True, RESET=0, DETACH=False, HAS_SYN=True, HAS_ADAPT=True, SG=1, FP64=False, BLOCK=256)
+    ptx = _ptx(bwd, "fp32", "fp32", True, RESET=TO_VALUE, DETACH=False, HAS_SYN=True, HAS_ADAPT=True,
+               SG=SG_FAST_SIGMOID, FP64=False, BLOCK=256)
     assert re.search(r"\bfma\.", ptx)

@@ -1,7 +1,9 @@
 """Contract tests over every registered neuron model (new models are picked up automatically).
 
 For each model: module forward == functional scan == step-by-step loop; float32 and float64; the
-state follows the input's dtype; carried-state mismatches and bad input raise with a useful message.
+state follows the input's dtype; carried-state mismatches and bad input raise with a useful message; what
+``capabilities`` declares (spiking, LIF family, fused kernel, recurrent) holds. Which models are spiking,
+fused or recurrent is read from the registry and ``capabilities``, never listed here.
 """
 
 from __future__ import annotations
@@ -24,11 +26,15 @@ INPUT_SCALE = {"hh": 15.0, "izhikevich": 30.0}
 MAKE_KWARGS = {"hh": {"dt": 0.1}}
 
 
-def make(name: str) -> Neuron:
-    cls = NEURON_REGISTRY[name]
-    sig = inspect.signature(cls.__init__)
-    kwargs = {"size": FEATURES} if "size" in sig.parameters and sig.parameters["size"].default is inspect.Parameter.empty else {}
-    return cls(**kwargs, **MAKE_KWARGS.get(name, {}))
+def required(name: str) -> dict[str, int]:
+    """The arguments a model cannot be built without (a recurrent layer's ``size``)."""
+    sig = inspect.signature(NEURON_REGISTRY[name].__init__)
+    needs_size = "size" in sig.parameters and sig.parameters["size"].default is inspect.Parameter.empty
+    return {"size": FEATURES} if needs_size else {}
+
+
+def make(name: str, **kwargs: object) -> Neuron:
+    return NEURON_REGISTRY[name](**required(name), **{**MAKE_KWARGS.get(name, {}), **kwargs})
 
 
 def inputs(name: str, dtype=torch.float64, T=40, B=3) -> torch.Tensor:
@@ -138,10 +144,43 @@ def test_bad_input(name, bad, err, match):
 
 @pytest.mark.parametrize("name", ALL)
 def test_bad_dt(name):
-    cls = NEURON_REGISTRY[name]
-    kwargs = {"size": FEATURES} if name == "rlif" else {}
     with pytest.raises(ValueError, match="dt"):
-        cls(dt=0.0, **kwargs)
+        NEURON_REGISTRY[name](dt=0.0, **required(name))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_capabilities_hold(name):
+    caps = NEURON_REGISTRY[name].capabilities
+    m = make(name).double()
+    assert m.spiking == caps.spiking
+    assert not caps.fused or caps.lif_family, "a fused kernel runs only LIF-family membranes"
+    # membrane_spec describes exactly the LIF family (with scalar parameters, as built here)
+    assert (m.membrane_spec() is not None) == caps.lif_family
+    assert (m.fused_spec() is not None) == caps.fused
+    assert isinstance(getattr(m, "w_rec", None), torch.nn.Parameter) == caps.recurrent
+    if caps.recurrent:
+        assert m.w_rec.shape == (FEATURES, FEATURES)
+    if caps.fused:  # a fused kernel gives the reference loop's spikes
+        x = inputs(name)
+        z_ref, s_ref = make(name, backend="reference").double()(x)
+        z_fused, s_fused = make(name, backend="torch").double()(x)
+        assert torch.equal(z_ref, z_fused) and all(torch.equal(a, b) for a, b in zip(s_ref, s_fused))
+    else:  # only models a fused kernel can run take backend=
+        with pytest.raises(TypeError, match="backend"):
+            make(name, backend="torch")
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if NEURON_REGISTRY[n].capabilities.lif_family])
+def test_lif_family_options_are_checked(name):
+    # the shared options appear in the signature (help(), inspect-based builders) with their defaults
+    cls = NEURON_REGISTRY[name]
+    params = inspect.signature(cls.__init__).parameters
+    assert params["v_th"].default == 1.0 and params["reset"].default == "subtract" and "dt" in params
+    assert ("backend" in params) == cls.capabilities.fused
+    with pytest.raises(TypeError, match="unexpected keyword argument.*tau_typo"):
+        make(name, tau_typo=1.0)
+    with pytest.raises(ValueError, match="reset mode"):
+        make(name, reset="zero")
 
 
 @pytest.mark.parametrize("name", ALL)

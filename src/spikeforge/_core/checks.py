@@ -1,8 +1,13 @@
-"""Argument validation shared by encoders, decoders, losses and neurons. Messages name the fix."""
+"""Argument validation shared by encoders, decoders, losses, the time loop and neurons. Messages name the fix.
+
+Each public entry point checks its input once (:func:`check_seq` for a time-major sequence); nested calls
+inside the library do not check again.
+"""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -15,6 +20,8 @@ __all__ = [
     "check_number",
     "check_seq",
     "check_int",
+    "check_state",
+    "check_finite",
 ]
 
 
@@ -36,14 +43,30 @@ def check_float_tensor(x: object, name: str, *, min_dim: int = 0, finite: bool =
         raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}; convert it with {name}.float()")
     if x.dim() < min_dim:
         raise ValueError(f"{name} must have at least {min_dim} dims, got shape {tuple(x.shape)}")
-    if finite and not torch.compiler.is_compiling() and not _all_finite(x):
-        raise ValueError(f"{name} contains NaN or inf; clean it first (e.g. torch.nan_to_num)")
+    if finite:
+        check_finite(x, name)
     return x
 
 
-def check_seq(x: object, name: str) -> Tensor:
-    """A time-major floating sequence ``[T, B, ...]`` with ``T >= 1``."""
-    x = check_float_tensor(x, name)
+def check_finite(x: Tensor, name: str) -> None:
+    """Raise unless every element of ``x`` is finite (skipped while ``torch.compile`` traces)."""
+    if not torch.compiler.is_compiling() and not _all_finite(x):
+        raise ValueError(f"{name} contains NaN or inf; clean it first (e.g. torch.nan_to_num)")
+
+
+def check_seq(x: object, name: str, *, floating: bool = True, finite: bool = True) -> Tensor:
+    """A time-major sequence ``[T, B, ...]`` with ``T >= 1``: the one rank/length check of every public entry
+    point that takes a sequence (neuron modules, containers, the time loop, encoders, losses).
+
+    Args:
+        floating: also require a floating-point dtype (the time loop :func:`~spikeforge._core.scan.scan`
+            accepts any tensor).
+        finite: also reject NaN/inf (one pass over ``x``; skip it where a later pass checks it anyway).
+    """
+    if floating:
+        x = check_float_tensor(x, name, finite=finite)
+    elif not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape [T, B, ...], got {type(x).__name__}")
     if x.dim() < 2:
         raise ValueError(
             f"{name} must be time-major [T, B, ...] with at least 2 dims, got shape {tuple(x.shape)}; "
@@ -109,3 +132,21 @@ def check_generator(generator: object, x: Tensor) -> torch.Generator | None:
             f"build it with torch.Generator(device={str(x.device)!r})"
         )
     return generator
+
+
+def check_state(state: Any, x_t: Tensor, state_type: type) -> None:
+    """Raise if a carried state does not match the input step ``x_t`` (type, shape, dtype, device)."""
+    if not isinstance(state, state_type):
+        raise TypeError(
+            f"state must be a {state_type.__name__}, got {type(state).__name__}; pass state=None to start fresh"
+        )
+    fields: Any = state  # a NamedTuple of tensors
+    for field, t in zip(fields._fields, fields):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"state.{field} must be a tensor, got {type(t).__name__}")
+        if t.shape != x_t.shape or t.dtype != x_t.dtype or t.device != x_t.device:
+            raise ValueError(
+                f"carried state.{field} has shape {tuple(t.shape)}, {t.dtype} on {t.device} but the input step is "
+                f"{tuple(x_t.shape)}, {x_t.dtype} on {x_t.device} (e.g. a smaller last batch); call "
+                "spikeforge.reset_states(model) or pass state=None before feeding a new batch"
+            )

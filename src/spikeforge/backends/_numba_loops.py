@@ -19,11 +19,23 @@ run the reverse-time recurrence over that chunk. The recomputed ``h`` is bit-ide
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba
 import numpy as np
 
-_OPTS = {"cache": True, "nogil": True, "error_model": "numpy"}
+from spikeforge._core.codes import (  # Numba freezes module-level ints into the compiled code as constants
+    SG_ATAN,
+    SG_CUSTOM,
+    SG_FAST_SIGMOID,
+    SG_SIGMOID,
+    SG_STRAIGHT_THROUGH,
+    SG_TRIANGLE,
+    SUBTRACT,
+    TO_VALUE,
+)
+
+_OPTS: dict[str, Any] = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
 @numba.njit(**_OPTS)
@@ -49,7 +61,7 @@ def _chunk_fwd(x, lo, n, z, zo, h, ho, ap, ao, v, i, a, u, vp, th, p, f):  # noq
         hr = h[t if hrows else 0, ho:ho + n]
         zr = z[t if zrows else 0, zo:zo + n]
         if plain:  # LIF / IF without synapse or adaptation: one fused loop per reset mode
-            if reset == 0:
+            if reset == TO_VALUE:
                 for k in range(n):
                     xk = xr[k]
                     nbad += 1 if (xk - xk) != zero else 0
@@ -59,7 +71,7 @@ def _chunk_fwd(x, lo, n, z, zo, h, ho, ap, ao, v, i, a, u, vp, th, p, f):  # noq
                     v[k] = vq * (one - zt) + zt * v_reset
                     hr[k] = ht
                     zr[k] = zt
-            elif reset == 1:
+            elif reset == SUBTRACT:
                 for k in range(n):
                     xk = xr[k]
                     nbad += 1 if (xk - xk) != zero else 0
@@ -103,10 +115,10 @@ def _chunk_fwd(x, lo, n, z, zo, h, ho, ap, ao, v, i, a, u, vp, th, p, f):  # noq
             ht = vp[k] - th[k]
             hr[k] = ht
             zr[k] = one if ht > zero else zero
-        if reset == 0:
+        if reset == TO_VALUE:
             for k in range(n):
                 v[k] = vp[k] * (one - zr[k]) + zr[k] * v_reset
-        elif reset == 1:
+        elif reset == SUBTRACT:
             if has_adapt:
                 for k in range(n):
                     v[k] = vp[k] - zr[k] * (th[k] - v_reset)
@@ -152,22 +164,22 @@ def fwd(x, v0, i0, a0, z, h, a_prev, save, v_out, i_out, a_out, p, f, w, c_lo, c
 @numba.njit(**_OPTS)
 def _surrogate_row(hr, n, st, sg_code, sg_a, sg_b, one):
     zero = one - one
-    if sg_code == 1:  # fast sigmoid: 1 / (1 + a |h|)^2
+    if sg_code == SG_FAST_SIGMOID:  # fast sigmoid: 1 / (1 + a |h|)^2
         for k in range(n):
             q = one + sg_a * abs(hr[k])
             st[k] = one / (q * q)
-    elif sg_code == 2:  # triangle: max(0, 1 - |h| / a) / a
+    elif sg_code == SG_TRIANGLE:  # triangle: max(0, 1 - |h| / a) / a
         for k in range(n):
             st[k] = max(zero, one - abs(hr[k]) / sg_a) / sg_a
-    elif sg_code == 3:  # atan: b / (1 + (a h)^2), a = pi/2 alpha, b = alpha / 2
+    elif sg_code == SG_ATAN:  # atan: b / (1 + (a h)^2), a = pi/2 alpha, b = alpha / 2
         for k in range(n):
             q = sg_a * hr[k]
             st[k] = sg_b / (one + q * q)
-    elif sg_code == 4:  # sigmoid: a s (1 - s), s = 1 / (1 + exp(-a h))
+    elif sg_code == SG_SIGMOID:  # sigmoid: a s (1 - s), s = 1 / (1 + exp(-a h))
         for k in range(n):
             q = one / (one + math.exp(-sg_a * hr[k]))
             st[k] = sg_a * q * (one - q)
-    else:  # straight-through: [|h| < a] / (2 a)
+    elif sg_code == SG_STRAIGHT_THROUGH:  # [|h| < a] / (2 a)
         for k in range(n):
             st[k] = sg_b if abs(hr[k]) < sg_a else zero
 
@@ -177,7 +189,7 @@ def bwd(gz, gzc, gz_const, x, v0, i0, a0, h, s, a_prev, recompute, gvT, giT, gaT
     """Reverse-time recurrence (equations in :mod:`spikeforge.backends.torch_kernel`) over chunks
     ``[c_lo, c_hi)`` of width ``w``. ``recompute``: rebuild ``h`` (and ``a[t-1]``) of each chunk from
     ``x`` and the initial state ``v0, i0, a0`` first; otherwise read the saved ``h, a_prev``.
-    ``sg_code == 0``: the surrogate derivative ``s`` was precomputed (saved-``h`` mode only)."""
+    ``sg_code == SG_CUSTOM``: the surrogate derivative ``s`` was precomputed (saved-``h`` mode only)."""
     beta, v_rest, gain, v_th, v_reset, alpha, adapt, rho, one_m_rho, th_minus_reset, one = p
     reset, has_syn, has_adapt, is_if = f
     zero = one - one
@@ -211,7 +223,7 @@ def bwd(gz, gzc, gz_const, x, v0, i0, a0, h, s, a_prev, recompute, gvT, giT, gaT
         ga = gaT[lo:lo + n].copy()
         for t in range(T - 1, -1, -1):
             hr = H[t, ho:ho + n]
-            if sg_code == 0:  # precomputed by the surrogate's own grad()
+            if sg_code == SG_CUSTOM:  # precomputed by the surrogate's own grad()
                 sr = s[t, lo:lo + n]
                 for k in range(n):
                     st[k] = sr[k]
@@ -226,7 +238,7 @@ def bwd(gz, gzc, gz_const, x, v0, i0, a0, h, s, a_prev, recompute, gvT, giT, gaT
                 gzr = gz[t, lo:lo + n]
             gxr = gx[t, lo:lo + n]
             if plain:  # no synapse, no adaptation: one fused loop per (reset, detach)
-                if reset == 0 and not detach:
+                if reset == TO_VALUE and not detach:
                     for k in range(n):
                         ht = hr[k]
                         zt = one if ht > zero else zero
@@ -234,14 +246,14 @@ def bwd(gz, gzc, gz_const, x, v0, i0, a0, h, s, a_prev, recompute, gvT, giT, gaT
                         gp = g + gv[k] * (one - zt)
                         gv[k] = beta * gp
                         gxr[k] = gain * gp
-                elif reset == 0:
+                elif reset == TO_VALUE:
                     for k in range(n):
                         zt = one if hr[k] > zero else zero
                         g = gzr[k] * st[k]
                         gp = g + gv[k] * (one - zt)
                         gv[k] = beta * gp
                         gxr[k] = gain * gp
-                elif reset == 1 and not detach:
+                elif reset == SUBTRACT and not detach:
                     for k in range(n):
                         g = (gzr[k] - gv[k] * th_minus_reset) * st[k]
                         gp = g + gv[k]
@@ -266,14 +278,14 @@ def bwd(gz, gzc, gz_const, x, v0, i0, a0, h, s, a_prev, recompute, gvT, giT, gaT
                 for k in range(n):
                     th[k] = v_th
             if not detach:
-                if reset == 0:
+                if reset == TO_VALUE:
                     for k in range(n):
                         big[k] = big[k] + gv[k] * (v_reset - (hr[k] + th[k]))
-                elif reset == 1:
+                elif reset == SUBTRACT:
                     for k in range(n):
                         big[k] = big[k] - gv[k] * (th[k] - v_reset)
             # gh = big * st (kept in big); gv' = gh + gv (1 - z) | gh + gv
-            if reset == 0:
+            if reset == TO_VALUE:
                 for k in range(n):
                     g = big[k] * st[k]
                     big[k] = g
@@ -285,7 +297,7 @@ def bwd(gz, gzc, gz_const, x, v0, i0, a0, h, s, a_prev, recompute, gvT, giT, gaT
                     big[k] = g
                     gvp[k] = g + gv[k]
             if has_adapt:
-                if reset == 1:
+                if reset == SUBTRACT:
                     for k in range(n):
                         zt = one if hr[k] > zero else zero
                         ga[k] = rho * ga[k] + adapt * (-big[k] - gv[k] * zt)

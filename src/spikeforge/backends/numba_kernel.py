@@ -15,14 +15,14 @@ As with any op that saves its input, changing the input in place before the back
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from spikeforge.backends.spec import SUBTRACT, TO_VALUE, FusedSpec
+from spikeforge._core.codes import SG_CUSTOM
+from spikeforge.backends.spec import FusedSpec, importable, surrogate_kernel_code
 
 __all__ = ["NumbaKernel", "numba_available"]
 
@@ -31,11 +31,8 @@ _SCRATCH_BYTES = 1 << 20  # one [T, w] per-chunk scratch buffer: 1 MiB, about wh
 
 
 def numba_available() -> bool:
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether the ``numba`` package can be imported."""
+    return importable("numba")
 
 
 def _loops() -> Any:
@@ -61,24 +58,6 @@ def _run(kernel: Any, args: tuple[Any, ...], M: int, w: int) -> Any:
     return kernel(*args, w, 0, (M + w - 1) // w)
 
 
-def _surrogate_code(sg: Any) -> tuple[int, float, float]:
-    """Built-in surrogates evaluated inside the kernel (exact type match: a subclass may override grad)."""
-    from spikeforge import surrogate as S
-
-    kind = type(sg)
-    if kind is S.FastSigmoid:
-        return 1, sg.slope, 0.0
-    if kind is S.Triangle:
-        return 2, sg.width, 0.0
-    if kind is S.ATan:
-        return 3, math.pi / 2 * sg.alpha, sg.alpha / 2
-    if kind is S.Sigmoid:
-        return 4, sg.slope, 0.0
-    if kind is S.StraightThrough:
-        return 5, sg.width, 1.0 / (2 * sg.width)
-    return 0, 0.0, 0.0
-
-
 def _np(t: Tensor) -> np.ndarray:
     return t.detach().numpy()
 
@@ -100,7 +79,7 @@ class NumbaKernel:
 
     @staticmethod
     def can_recompute(surrogate: Any) -> bool:
-        return _surrogate_code(surrogate)[0] != 0
+        return surrogate_kernel_code(surrogate)[0] != SG_CUSTOM
 
     @staticmethod
     def _run_fwd(x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor, spec: FusedSpec, save: bool) -> tuple[Tensor, ...]:
@@ -111,7 +90,8 @@ class NumbaKernel:
         v_out, i_out, a_out = torch.empty_like(v0), torch.empty_like(v0), torch.empty_like(v0)
         T, M = x.shape
         ok = _run(_loops().fwd, (
-            _np(x), _np(v0), _np(i0), _np(a0), _np(z), _np(h), _np(a_prev), save, _np(v_out), _np(i_out), _np(a_out), p, fl,
+            _np(x), _np(v0), _np(i0), _np(a0), _np(z), _np(h), _np(a_prev), save, _np(v_out), _np(i_out), _np(a_out),
+            p, fl,
         ), M, _width(T, x.dtype))
         if not ok:
             raise ValueError("x_seq contains NaN or inf; clean it first (e.g. torch.nan_to_num)")
@@ -129,12 +109,13 @@ class NumbaKernel:
 
     @staticmethod
     def _run_bwd(gz: Tensor, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor, h: Tensor, a_prev: Tensor, recompute: bool,
-                 gvT: Tensor, giT: Tensor, gaT: Tensor, spec: FusedSpec, surrogate: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+                 gvT: Tensor, giT: Tensor, gaT: Tensor, spec: FusedSpec,
+                 surrogate: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         like = x if recompute else h
         f = np.float32 if like.dtype == torch.float32 else np.float64
         p, fl = _consts(spec, like.dtype)
-        code, a, b = _surrogate_code(surrogate)
-        s = surrogate.grad(h) if code == 0 else like.new_empty((1, 1))
+        code, a, b = surrogate_kernel_code(surrogate)
+        s = surrogate.grad(h) if code == SG_CUSTOM else like.new_empty((1, 1))
         # contiguous rows vectorise; an expanded dL/dz that is constant along each row (stride 0) is
         # passed as one value per step instead of being materialised
         gz_const = gz.stride(1) == 0
@@ -145,13 +126,15 @@ class NumbaKernel:
         T, M = like.shape
         _run(_loops().bwd, (
             _np(gz), _np(gzc), gz_const, _np(x), _np(v0), _np(i0), _np(a0), _np(h), _np(s), _np(a_prev), recompute,
-            _np(gvT), _np(giT), _np(gaT), _np(gx), _np(gv), _np(gi), _np(ga), p, fl, spec.detach_reset, code, f(a), f(b),
+            _np(gvT), _np(giT), _np(gaT), _np(gx), _np(gv), _np(gi), _np(ga), p, fl, spec.detach_reset, code,
+            f(a), f(b),
         ), M, _width(T, like.dtype))
         return gx, gv, gi, ga
 
     @classmethod
     def backward(
-        cls, gz: Tensor, h: Tensor, a_prev: Tensor, gvT: Tensor, giT: Tensor, gaT: Tensor, spec: FusedSpec, surrogate: Any
+        cls, gz: Tensor, h: Tensor, a_prev: Tensor, gvT: Tensor, giT: Tensor, gaT: Tensor, spec: FusedSpec,
+        surrogate: Any,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         e = h.new_empty((1, 1))
         e1 = h.new_empty(1)
@@ -165,5 +148,3 @@ class NumbaKernel:
         e = x.new_empty((1, 1))
         return cls._run_bwd(gz, x, v0, i0, a0, e, e, True, gvT, giT, gaT, spec, surrogate)
 
-
-assert TO_VALUE == 0 and SUBTRACT == 1  # the kernels use the integer codes directly

@@ -14,38 +14,64 @@ and step ``t`` (``u`` is the input, or the synaptic current when ``has_syn``)::
 The operations and their order mirror the reference step functions exactly, so the forward spikes are
 bit-identical to the reference time loop in float32 and float64. The forward saves ``h`` (and ``a[t-1]``
 for adaptive neurons), or, for kernels that offer ``forward_light``/``backward_recompute`` (Numba, with a
-built-in surrogate), only the input and initial state, from which the backward rebuilds ``h``; the backward evaluates ``surrogate.grad(h)`` (vectorised over the whole sequence, or inside the
-compiled kernel for the built-in surrogates) and runs the reverse-time recurrence derived by hand (see :mod:`spikeforge.backends.torch_kernel`).
+built-in surrogate), only the input and initial state, from which the backward rebuilds ``h``; the
+backward evaluates ``surrogate.grad(h)`` (vectorised over the whole sequence, or inside the compiled kernel
+for the built-in surrogates: ``surrogate.kernel_code()``) and runs the reverse-time recurrence derived by
+hand (see :mod:`spikeforge.backends.torch_kernel`).
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Protocol
+import importlib
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
-from spikeforge._core.codes import NONE, RESET_CODES, SUBTRACT, TO_VALUE
+from spikeforge._core.codes import NONE, RESET_CODES, SG_CUSTOM, SUBTRACT, TO_VALUE
 from spikeforge._core.spec import FusedSpec
 
-__all__ = ["FusedSpec", "Kernel", "fused_run", "TO_VALUE", "SUBTRACT", "NONE", "RESET_CODES"]
+__all__ = [
+    "FusedSpec", "Kernel", "fused_run", "surrogate_kernel_code", "importable",
+    "TO_VALUE", "SUBTRACT", "NONE", "RESET_CODES",
+]
+
+
+def importable(module: str) -> bool:
+    """Whether ``module`` (an optional dependency such as ``numba`` or ``triton``) imports here."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def surrogate_kernel_code(surrogate: Any) -> tuple[int, float, float]:
+    """``surrogate.kernel_code()`` (see :mod:`spikeforge.surrogate`); ``SG_CUSTOM`` for any object with only
+    ``grad`` (kernels then call ``surrogate.grad`` in torch)."""
+    code = getattr(surrogate, "kernel_code", None)
+    return code() if callable(code) else (SG_CUSTOM, 0.0, 0.0)
 
 
 class Kernel(Protocol):
     name: str
+    checks_finite: bool  # the forward raises on NaN/inf input itself (the caller skips its own pass over x)
 
     def forward(self, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor, spec: FusedSpec) -> tuple[Tensor, ...]:
         """Returns ``(z, h, a_prev, vT, iT, aT)``; ``a_prev`` is empty unless ``spec.has_adapt``."""
 
     def backward(
-        self, gz: Tensor, h: Tensor, a_prev: Tensor, gvT: Tensor, giT: Tensor, gaT: Tensor, spec: FusedSpec, surrogate: Any
+        self, gz: Tensor, h: Tensor, a_prev: Tensor, gvT: Tensor, giT: Tensor, gaT: Tensor, spec: FusedSpec,
+        surrogate: Any,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Returns ``(gx, gv0, gi0, ga0)``; the kernel evaluates ``surrogate.grad(h)`` itself."""
 
 
 class _FusedFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor, spec: FusedSpec, kernel: Kernel, surrogate: Any) -> tuple[Tensor, ...]:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        ctx: Any, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor, spec: FusedSpec, kernel: Kernel, surrogate: Any
+    ) -> tuple[Tensor, ...]:
         ctx.spec, ctx.kernel, ctx.surrogate = spec, kernel, surrogate
         need_grad = any(ctx.needs_input_grad[:4])
         light = hasattr(kernel, "forward_light")
@@ -62,7 +88,9 @@ class _FusedFunction(torch.autograd.Function):
         return z, v_t, i_t, a_t
 
     @staticmethod
-    def backward(ctx: Any, gz: Tensor | None, gvT: Tensor | None, giT: Tensor | None, gaT: Tensor | None) -> tuple[Any, ...]:  # type: ignore[override]
+    def backward(  # type: ignore[override]
+        ctx: Any, gz: Tensor | None, gvT: Tensor | None, giT: Tensor | None, gaT: Tensor | None
+    ) -> tuple[Any, ...]:
         saved = ctx.saved_tensors
         like = saved[0]
         zeros = like.new_zeros(like.shape[1:])

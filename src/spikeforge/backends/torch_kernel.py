@@ -20,13 +20,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from spikeforge.backends.spec import SUBTRACT, TO_VALUE, FusedSpec
+from spikeforge._core.codes import SUBTRACT, TO_VALUE
+from spikeforge._core.spec import FusedSpec
 
 __all__ = ["TorchKernel"]
 
 
 class TorchKernel:
     name = "torch"
+    checks_finite = False
 
     @staticmethod
     @torch.no_grad()

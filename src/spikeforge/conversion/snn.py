@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, fx, nn
 
-from spikeforge._core.validate import check_input
+from spikeforge._core.checks import check_float_tensor
 from spikeforge.conversion.spiking import SpikingActivation, TimeStateful
 from spikeforge.encoding.rate import bernoulli_spikes, constant
 
@@ -92,7 +92,7 @@ class ConvertedSNN(nn.Module):
         ``"analog"``: ``x`` repeated every step (the first layer receives the analog value each step).
         ``"rate"``: Bernoulli spikes with probability ``x`` per step (``x`` must lie in ``[0, 1]``).
         """
-        check_input(x, name="x")
+        check_float_tensor(x, "x", min_dim=1)
         if self.input_mode == "analog":
             return constant(x, num_steps)
         if bool((x < 0).any()) or bool((x > 1).any()):
@@ -152,7 +152,7 @@ class ConvertedSNN(nn.Module):
 
     def run(self, x_seq: Tensor, states: dict[str, Any] | None = None) -> SNNRun:
         """Run ``x_seq`` ``[T, B, ...]``; return output, states and spike counts (see :class:`SNNRun`)."""
-        check_input(x_seq, name="x_seq", min_dim=2)
+        check_float_tensor(x_seq, "x_seq", min_dim=2)
         steps, batch = x_seq.shape[:2]
         if steps == 0 or batch == 0:
             raise ValueError(f"x_seq must have T >= 1 and B >= 1, got shape {tuple(x_seq.shape)}")
@@ -174,7 +174,7 @@ class ConvertedSNN(nn.Module):
         Every spiking layer is replaced by the module it came from, so this is the reference for the
         per-layer conversion error.
         """
-        check_input(x, name="x")
+        check_float_tensor(x, "x", min_dim=1)
         rec: dict[str, Any] = {}
         out, _ = self._execute(x, steps=None, states=None, ann=True, record=rec)
         return out, rec

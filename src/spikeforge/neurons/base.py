@@ -2,8 +2,10 @@
 ``reset_states`` / ``detach_states`` helpers.
 
 A :class:`Neuron` owns parameters, never state. ``forward(x_seq, state=None) -> (out_seq, state)``
-runs the model's pure step function through the one time loop (:func:`spikeforge._core.scan.scan`);
-``step(x_t, state=None) -> (out_t, state)`` advances one time step for streaming.
+runs the model's pure step function through the one time loop (:func:`spikeforge._core.scan.loop`);
+``step(x_t, state=None) -> (out_t, state)`` advances one time step for streaming. The base knows no
+backend and no model's state fields: a family with a faster multi-step path (the LIF family's fused
+kernels, :mod:`spikeforge.neurons._family`) overrides :meth:`Neuron._run`.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from typing import Any, Callable, ClassVar, NamedTuple, TypeVar
 import torch
 from torch import Tensor, nn
 
+from spikeforge._core.checks import check_finite, check_float_tensor, check_seq, check_state
 from spikeforge._core.discretize import check_positive
-from spikeforge.backends import FusedSpec, check_backend, fused_run, select_kernel
-from spikeforge._core.scan import scan, scan_record
-from spikeforge._core.validate import check_input, check_state
+from spikeforge._core.scan import loop
+from spikeforge._core.spec import FusedSpec
 from spikeforge.surrogate import Surrogate, resolve_surrogate
 
 __all__ = [
@@ -86,24 +88,24 @@ class Capabilities:
 class Neuron(nn.Module):
     """Base class of neuron modules.
 
-    Subclasses set ``State`` (the NamedTuple type), ``init_fn(x_t, params) -> State`` and
-    ``step_fn(x_t, state, params, *, dt, surrogate, **step_options) -> (out, State)`` as static
-    functions, and implement :meth:`params`. ``spiking`` is False for readouts.
+    Subclasses set ``State`` and ``Params`` (the NamedTuple types), ``init_fn(x_t, params) -> State`` and
+    ``step_fn(x_t, state, params, *, dt, surrogate, **step_options) -> (out, State)`` as static functions,
+    and ``capabilities``. :meth:`params` reads each ``Params`` field from the attribute, buffer or parameter
+    of the same name (stored with :meth:`_add_param`); a model whose parameters nest overrides it.
     """
 
-    State: ClassVar[type]
+    State: ClassVar[type[Any]]
+    Params: ClassVar[type[Any]]
     init_fn: ClassVar[Callable[..., Any]]
     step_fn: ClassVar[Callable[..., Any]]
     capabilities: ClassVar[Capabilities] = Capabilities()
     registry_name: ClassVar[str] = ""
 
-    def __init__(self, *, dt: float = 1.0, surrogate: Surrogate | str | None = None, backend: str = "auto") -> None:
+    def __init__(self, *, dt: float = 1.0, surrogate: Surrogate | str | None = None) -> None:
         super().__init__()
         check_positive("dt", dt)
-        check_backend(backend)
         self.dt = float(dt)
         self.surrogate = resolve_surrogate(surrogate)
-        self.backend = backend
 
     # ---- parameters -------------------------------------------------------------------------
     def _add_param(
@@ -156,9 +158,13 @@ class Neuron(nn.Module):
             return value.to(dtype=like.dtype, device=like.device)
         return value
 
-    def params(self, like: Tensor) -> NamedTuple:  # pragma: no cover - abstract
+    def params(self, like: Tensor) -> NamedTuple:
         """The model's ``Params`` NamedTuple with tensors cast to ``like``'s dtype and device."""
-        raise NotImplementedError
+        return self._read_params(self.Params, like)
+
+    def _read_params(self, params_type: type[Any], like: Tensor) -> Any:
+        """A ``params_type`` NamedTuple whose every field is read with :meth:`_get`."""
+        return params_type(*(self._get(name, like) for name in params_type._fields))
 
     @property
     def spiking(self) -> bool:
@@ -169,11 +175,13 @@ class Neuron(nn.Module):
         return None
 
     def fused_spec(self) -> FusedSpec | None:
-        """Constants for a fused multi-step kernel, or None when this layer must use the reference loop."""
+        """Constants for a fused multi-step kernel (:meth:`membrane_spec` where ``capabilities.fused``), or None
+        when this layer must use the reference loop."""
         return self.membrane_spec() if self.capabilities.fused else None
 
     def _all_float(self, *names: str) -> bool:
-        return all(not isinstance(getattr(self, n, None), Tensor) and ("log_" + n) not in self._parameters for n in names)
+        """Whether each named parameter is a plain python float (not a buffer, not trainable)."""
+        return all(not isinstance(getattr(self, n, None), Tensor) and "log_" + n not in self._parameters for n in names)
 
     def step_options(self) -> dict[str, Any]:
         """Extra keyword arguments of ``step_fn`` (e.g. ``detach_reset``)."""
@@ -204,36 +212,30 @@ class Neuron(nn.Module):
     # ---- running ----------------------------------------------------------------------------
     def step(self, x_t: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         """One time step. ``x_t``: ``[B, ...]``. Returns ``(out_t, new_state)``."""
-        check_input(x_t, name="x_t")
+        check_float_tensor(x_t, "x_t", min_dim=1)
         state = self._prepare(x_t, state)
         return self._stepper(x_t)(x_t, state)
 
     def forward(self, x_seq: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         """Run over a sequence. ``x_seq``: ``[T, B, ...]``. Returns ``(out_seq [T, B, ...], final_state)``."""
-        check_input(x_seq, name="x_seq", min_dim=2, finite=False)
-        if x_seq.shape[0] == 0:
-            raise ValueError("x_seq has T = 0 time steps; give at least one time step")
-        spec = self.fused_spec() if self.backend != "reference" else None
-        kernel = select_kernel(self.backend, x_seq) if spec is not None else None
-        if not getattr(kernel, "checks_finite", False):  # a kernel that checks NaN/inf itself saves a pass over x
-            check_input(x_seq, name="x_seq", min_dim=2)
+        check_seq(x_seq, "x_seq", finite=False)  # NaN/inf: in _run, where a kernel may check it in its own pass
+        return self._run(x_seq, state)
+
+    def _run(self, x_seq: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """The multi-step computation of :meth:`forward` on a checked ``[T, B, ...]`` sequence: the reference
+        loop over ``step_fn``. A family with a faster path overrides this (and checks NaN/inf itself)."""
+        check_finite(x_seq, "x_seq")
         state = self._prepare(x_seq[0], state)
-        if spec is not None and kernel is not None:
-            z, v, i, a = fused_run(x_seq, state.v, getattr(state, "i", None), getattr(state, "a", None), spec, kernel, self.surrogate)
-            finals = {"v": v, "i": i, "a": a}
-            return z, self.State(*(finals[f] for f in self.State._fields))
-        return scan(self._stepper(x_seq), x_seq, state)
+        return loop(self._stepper(x_seq), x_seq, state)
 
     def trace(self, x_seq: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         """Like :meth:`forward` but returns the state after every step: ``(out_seq, state_seq)``."""
-        check_input(x_seq, name="x_seq", min_dim=2)
-        if x_seq.shape[0] == 0:
-            raise ValueError("x_seq has T = 0 time steps; give at least one time step")
+        check_seq(x_seq, "x_seq")
         state = self._prepare(x_seq[0], state)
-        return scan_record(self._stepper(x_seq), x_seq, state)
+        return loop(self._stepper(x_seq), x_seq, state, record=True)
 
     def extra_repr(self) -> str:
-        return f"dt={self.dt}, surrogate={self.surrogate}, backend={self.backend!r}"
+        return f"dt={self.dt}, surrogate={self.surrogate}"
 
 
 class Stateful(nn.Module):

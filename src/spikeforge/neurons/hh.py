@@ -118,14 +118,7 @@ def _gate(x: Tensor, alpha: Tensor, beta: Tensor, dt: float) -> Tensor:
     return x_inf + (x - x_inf) * torch.exp(-dt * total)
 
 
-def hh_step(
-    x_t: Tensor,
-    state: HHState,
-    p: HHParams,
-    *,
-    dt: float,
-    surrogate: SurrogateLike,
-) -> tuple[Tensor, HHState]:
+def hh_step(x_t: Tensor, state: HHState, p: HHParams, *, dt: float, surrogate: SurrogateLike) -> tuple[Tensor, HHState]:
     """One exponential-Euler step of ``dt`` ms. ``x_t``: injected current density ``[B, ...]`` in uA/cm^2.
 
     Returns ``(spikes, new_state)``; a spike marks the step on which ``V`` crosses ``v_th`` upwards.
@@ -162,24 +155,15 @@ class HodgkinHuxley(Neuron):
     """
 
     State = HHState
+    Params = HHParams
     init_fn = staticmethod(hh_init)
     step_fn = staticmethod(hh_step)
 
     def __init__(
-        self,
-        *,
-        c_m: float | Tensor = 1.0,
-        g_na: float | Tensor = 120.0,
-        g_k: float | Tensor = 36.0,
-        g_l: float | Tensor = 0.3,
-        e_na: float | Tensor = 50.0,
-        e_k: float | Tensor = -77.0,
-        e_l: float | Tensor = -54.387,
-        v_th: float | Tensor = 0.0,
-        v_init: float | Tensor = -65.0,
-        dt: float = 0.01,
-        surrogate: Surrogate | str | None = None,
-        size: int | None = None,
+        self, *, c_m: float | Tensor = 1.0, g_na: float | Tensor = 120.0, g_k: float | Tensor = 36.0,
+        g_l: float | Tensor = 0.3, e_na: float | Tensor = 50.0, e_k: float | Tensor = -77.0,
+        e_l: float | Tensor = -54.387, v_th: float | Tensor = 0.0, v_init: float | Tensor = -65.0, dt: float = 0.01,
+        surrogate: Surrogate | str | None = None, size: int | None = None,
     ) -> None:
         super().__init__(dt=dt, surrogate=surrogate)
         check_positive("c_m", c_m)
@@ -191,6 +175,3 @@ class HodgkinHuxley(Neuron):
                   "v_th": v_th, "v_init": v_init}  # fmt: skip
         for name, value in values.items():
             self._add_param(name, value, size=size)
-
-    def params(self, like: Tensor) -> HHParams:
-        return HHParams(*(self._get(name, like) for name in HHParams._fields))

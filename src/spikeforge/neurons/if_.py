@@ -7,17 +7,15 @@ conversion uses IF with reset by subtraction). The membrane starts at 0.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple, Unpack
 
 import torch
 from torch import Tensor
 
 from spikeforge._core.discretize import check_positive
-from spikeforge._core.reset import apply_reset, check_reset_mode
-from spikeforge._core.spike import SurrogateLike, spike
-from spikeforge.backends import RESET_CODES, FusedSpec
-from spikeforge.neurons.base import Capabilities, Neuron, register_neuron
-from spikeforge.surrogate import Surrogate
+from spikeforge._core.spike import SurrogateLike
+from spikeforge.neurons._family import LIFFamily, SpikeOptions, fire, integrate
+from spikeforge.neurons.base import register_neuron
 
 __all__ = ["IFParams", "IFState", "if_init", "if_step", "IF"]
 
@@ -40,51 +38,27 @@ def if_init(x_t: Tensor, p: IFParams) -> IFState:
 def if_step(
     x_t: Tensor, state: IFState, p: IFParams, *, dt: float, surrogate: SurrogateLike, detach_reset: bool = True
 ) -> tuple[Tensor, IFState]:
-    v = state.v + (dt / p.c_mem) * x_t
-    z = spike(v - p.v_th, surrogate)
-    v = apply_reset(v, z.detach() if detach_reset else z, p.v_th, p.v_reset, p.reset)
+    v = integrate(state.v, x_t, None, 0.0, dt / p.c_mem)
+    z, v = fire(v, p.v_th, p.v_reset, p.reset, surrogate, detach_reset)
     return z, IFState(v)
 
 
 @register_neuron("if")
-class IF(Neuron):
-    """Integrate-and-fire layer. Args as :class:`~spikeforge.neurons.LIF` without the leak; ``c_mem`` is the capacitance."""
+class IF(LIFFamily):
+    """Integrate-and-fire layer: :class:`~spikeforge.neurons.LIF` without the leak (so without ``v_rest``,
+    ``r``, ``input_scaling``); ``c_mem`` is the capacitance. Other options as
+    :class:`~spikeforge.neurons.LIFFamily` (:class:`~spikeforge.neurons._family.SpikeOptions`)."""
 
     State = IFState
+    Params = IFParams
     init_fn = staticmethod(if_init)
     step_fn = staticmethod(if_step)
-    capabilities = Capabilities(lif_family=True, fused=True)
+    leaky = False
 
-    def __init__(
-        self,
-        *,
-        v_th: float | Tensor = 1.0,
-        v_reset: float = 0.0,
-        c_mem: float = 1.0,
-        dt: float = 1.0,
-        reset: str = "subtract",
-        surrogate: Surrogate | str | None = None,
-        detach_reset: bool = True,
-        backend: str = "auto",
-        learn_threshold: bool = False,
-        size: int | None = None,
-    ) -> None:
-        super().__init__(dt=dt, surrogate=surrogate, backend=backend)
-        check_reset_mode(reset)
+    def __init__(self, *, c_mem: float = 1.0, size: int | None = None, **options: Unpack[SpikeOptions]) -> None:
+        super().__init__({}, size=size, **options)  # type: ignore[misc]
         check_positive("c_mem", c_mem)
-        self._add_param("v_th", v_th, learnable=learn_threshold, size=size)
-        self.v_reset, self.c_mem, self.reset, self.detach_reset = float(v_reset), float(c_mem), reset, detach_reset
+        self.c_mem = float(c_mem)
 
-    def params(self, like: Tensor) -> IFParams:
-        return IFParams(v_th=self._get("v_th", like), v_reset=self.v_reset, c_mem=self.c_mem, reset=self.reset)
-
-    def step_options(self) -> dict[str, bool]:
-        return {"detach_reset": self.detach_reset}
-
-    def membrane_spec(self) -> FusedSpec | None:
-        if not self._all_float("v_th"):
-            return None
-        return FusedSpec(
-            beta=1.0, v_rest=0.0, gain=self.dt / self.c_mem, v_th=float(self.v_th), v_reset=self.v_reset,
-            reset=RESET_CODES[self.reset], detach_reset=self.detach_reset, is_if=True,
-        )
+    def _spec_fields(self) -> dict[str, Any]:
+        return {"beta": 1.0, "v_rest": 0.0, "gain": self.dt / self.c_mem, "is_if": True}

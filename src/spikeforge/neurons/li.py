@@ -11,10 +11,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from spikeforge._core.discretize import check_positive, decay, tau_from_decay
 from spikeforge._core.spike import SurrogateLike
+from spikeforge.neurons._family import InputScaling, check_input_scaling, integrate, leak, tau_or_beta
 from spikeforge.neurons.base import Capabilities, Neuron, register_neuron
-from spikeforge.neurons.lif import check_input_scaling, input_gain
 
 __all__ = ["LIParams", "LIState", "li_init", "li_step", "LI"]
 
@@ -39,41 +38,32 @@ def li_step(
 ) -> tuple[Tensor, LIState]:
     """One step; returns ``(membrane, new_state)``. ``surrogate`` is accepted for a uniform signature."""
     del surrogate
-    beta = decay(p.tau_mem, dt)
-    v = p.v_rest + beta * (state.v - p.v_rest) + input_gain(beta, p.r, p.input_scaling) * x_t
+    beta, gain = leak(p.tau_mem, p.r, p.input_scaling, dt)
+    v = integrate(state.v, x_t, beta, p.v_rest, gain)
     return v, LIState(v)
 
 
 @register_neuron("li")
 class LI(Neuron):
-    """Leaky-integrator readout layer; its output sequence is the membrane potential."""
+    """Leaky-integrator readout layer; its output sequence is the membrane potential.
+
+    Args as :class:`~spikeforge.neurons.LIF` without the spike: ``tau_mem`` or ``beta``, ``dt``, ``v_rest``,
+    ``r``, ``input_scaling``, ``learn_tau``, ``size``.
+    """
 
     State = LIState
+    Params = LIParams
     init_fn = staticmethod(li_init)
     step_fn = staticmethod(li_step)
     capabilities = Capabilities(spiking=False)
 
     def __init__(
-        self,
-        tau_mem: float | Tensor | None = 10.0,
-        *,
-        beta: float | None = None,
-        dt: float = 1.0,
-        v_rest: float = 0.0,
-        r: float = 1.0,
-        input_scaling: str = "exact",
-        learn_tau: bool = False,
+        self, tau_mem: float | Tensor | None = 10.0, *, beta: float | None = None, dt: float = 1.0,
+        v_rest: float = 0.0, r: float = 1.0, input_scaling: InputScaling = "exact", learn_tau: bool = False,
         size: int | None = None,
     ) -> None:
         super().__init__(dt=dt, surrogate=None)
         check_input_scaling(input_scaling)
-        if beta is not None:
-            tau_mem = tau_from_decay(beta, self.dt)
-        if tau_mem is None:
-            raise ValueError("give tau_mem or beta")
-        check_positive("tau_mem", tau_mem)
+        tau_mem = tau_or_beta(tau_mem, beta, self.dt)
         self._add_param("tau_mem", tau_mem, learnable=learn_tau, size=size, positive=True)
         self.v_rest, self.r, self.input_scaling = float(v_rest), float(r), input_scaling
-
-    def params(self, like: Tensor) -> LIParams:
-        return LIParams(self._get("tau_mem", like), self.v_rest, self.r, self.input_scaling)

@@ -8,17 +8,15 @@ r"""Recurrent LIF: a LIF population that also receives its own previous spikes t
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, Unpack
 
 import torch
 from torch import Tensor, nn
 
-from spikeforge._core.discretize import check_positive
 from spikeforge._core.spike import SurrogateLike
-from spikeforge.neurons.base import Capabilities, Neuron, register_neuron
-from spikeforge._core.spec import FusedSpec
-from spikeforge.neurons.lif import LIFParams, LIFState, lif_step, membrane_spec, setup_membrane
-from spikeforge.surrogate import Surrogate
+from spikeforge.neurons._family import LeakyOptions, LIFFamily
+from spikeforge.neurons.base import Capabilities, register_neuron
+from spikeforge.neurons.lif import LIFParams, LIFState, lif_step
 
 __all__ = ["RLIFParams", "RLIFState", "rlif_init", "rlif_step", "RecurrentLIF"]
 
@@ -38,90 +36,58 @@ def rlif_init(x_t: Tensor, p: RLIFParams) -> RLIFState:
 
 
 def rlif_step(
-    x_t: Tensor,
-    state: RLIFState,
-    p: RLIFParams,
-    *,
-    dt: float,
-    surrogate: SurrogateLike,
-    detach_reset: bool = True,
+    x_t: Tensor, state: RLIFState, p: RLIFParams, *, dt: float, surrogate: SurrogateLike, detach_reset: bool = True
 ) -> tuple[Tensor, RLIFState]:
     current = x_t + state.z @ p.w_rec.t()
     z, lif_state = lif_step(current, LIFState(state.v), p.lif, dt=dt, surrogate=surrogate, detach_reset=detach_reset)
     return z, RLIFState(lif_state.v, z)
 
 
+def _initial_w_rec(size: int, w_rec: Tensor | None, generator: torch.Generator | None) -> Tensor:
+    """``w_rec`` as given (checked ``[size, size]``), or uniform in ``+-1/sqrt(size)`` with a zero diagonal."""
+    if not isinstance(size, int) or size <= 0:
+        raise ValueError(f"size must be a positive int (number of neurons), got {size!r}")
+    if w_rec is not None:
+        if tuple(w_rec.shape) != (size, size):
+            raise ValueError(f"w_rec must have shape ({size}, {size}), got {tuple(w_rec.shape)}")
+        return w_rec.detach().clone().to(torch.get_default_dtype())
+    bound = 1.0 / math.sqrt(size)
+    w = (torch.rand(size, size, generator=generator) * 2 - 1) * bound
+    return w.fill_diagonal_(0.0)
+
+
 @register_neuron("rlif")
-class RecurrentLIF(Neuron):
+class RecurrentLIF(LIFFamily):
     """Recurrent LIF layer of ``size`` neurons with a trainable recurrent weight ``w_rec`` ``[size, size]``.
 
     ``w_rec`` is initialised uniformly in ``±1/sqrt(size)`` with a zero diagonal (no autapses); pass
-    ``w_rec=`` to set it. Other args as :class:`~spikeforge.neurons.LIF`.
+    ``w_rec=`` to set it. ``tau_mem`` / ``v_th`` become per-neuron only when trained (``learn_tau`` /
+    ``learn_threshold``). Other options as :class:`~spikeforge.neurons.LIFFamily`, without ``backend``
+    (no fused kernel: the recurrence runs in the reference loop).
     """
 
     State = RLIFState
+    Params = RLIFParams
     init_fn = staticmethod(rlif_init)
     step_fn = staticmethod(rlif_step)
     capabilities = Capabilities(lif_family=True, recurrent=True)
 
     def __init__(
-        self,
-        size: int,
-        tau_mem: float | Tensor = 10.0,
-        *,
-        w_rec: Tensor | None = None,
-        dt: float = 1.0,
-        v_rest: float = 0.0,
-        v_th: float | Tensor = 1.0,
-        v_reset: float = 0.0,
-        r: float = 1.0,
-        reset: str = "subtract",
-        input_scaling: str = "exact",
-        surrogate: Surrogate | str | None = None,
-        detach_reset: bool = True,
-        learn_tau: bool = False,
-        learn_threshold: bool = False,
-        generator: torch.Generator | None = None,
+        self, size: int, tau_mem: float | Tensor = 10.0, *, w_rec: Tensor | None = None, learn_tau: bool = False,
+        generator: torch.Generator | None = None, **options: Unpack[LeakyOptions],
     ) -> None:
-        super().__init__(dt=dt, surrogate=surrogate)
-        if not isinstance(size, int) or size <= 0:
-            raise ValueError(f"size must be a positive int (number of neurons), got {size!r}")
-        check_positive("tau_mem", tau_mem)
+        w = _initial_w_rec(size, w_rec, generator)
+        super().__init__({"tau_mem": tau_mem}, learn_tau=learn_tau, size=size, **options)
         self.size = size
-        if w_rec is None:
-            bound = 1.0 / math.sqrt(size)
-            w = (torch.rand(size, size, generator=generator) * 2 - 1) * bound
-            w.fill_diagonal_(0.0)
-        else:
-            if tuple(w_rec.shape) != (size, size):
-                raise ValueError(f"w_rec must have shape ({size}, {size}), got {tuple(w_rec.shape)}")
-            w = w_rec.detach().clone().to(torch.get_default_dtype())
         self.w_rec = nn.Parameter(w)
-        self._add_param("tau_mem", tau_mem, learnable=learn_tau, size=size if learn_tau else None, positive=True)
-        self._add_param("v_th", v_th, learnable=learn_threshold, size=size if learn_threshold else None)
-        setup_membrane(
-            self, v_rest=v_rest, v_reset=v_reset, r=r, reset=reset, input_scaling=input_scaling, detach_reset=detach_reset
-        )
+
+    def _size(self, learnable: bool, size: int | None) -> int | None:
+        return size if learnable else None
 
     def params(self, like: Tensor) -> RLIFParams:
         if like.shape[-1] != self.size:
-            raise ValueError(f"RecurrentLIF(size={self.size}) got input with last dim {like.shape[-1]}; input must be [..., B, {self.size}]")
-        lif = LIFParams(
-            self._get("tau_mem", like),
-            self.v_rest,
-            self._get("v_th", like),
-            self.v_reset,
-            self.r,
-            self.reset,
-            self.input_scaling,
-        )
-        return RLIFParams(lif, self.w_rec.to(like.dtype))
-
-    def step_options(self) -> dict[str, bool]:
-        return {"detach_reset": self.detach_reset}
-
-    def membrane_spec(self) -> FusedSpec | None:
-        """The LIF membrane constants (the recurrent current ``z[t-1] @ w_rec^T`` is added to the input)."""
-        if not self._all_float("tau_mem", "v_th"):
-            return None
-        return membrane_spec(self, float(self.tau_mem))
+            raise ValueError(
+                f"RecurrentLIF(size={self.size}) got input with last dim {like.shape[-1]}; "
+                f"input must be [..., B, {self.size}]"
+            )
+        return RLIFParams(self._read_params(LIFParams, like), self.w_rec.to(like.dtype))
