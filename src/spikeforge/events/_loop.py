@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from spikeforge._core.codes import SUBTRACT, TO_VALUE
-from spikeforge.events._kernel import IF_MODEL, LIF_MODEL, NEVER, Inputs, Layers, Membranes, Outputs, Scratch, State
-from spikeforge.events._kernel import Weights, jitable
+from spikeforge.events._layout import IF_MODEL, LIF_MODEL, NEVER, Inputs, Layers, Membranes, Outputs, Scratch, State
+from spikeforge.events._layout import Weights, jitable
 
 __all__ = ["advance", "init_due"]
 

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from spikeforge._core.codes import RESET_CODES
 from spikeforge._core.discretize import decay
 from spikeforge._core.spec import FusedSpec
-from spikeforge.events._kernel import CUBA_MODEL, IF_MODEL, LIF_MODEL, Layers, Membranes, Weights
+from spikeforge.events._layout import CUBA_MODEL, IF_MODEL, LIF_MODEL, Layers, Membranes, Weights
 from spikeforge.events.sparse import conv2d_pairs
 from spikeforge.layers import SeqToBatch, SNNSequential
 from spikeforge.neurons import Neuron

@@ -35,7 +35,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from spikeforge.events._kernel import NEVER, Inputs, Outputs, Scratch, State, get_advance, numba_available
+from spikeforge.events._kernel import get_advance, numba_available
+from spikeforge.events._layout import NEVER, Inputs, Outputs, Scratch, State
 from spikeforge.events._network import build_network
 from spikeforge.events.stream import check_events
 from spikeforge.layers import SNNSequential
