@@ -320,5 +320,5 @@ def test_engine_asks_the_neuron_not_its_class(gen: torch.Generator) -> None:
         _compare(net, (16,), gen, mode)
     with pytest.raises(TypeError, match="Izhikevich is not a spiking LIF-family layer"):
         StreamingEngine(SNNSequential(nn.Linear(4, 4), Izhikevich()), (4,))
-    with pytest.raises(TypeError, match="ALIF has tensor constants"):
+    with pytest.raises(TypeError, match="ALIF has an adaptive threshold"):
         StreamingEngine(SNNSequential(nn.Linear(4, 4), ALIF(torch.rand(4, generator=gen) + 5, size=4)), (4,))

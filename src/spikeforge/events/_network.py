@@ -3,9 +3,8 @@
 
 What a neuron layer is and which constants it has is asked of the neuron: ``Neuron.capabilities``
 (spiking, LIF family, recurrent) and ``Neuron.membrane_spec()`` (beta, gain, threshold, reset, synaptic
-current, adaptation, IF); the engine keeps no list of neuron classes. ``membrane_spec()`` is None for
-tensor (per-neuron or learnable) constants, which the engine runs too: :func:`_per_neuron` derives them
-from the layer's step parameters (``params()``) with the family's ``decay`` and ``input_gain``.
+current, adaptation, IF); the engine keeps no list of neuron classes and derives no constant itself. Layers
+with tensor (per-neuron or learnable) constants run too: ``membrane_spec(like)`` gives those as tensors.
 """
 
 from __future__ import annotations
@@ -17,13 +16,11 @@ import torch
 from torch import Tensor, nn
 
 from spikeforge._core.codes import RESET_CODES
-from spikeforge._core.discretize import decay
 from spikeforge._core.spec import FusedSpec
 from spikeforge.events._layout import CUBA_MODEL, IF_MODEL, LIF_MODEL, Layers, Membranes, Weights
 from spikeforge.events.sparse import conv2d_pairs
 from spikeforge.layers import SeqToBatch, SNNSequential
 from spikeforge.neurons import Neuron
-from spikeforge.neurons.lif import input_gain
 
 __all__ = ["Network", "build_network", "SUPPORTED"]
 
@@ -32,12 +29,6 @@ SUPPORTED = (
     "threshold adaptation, recurrent ones (capabilities.recurrent) through their w_rec, each after an nn.Linear "
     "or nn.Conv2d (nn.Flatten between them allowed); run other models densely"
 )
-# the step-function parameters of a LIF-family layer whose constants the engine derives itself when
-# membrane_spec() is None (per-neuron tensors); any other parameter (e.g. adaptation) is refused
-_MEMBRANE_PARAMS = frozenset({"tau_mem", "tau_syn", "c_mem", "v_rest", "v_th", "v_reset", "r", "reset",
-                              "input_scaling"})
-
-
 class Network(NamedTuple):
     lay: Layers
     wts: Weights
@@ -79,32 +70,13 @@ def _from_spec(spec: FusedSpec) -> _Membrane:
     return _Membrane(model, spec.reset, spec.v_rest, spec.v_reset, spec.beta, spec.gain, spec.alpha, spec.v_th)
 
 
-def _per_neuron(nrn: Neuron, like: Tensor, pos: int) -> _Membrane:
-    """Constants of a LIF-family layer with tensor (per-neuron or learnable) ``tau_mem``/``tau_syn``/``v_th``, for
-    which ``membrane_spec()`` is None: the family's discretisation applied to its step parameters."""
-    p: Any = nrn.params(like)
-    p = getattr(p, "lif", p)  # a recurrent layer's params hold the membrane's as .lif next to w_rec
-    fields = set(p._fields)
-    if not (fields <= _MEMBRANE_PARAMS and fields >= {"reset", "v_reset", "v_th"} and fields & {"tau_mem", "c_mem"}):
-        raise TypeError(f"layer {pos}: {type(nrn).__name__} has tensor constants (membrane_spec() is None) and step "
-                        f"parameters {sorted(fields)}, not those of a plain LIF-family membrane; {SUPPORTED}")
-    dt, reset = nrn.dt, RESET_CODES[p.reset]
-    if "c_mem" in fields:  # integrate-and-fire: no leak
-        return _Membrane(IF_MODEL, reset, 0.0, float(p.v_reset), 1.0, dt / p.c_mem, 0.0, p.v_th)
-    beta = decay(p.tau_mem, dt)
-    gain = input_gain(beta, p.r, p.input_scaling)
-    if "tau_syn" in fields:
-        return _Membrane(CUBA_MODEL, reset, float(p.v_rest), float(p.v_reset), beta, gain, decay(p.tau_syn, dt), p.v_th)
-    return _Membrane(LIF_MODEL, reset, float(p.v_rest), float(p.v_reset), beta, gain, 0.0, p.v_th)
-
-
 def _membrane(nrn: Neuron, like: Tensor, pos: int) -> _Membrane:
     caps = nrn.capabilities
     if not (caps.spiking and caps.lif_family):
         raise TypeError(f"layer {pos}: {type(nrn).__name__} is not a spiking LIF-family layer; {SUPPORTED}")
-    spec = nrn.membrane_spec()
+    spec = nrn.membrane_spec(like)  # tensor constants where the layer has per-neuron/learnable parameters
     if spec is None:
-        return _per_neuron(nrn, like, pos)
+        raise TypeError(f"layer {pos}: {type(nrn).__name__} gives no membrane constants; {SUPPORTED}")
     if spec.has_adapt:
         raise TypeError(f"layer {pos}: {type(nrn).__name__} has an adaptive threshold; {SUPPORTED}")
     return _from_spec(spec)

@@ -20,7 +20,8 @@ a :class:`LIFFamily` subclass that passes its time constants to ``LIFFamily.__in
 from __future__ import annotations
 
 import inspect
-from typing import Any, ClassVar, Literal, Mapping, TypedDict, Unpack, get_args
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Literal, TypedDict, Unpack, get_args
 
 from torch import Tensor
 
@@ -212,28 +213,39 @@ class LIFFamily(Neuron):
         return {"detach_reset": self.detach_reset}
 
     # ---- the per-step constants ----------------------------------------------------------------
-    def _float(self, name: str) -> float:
-        """A parameter stored as a plain float (see :meth:`membrane_spec`)."""
-        value: Any = getattr(self, name)
-        return float(value)
+    def _value(self, name: str, like: Tensor | None) -> Any:
+        """A parameter as a python float, or (``like`` given and the parameter a tensor) the tensor cast to
+        ``like``'s dtype and device (see :meth:`membrane_spec`)."""
+        value: Any = getattr(self, name, None) if ("log_" + name) not in self._parameters else None
+        if like is None or (value is not None and not isinstance(value, Tensor)):
+            return float(value)
+        return self._get(name, like)
 
-    def _spec_fields(self) -> dict[str, Any]:
-        """What this member adds to (or replaces in) the fused recurrence, e.g. CubaLIF's ``has_syn, alpha``."""
+    def _spec_fields(self, value: Callable[[str], Any]) -> dict[str, Any]:
+        """What this member adds to (or replaces in) the fused recurrence, e.g. CubaLIF's ``has_syn, alpha``;
+        ``value(name)`` reads a parameter as :meth:`membrane_spec` does."""
         return {}
 
-    def membrane_spec(self) -> FusedSpec | None:
-        """The per-step membrane constants as python floats, or None when a parameter is a tensor
-        (trainable or per-neuron)."""
-        if not self._all_float(*self._spec_names):
+    def membrane_spec(self, like: Tensor | None = None) -> FusedSpec | None:
+        """The per-step membrane constants (the one derivation of beta, gain, alpha, ... of this family).
+
+        Without ``like``: python floats, or None when a parameter is a tensor (trainable or per-neuron): what
+        the fused kernels take. With ``like``: always a spec, whose tensor parameters give tensor constants (cast
+        to ``like``'s dtype and device), e.g. for the events engine."""
+        if like is None and not self._all_float(*self._spec_names):
             return None
+
+        def value(name: str) -> Any:
+            return self._value(name, like)
+
         fields: dict[str, Any] = {
-            "v_th": self._float("v_th"), "v_reset": self.v_reset, "reset": RESET_CODES[self.reset],
+            "v_th": value("v_th"), "v_reset": self.v_reset, "reset": RESET_CODES[self.reset],
             "detach_reset": self.detach_reset,
         }
         if self.leaky:
-            beta, gain = leak(self._float("tau_mem"), self.r, self.input_scaling, self.dt)
-            fields.update(beta=beta, v_rest=self.v_rest, gain=float(gain))
-        return FusedSpec(**{**fields, **self._spec_fields()})
+            beta, gain = leak(value("tau_mem"), self.r, self.input_scaling, self.dt)
+            fields.update(beta=beta, v_rest=self.v_rest, gain=gain if like is not None else float(gain))
+        return FusedSpec(**{**fields, **self._spec_fields(value)})
 
     # ---- running: fused kernel or reference loop -------------------------------------------------
     def _run(self, x_seq: Tensor, state: Any) -> tuple[Tensor, Any]:

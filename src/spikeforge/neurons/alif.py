@@ -12,7 +12,7 @@ Discrete time (``beta = exp(-dt / tau_mem)``, ``rho = exp(-dt / tau_adapt)``)::
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Unpack
+from typing import Any, Callable, NamedTuple, Unpack
 
 import torch
 from torch import Tensor
@@ -74,5 +74,5 @@ class ALIF(LIFFamily):
         taus = {"tau_mem": tau_mem, "tau_adapt": tau_adapt}
         super().__init__(taus, fixed={"adapt": adapt}, learn_tau=learn_tau, size=size, **options)
 
-    def _spec_fields(self) -> dict[str, Any]:
-        return {"has_adapt": True, "adapt": self._float("adapt"), "rho": decay(self._float("tau_adapt"), self.dt)}
+    def _spec_fields(self, value: Callable[[str], Any]) -> dict[str, Any]:
+        return {"has_adapt": True, "adapt": value("adapt"), "rho": decay(value("tau_adapt"), self.dt)}

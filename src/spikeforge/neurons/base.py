@@ -170,8 +170,9 @@ class Neuron(nn.Module):
     def spiking(self) -> bool:
         return self.capabilities.spiking
 
-    def membrane_spec(self) -> FusedSpec | None:
-        """The per-step membrane constants (LIF family with scalar parameters), else None."""
+    def membrane_spec(self, like: Tensor | None = None) -> FusedSpec | None:
+        """The per-step membrane constants of a LIF-family layer (floats; with ``like``, tensor parameters
+        as tensors in ``like``'s dtype and device), else None (see :class:`~spikeforge.neurons.LIFFamily`)."""
         return None
 
     def fused_spec(self) -> FusedSpec | None:

@@ -17,7 +17,7 @@ The membrane integrates the *updated* current, so an input affects the membrane 
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Unpack
+from typing import Any, Callable, NamedTuple, Unpack
 
 import torch
 from torch import Tensor
@@ -76,5 +76,5 @@ class CubaLIF(LIFFamily):
     ) -> None:
         super().__init__({"tau_mem": tau_mem, "tau_syn": tau_syn}, learn_tau=learn_tau, size=size, **options)
 
-    def _spec_fields(self) -> dict[str, Any]:
-        return {"has_syn": True, "alpha": decay(self._float("tau_syn"), self.dt)}
+    def _spec_fields(self, value: Callable[[str], Any]) -> dict[str, Any]:
+        return {"has_syn": True, "alpha": decay(value("tau_syn"), self.dt)}

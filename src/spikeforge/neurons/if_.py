@@ -7,7 +7,7 @@ conversion uses IF with reset by subtraction). The membrane starts at 0.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Unpack
+from typing import Any, Callable, NamedTuple, Unpack
 
 import torch
 from torch import Tensor
@@ -60,5 +60,5 @@ class IF(LIFFamily):
         check_positive("c_mem", c_mem)
         self.c_mem = float(c_mem)
 
-    def _spec_fields(self) -> dict[str, Any]:
-        return {"beta": 1.0, "v_rest": 0.0, "gain": self.dt / self.c_mem, "is_if": True}
+    def _spec_fields(self, value: Callable[[str], Any]) -> dict[str, Any]:
+        return {"beta": 1.0, "v_rest": 0.0, "gain": self.dt / value("c_mem"), "is_if": True}

@@ -283,15 +283,13 @@ def _export_scale(layer: Scale, ctx: _Ctx) -> Nodes:
     return [("scale", ctx.nir.Scale(_full(layer.scale, ctx.shape, ctx.where, "scale")))]
 
 
-def _membrane_kind(neuron: Neuron, p: Any) -> str:
-    """``"if"``, ``"cuba"``, ``"adaptive"`` or ``"lif"``, read from the neuron's membrane spec (its parameter
-    fields when per-neuron tensors leave it without a scalar spec)."""
-    spec = neuron.membrane_spec()
-    if spec is not None:
-        flags = {"if": spec.is_if, "cuba": spec.has_syn, "adaptive": spec.has_adapt}
-    else:
-        fields = getattr(p, "_fields", ())
-        flags = {"if": "c_mem" in fields, "cuba": "tau_syn" in fields, "adaptive": "tau_adapt" in fields}
+def _membrane_kind(neuron: Neuron) -> str:
+    """``"if"``, ``"cuba"``, ``"adaptive"`` or ``"lif"``, read from the neuron's membrane spec (tensor-valued for
+    per-neuron parameters)."""
+    spec = neuron.membrane_spec(torch.zeros(()))
+    if spec is None:
+        return "none"
+    flags = {"if": spec.is_if, "cuba": spec.has_syn, "adaptive": spec.has_adapt}
     return next((kind for kind, on in flags.items() if on), "lif")
 
 
@@ -310,7 +308,7 @@ def _export_neuron(neuron: Neuron, ctx: _Ctx) -> Nodes:
         if all(hasattr(p, f) for f in ("tau_mem", "v_rest", "r", "input_scaling")):  # a leaky integrator readout
             return _export_li(neuron, ctx)
     if caps.lif_family and not caps.recurrent:
-        kind = _membrane_kind(neuron, _params(neuron, ctx.shape))
+        kind = _membrane_kind(neuron)
         if kind in _MEMBRANE_EXPORTERS:
             return _MEMBRANE_EXPORTERS[kind](neuron, ctx)
     raise m.NIRExportError(
