@@ -13,4 +13,14 @@ from spikeforge.training.distributed import (
     wrap_model,
 )
 
-__all__ = ["DistContext", "env_ranks", "setup", "cleanup", "barrier", "all_reduce_sum", "shard", "wrap_model", "sync_buffers"]
+__all__ = [
+    "DistContext",
+    "env_ranks",
+    "setup",
+    "cleanup",
+    "barrier",
+    "all_reduce_sum",
+    "shard",
+    "wrap_model",
+    "sync_buffers",
+]

@@ -10,11 +10,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import torch
-
 from torch import Tensor, nn
 
 from spikeforge._core.checks import check_seq
@@ -28,8 +28,12 @@ def _has_hooks(layer: nn.Module) -> bool:
     from torch.nn.modules import module as _m
 
     return bool(
-        layer._forward_hooks or layer._forward_pre_hooks or layer._backward_hooks
-        or _m._global_forward_hooks or _m._global_forward_pre_hooks or _m._global_backward_hooks
+        layer._forward_hooks
+        or layer._forward_pre_hooks
+        or layer._backward_hooks
+        or _m._global_forward_hooks
+        or _m._global_forward_pre_hooks
+        or _m._global_backward_hooks
     )
 
 

@@ -65,9 +65,7 @@ def rate_cross_entropy(z_seq: Tensor, target: Tensor) -> Tensor:
     return F.cross_entropy(z_seq.sum(dim=0), target)
 
 
-def spike_count_mse(
-    z_seq: Tensor, target: Tensor, *, correct_rate: float = 0.8, incorrect_rate: float = 0.2
-) -> Tensor:
+def spike_count_mse(z_seq: Tensor, target: Tensor, *, correct_rate: float = 0.8, incorrect_rate: float = 0.2) -> Tensor:
     r"""Mean squared error between spike counts and target counts.
 
     .. math::
@@ -208,4 +206,3 @@ def rate_l2_per_neuron(
     else:
         raise ValueError(f"unknown side {side!r}; choose one of {_SIDES}")
     return weight * d.pow(2).mean()
-

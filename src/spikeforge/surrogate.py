@@ -24,8 +24,9 @@ surrogate is one small class::
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
@@ -46,7 +47,7 @@ __all__ = [
     "resolve_surrogate",
 ]
 
-_REGISTRY: dict[str, type["Surrogate"]] = {}
+_REGISTRY: dict[str, type[Surrogate]] = {}
 T = TypeVar("T", bound=type["Surrogate"])
 
 
@@ -111,7 +112,7 @@ def get_surrogate(name: str, **kwargs: Any) -> Surrogate:
     return cls(**kwargs)
 
 
-def resolve_surrogate(surrogate: "Surrogate | str | None") -> Surrogate:
+def resolve_surrogate(surrogate: Surrogate | str | None) -> Surrogate:
     """Accept a Surrogate instance, a registered name, or None (the default fast sigmoid)."""
     if surrogate is None:
         return FastSigmoid()

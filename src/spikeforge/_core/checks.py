@@ -101,9 +101,7 @@ def check_num_steps(num_steps: object) -> int:
     return check_int(num_steps, "num_steps", minimum=1)
 
 
-def check_number(
-    value: object, name: str, *, positive: bool = False, nonnegative: bool = False
-) -> float:
+def check_number(value: object, name: str, *, positive: bool = False, nonnegative: bool = False) -> float:
     """A finite real number (``int`` or ``float``, not ``bool``), optionally > 0 or >= 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")

@@ -7,7 +7,8 @@ for callers that have checked their input already (a neuron module's ``forward``
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor

@@ -39,8 +39,23 @@ from spikeforge.backends.torch_kernel import TorchKernel
 from spikeforge.backends.triton_kernel import TRITON_DTYPES, TritonKernel, triton_available, triton_installed
 
 __all__ = [
-    "BACKENDS", "BACKEND_TABLE", "AUTO_PREFERENCE", "Backend", "FusedSpec", "Kernel", "fused_run", "select_kernel",
-    "available_backends", "RESET_CODES", "check_backend", "surrogate_kernel_code",
-    "NumbaKernel", "TorchKernel", "TritonKernel", "numba_available", "triton_available", "triton_installed",
+    "BACKENDS",
+    "BACKEND_TABLE",
+    "AUTO_PREFERENCE",
+    "Backend",
+    "FusedSpec",
+    "Kernel",
+    "fused_run",
+    "select_kernel",
+    "available_backends",
+    "RESET_CODES",
+    "check_backend",
+    "surrogate_kernel_code",
+    "NumbaKernel",
+    "TorchKernel",
+    "TritonKernel",
+    "numba_available",
+    "triton_available",
+    "triton_installed",
     "TRITON_DTYPES",
 ]

@@ -39,7 +39,7 @@ _OPTS: dict[str, Any] = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
 @numba.njit(**_OPTS)
-def _chunk_fwd(x, lo, n, z, zo, h, ho, ap, ao, v, i, a, u, vp, th, p, f):  # noqa: C901
+def _chunk_fwd(x, lo, n, z, zo, h, ho, ap, ao, v, i, a, u, vp, th, p, f):
     """Forward recurrence of columns ``[lo, lo + n)`` of ``x``; spikes to ``z[:, zo:zo+n]``, ``h`` to
     ``h[:, ho:ho+n]``, ``a[t-1]`` to ``ap[:, ao:ao+n]`` (adaptive only); ``v, i, a`` are updated in place.
     A destination with one row (and ``T > 1``) is a scratch row that is overwritten every step (for
@@ -57,9 +57,9 @@ def _chunk_fwd(x, lo, n, z, zo, h, ho, ap, ao, v, i, a, u, vp, th, p, f):  # noq
     arows = ap.shape[0] > 1
     nbad = 0
     for t in range(x.shape[0]):
-        xr = x[t, lo:lo + n]
-        hr = h[t if hrows else 0, ho:ho + n]
-        zr = z[t if zrows else 0, zo:zo + n]
+        xr = x[t, lo : lo + n]
+        hr = h[t if hrows else 0, ho : ho + n]
+        zr = z[t if zrows else 0, zo : zo + n]
         if plain:  # LIF / IF without synapse or adaptation: one fused loop per reset mode
             if reset == TO_VALUE:
                 for k in range(n):
@@ -104,7 +104,7 @@ def _chunk_fwd(x, lo, n, z, zo, h, ho, ap, ao, v, i, a, u, vp, th, p, f):  # noq
         for k in range(n):
             vp[k] = v_rest + beta * (v[k] - v_rest) + gain * u[k]
         if has_adapt:
-            ar = ap[t if arows else 0, ao:ao + n]
+            ar = ap[t if arows else 0, ao : ao + n]
             for k in range(n):
                 ar[k] = a[k]
                 th[k] = v_th + adapt * a[k]
@@ -148,16 +148,16 @@ def fwd(x, v0, i0, a0, z, h, a_prev, save, v_out, i_out, a_out, p, f, w, c_lo, c
     for c in range(c_lo, c_hi):
         lo = c * w
         n = min(M, lo + w) - lo
-        v = v0[lo:lo + n].copy()
-        i = i0[lo:lo + n].copy()
-        a = a0[lo:lo + n].copy()
+        v = v0[lo : lo + n].copy()
+        i = i0[lo : lo + n].copy()
+        a = a0[lo : lo + n].copy()
         if save:
             nbad += _chunk_fwd(x, lo, n, z, lo, h, lo, a_prev, lo, v, i, a, u, vp, th, p, f)
         else:
             nbad += _chunk_fwd(x, lo, n, z, lo, hrow, 0, arow, 0, v, i, a, u, vp, th, p, f)
-        v_out[lo:lo + n] = v
-        i_out[lo:lo + n] = i
-        a_out[lo:lo + n] = a
+        v_out[lo : lo + n] = v
+        i_out[lo : lo + n] = i
+        a_out[lo : lo + n] = a
     return nbad == 0
 
 
@@ -185,7 +185,35 @@ def _surrogate_row(hr, n, st, sg_code, sg_a, sg_b, one):
 
 
 @numba.njit(**_OPTS)
-def bwd(gz, gzc, gz_const, x, v0, i0, a0, h, s, a_prev, recompute, gvT, giT, gaT, gx, gv_out, gi_out, ga_out, p, f, detach, sg_code, sg_a, sg_b, w, c_lo, c_hi):  # noqa: C901, E501
+def bwd(
+    gz,
+    gzc,
+    gz_const,
+    x,
+    v0,
+    i0,
+    a0,
+    h,
+    s,
+    a_prev,
+    recompute,
+    gvT,
+    giT,
+    gaT,
+    gx,
+    gv_out,
+    gi_out,
+    ga_out,
+    p,
+    f,
+    detach,
+    sg_code,
+    sg_a,
+    sg_b,
+    w,
+    c_lo,
+    c_hi,
+):
     """Reverse-time recurrence (equations in :mod:`spikeforge.backends.torch_kernel`) over chunks
     ``[c_lo, c_hi)`` of width ``w``. ``recompute``: rebuild ``h`` (and ``a[t-1]``) of each chunk from
     ``x`` and the initial state ``v0, i0, a0`` first; otherwise read the saved ``h, a_prev``.
@@ -211,20 +239,20 @@ def bwd(gz, gzc, gz_const, x, v0, i0, a0, h, s, a_prev, recompute, gvT, giT, gaT
         lo = c * w
         n = min(M, lo + w) - lo
         if recompute:
-            v = v0[lo:lo + n].copy()
-            i = i0[lo:lo + n].copy()
-            a = a0[lo:lo + n].copy()
+            v = v0[lo : lo + n].copy()
+            i = i0[lo : lo + n].copy()
+            a = a0[lo : lo + n].copy()
             _chunk_fwd(x, lo, n, zrow, 0, hb, 0, ab, 0, v, i, a, u, vp, th, p, f)
             H, ho, A, ao = hb, 0, ab, 0
         else:
             H, ho, A, ao = h, lo, a_prev, lo
-        gv = gvT[lo:lo + n].copy()
-        gi = giT[lo:lo + n].copy()
-        ga = gaT[lo:lo + n].copy()
+        gv = gvT[lo : lo + n].copy()
+        gi = giT[lo : lo + n].copy()
+        ga = gaT[lo : lo + n].copy()
         for t in range(T - 1, -1, -1):
-            hr = H[t, ho:ho + n]
+            hr = H[t, ho : ho + n]
             if sg_code == SG_CUSTOM:  # precomputed by the surrogate's own grad()
-                sr = s[t, lo:lo + n]
+                sr = s[t, lo : lo + n]
                 for k in range(n):
                     st[k] = sr[k]
             else:
@@ -235,8 +263,8 @@ def bwd(gz, gzc, gz_const, x, v0, i0, a0, h, s, a_prev, recompute, gvT, giT, gaT
                     gzbuf[k] = gval
                 gzr = gzbuf[:n]
             else:
-                gzr = gz[t, lo:lo + n]
-            gxr = gx[t, lo:lo + n]
+                gzr = gz[t, lo : lo + n]
+            gxr = gx[t, lo : lo + n]
             if plain:  # no synapse, no adaptation: one fused loop per (reset, detach)
                 if reset == TO_VALUE and not detach:
                     for k in range(n):
@@ -269,7 +297,7 @@ def bwd(gz, gzc, gz_const, x, v0, i0, a0, h, s, a_prev, recompute, gvT, giT, gaT
             for k in range(n):
                 big[k] = gzr[k]
             if has_adapt:
-                ar = A[t, ao:ao + n]
+                ar = A[t, ao : ao + n]
                 for k in range(n):
                     th[k] = v_th + adapt * ar[k]
                 for k in range(n):
@@ -314,6 +342,6 @@ def bwd(gz, gzc, gz_const, x, v0, i0, a0, h, s, a_prev, recompute, gvT, giT, gaT
                 for k in range(n):
                     gv[k] = beta * gvp[k]
                     gxr[k] = gain * gvp[k]
-        gv_out[lo:lo + n] = gv
-        gi_out[lo:lo + n] = gi
-        ga_out[lo:lo + n] = ga
+        gv_out[lo : lo + n] = gv
+        gi_out[lo : lo + n] = gi
+        ga_out[lo : lo + n] = ga

@@ -25,8 +25,24 @@ SG_STRAIGHT_THROUGH = tl.constexpr(codes.SG_STRAIGHT_THROUGH)
 
 
 def fwd(
-    x_ptr, v0_ptr, i0_ptr, a0_ptr, z_ptr, h_ptr, ap_ptr, vT_ptr, iT_ptr, aT_ptr, p_ptr, T, M,
-    RESET: tl.constexpr, HAS_SYN: tl.constexpr, HAS_ADAPT: tl.constexpr, IS_IF: tl.constexpr, BLOCK: tl.constexpr,
+    x_ptr,
+    v0_ptr,
+    i0_ptr,
+    a0_ptr,
+    z_ptr,
+    h_ptr,
+    ap_ptr,
+    vT_ptr,
+    iT_ptr,
+    aT_ptr,
+    p_ptr,
+    T,
+    M,
+    RESET: tl.constexpr,
+    HAS_SYN: tl.constexpr,
+    HAS_ADAPT: tl.constexpr,
+    IS_IF: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     CD = p_ptr.dtype.element_ty  # compute dtype: float64, else float32
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -75,11 +91,33 @@ def fwd(
     tl.store(iT_ptr + offs, i.to(iT_ptr.dtype.element_ty), mask=mask)
     tl.store(aT_ptr + offs, a.to(aT_ptr.dtype.element_ty), mask=mask)
 
+
 def bwd(
-    gz_ptr, sgt, sgm, gz_last, h_ptr, s_ptr, ap_ptr, gvT_ptr, giT_ptr, gaT_ptr, gx_ptr, gv_ptr, gi_ptr, ga_ptr,
-    p_ptr, T, M, last,
-    RESET: tl.constexpr, DETACH: tl.constexpr, HAS_SYN: tl.constexpr, HAS_ADAPT: tl.constexpr,
-    SG: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr,
+    gz_ptr,
+    sgt,
+    sgm,
+    gz_last,
+    h_ptr,
+    s_ptr,
+    ap_ptr,
+    gvT_ptr,
+    giT_ptr,
+    gaT_ptr,
+    gx_ptr,
+    gv_ptr,
+    gi_ptr,
+    ga_ptr,
+    p_ptr,
+    T,
+    M,
+    last,
+    RESET: tl.constexpr,
+    DETACH: tl.constexpr,
+    HAS_SYN: tl.constexpr,
+    HAS_ADAPT: tl.constexpr,
+    SG: tl.constexpr,
+    FP64: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     CD = p_ptr.dtype.element_ty
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)

@@ -64,8 +64,19 @@ def _np(t: Tensor) -> np.ndarray:
 
 def _consts(spec: FusedSpec, dtype: torch.dtype) -> tuple[tuple[Any, ...], tuple[int, bool, bool, bool]]:
     f = np.float32 if dtype == torch.float32 else np.float64
-    p = (spec.beta, spec.v_rest, spec.gain, spec.v_th, spec.v_reset, spec.alpha, spec.adapt, spec.rho,
-         1 - spec.rho, spec.v_th - spec.v_reset, 1.0)
+    p = (
+        spec.beta,
+        spec.v_rest,
+        spec.gain,
+        spec.v_th,
+        spec.v_reset,
+        spec.alpha,
+        spec.adapt,
+        spec.rho,
+        1 - spec.rho,
+        spec.v_th - spec.v_reset,
+        1.0,
+    )
     return tuple(f(c) for c in p), (spec.reset, spec.has_syn, spec.has_adapt, spec.is_if)
 
 
@@ -89,10 +100,26 @@ class NumbaKernel:
         a_prev = torch.empty_like(x) if save and spec.has_adapt else x.new_empty((1, 1))
         v_out, i_out, a_out = torch.empty_like(v0), torch.empty_like(v0), torch.empty_like(v0)
         T, M = x.shape
-        ok = _run(_loops().fwd, (
-            _np(x), _np(v0), _np(i0), _np(a0), _np(z), _np(h), _np(a_prev), save, _np(v_out), _np(i_out), _np(a_out),
-            p, fl,
-        ), M, _width(T, x.dtype))
+        ok = _run(
+            _loops().fwd,
+            (
+                _np(x),
+                _np(v0),
+                _np(i0),
+                _np(a0),
+                _np(z),
+                _np(h),
+                _np(a_prev),
+                save,
+                _np(v_out),
+                _np(i_out),
+                _np(a_out),
+                p,
+                fl,
+            ),
+            M,
+            _width(T, x.dtype),
+        )
         if not ok:
             raise ValueError("x_seq contains NaN or inf; clean it first (e.g. torch.nan_to_num)")
         return z, h, a_prev, v_out, i_out, a_out
@@ -108,9 +135,21 @@ class NumbaKernel:
         return z, v_out, i_out, a_out
 
     @staticmethod
-    def _run_bwd(gz: Tensor, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor, h: Tensor, a_prev: Tensor, recompute: bool,
-                 gvT: Tensor, giT: Tensor, gaT: Tensor, spec: FusedSpec,
-                 surrogate: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _run_bwd(
+        gz: Tensor,
+        x: Tensor,
+        v0: Tensor,
+        i0: Tensor,
+        a0: Tensor,
+        h: Tensor,
+        a_prev: Tensor,
+        recompute: bool,
+        gvT: Tensor,
+        giT: Tensor,
+        gaT: Tensor,
+        spec: FusedSpec,
+        surrogate: Any,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         like = x if recompute else h
         f = np.float32 if like.dtype == torch.float32 else np.float64
         p, fl = _consts(spec, like.dtype)
@@ -124,16 +163,49 @@ class NumbaKernel:
         gx = torch.empty_like(like)
         gv, gi, ga = torch.empty_like(gvT), torch.empty_like(gvT), torch.empty_like(gvT)
         T, M = like.shape
-        _run(_loops().bwd, (
-            _np(gz), _np(gzc), gz_const, _np(x), _np(v0), _np(i0), _np(a0), _np(h), _np(s), _np(a_prev), recompute,
-            _np(gvT), _np(giT), _np(gaT), _np(gx), _np(gv), _np(gi), _np(ga), p, fl, spec.detach_reset, code,
-            f(a), f(b),
-        ), M, _width(T, like.dtype))
+        _run(
+            _loops().bwd,
+            (
+                _np(gz),
+                _np(gzc),
+                gz_const,
+                _np(x),
+                _np(v0),
+                _np(i0),
+                _np(a0),
+                _np(h),
+                _np(s),
+                _np(a_prev),
+                recompute,
+                _np(gvT),
+                _np(giT),
+                _np(gaT),
+                _np(gx),
+                _np(gv),
+                _np(gi),
+                _np(ga),
+                p,
+                fl,
+                spec.detach_reset,
+                code,
+                f(a),
+                f(b),
+            ),
+            M,
+            _width(T, like.dtype),
+        )
         return gx, gv, gi, ga
 
     @classmethod
     def backward(
-        cls, gz: Tensor, h: Tensor, a_prev: Tensor, gvT: Tensor, giT: Tensor, gaT: Tensor, spec: FusedSpec,
+        cls,
+        gz: Tensor,
+        h: Tensor,
+        a_prev: Tensor,
+        gvT: Tensor,
+        giT: Tensor,
+        gaT: Tensor,
+        spec: FusedSpec,
         surrogate: Any,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         e = h.new_empty((1, 1))
@@ -142,9 +214,17 @@ class NumbaKernel:
 
     @classmethod
     def backward_recompute(
-        cls, gz: Tensor, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor, gvT: Tensor, giT: Tensor, gaT: Tensor,
-        spec: FusedSpec, surrogate: Any,
+        cls,
+        gz: Tensor,
+        x: Tensor,
+        v0: Tensor,
+        i0: Tensor,
+        a0: Tensor,
+        gvT: Tensor,
+        giT: Tensor,
+        gaT: Tensor,
+        spec: FusedSpec,
+        surrogate: Any,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         e = x.new_empty((1, 1))
         return cls._run_bwd(gz, x, v0, i0, a0, e, e, True, gvT, giT, gaT, spec, surrogate)
-

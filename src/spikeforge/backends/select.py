@@ -8,8 +8,8 @@ the first backend of :data:`AUTO_PREFERENCE` that it may pick. Adding a backend 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor
@@ -17,11 +17,22 @@ from torch import Tensor
 from spikeforge.backends.numba_kernel import NumbaKernel, numba_available
 from spikeforge.backends.spec import Kernel
 from spikeforge.backends.torch_kernel import TorchKernel
-from spikeforge.backends.triton_kernel import TRITON_DTYPES, TritonKernel, device_problem, triton_available
-from spikeforge.backends.triton_kernel import triton_installed
+from spikeforge.backends.triton_kernel import (
+    TRITON_DTYPES,
+    TritonKernel,
+    device_problem,
+    triton_available,
+    triton_installed,
+)
 
 __all__ = [
-    "Backend", "BACKEND_TABLE", "AUTO_PREFERENCE", "BACKENDS", "check_backend", "available_backends", "select_kernel",
+    "Backend",
+    "BACKEND_TABLE",
+    "AUTO_PREFERENCE",
+    "BACKENDS",
+    "check_backend",
+    "available_backends",
+    "select_kernel",
 ]
 
 _FLOAT = (torch.float32, torch.float64)

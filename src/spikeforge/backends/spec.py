@@ -32,8 +32,15 @@ from spikeforge._core.codes import NONE, RESET_CODES, SG_CUSTOM, SUBTRACT, TO_VA
 from spikeforge._core.spec import FusedSpec
 
 __all__ = [
-    "FusedSpec", "Kernel", "fused_run", "surrogate_kernel_code", "importable",
-    "TO_VALUE", "SUBTRACT", "NONE", "RESET_CODES",
+    "FusedSpec",
+    "Kernel",
+    "fused_run",
+    "surrogate_kernel_code",
+    "importable",
+    "TO_VALUE",
+    "SUBTRACT",
+    "NONE",
+    "RESET_CODES",
 ]
 
 
@@ -61,7 +68,14 @@ class Kernel(Protocol):
         """Returns ``(z, h, a_prev, vT, iT, aT)``; ``a_prev`` is empty unless ``spec.has_adapt``."""
 
     def backward(
-        self, gz: Tensor, h: Tensor, a_prev: Tensor, gvT: Tensor, giT: Tensor, gaT: Tensor, spec: FusedSpec,
+        self,
+        gz: Tensor,
+        h: Tensor,
+        a_prev: Tensor,
+        gvT: Tensor,
+        giT: Tensor,
+        gaT: Tensor,
+        spec: FusedSpec,
         surrogate: Any,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Returns ``(gx, gv0, gi0, ga0)``; the kernel evaluates ``surrogate.grad(h)`` itself."""
@@ -116,7 +130,7 @@ def fused_run(
     """
     shape = x.shape
     x2 = x.reshape(shape[0], -1).contiguous()  # [T, M]
-    flat = lambda t: (torch.zeros_like(v0) if t is None else t).reshape(-1).contiguous()  # noqa: E731
+    flat = lambda t: (torch.zeros_like(v0) if t is None else t).reshape(-1).contiguous()
     v = v0.reshape(-1).contiguous()
     z, v_t, i_t, a_t = _FusedFunction.apply(x2, v, flat(i0), flat(a0), spec, kernel, surrogate)
     st = shape[1:]

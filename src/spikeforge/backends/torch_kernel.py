@@ -100,5 +100,3 @@ class TorchKernel:
             else:
                 gx[t] = gu
         return gx, gv, gi, ga
-
-

@@ -158,15 +158,42 @@ class TritonKernel:
         a_prev = torch.empty(x.shape, dtype=cd, device=x.device) if spec.has_adapt else x.new_empty(0)
         v_out, i_out, a_out = (torch.empty(v0.shape, dtype=cd, device=x.device) for _ in range(3))
         p = _constants(
-            [spec.beta, spec.v_rest, spec.gain, spec.v_th, spec.v_reset, spec.alpha, spec.adapt, spec.rho,
-             1 - spec.rho, spec.v_th - spec.v_reset],
-            cd, x.device,
+            [
+                spec.beta,
+                spec.v_rest,
+                spec.gain,
+                spec.v_th,
+                spec.v_reset,
+                spec.alpha,
+                spec.adapt,
+                spec.rho,
+                1 - spec.rho,
+                spec.v_th - spec.v_reset,
+            ],
+            cd,
+            x.device,
         )
         _launch(
-            fwd, x, M, x.contiguous(), v0.contiguous(), i0.contiguous(), a0.contiguous(), z, h,
+            fwd,
+            x,
+            M,
+            x.contiguous(),
+            v0.contiguous(),
+            i0.contiguous(),
+            a0.contiguous(),
+            z,
+            h,
             a_prev if spec.has_adapt else h,
-            v_out, i_out, a_out, p, T, M,
-            RESET=spec.reset, HAS_SYN=spec.has_syn, HAS_ADAPT=spec.has_adapt, IS_IF=spec.is_if,
+            v_out,
+            i_out,
+            a_out,
+            p,
+            T,
+            M,
+            RESET=spec.reset,
+            HAS_SYN=spec.has_syn,
+            HAS_ADAPT=spec.has_adapt,
+            IS_IF=spec.is_if,
         )
         if M == 0:
             v_out, i_out, a_out = v0.clone(), i0.clone(), a0.clone()
@@ -176,7 +203,14 @@ class TritonKernel:
 
     @torch.no_grad()
     def backward(
-        self, gz: Tensor, h: Tensor, a_prev: Tensor, gvT: Tensor, giT: Tensor, gaT: Tensor, spec: FusedSpec,
+        self,
+        gz: Tensor,
+        h: Tensor,
+        a_prev: Tensor,
+        gvT: Tensor,
+        giT: Tensor,
+        gaT: Tensor,
+        spec: FusedSpec,
         surrogate: Any,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Reverse-time recurrence; ``gz [T, M]`` may have any strides (e.g. stride 0 from ``z.sum()``)."""
@@ -191,17 +225,52 @@ class TritonKernel:
         gv, gi, ga = (torch.empty(gvT.shape, dtype=cd, device=h.device) for _ in range(3))
         beta = 1.0 if spec.is_if else spec.beta
         p = _constants(
-            [beta, spec.gain, spec.v_th, spec.v_reset, spec.alpha, spec.adapt, spec.rho, 1 - spec.rho,
-             spec.v_th - spec.v_reset, sg_a, sg_b],
-            cd, h.device,
+            [
+                beta,
+                spec.gain,
+                spec.v_th,
+                spec.v_reset,
+                spec.alpha,
+                spec.adapt,
+                spec.rho,
+                1 - spec.rho,
+                spec.v_th - spec.v_reset,
+                sg_a,
+                sg_b,
+            ],
+            cd,
+            h.device,
         )
         gz = gz if gz.dim() == 2 else gz.reshape(T, M)
         sgt, sgm = gz.stride()
         _launch(
-            bwd, h, M, gz, sgt, sgm, (T - 1) * sgt, h, s, a_prev if spec.has_adapt else h,
-            gvT.contiguous(), giT.contiguous(), gaT.contiguous(), gx, gv, gi, ga, p, T, M, (T - 1) * M,
-            RESET=spec.reset, DETACH=spec.detach_reset, HAS_SYN=spec.has_syn, HAS_ADAPT=spec.has_adapt,
-            SG=code, FP64=cd == torch.float64,
+            bwd,
+            h,
+            M,
+            gz,
+            sgt,
+            sgm,
+            (T - 1) * sgt,
+            h,
+            s,
+            a_prev if spec.has_adapt else h,
+            gvT.contiguous(),
+            giT.contiguous(),
+            gaT.contiguous(),
+            gx,
+            gv,
+            gi,
+            ga,
+            p,
+            T,
+            M,
+            (T - 1) * M,
+            RESET=spec.reset,
+            DETACH=spec.detach_reset,
+            HAS_SYN=spec.has_syn,
+            HAS_ADAPT=spec.has_adapt,
+            SG=code,
+            FP64=cd == torch.float64,
         )
         if M == 0:
             gv, gi, ga = gvT, giT, gaT

@@ -12,8 +12,9 @@ import json
 import math
 import os
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 __all__ = [
     "PROG", "SPLITS", "JSON_SCHEMA", "UsageError", "Output", "Command", "add_command", "add_data_dir",
@@ -81,8 +82,14 @@ def add_command(sub: Any, common: argparse.ArgumentParser, command: Command) -> 
 
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
     """``--data-dir DIR`` (into ``args.data_dir``, default None)."""
-    parser.add_argument("--data-dir", dest="data_dir", type=str, default=None, metavar="DIR",
-                        help="folder with dataset files (for datasets read from files)")
+    parser.add_argument(
+        "--data-dir",
+        dest="data_dir",
+        type=str,
+        default=None,
+        metavar="DIR",
+        help="folder with dataset files (for datasets read from files)",
+    )
 
 
 def success(command: str, result: Mapping[str, Any]) -> dict[str, Any]:

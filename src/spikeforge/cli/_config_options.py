@@ -11,7 +11,8 @@ import dataclasses
 import json
 import types
 import typing
-from typing import Any, Callable, Collection
+from collections.abc import Callable, Collection
+from typing import Any
 
 __all__ = ["add_config_options", "field_default", "parse_bool"]
 

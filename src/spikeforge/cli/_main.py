@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
-from typing import Callable, NoReturn, Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from spikeforge.cli import convert, energy, evaluate, export, import_, info, train
 from spikeforge.cli._common import JSON_SCHEMA, PROG, Command, UsageError, add_command, failure, success, write_json

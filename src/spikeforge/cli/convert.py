@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from spikeforge.cli._common import Command, Output, add_data_dir
 from spikeforge.conversion import CORRECTIONS, DEFAULT_STEPS, INPUT_MODES, METHODS, AccuracyCurve
@@ -44,8 +45,14 @@ def _arguments(c: argparse.ArgumentParser) -> None:
         help="post-conversion offset correction of the mean per-channel rate error (Li et al. 2021); "
         "'none' is the paper-faithful conversion",
     )  # fmt: skip
-    c.add_argument("--correction-steps", dest="correction_steps", type=int, default=None, metavar="T",
-                   help="T used to measure the correction (default: L for QCFS)")
+    c.add_argument(
+        "--correction-steps",
+        dest="correction_steps",
+        type=int,
+        default=None,
+        metavar="T",
+        help="T used to measure the correction (default: L for QCFS)",
+    )
     c.add_argument("--correction-iterations", dest="correction_iterations", type=int, default=1)
     c.add_argument("--no-errors", dest="errors", action="store_false", help="skip per-layer conversion errors")
 
@@ -178,31 +185,79 @@ def convert_command(
         train_ann(ann, train.x, train.y, epochs=epochs, batch_size=batch_size, lr=lr, generator=gen)
         timing["train"] = time.perf_counter() - t0
     if save is not None:
-        torch.save({"arch": arch, "method": method, "levels": levels, "in_shape": list(in_shape),
-                    "num_classes": num_classes, "state_dict": ann.state_dict()}, save)
+        torch.save(
+            {
+                "arch": arch,
+                "method": method,
+                "levels": levels,
+                "in_shape": list(in_shape),
+                "num_classes": num_classes,
+                "state_dict": ann.state_dict(),
+            },
+            save,
+        )
     acc_ann = ann_accuracy(ann, x_test, y_test)
     t1 = time.perf_counter()
     calib = train.x[torch.randperm(train.x.shape[0], generator=gen)[:calib_size]]
     if correction != "none" and correction_steps is None:
         correction_steps = levels if method == "qcfs" else min(int(t) for t in steps)
     use_calib = method == "rueckauer" or correction != "none"
-    snn = convert(ann, calib if use_calib else None, method=method, percentile=percentile, input=input,  # type: ignore[arg-type]
-                  correction=correction, correction_steps=correction_steps if correction != "none" else None,  # type: ignore[arg-type]
-                  correction_iterations=correction_iterations, generator=gen)
-    curve = accuracy_over_time(snn, x_test, y_test, steps, ann_accuracy=acc_ann, label=f"{method} SNN",
-                               generator=gen)
+    snn = convert(
+        ann,
+        calib if use_calib else None,
+        method=method,
+        percentile=percentile,
+        input=input,  # type: ignore[arg-type]
+        correction=correction,
+        correction_steps=correction_steps if correction != "none" else None,  # type: ignore[arg-type]
+        correction_iterations=correction_iterations,
+        generator=gen,
+    )
+    curve = accuracy_over_time(snn, x_test, y_test, steps, ann_accuracy=acc_ann, label=f"{method} SNN", generator=gen)
     timing["convert_and_evaluate"] = time.perf_counter() - t1
     errs = [asdict(e) for e in layer_errors(snn, x_test[:256], max(curve.steps), generator=gen)] if errors else []
     plot_path = str(curve.plot(plot)) if plot is not None else None
-    return ConversionReport(dataset, arch, method, input, levels if method == "qcfs" else None,
-                            percentile if method == "rueckauer" else None, acc_ann, curve, errs, timing,
-                            plot_path, save, correction, correction_steps if correction != "none" else None)
+    return ConversionReport(
+        dataset,
+        arch,
+        method,
+        input,
+        levels if method == "qcfs" else None,
+        percentile if method == "rueckauer" else None,
+        acc_ann,
+        curve,
+        errs,
+        timing,
+        plot_path,
+        save,
+        correction,
+        correction_steps if correction != "none" else None,
+    )
 
 
-_KEYS = (
-    "dataset arch method levels percentile input steps epochs batch_size lr calib_size test_size seed data_dir "
-    "load save plot errors correction correction_steps correction_iterations"
-).split()
+_KEYS = [
+    "dataset",
+    "arch",
+    "method",
+    "levels",
+    "percentile",
+    "input",
+    "steps",
+    "epochs",
+    "batch_size",
+    "lr",
+    "calib_size",
+    "test_size",
+    "seed",
+    "data_dir",
+    "load",
+    "save",
+    "plot",
+    "errors",
+    "correction",
+    "correction_steps",
+    "correction_iterations",
+]
 
 
 def run(args: argparse.Namespace) -> Output:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from spikeforge.cli._common import SPLITS, Command, Output, add_data_dir, existing_file
 
@@ -17,13 +18,17 @@ __all__ = ["COMMAND", "run", "energy_summary"]
 
 def _arguments(en: argparse.ArgumentParser) -> None:
     en.add_argument("checkpoint", type=Path)
-    en.add_argument("--hardware", default="cmos45,loihi",
-                    help="comma-separated chips: cmos45, cmos45_int8, loihi, truenorth, spinnaker, gpu_v100")
+    en.add_argument(
+        "--hardware",
+        default="cmos45,loihi",
+        help="comma-separated chips: cmos45, cmos45_int8, loihi, truenorth, spinnaker, gpu_v100",
+    )
     en.add_argument("--split", choices=SPLITS, default="test")
     en.add_argument("--samples", type=int, default=256, help="number of samples to count over")
     add_data_dir(en)
-    en.add_argument("--cost-file", dest="cost_file", type=Path, default=None,
-                    help="extra cost models (costs.json format)")
+    en.add_argument(
+        "--cost-file", dest="cost_file", type=Path, default=None, help="extra cost models (costs.json format)"
+    )
     en.add_argument("--plot", type=Path, default=None, help="write a PNG bar plot here")
 
 
@@ -67,15 +72,28 @@ def energy_summary(
     x_seq = model.encode(x, generator=torch.Generator(device=x.device).manual_seed(seed))
     with torch.no_grad():
         accuracy = float((model(x_seq, encoded=True).argmax(-1).cpu() == y).float().mean())
-    meta = {"checkpoint": str(checkpoint), "dataset": config.dataset, "split": split, "samples": int(x.shape[0]),
-            "encoding": model.encoding, "time_steps": model.time_steps, "accuracy_on_these_samples": accuracy}
+    meta = {
+        "checkpoint": str(checkpoint),
+        "dataset": config.dataset,
+        "split": split,
+        "samples": int(x.shape[0]),
+        "encoding": model.encoding,
+        "time_steps": model.time_steps,
+        "accuracy_on_these_samples": accuracy,
+    }
     return summarize(model, x_seq, chips, extra_models=extra, meta=meta)
 
 
 def run(args: argparse.Namespace) -> Output:
     existing_file(args.checkpoint, "checkpoint")
-    summary = energy_summary(args.checkpoint, args.hardware, split=args.split, n_samples=args.samples,
-                             data_dir=args.data_dir, cost_file=args.cost_file)
+    summary = energy_summary(
+        args.checkpoint,
+        args.hardware,
+        split=args.split,
+        n_samples=args.samples,
+        data_dir=args.data_dir,
+        cost_file=args.cost_file,
+    )
     if args.plot:
         summary.plot(args.plot)
     return Output(summary.to_dict(), summary.table())

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from torch import nn
 
@@ -19,10 +20,19 @@ def _arguments(ex: argparse.ArgumentParser) -> None:
     ex.add_argument("checkpoint", type=Path)
     ex.add_argument("--nir", type=Path, required=True, metavar="OUT.nir")
     ex.add_argument("--dt", type=float, default=None, help="NIR time step (default: the neurons' dt)")
-    ex.add_argument("--discretization", choices=["exact", "euler"], default="exact",
-                    help="euler matches snnTorch/SpikingJelly (use with --dt 1e-4)")
-    ex.add_argument("--approximate", action="append", default=[], choices=["subtract_as_reset"],
-                    help="allow a named lossy mapping (reset by subtraction written as reset to v_reset)")
+    ex.add_argument(
+        "--discretization",
+        choices=["exact", "euler"],
+        default="exact",
+        help="euler matches snnTorch/SpikingJelly (use with --dt 1e-4)",
+    )
+    ex.add_argument(
+        "--approximate",
+        action="append",
+        default=[],
+        choices=["subtract_as_reset"],
+        help="allow a named lossy mapping (reset by subtraction written as reset to v_reset)",
+    )
 
 
 def _common_dt(net: nn.Module) -> float:
@@ -41,7 +51,7 @@ def _input_shape(dataset: str) -> tuple[int, ...] | None:
 
     try:
         return tuple(int(v) for v in dataset_info(dataset).input_shape)
-    except Exception:  # noqa: BLE001 - unknown dataset: fall back to inferring from the first layer
+    except Exception:
         return None
 
 
@@ -70,8 +80,9 @@ def export_network(
     model, config, _info = load_checkpoint(checkpoint)
     net = model.network
     step = _common_dt(net) if dt is None else float(dt)
-    graph = to_nir(net, dt=step, input_shape=_input_shape(config.dataset), discretization=discretization,
-                   approximate=approximate)
+    graph = to_nir(
+        net, dt=step, input_shape=_input_shape(config.dataset), discretization=discretization, approximate=approximate
+    )
     nir.write(str(out_path), graph)
     return {
         "nir": str(out_path), "nodes": len(graph.nodes) - 2, "dt": step, "discretization": discretization,
@@ -95,8 +106,9 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_path: str | os.Pat
 
 def run(args: argparse.Namespace) -> Output:
     existing_file(args.checkpoint, "checkpoint")
-    result = export_network(args.checkpoint, args.nir, dt=args.dt, discretization=args.discretization,
-                            approximate=tuple(args.approximate))
+    result = export_network(
+        args.checkpoint, args.nir, dt=args.dt, discretization=args.discretization, approximate=tuple(args.approximate)
+    )
     return Output(result, _text(result))
 
 

@@ -53,7 +53,7 @@ def read_network(
         raise FileNotFoundError(f"NIR file {str(path)!r} does not exist")
     try:
         graph = nir.read(str(path))
-    except Exception as err:  # noqa: BLE001 - h5py/nir raise OSError, KeyError, AssertionError, ValueError...
+    except Exception as err:
         raise NIRImportError(
             f"{str(path)!r} is not a readable NIR graph ({type(err).__name__}: {err}){_diagnose(path)}; "
             f"supported nodes: {', '.join(SUPPORTED_NODES)}"
@@ -94,7 +94,7 @@ def _diagnose(path: str | os.PathLike[str]) -> str:
     try:
         with h5py.File(path, "r") as f:
             walk(f["node"]["nodes"], "")
-    except Exception:  # noqa: BLE001 - not even HDF5: nothing more to say
+    except Exception:
         return ""
     return ("; node " + "; node ".join(found)) if found else ""
 

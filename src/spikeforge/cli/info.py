@@ -42,10 +42,10 @@ def collect_info() -> dict[str, Any]:
 
     from spikeforge import __version__
     from spikeforge.backends import available_backends
-    from spikeforge.training.models import DECODINGS, ENCODINGS, list_models
     from spikeforge.neurons import list_neurons
-    from spikeforge.training.choices import spiking_neurons
     from spikeforge.surrogate import list_surrogates
+    from spikeforge.training.choices import spiking_neurons
+    from spikeforge.training.models import DECODINGS, ENCODINGS, list_models
 
     return {
         "version": __version__,

@@ -11,9 +11,10 @@ are built with :class:`matplotlib.figure.Figure` and the Agg canvas directly, ne
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -389,7 +390,11 @@ def plot_run(
             trace_spikes[name] = one[name][:, idx]
     paths.append(
         plot_membrane(
-            traces, out_dir / PLOT_FILES[2], thresholds=act.thresholds, spikes=trace_spikes, neuron_ids=ids,
+            traces,
+            out_dir / PLOT_FILES[2],
+            thresholds=act.thresholds,
+            spikes=trace_spikes,
+            neuron_ids=ids,
             title=f"Membrane potential after each step (after reset), {n_traces} neurons per layer, one test sample",
         )
     )

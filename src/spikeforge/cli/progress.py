@@ -9,7 +9,8 @@ nothing. Output goes to ``sys.stderr`` by default so stdout stays clean for ``--
 from __future__ import annotations
 
 import sys
-from typing import Any, Mapping, TextIO
+from collections.abc import Mapping
+from typing import Any, TextIO
 
 from spikeforge.training.loop import Callback
 

@@ -11,8 +11,9 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from spikeforge.cli._common import PROG, Command, Output, UsageError, activity_rows, add_data_dir, pct, table
 from spikeforge.cli._config_options import add_config_options, field_default
@@ -26,8 +27,13 @@ _OWN = {"out", "resume", "overwrite", "quiet", "json", "debug", "malloc", "plots
 def _arguments(t: argparse.ArgumentParser) -> None:
     from spikeforge.training.config import TrainConfig
 
-    t.add_argument("--out", type=Path, default=None, metavar="DIR",
-                   help="run directory (default: runs/<dataset>-<model>-<timestamp>)")
+    t.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="run directory (default: runs/<dataset>-<model>-<timestamp>)",
+    )
     add_data_dir(t)
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--overwrite", action="store_true", help="replace an existing, non-empty --out")

@@ -14,8 +14,9 @@ Observers are forward hooks that live only inside :func:`observe_activations`; t
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn

@@ -49,12 +49,16 @@ def prepare(ann: nn.Module) -> fx.GraphModule:
 
 def activation_nodes(gm: fx.GraphModule) -> list[str]:
     """Qualified names of the activation modules (ReLU/QCFS) of a canonical graph, in graph order."""
-    return [str(n.target) for n in gm.graph.nodes
-            if n.op == "call_module" and isinstance(gm.get_submodule(n.target), ACTIVATIONS)]
+    return [
+        str(n.target)
+        for n in gm.graph.nodes
+        if n.op == "call_module" and isinstance(gm.get_submodule(n.target), ACTIVATIONS)
+    ]
 
 
-def _scales(gm: fx.GraphModule, names: list[str], data: Any, method: str, percentile: float,
-            batch_size: int) -> dict[str, float]:
+def _scales(
+    gm: fx.GraphModule, names: list[str], data: Any, method: str, percentile: float, batch_size: int
+) -> dict[str, float]:
     if method == "qcfs":
         bad = [n for n in names if not isinstance(gm.get_submodule(n), QCFS)]
         if bad:
@@ -140,11 +144,15 @@ def convert(
         raise ValueError(f"correction_granularity must be one of {GRANULARITIES}, got {correction_granularity!r}")
     if correction != "none":
         if calibration_data is None:
-            raise ValueError(f"correction={correction!r} needs calibration_data (training inputs [N, ...]); "
-                             "pass some, or use correction='none'")
+            raise ValueError(
+                f"correction={correction!r} needs calibration_data (training inputs [N, ...]); "
+                "pass some, or use correction='none'"
+            )
         if isinstance(correction_steps, bool) or not isinstance(correction_steps, int) or correction_steps < 1:
-            raise ValueError(f"correction={correction!r} needs correction_steps, the int T >= 1 you will run at; "
-                             f"got {correction_steps!r}")
+            raise ValueError(
+                f"correction={correction!r} needs correction_steps, the int T >= 1 you will run at; "
+                f"got {correction_steps!r}"
+            )
     gm = prepare(ann)
     names = activation_nodes(gm)
     scales = _scales(gm, names, calibration_data, method, percentile, batch_size)
@@ -152,6 +160,13 @@ def convert(
     snn = ConvertedSNN(_replace(gm, scales, float(v_init)), input_mode=input, method=method)
     if correction == "none":
         return snn
-    return correct_offsets(snn, calibration_data, int(correction_steps),  # type: ignore[arg-type]
-                           mode=correction, iterations=correction_iterations,  # type: ignore[arg-type]
-                           granularity=correction_granularity, batch_size=batch_size, generator=generator)
+    return correct_offsets(
+        snn,
+        calibration_data,
+        int(correction_steps),  # type: ignore[arg-type]
+        mode=correction,
+        iterations=correction_iterations,  # type: ignore[arg-type]
+        granularity=correction_granularity,
+        batch_size=batch_size,
+        generator=generator,
+    )

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -158,8 +159,9 @@ class LayerError:
 
 
 @torch.no_grad()
-def layer_errors(snn: ConvertedSNN, x: Tensor, num_steps: int, *,
-                 generator: torch.Generator | None = None) -> list[LayerError]:
+def layer_errors(
+    snn: ConvertedSNN, x: Tensor, num_steps: int, *, generator: torch.Generator | None = None
+) -> list[LayerError]:
     """Per-layer conversion error after ``num_steps`` steps on inputs ``x`` ``[B, ...]``."""
     if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
         raise ValueError(f"num_steps must be an int >= 1, got {num_steps!r}")
@@ -171,6 +173,15 @@ def layer_errors(snn: ConvertedSNN, x: Tensor, num_steps: int, *,
         r = lam * run.spike_counts[name] / num_steps
         d = (a - r).abs()
         denom = float(a.abs().sum())
-        out.append(LayerError(name, lam, float(d.mean()), float(d.max()),
-                              float(d.sum()) / denom if denom > 0 else math.nan, float(a.mean()), float(r.mean())))
+        out.append(
+            LayerError(
+                name,
+                lam,
+                float(d.mean()),
+                float(d.max()),
+                float(d.sum()) / denom if denom > 0 else math.nan,
+                float(a.mean()),
+                float(r.mean()),
+            )
+        )
     return out

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import copy
 import operator
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -165,7 +166,9 @@ def canonicalize(gm: fx.GraphModule) -> fx.GraphModule:
             elif isinstance(mod, nn.ReLU) and mod.inplace:
                 mod.inplace = False
             elif isinstance(mod, _MAXPOOLS) and mod.return_indices:
-                raise UnsupportedLayerError(f"module {node.target!r}: max pooling with return_indices=True is not supported")
+                raise UnsupportedLayerError(
+                    f"module {node.target!r}: max pooling with return_indices=True is not supported"
+                )
         elif node.op == "call_function":
             if node.target not in SUPPORTED_FUNCTIONS:
                 name = getattr(node.target, "__name__", str(node.target))
@@ -179,7 +182,9 @@ def canonicalize(gm: fx.GraphModule) -> fx.GraphModule:
                 _replace_with_module(gm, node, _maxpool_module(node), "maxpool_fn", node.args[0])
         elif node.op == "call_method":
             if node.target not in SUPPORTED_METHODS:
-                raise UnsupportedLayerError(f"cannot convert tensor method .{node.target}() (node {node.name!r}); {_supported_text()}")
+                raise UnsupportedLayerError(
+                    f"cannot convert tensor method .{node.target}() (node {node.name!r}); {_supported_text()}"
+                )
             if node.target in ("relu", "relu_"):
                 _replace_with_module(gm, node, nn.ReLU(), "relu_fn", node.args[0])
     gm.graph.eliminate_dead_code()

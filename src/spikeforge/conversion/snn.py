@@ -78,8 +78,11 @@ class ConvertedSNN(nn.Module):
     @property
     def activation_names(self) -> list[str]:
         """Qualified names of the spiking activation layers, in graph order."""
-        return [str(n.target) for n in self.body.graph.nodes
-                if n.op == "call_module" and isinstance(self.body.get_submodule(n.target), SpikingActivation)]
+        return [
+            str(n.target)
+            for n in self.body.graph.nodes
+            if n.op == "call_module" and isinstance(self.body.get_submodule(n.target), SpikingActivation)
+        ]
 
     def thresholds(self) -> dict[str, float]:
         """``{activation name: threshold lambda}``."""
@@ -96,12 +99,15 @@ class ConvertedSNN(nn.Module):
         if self.input_mode == "analog":
             return constant(x, num_steps)
         if bool((x < 0).any()) or bool((x > 1).any()):
-            raise ValueError("rate-coded input needs x in [0, 1] (spike probabilities); rescale x or use input='analog'")
+            raise ValueError(
+                "rate-coded input needs x in [0, 1] (spike probabilities); rescale x or use input='analog'"
+            )
         return bernoulli_spikes(x, num_steps, generator=generator)
 
     # ---- running -----------------------------------------------------------------------------
-    def _execute(self, x: Tensor, *, steps: int | None, states: dict[str, Any] | None,
-                 ann: bool, record: dict[str, Any] | None) -> tuple[Tensor, dict[str, Any]]:
+    def _execute(
+        self, x: Tensor, *, steps: int | None, states: dict[str, Any] | None, ann: bool, record: dict[str, Any] | None
+    ) -> tuple[Tensor, dict[str, Any]]:
         env: dict[fx.Node, Any] = {}
         new_states: dict[str, Any] = {}
         result: Any = None
@@ -128,8 +134,17 @@ class ConvertedSNN(nn.Module):
             raise TypeError("the converted graph must return a single tensor")
         return result, new_states
 
-    def _stateful(self, mod: TimeStateful, name: str, h: Tensor, steps: int | None, states: dict[str, Any] | None,
-                  new_states: dict[str, Any], ann: bool, record: dict[str, Any] | None) -> Tensor:
+    def _stateful(
+        self,
+        mod: TimeStateful,
+        name: str,
+        h: Tensor,
+        steps: int | None,
+        states: dict[str, Any] | None,
+        new_states: dict[str, Any],
+        ann: bool,
+        record: dict[str, Any] | None,
+    ) -> Tensor:
         if ann:
             out = mod.source(h)
             if record is not None and isinstance(mod, SpikingActivation):
@@ -159,8 +174,9 @@ class ConvertedSNN(nn.Module):
         if states is not None and not isinstance(states, dict):
             raise TypeError("states must be the dict returned by a previous call, or None to start fresh")
         rec: dict[str, Any] = {"per_step": {}, "counts": {}}
-        out, new_states = self._execute(x_seq.reshape(steps * batch, *x_seq.shape[2:]), steps=steps,
-                                        states=states, ann=False, record=rec)
+        out, new_states = self._execute(
+            x_seq.reshape(steps * batch, *x_seq.shape[2:]), steps=steps, states=states, ann=False, record=rec
+        )
         return SNNRun(out.reshape(steps, batch, *out.shape[1:]), new_states, rec["per_step"], rec["counts"])
 
     def forward(self, x_seq: Tensor, states: dict[str, Any] | None = None) -> tuple[Tensor, dict[str, Any]]:

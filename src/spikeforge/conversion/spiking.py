@@ -78,8 +78,15 @@ class SpikingActivation(TimeStateful):
         membrane_shift: ``delta_v``, added to the initial membrane; same broadcasting rule.
     """
 
-    def __init__(self, source: nn.Module, threshold: float, *, v_init: float = 0.0,
-                 current_shift: Tensor | None = None, membrane_shift: Tensor | None = None) -> None:
+    def __init__(
+        self,
+        source: nn.Module,
+        threshold: float,
+        *,
+        v_init: float = 0.0,
+        current_shift: Tensor | None = None,
+        membrane_shift: Tensor | None = None,
+    ) -> None:
         super().__init__()
         if not (threshold > 0 and threshold < float("inf")):
             raise ValueError(f"threshold must be finite and > 0, got {threshold!r}")
@@ -88,8 +95,9 @@ class SpikingActivation(TimeStateful):
         self.v_init = float(v_init)
         self.neuron = IF(v_th=self.threshold, reset="subtract")
         for name, t in (("current_shift", current_shift), ("membrane_shift", membrane_shift)):
-            if t is not None and (not isinstance(t, Tensor) or not t.is_floating_point()
-                                  or not bool(torch.isfinite(t).all())):
+            if t is not None and (
+                not isinstance(t, Tensor) or not t.is_floating_point() or not bool(torch.isfinite(t).all())
+            ):
                 raise ValueError(f"{name} must be None or a finite floating-point tensor, got {t!r}")
             self.register_buffer(name, None if t is None else t.detach().clone())
 
@@ -114,8 +122,11 @@ class SpikingActivation(TimeStateful):
         return z * self.threshold, state
 
     def extra_repr(self) -> str:
-        shifts = "".join(f", {n}={tuple(getattr(self, n).shape)}" for n in ("current_shift", "membrane_shift")
-                         if getattr(self, n) is not None)
+        shifts = "".join(
+            f", {n}={tuple(getattr(self, n).shape)}"
+            for n in ("current_shift", "membrane_shift")
+            if getattr(self, n) is not None
+        )
         return f"threshold={self.threshold:.6g}, v_init={self.v_init:g}{shifts}"
 
 

@@ -34,6 +34,14 @@ from spikeforge.data.registry import DatasetInfo, dataset_info, get_dataset, lis
 from spikeforge.data.yinyang import make_yinyang
 
 __all__ = [
-    "get_dataset", "list_datasets", "dataset_info", "register_dataset", "DatasetInfo",
-    "SplitDataset", "iter_batches", "read_idx", "write_idx", "make_yinyang",
+    "get_dataset",
+    "list_datasets",
+    "dataset_info",
+    "register_dataset",
+    "DatasetInfo",
+    "SplitDataset",
+    "iter_batches",
+    "read_idx",
+    "write_idx",
+    "make_yinyang",
 ]

@@ -151,7 +151,16 @@ _COMMON = (
             "github.com/zalandoresearch/fashion-mnist (MIT)"
         ),
         class_names=(
-            "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
         ),
         needs_files=True,
     )

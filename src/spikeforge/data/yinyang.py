@@ -66,9 +66,7 @@ def yinyang_labels(points: np.ndarray, *, r_small: float = 0.1, r_big: float = 0
     return np.array([_label(float(px), float(py), r_small, r_big) for px, py in pts[:, :2]], dtype=np.int64)
 
 
-def make_yinyang(
-    size: int, seed: int, *, r_small: float = 0.1, r_big: float = 0.5
-) -> tuple[np.ndarray, np.ndarray]:
+def make_yinyang(size: int, seed: int, *, r_small: float = 0.1, r_big: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """Generate ``size`` Yin-Yang samples by the published rejection-sampling algorithm.
 
     Args:

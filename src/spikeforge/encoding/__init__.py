@@ -20,7 +20,20 @@ from spikeforge.encoding.rate import constant, poisson, rate
 from spikeforge.encoding.temporal import burst, latency, phase, phase_decode
 
 __all__ = [
-    "constant", "rate", "poisson", "latency", "phase", "phase_decode", "burst",
-    "delta", "delta_step", "delta_reconstruct", "DeltaState",
-    "spike_count", "spike_rate", "first_spike_time", "soft_first_spike_time", "max_membrane",
+    "constant",
+    "rate",
+    "poisson",
+    "latency",
+    "phase",
+    "phase_decode",
+    "burst",
+    "delta",
+    "delta_step",
+    "delta_reconstruct",
+    "DeltaState",
+    "spike_count",
+    "spike_rate",
+    "first_spike_time",
+    "soft_first_spike_time",
+    "max_membrane",
 ]

@@ -41,9 +41,7 @@ def constant(x: Tensor, num_steps: int) -> Tensor:
     return x.unsqueeze(0).repeat(num_steps, *([1] * x.dim()))
 
 
-def bernoulli_spikes(
-    p: Tensor, num_steps: int, *, generator: torch.Generator | None = None
-) -> Tensor:
+def bernoulli_spikes(p: Tensor, num_steps: int, *, generator: torch.Generator | None = None) -> Tensor:
     """Independent Bernoulli spikes ``out[t] = [u_t < p]`` with ``u_t ~ U[0, 1)``, ``p`` in ``[0, 1]``.
 
     Uniforms are drawn in at least float32 precision (so half-precision ``p`` is not quantised to the
@@ -54,9 +52,7 @@ def bernoulli_spikes(
     return (u < p.to(work)).to(p.dtype)
 
 
-def rate(
-    x: Tensor, num_steps: int, *, gain: float = 1.0, generator: torch.Generator | None = None
-) -> Tensor:
+def rate(x: Tensor, num_steps: int, *, gain: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
     r"""Bernoulli rate code: each step spikes independently with probability ``p = gain * x``.
 
     .. math:: z_t \sim \mathrm{Bernoulli}(g x), \qquad \mathbb{E}[z_t] = g x
@@ -86,9 +82,7 @@ def rate(
     return bernoulli_spikes(p.detach(), num_steps, generator=generator)
 
 
-def poisson(
-    rate_hz: Tensor, num_steps: int, *, dt: float, generator: torch.Generator | None = None
-) -> Tensor:
+def poisson(rate_hz: Tensor, num_steps: int, *, dt: float, generator: torch.Generator | None = None) -> Tensor:
     r"""Discretised homogeneous Poisson process: one Bernoulli trial per bin of length ``dt``.
 
     A Poisson process of rate :math:`r` has at least one event in a bin of length :math:`\Delta t` with

@@ -24,18 +24,38 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-__all__ = ["CostModel", "Constant", "load_cost_models", "get_cost_model", "list_cost_models", "ENERGY_FIELDS", "TIME_FIELDS"]
+__all__ = [
+    "CostModel",
+    "Constant",
+    "load_cost_models",
+    "get_cost_model",
+    "list_cost_models",
+    "ENERGY_FIELDS",
+    "TIME_FIELDS",
+]
 
 #: Energy constants (J, or J/B for ``e_mem_byte``) and word sizes (B). ``e_synop`` is needed only by
 #: event-driven models (a dense model runs spike layers as MACs).
 ENERGY_FIELDS: dict[str, str] = {
-    "e_synop": "J", "e_mac": "J", "e_add": "J", "e_neuron_active": "J", "e_neuron_inactive": "J",
-    "e_spike": "J", "e_mem_byte": "J/B", "bytes_per_weight": "B", "bytes_per_state": "B",
+    "e_synop": "J",
+    "e_mac": "J",
+    "e_add": "J",
+    "e_neuron_active": "J",
+    "e_neuron_inactive": "J",
+    "e_spike": "J",
+    "e_mem_byte": "J/B",
+    "bytes_per_weight": "B",
+    "bytes_per_state": "B",
 }
 #: Optional time constants (s). ``t_step`` is a fixed time per simulation step (barrier or real-time tick).
 TIME_FIELDS: dict[str, str] = {
-    "t_synop": "s", "t_mac": "s", "t_add": "s", "t_neuron_active": "s", "t_neuron_inactive": "s",
-    "t_spike": "s", "t_step": "s",
+    "t_synop": "s",
+    "t_mac": "s",
+    "t_add": "s",
+    "t_neuron_active": "s",
+    "t_neuron_inactive": "s",
+    "t_spike": "s",
+    "t_step": "s",
 }
 
 
@@ -113,7 +133,7 @@ class CostModel:
         return src.citation if src else ""
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "CostModel":
+    def from_dict(cls, data: Mapping[str, Any]) -> CostModel:
         """Build from the JSON form: ``{"name", "description", "event_driven", "constants": {field:
         {"value", "unit", "citation", "caveat"?}}, "caveats": [...]}``. Units must match the field."""
         if not isinstance(data, Mapping):
@@ -132,15 +152,19 @@ class CostModel:
         sources: dict[str, Constant] = {}
         for key, c in consts.items():
             if not isinstance(c, Mapping) or "value" not in c or "unit" not in c or not c.get("citation"):
-                raise ValueError(f"cost model {name!r}: constant {key!r} needs 'value', 'unit' and a non-empty 'citation'")
+                raise ValueError(
+                    f"cost model {name!r}: constant {key!r} needs 'value', 'unit' and a non-empty 'citation'"
+                )
             if c["unit"] != units[key]:
                 raise ValueError(f"cost model {name!r}: {key} must be in {units[key]}, got unit {c['unit']!r}")
             sources[key] = Constant(float(c["value"]), str(c["unit"]), str(c["citation"]), str(c.get("caveat", "")))
         required = [k for k in ENERGY_FIELDS if k != "e_synop"]
         absent = [k for k in required if k not in sources]
         if absent:
-            raise ValueError(f"cost model {name!r} lacks constants {absent} (all of {', '.join(ENERGY_FIELDS)} "
-                             "are needed; e_synop only for event-driven models)")
+            raise ValueError(
+                f"cost model {name!r} lacks constants {absent} (all of {', '.join(ENERGY_FIELDS)} "
+                "are needed; e_synop only for event-driven models)"
+            )
         caveats = data.get("caveats", [])
         if isinstance(caveats, str) or not isinstance(caveats, (list, tuple)):
             raise TypeError(f"cost model {name!r}: 'caveats' must be a list of strings")
@@ -169,8 +193,13 @@ class CostModel:
             if src and src.caveat:
                 entry["caveat"] = src.caveat
             consts[key] = entry
-        return {"name": self.name, "description": self.description, "event_driven": self.event_driven,
-                "constants": consts, "caveats": list(self.caveats)}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "event_driven": self.event_driven,
+            "constants": consts,
+            "caveats": list(self.caveats),
+        }
 
 
 def _parse(doc: Any, origin: str) -> dict[str, CostModel]:
@@ -212,4 +241,3 @@ def get_cost_model(name: str | CostModel, extra: Mapping[str, CostModel] | None 
     if not isinstance(name, str) or name not in models:
         raise ValueError(f"unknown chip {name!r}; valid cost models: {', '.join(sorted(models))}")
     return models[name]
-

@@ -51,10 +51,9 @@ _SYNAPTIC: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Co
 _NORM: tuple[type[nn.Module], ...] = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _DROPOUT: tuple[type[nn.Module], ...] = (nn.Dropout, nn.Dropout1d, nn.Dropout2d)
 _PASS: tuple[type[nn.Module], ...] = (nn.Flatten, nn.Unflatten, nn.Identity, *_DROPOUT)
-SUPPORTED_MODULES: tuple[str, ...] = tuple(
-    c.__name__ for c in (*_SYNAPTIC, *_POOL_DIMS, *_NORM, *_PASS)
-) + ("spikeforge Neuron (any registered neuron)",)
-
+SUPPORTED_MODULES: tuple[str, ...] = tuple(c.__name__ for c in (*_SYNAPTIC, *_POOL_DIMS, *_NORM, *_PASS)) + (
+    "spikeforge Neuron (any registered neuron)",
+)
 
 
 @dataclass(frozen=True)
@@ -206,9 +205,14 @@ class _Session:
             weights = int(module.weight.numel()) if kind in ("linear", "conv") else 0
             if _recurrent(module):
                 weights = int(module.w_rec.numel())
-            self.acc[name] = {"kind": kind, "module_type": type(module).__name__, "weights": weights,
-                              "spiking": bool(getattr(module, "spiking", False)) and kind == "neuron",
-                              "input_binary": None, **{k: 0 for k in _INT_FIELDS}}
+            self.acc[name] = {
+                "kind": kind,
+                "module_type": type(module).__name__,
+                "weights": weights,
+                "spiking": bool(getattr(module, "spiking", False)) and kind == "neuron",
+                "input_binary": None,
+                **{k: 0 for k in _INT_FIELDS},
+            }
         e = self.acc[name]
         e["calls"] += 1
         return e
@@ -310,14 +314,18 @@ def _run_counted(model: nn.Module, x_seq: Tensor) -> tuple[Any, OpCounts]:
     if not x_seq.is_floating_point():
         raise TypeError(f"x_seq must be a floating-point tensor, got {x_seq.dtype}; convert with x_seq.float()")
     if x_seq.dim() < 2 or x_seq.shape[0] == 0 or x_seq.shape[1] == 0:
-        raise ValueError(f"x_seq must be time-major [T, B, ...] with T, B >= 1, got shape {tuple(x_seq.shape)}; "
-                         "encode a batch first (e.g. model.encode(x)) or add dims with unsqueeze")
+        raise ValueError(
+            f"x_seq must be time-major [T, B, ...] with T, B >= 1, got shape {tuple(x_seq.shape)}; "
+            "encode a batch first (e.g. model.encode(x)) or add dims with unsqueeze"
+        )
     if not bool(torch.isfinite(x_seq).all()):
         raise ValueError("x_seq contains NaN or inf; clean it (e.g. torch.nan_to_num) before counting")
     training = [n or "<root>" for n, m in model.named_modules() if m.training and isinstance(m, (*_NORM, *_DROPOUT))]
     if training:
-        raise ValueError(f"modules {training} are in training mode (BatchNorm would update its running statistics, "
-                         "Dropout would rescale spikes); call model.eval() before count()")
+        raise ValueError(
+            f"modules {training} are in training mode (BatchNorm would update its running statistics, "
+            "Dropout would rescale spikes); call model.eval() before count()"
+        )
     session = _Session()
     uncounted: list[str] = []
     handles: list[Any] = []
@@ -359,11 +367,11 @@ def _run_counted(model: nn.Module, x_seq: Tensor) -> tuple[Any, OpCounts]:
     finally:
         for h in handles:
             h.remove()
-    if any(kind == "neuron" for _, _, kind in modules) and not any(
-        e["kind"] == "neuron" for e in session.acc.values()
-    ):
-        raise ValueError("the model has neuron layers but none ran through forward(); count() sees forward "
-                         "calls only (Neuron.step is not hooked): run the neurons with module(x_seq)")
+    if any(kind == "neuron" for _, _, kind in modules) and not any(e["kind"] == "neuron" for e in session.acc.values()):
+        raise ValueError(
+            "the model has neuron layers but none ran through forward(); count() sees forward "
+            "calls only (Neuron.step is not hooked): run the neurons with module(x_seq)"
+        )
     layers = tuple(
         LayerCounts(name=name, **{k: (int(v) if k in _INT_FIELDS else v) for k, v in e.items()})
         for name, e in session.acc.items()

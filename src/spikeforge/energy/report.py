@@ -78,9 +78,18 @@ class LayerEnergy:
         return self.compute_j + self.memory_j
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "synop_j": self.synop_j, "mac_j": self.mac_j,
-                "add_j": self.add_j, "neuron_j": self.neuron_j, "spike_j": self.spike_j,
-                "compute_j": self.compute_j, "memory_j": self.memory_j, "total_j": self.total_j}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "synop_j": self.synop_j,
+            "mac_j": self.mac_j,
+            "add_j": self.add_j,
+            "neuron_j": self.neuron_j,
+            "spike_j": self.spike_j,
+            "compute_j": self.compute_j,
+            "memory_j": self.memory_j,
+            "total_j": self.total_j,
+        }
 
 
 @dataclass(frozen=True)
@@ -125,12 +134,21 @@ class EnergyReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "chip": self.chip, "description": self.description, "time_steps": self.time_steps,
-            "batch_size": self.batch_size, "per": "inference", "compute_j": self.compute_j,
-            "memory_j": self.memory_j, "total_j": self.total_j, "latency_s": self.latency_s,
-            "ops": dict(self.ops), "ann": {k: dict(v) for k, v in self.ann.items()},
-            "layers": [layer.to_dict() for layer in self.layers], "caveats": list(self.caveats),
-            "sources": dict(self.sources), "layer_ops": {k: dict(v) for k, v in self.layer_ops.items()},
+            "chip": self.chip,
+            "description": self.description,
+            "time_steps": self.time_steps,
+            "batch_size": self.batch_size,
+            "per": "inference",
+            "compute_j": self.compute_j,
+            "memory_j": self.memory_j,
+            "total_j": self.total_j,
+            "latency_s": self.latency_s,
+            "ops": dict(self.ops),
+            "ann": {k: dict(v) for k, v in self.ann.items()},
+            "layers": [layer.to_dict() for layer in self.layers],
+            "caveats": list(self.caveats),
+            "sources": dict(self.sources),
+            "layer_ops": {k: dict(v) for k, v in self.layer_ops.items()},
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -138,17 +156,27 @@ class EnergyReport:
 
     def table(self) -> str:
         """Human-readable per-layer table, totals, latency, ANN baselines and caveats."""
-        lines = [f"{self.chip}: {self.description}",
-                 f"per inference; T = {self.time_steps} steps, averaged over {self.batch_size} samples",
-                 f"{'layer':<22}{'kind':<11}{'SynOps':>12}{'MACs':>12}{'compute':>12}{'memory':>12}{'total':>12}"]
+        lines = [
+            f"{self.chip}: {self.description}",
+            f"per inference; T = {self.time_steps} steps, averaged over {self.batch_size} samples",
+            f"{'layer':<22}{'kind':<11}{'SynOps':>12}{'MACs':>12}{'compute':>12}{'memory':>12}{'total':>12}",
+        ]
         for layer in self.layers:
             o = self.layer_ops.get(layer.name, {})
-            lines.append(f"{layer.name[:21]:<22}{layer.kind:<11}{o.get('synops', 0):>12.4g}{o.get('macs', 0):>12.4g}"
-                         f"{_si(layer.compute_j, 'J'):>12}{_si(layer.memory_j, 'J'):>12}{_si(layer.total_j, 'J'):>12}")
-        lines.append(f"{'total':<55}{_si(self.compute_j, 'J'):>12}{_si(self.memory_j, 'J'):>12}{_si(self.total_j, 'J'):>12}")
-        lines.append(f"spikes {self.ops['spikes']:.4g}, SynOps {self.ops['synops']:.4g}, MACs {self.ops['macs']:.4g}, "
-                     f"neuron updates {self.ops['neuron_updates']:.4g} per inference")
-        lines.append("latency: " + (_si(self.latency_s, "s") if self.latency_s is not None else "no timing data for this chip"))
+            lines.append(
+                f"{layer.name[:21]:<22}{layer.kind:<11}{o.get('synops', 0):>12.4g}{o.get('macs', 0):>12.4g}"
+                f"{_si(layer.compute_j, 'J'):>12}{_si(layer.memory_j, 'J'):>12}{_si(layer.total_j, 'J'):>12}"
+            )
+        lines.append(
+            f"{'total':<55}{_si(self.compute_j, 'J'):>12}{_si(self.memory_j, 'J'):>12}{_si(self.total_j, 'J'):>12}"
+        )
+        lines.append(
+            f"spikes {self.ops['spikes']:.4g}, SynOps {self.ops['synops']:.4g}, MACs {self.ops['macs']:.4g}, "
+            f"neuron updates {self.ops['neuron_updates']:.4g} per inference"
+        )
+        lines.append(
+            "latency: " + (_si(self.latency_s, "s") if self.latency_s is not None else "no timing data for this chip")
+        )
         if self.ann:
             first = next(iter(self.ann.values()))
             parts = [f"{k} {_si(v['total_j'], 'J')}" for k, v in self.ann.items()]
@@ -222,10 +250,18 @@ def _price_layers(counts: OpCounts, cm: CostModel) -> tuple[list[LayerEnergy], f
         adds, spikes = x.adds / b, x.spikes / b
         seconds += t("t_mac", macs) + t("t_add", adds) + t("t_spike", spikes)
         mem_bytes = wreads * cm.bytes_per_weight + (x.state_reads + x.state_writes) / b * cm.bytes_per_state
-        out.append(LayerEnergy(
-            name=x.name, kind=x.kind, synop_j=synops * (cm.e_synop or 0.0), mac_j=macs * cm.e_mac,
-            add_j=adds * cm.e_add, neuron_j=neuron_j, spike_j=spikes * cm.e_spike, memory_j=mem_bytes * cm.e_mem_byte,
-        ))
+        out.append(
+            LayerEnergy(
+                name=x.name,
+                kind=x.kind,
+                synop_j=synops * (cm.e_synop or 0.0),
+                mac_j=macs * cm.e_mac,
+                add_j=adds * cm.e_add,
+                neuron_j=neuron_j,
+                spike_j=spikes * cm.e_spike,
+                memory_j=mem_bytes * cm.e_mem_byte,
+            )
+        )
     if not cm.has_timing:
         return out, None, []
     seconds += (cm.t_step or 0.0) * counts.time_steps
@@ -240,12 +276,24 @@ def _ann(counts: OpCounts, baselines: Sequence[CostModel]) -> dict[str, dict[str
     for cm in baselines:
         compute = macs * cm.e_mac + adds * cm.e_add
         memory = macs * cm.bytes_per_weight * cm.e_mem_byte
-        out[cm.name] = {"macs": macs, "adds": adds, "compute_j": compute, "memory_j": memory, "total_j": compute + memory}
+        out[cm.name] = {
+            "macs": macs,
+            "adds": adds,
+            "compute_j": compute,
+            "memory_j": memory,
+            "total_j": compute + memory,
+        }
     return out
 
 
-def _caveats(counts: OpCounts, cm: CostModel, total: float, ann: Mapping[str, Mapping[str, float]],
-             untimed: Sequence[str], used: Sequence[str]) -> list[str]:
+def _caveats(
+    counts: OpCounts,
+    cm: CostModel,
+    total: float,
+    ann: Mapping[str, Mapping[str, float]],
+    untimed: Sequence[str],
+    used: Sequence[str],
+) -> list[str]:
     notes = list(cm.caveats)
     for key in used:
         src = cm.sources.get(key)
@@ -258,25 +306,32 @@ def _caveats(counts: OpCounts, cm: CostModel, total: float, ann: Mapping[str, Ma
             notes.append(
                 f"T x mean firing rate = {counts.time_steps} x {mean_rate:.3g} = {counts.time_steps * mean_rate:.3g} spikes "
                 "per neuron per inference (> 0.2): at 0.9 pJ per accumulate versus 4.6 pJ per MAC (45 nm) a spiking layer "
-                "is cheaper than its ANN layer only below about 0.2; the advantage shrinks at high rates and many steps")
+                "is cheaper than its ANN layer only below about 0.2; the advantage shrinks at high rates and many steps"
+            )
     if counts.time_steps >= 100:
-        notes.append(f"{counts.time_steps} time steps: every neuron is updated {counts.time_steps} times per inference, "
-                     "and dense-input layers run at every step")
+        notes.append(
+            f"{counts.time_steps} time steps: every neuron is updated {counts.time_steps} times per inference, "
+            "and dense-input layers run at every step"
+        )
     dense_in = [x.name for x in counts.layers if x.kind in ("linear", "conv") and x.input_binary is False]
     if dense_in:
         notes.append(f"layers {dense_in} receive non-spike input and are priced as dense MACs at every time step")
     bn = [x.name for x in counts.layers if x.kind == "batchnorm"]
     if bn:
-        notes.append(f"BatchNorm layers {bn} are priced as 1 MAC per element per step; fold them into the preceding "
-                     "layer for deployment (then they cost nothing)")
+        notes.append(
+            f"BatchNorm layers {bn} are priced as 1 MAC per element per step; fold them into the preceding "
+            "layer for deployment (then they cost nothing)"
+        )
     if counts.uncounted:
         notes.append(f"modules {list(counts.uncounted)} are of a type count() does not know and were NOT counted")
     if not cm.event_driven:
         notes.append(f"{cm.name} runs spike tensors densely: sparsity saves nothing")
     for name in ("cmos45", "cmos45_int8"):
         if name in ann and ann[name]["total_j"] < total:
-            notes.append(f"the dense ANN version on {name} ({_si(ann[name]['total_j'], 'J')}) is cheaper than this "
-                         f"estimate ({_si(total, 'J')})")
+            notes.append(
+                f"the dense ANN version on {name} ({_si(ann[name]['total_j'], 'J')}) is cheaper than this "
+                f"estimate ({_si(total, 'J')})"
+            )
     if not counts.recurrent:
         notes.append(_DAVIES_2021)
     if untimed:
@@ -309,16 +364,40 @@ def estimate(
     total = sum(x.total_j for x in layers)
     ann = _ann(counts, baselines)
     b = counts.batch_size
-    ops = {k: counts.total(k) / b for k in
-           ("synops", "macs", "dense_macs", "adds", "neuron_updates", "active_updates", "spikes")}
-    layer_ops = {x.name: {"synops": (x.synops if cm.event_driven else 0) / b,
-                          "macs": (x.macs if cm.event_driven else x.dense_macs) / b} for x in counts.layers}
-    used = [f for f, n in (("e_synop", ops["synops"] if cm.event_driven else 0),
-                           ("e_mac", ops["macs"] if cm.event_driven else ops["dense_macs"]),
-                           ("e_neuron_active", ops["neuron_updates"]), ("e_mem_byte", 1),
-                           ("t_step", 1 if latency is not None else 0)) if n]
+    ops = {
+        k: counts.total(k) / b
+        for k in ("synops", "macs", "dense_macs", "adds", "neuron_updates", "active_updates", "spikes")
+    }
+    layer_ops = {
+        x.name: {
+            "synops": (x.synops if cm.event_driven else 0) / b,
+            "macs": (x.macs if cm.event_driven else x.dense_macs) / b,
+        }
+        for x in counts.layers
+    }
+    used = [
+        f
+        for f, n in (
+            ("e_synop", ops["synops"] if cm.event_driven else 0),
+            ("e_mac", ops["macs"] if cm.event_driven else ops["dense_macs"]),
+            ("e_neuron_active", ops["neuron_updates"]),
+            ("e_mem_byte", 1),
+            ("t_step", 1 if latency is not None else 0),
+        )
+        if n
+    ]
     caveats = _caveats(counts, cm, total, ann, untimed, used)
     sources = {k: c.citation for k, c in cm.sources.items()}
-    return EnergyReport(chip=cm.name, description=cm.description, time_steps=counts.time_steps, batch_size=b,
-                        layers=tuple(layers), latency_s=latency, ops=ops, ann=ann, caveats=tuple(caveats),
-                        sources=sources, layer_ops=layer_ops)
+    return EnergyReport(
+        chip=cm.name,
+        description=cm.description,
+        time_steps=counts.time_steps,
+        batch_size=b,
+        layers=tuple(layers),
+        latency_s=latency,
+        ops=ops,
+        ann=ann,
+        caveats=tuple(caveats),
+        sources=sources,
+        layer_ops=layer_ops,
+    )

@@ -36,8 +36,11 @@ class EnergySummary:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"meta": dict(self.meta), "counts": self.counts.to_dict(),
-                "reports": {k: r.to_dict() for k, r in self.reports.items()}}
+        return {
+            "meta": dict(self.meta),
+            "counts": self.counts.to_dict(),
+            "reports": {k: r.to_dict() for k, r in self.reports.items()},
+        }
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -47,10 +50,12 @@ class EnergySummary:
         c = self.counts
         b = c.batch_size
         lines = [f"{k}: {v}" for k, v in self.meta.items()]
-        lines.append(f"per inference (T = {c.time_steps}, averaged over {b} samples): "
-                     f"spikes {c.total('spikes') / b:.4g}, SynOps {c.total('synops') / b:.4g}, "
-                     f"MACs {c.total('macs') / b:.4g}, "
-                     f"neuron updates {c.total('neuron_updates') / b:.4g}")
+        lines.append(
+            f"per inference (T = {c.time_steps}, averaged over {b} samples): "
+            f"spikes {c.total('spikes') / b:.4g}, SynOps {c.total('synops') / b:.4g}, "
+            f"MACs {c.total('macs') / b:.4g}, "
+            f"neuron updates {c.total('neuron_updates') / b:.4g}"
+        )
         rates = c.firing_rates()
         if rates:
             lines.append("firing rate (spikes/neuron/step): " + ", ".join(f"{k} {v:.3g}" for k, v in rates.items()))

@@ -21,8 +21,22 @@ from spikeforge.events.sparse import (
 from spikeforge.events.stream import EVENT_DTYPE, check_events, dense_to_events, events_to_dense, make_events, to_frames
 
 __all__ = [
-    "EVENT_DTYPE", "make_events", "check_events", "events_to_dense", "dense_to_events", "to_frames",
-    "LINEAR_CROSSOVER", "CONV2D_CROSSOVER", "spike_density", "sparse_linear", "sparse_conv2d",
-    "SparseLinear", "SparseConv2d",
-    "StreamingEngine", "EngineState", "EngineResult", "EngineOps", "LayerOps",
+    "EVENT_DTYPE",
+    "make_events",
+    "check_events",
+    "events_to_dense",
+    "dense_to_events",
+    "to_frames",
+    "LINEAR_CROSSOVER",
+    "CONV2D_CROSSOVER",
+    "spike_density",
+    "sparse_linear",
+    "sparse_conv2d",
+    "SparseLinear",
+    "SparseConv2d",
+    "StreamingEngine",
+    "EngineState",
+    "EngineResult",
+    "EngineOps",
+    "LayerOps",
 ]

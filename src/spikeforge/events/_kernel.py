@@ -40,7 +40,8 @@ of threshold (the closed form and ``k`` repeated steps round differently).
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from spikeforge.backends import numba_available
 from spikeforge.events._layout import dense_csr

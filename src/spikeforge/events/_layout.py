@@ -5,14 +5,25 @@ input scan :func:`dense_csr` and the :func:`jitable` marker for helpers compiled
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple, TypeVar
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
-
 __all__ = [
-    "Inputs", "Layers", "Weights", "Membranes", "State", "Scratch", "Outputs",
-    "IF_MODEL", "LIF_MODEL", "CUBA_MODEL", "NEVER", "dense_csr", "jitable",
+    "Inputs",
+    "Layers",
+    "Weights",
+    "Membranes",
+    "State",
+    "Scratch",
+    "Outputs",
+    "IF_MODEL",
+    "LIF_MODEL",
+    "CUBA_MODEL",
+    "NEVER",
+    "dense_csr",
+    "jitable",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -115,12 +126,12 @@ def dense_csr(x: np.ndarray, words: np.ndarray, ptr: np.ndarray, idx: np.ndarray
         row, w = x[t], words[t]
         for c in range(nb + 1):
             if c < nb:
-                blk = w[8 * c:8 * c + 8]  # a view: indices from 0, no wrap-around checks
+                blk = w[8 * c : 8 * c + 8]  # a view: indices from 0, no wrap-around checks
                 if ((blk[0] | blk[1]) | (blk[2] | blk[3]) | (blk[4] | blk[5]) | (blk[6] | blk[7])) == 0:
                     continue
-                vals = row[c * per:(c + 1) * per]
+                vals = row[c * per : (c + 1) * per]
             else:
-                vals = row[nb * per:]  # the tail of a row
+                vals = row[nb * per :]  # the tail of a row
             for j in range(vals.shape[0]):
                 a = vals[j]
                 if a != 0:

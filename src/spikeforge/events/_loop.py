@@ -10,15 +10,27 @@ from typing import Any
 import numpy as np
 
 from spikeforge._core.codes import SUBTRACT, TO_VALUE
-from spikeforge.events._layout import IF_MODEL, LIF_MODEL, NEVER, Inputs, Layers, Membranes, Outputs, Scratch, State
-from spikeforge.events._layout import Weights, jitable
+from spikeforge.events._layout import (
+    IF_MODEL,
+    LIF_MODEL,
+    NEVER,
+    Inputs,
+    Layers,
+    Membranes,
+    Outputs,
+    Scratch,
+    State,
+    Weights,
+    jitable,
+)
 
 __all__ = ["advance", "init_due"]
 
 
 @jitable
-def _catch_up(model: int, k: int, vv: Any, ii: Any, beta: Any, gain: Any, alpha: Any, b: Any,
-              v_rest: Any) -> tuple[Any, Any]:
+def _catch_up(
+    model: int, k: int, vv: Any, ii: Any, beta: Any, gain: Any, alpha: Any, b: Any, v_rest: Any
+) -> tuple[Any, Any]:
     if model == IF_MODEL or (model == LIF_MODEL and beta >= 1.0):
         if b != 0.0:
             vv = vv + k * (gain * b)
@@ -36,8 +48,9 @@ def _catch_up(model: int, k: int, vv: Any, ii: Any, beta: Any, gain: Any, alpha:
 
 
 @jitable
-def _next_due(model: int, t: int, vv: Any, ii: Any, beta: Any, gain: Any, alpha: Any, b: Any, v_rest: Any,
-              v_th: Any) -> int:
+def _next_due(
+    model: int, t: int, vv: Any, ii: Any, beta: Any, gain: Any, alpha: Any, b: Any, v_rest: Any, v_th: Any
+) -> int:
     """First step after ``t`` at which the neuron could spike without input (early is safe, late is not)."""
     if model == IF_MODEL or (model == LIF_MODEL and beta >= 1.0):
         d = gain * b
@@ -63,10 +76,26 @@ def _next_due(model: int, t: int, vv: Any, ii: Any, beta: Any, gain: Any, alpha:
 
 
 @jitable
-def _update_all_simple(vl: np.ndarray, lastl: np.ndarray, duel: np.ndarray, curl: np.ndarray, rcurl: np.ndarray,
-                       betal: np.ndarray, gainl: np.ndarray, thl: np.ndarray, sflag: np.ndarray, spl: np.ndarray,
-                       t: int, synced: int, vr: Any, vz: Any, rst: int, mdl: int, is_rec: bool,
-                       uniform: bool) -> tuple[bool, int]:
+def _update_all_simple(
+    vl: np.ndarray,
+    lastl: np.ndarray,
+    duel: np.ndarray,
+    curl: np.ndarray,
+    rcurl: np.ndarray,
+    betal: np.ndarray,
+    gainl: np.ndarray,
+    thl: np.ndarray,
+    sflag: np.ndarray,
+    spl: np.ndarray,
+    t: int,
+    synced: int,
+    vr: Any,
+    vz: Any,
+    rst: int,
+    mdl: int,
+    is_rec: bool,
+    uniform: bool,
+) -> tuple[bool, int]:
     """Update every neuron of a "simple" layer (IF/LIF, no bias, v_rest <= v_th) at step ``t``: the arithmetic
     of the per-neuron path as one branch-free, vectorised pass, then a compaction of the spike flags into ``spl``.
     ``synced >= 0``: every neuron was last updated at step ``synced`` (else ``lastl`` holds the steps). ``lastl``
@@ -135,7 +164,7 @@ def _update_all_simple(vl: np.ndarray, lastl: np.ndarray, duel: np.ndarray, curl
             duel[n] = t + 1 if vr + betal[n] * (vl[n] - vr) - thl[n] > 0.0 else NEVER
     pos = 0  # compaction: eight flags per 64-bit word, zero words skipped, stopping after the last spike
     nw = n_l // 8 if n_sp else 0
-    words = sflag[:nw * 8].view(np.uint64)
+    words = sflag[: nw * 8].view(np.uint64)
     for q in range(nw):
         if pos == n_sp:
             break
@@ -166,16 +195,17 @@ def _settle(o: int, n_l: int, synced: int, never: bool, last: np.ndarray, due: n
 
 
 @jitable
-def _accumulate(cv: np.ndarray, wt: np.ndarray, base: int, n_l: int, js: np.ndarray, vals: np.ndarray, unit: bool,
-                e: int, stop: int) -> None:
+def _accumulate(
+    cv: np.ndarray, wt: np.ndarray, base: int, n_l: int, js: np.ndarray, vals: np.ndarray, unit: bool, e: int, stop: int
+) -> None:
     """``cv += vals[q] * W^T[js[q]]`` for ``q`` in ``[e, stop)`` (``vals`` all 1 when ``unit``), rows of the flat
     transposed weight at ``base``: four rows per pass over ``cv``, ``cv + ((a0 w0 + a1 w1) + (a2 w2 + a3 w3))``,
     then the last 0-3 rows added one after another in one more pass (more rows per pass ran slower here)."""
     while e + 4 <= stop:
         j0, j1, j2, j3 = js[e], js[e + 1], js[e + 2], js[e + 3]
         a0, a1, a2, a3 = (1.0, 1.0, 1.0, 1.0) if unit else (vals[e], vals[e + 1], vals[e + 2], vals[e + 3])
-        w0, w1 = wt[base + j0 * n_l:base + (j0 + 1) * n_l], wt[base + j1 * n_l:base + (j1 + 1) * n_l]
-        w2, w3 = wt[base + j2 * n_l:base + (j2 + 1) * n_l], wt[base + j3 * n_l:base + (j3 + 1) * n_l]
+        w0, w1 = wt[base + j0 * n_l : base + (j0 + 1) * n_l], wt[base + j1 * n_l : base + (j1 + 1) * n_l]
+        w2, w3 = wt[base + j2 * n_l : base + (j2 + 1) * n_l], wt[base + j3 * n_l : base + (j3 + 1) * n_l]
         for n in range(n_l):
             cv[n] += (a0 * w0[n] + a1 * w1[n]) + (a2 * w2[n] + a3 * w3[n])
         e += 4
@@ -185,8 +215,8 @@ def _accumulate(cv: np.ndarray, wt: np.ndarray, base: int, n_l: int, js: np.ndar
         a0 = 1.0 if unit else vals[e]
         a1 = 1.0 if unit else vals[e + (r > 1)]
         a2 = 1.0 if unit else vals[e + 2 * (r > 2)]
-        w0, w1 = wt[base + j0 * n_l:base + (j0 + 1) * n_l], wt[base + j1 * n_l:base + (j1 + 1) * n_l]
-        w2 = wt[base + j2 * n_l:base + (j2 + 1) * n_l]
+        w0, w1 = wt[base + j0 * n_l : base + (j0 + 1) * n_l], wt[base + j1 * n_l : base + (j1 + 1) * n_l]
+        w2 = wt[base + j2 * n_l : base + (j2 + 1) * n_l]
         if r == 1:
             for n in range(n_l):
                 cv[n] += a0 * w0[n]
@@ -198,8 +228,9 @@ def _accumulate(cv: np.ndarray, wt: np.ndarray, base: int, n_l: int, js: np.ndar
                 cv[n] = ((cv[n] + a0 * w0[n]) + a1 * w1[n]) + a2 * w2[n]
 
 
-def advance(n_steps: int, t0: int, inp: Inputs, lay: Layers, wts: Weights, mem: Membranes, st: State,
-            scr: Scratch, out: Outputs) -> None:
+def advance(
+    n_steps: int, t0: int, inp: Inputs, lay: Layers, wts: Weights, mem: Membranes, st: State, scr: Scratch, out: Outputs
+) -> None:
     """Advance the network by ``n_steps`` steps from absolute step ``t0``, every layer, in one call (see
     :mod:`spikeforge.events._kernel`): ``inp`` the input entries per step, ``lay``/``wts``/``mem`` the network,
     ``st`` the stream's state (updated in place), ``scr`` working arrays, ``out`` spikes and operation counts."""
@@ -230,14 +261,14 @@ def advance(n_steps: int, t0: int, inp: Inputs, lay: Layers, wts: Weights, mem: 
                 continue
             n_t = 0
             everyone = False
-            cv = cur[o:o + n_l]
+            cv = cur[o : o + n_l]
             # 1. synaptic accumulation
             if syn_kind[l] == 0 and a1 > a0:
                 everyone = True
                 if l == 0:
                     _accumulate(cv, wt, w_off[l], n_l, in_idx, in_val, False, a0, a1)
                 else:  # the previous layer's spikes (value 1)
-                    _accumulate(cv, wt, w_off[l], n_l, spk[off[l - 1]:off[l - 1] + a1], in_val, True, 0, a1)
+                    _accumulate(cv, wt, w_off[l], n_l, spk[off[l - 1] : off[l - 1] + a1], in_val, True, 0, a1)
                 ops[l, 0] += (a1 - a0) * n_l
             elif syn_kind[l] != 0:
                 for e in range(a0, a1):
@@ -257,7 +288,7 @@ def advance(n_steps: int, t0: int, inp: Inputs, lay: Layers, wts: Weights, mem: 
             if is_rec:
                 for e in range(prev_cnt[l]):
                     base = rec_off[l] + prev_sp[o + e] * n_l
-                    rv, wv = rcur[o:o + n_l], wrec[base:base + n_l]
+                    rv, wv = rcur[o : o + n_l], wrec[base : base + n_l]
                     for n in range(n_l):
                         rv[n] += wv[n]
                     ops[l, 1] += n_l
@@ -266,11 +297,28 @@ def advance(n_steps: int, t0: int, inp: Inputs, lay: Layers, wts: Weights, mem: 
             vr, vz = v_rest[l], v_reset[l]
             simple = simple_layer[l] != 0
             rst = reset[l]
-            spl = spk[o:o + n_l]
+            spl = spk[o : o + n_l]
             if everyone and simple:  # 3'. the whole layer in one vectorised pass
-                soon, pos = _update_all_simple(v[o:o + n_l], last[o:o + n_l], due[o:o + n_l], cv, rcur[o:o + n_l],
-                                               beta[o:o + n_l], gain[o:o + n_l], v_th[o:o + n_l], flag[o:o + n_l],
-                                               spl, t, synced[l], vr, vz, rst, mdl, is_rec, uniform[l] != 0)
+                soon, pos = _update_all_simple(
+                    v[o : o + n_l],
+                    last[o : o + n_l],
+                    due[o : o + n_l],
+                    cv,
+                    rcur[o : o + n_l],
+                    beta[o : o + n_l],
+                    gain[o : o + n_l],
+                    v_th[o : o + n_l],
+                    flag[o : o + n_l],
+                    spl,
+                    t,
+                    synced[l],
+                    vr,
+                    vz,
+                    rst,
+                    mdl,
+                    is_rec,
+                    uniform[l] != 0,
+                )
                 synced[l] = t
                 never[l] = not soon
                 min_due[l] = t + 1 if soon else NEVER
@@ -299,9 +347,9 @@ def advance(n_steps: int, t0: int, inp: Inputs, lay: Layers, wts: Weights, mem: 
                 pos = 0
             # 3. lazy leak + step + reset, touched neurons only
             if count:
-                vl, lastl, duel = v[o:o + n_l], last[o:o + n_l], due[o:o + n_l]
-                curl, rcurl = cur[o:o + n_l], rcur[o:o + n_l]
-                flagl, betal, gainl, thl = flag[o:o + n_l], beta[o:o + n_l], gain[o:o + n_l], v_th[o:o + n_l]
+                vl, lastl, duel = v[o : o + n_l], last[o : o + n_l], due[o : o + n_l]
+                curl, rcurl = cur[o : o + n_l], rcur[o : o + n_l]
+                flagl, betal, gainl, thl = flag[o : o + n_l], beta[o : o + n_l], gain[o : o + n_l], v_th[o : o + n_l]
             for c in range(count):
                 n = c if everyone else tlist[o + c]
                 g = o + n
@@ -384,5 +432,15 @@ def init_due(lay: Layers, mem: Membranes, layer_of: np.ndarray, v: np.ndarray, d
     """Schedule spontaneous firing of neurons at their initial state (as if updated at step -1)."""
     for g in range(v.shape[0]):
         lay_g = layer_of[g]
-        due[g] = _next_due(lay.model[lay_g], -1, v[g], 0.0, mem.beta[g], mem.gain[g], mem.alpha[g], mem.bias[g],
-                           lay.v_rest[lay_g], mem.v_th[g])
+        due[g] = _next_due(
+            lay.model[lay_g],
+            -1,
+            v[g],
+            0.0,
+            mem.beta[g],
+            mem.gain[g],
+            mem.alpha[g],
+            mem.bias[g],
+            lay.v_rest[lay_g],
+            mem.v_th[g],
+        )

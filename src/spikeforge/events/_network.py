@@ -15,7 +15,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from spikeforge._core.codes import RESET_CODES
 from spikeforge._core.spec import FusedSpec
 from spikeforge.events._layout import CUBA_MODEL, IF_MODEL, LIF_MODEL, Layers, Membranes, Weights
 from spikeforge.events.sparse import conv2d_pairs
@@ -29,6 +28,8 @@ SUPPORTED = (
     "threshold adaptation, recurrent ones (capabilities.recurrent) through their w_rec, each after an nn.Linear "
     "or nn.Conv2d (nn.Flatten between them allowed); run other models densely"
 )
+
+
 class Network(NamedTuple):
     lay: Layers
     wts: Weights
@@ -126,13 +127,20 @@ def _conv_csr(conv: nn.Conv2d, in_shape: tuple[int, ...], out_shape: tuple[int, 
     return ptr.numpy(), tgt.numpy(), wgt.numpy()
 
 
-def _layer(syn: nn.Linear | nn.Conv2d, nrn: Neuron, in_shape: tuple[int, ...], shape: tuple[int, ...],
-           pos: int) -> dict[str, Any]:
+def _layer(
+    syn: nn.Linear | nn.Conv2d, nrn: Neuron, in_shape: tuple[int, ...], shape: tuple[int, ...], pos: int
+) -> dict[str, Any]:
     """One (synapse, neuron) layer as flat float64 arrays (weights as W^T rows or a fan-out CSR)."""
     n = int(np.prod(shape))
     mb = _membrane(nrn, torch.zeros(1, *shape, dtype=torch.float64), pos)
-    d: dict[str, Any] = {"n": n, "wdtype": syn.weight.dtype, "model": mb.model, "reset": mb.reset,
-                         "v_rest": mb.v_rest, "v_reset": mb.v_reset}
+    d: dict[str, Any] = {
+        "n": n,
+        "wdtype": syn.weight.dtype,
+        "model": mb.model,
+        "reset": mb.reset,
+        "v_rest": mb.v_rest,
+        "v_reset": mb.v_reset,
+    }
     d["beta"], d["gain"], d["alpha"], d["v_th"] = (_flat(a, shape, n) for a in (mb.beta, mb.gain, mb.alpha, mb.v_th))
     if np.any(d["gain"] < 0):
         raise ValueError(f"layer {pos}: the input gain (r, or dt / c_mem) must be >= 0 for the engine")
@@ -148,8 +156,10 @@ def _layer(syn: nn.Linear | nn.Conv2d, nrn: Neuron, in_shape: tuple[int, ...], s
         d["csr"] = _conv_csr(syn, in_shape, shape)
         d["bias"] = b[:, None, None].expand(shape).reshape(-1).numpy().copy() if b is not None else np.zeros(n)
     if mb.model == CUBA_MODEL and np.any(d["bias"] != 0):
-        raise ValueError(f"layer {pos}: {type(nrn).__name__} (a synaptic current) after a layer with a bias is not "
-                         "supported by the engine; use bias=False")
+        raise ValueError(
+            f"layer {pos}: {type(nrn).__name__} (a synaptic current) after a layer with a bias is not "
+            "supported by the engine; use bias=False"
+        )
     if nrn.capabilities.recurrent:
         w_rec = nrn.w_rec
         if not isinstance(w_rec, Tensor) or tuple(w_rec.shape) != (n, n):
@@ -184,8 +194,10 @@ def _walk(model: SNNSequential, input_shape: tuple[int, ...]) -> tuple[list[dict
                 layers.append(_layer(pending, m, in_shape, shape, pos) | {"syn": syn_name, "nrn": names[id(raw)]})
                 pending = None
             else:
-                raise TypeError(f"layer {pos}: {type(m).__name__} is not supported by the engine (Linear, Conv2d, "
-                                f"Flatten, neuron layers); {SUPPORTED}")
+                raise TypeError(
+                    f"layer {pos}: {type(m).__name__} is not supported by the engine (Linear, Conv2d, "
+                    f"Flatten, neuron layers); {SUPPORTED}"
+                )
     if pending is not None or not layers:
         raise ValueError(f"the network must end with a spiking neuron layer; {SUPPORTED}")
     return layers, shape
@@ -210,15 +222,22 @@ def build_network(model: SNNSequential, input_shape: tuple[int, ...]) -> Network
     c_off = _offsets([len(d["csr"][0]) if d["kind"] == 1 else 0 for d in layers])
     recs = [d["wrec"] for d in layers if "wrec" in d]
     rec_off = np.where([("wrec" in d) for d in layers], _offsets([len(d.get("wrec", ())) for d in layers]), -1)
-    simple = [d["model"] != CUBA_MODEL and not np.any(d["bias"] != 0) and bool(np.all(d["v_rest"] <= d["v_th"]))
-              for d in layers]
+    simple = [
+        d["model"] != CUBA_MODEL and not np.any(d["bias"] != 0) and bool(np.all(d["v_rest"] <= d["v_th"]))
+        for d in layers
+    ]
     uniform = [all(np.all(d[k] == d[k][0]) for k in ("beta", "gain", "v_th")) for d in layers]  # one value per layer
     lay = Layers(
-        n_out=np.array(ns, dtype=np.int64), off=_offsets(ns),
+        n_out=np.array(ns, dtype=np.int64),
+        off=_offsets(ns),
         kind=np.array([d["kind"] for d in layers], dtype=np.int64),
-        w_off=_offsets([len(d["wt"]) for d in layers]), c_off=c_off, rec_off=rec_off.astype(np.int64),
-        model=np.array([d["model"] for d in layers], dtype=np.int64), simple=np.array(simple, dtype=np.int64),
-        uniform=np.array(uniform, dtype=np.int64), reset=np.array([d["reset"] for d in layers], dtype=np.int64),
+        w_off=_offsets([len(d["wt"]) for d in layers]),
+        c_off=c_off,
+        rec_off=rec_off.astype(np.int64),
+        model=np.array([d["model"] for d in layers], dtype=np.int64),
+        simple=np.array(simple, dtype=np.int64),
+        uniform=np.array(uniform, dtype=np.int64),
+        reset=np.array([d["reset"] for d in layers], dtype=np.int64),
         v_rest=np.array([d["v_rest"] for d in layers], dtype=np.float64),
         v_reset=np.array([d["v_reset"] for d in layers], dtype=np.float64),
     )

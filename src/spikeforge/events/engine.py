@@ -107,10 +107,14 @@ class StreamingEngine:
     def __init__(self, model: SNNSequential, input_shape: tuple[int, ...], *, use_numba: bool | None = None) -> None:
         if not isinstance(model, SNNSequential):
             raise TypeError(f"StreamingEngine needs an SNNSequential, got {type(model).__name__}")
-        if not isinstance(input_shape, tuple) or not input_shape or any(
-            isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in input_shape
+        if (
+            not isinstance(input_shape, tuple)
+            or not input_shape
+            or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in input_shape)
         ):
-            raise ValueError(f"input_shape must be a tuple of positive ints (one sample, no batch), got {input_shape!r}")
+            raise ValueError(
+                f"input_shape must be a tuple of positive ints (one sample, no batch), got {input_shape!r}"
+            )
         self.use_numba = numba_available() if use_numba is None else bool(use_numba)
         self._kernels = get_advance(self.use_numba)
         self.input_shape = input_shape
@@ -119,9 +123,14 @@ class StreamingEngine:
         self.output_shape = net.output_shape
         n_out = self._lay.n_out
         total = int(n_out.sum())
-        self._scratch = Scratch(cur=np.zeros(total), rcur=np.zeros(total), flag=np.zeros(total, dtype=np.uint8),
-                                tlist=np.zeros(total, dtype=np.int64), spk=np.zeros(total, dtype=np.int64),
-                                spk_cnt=np.zeros(len(n_out), dtype=np.int64))
+        self._scratch = Scratch(
+            cur=np.zeros(total),
+            rcur=np.zeros(total),
+            flag=np.zeros(total, dtype=np.uint8),
+            tlist=np.zeros(total, dtype=np.int64),
+            spk=np.zeros(total, dtype=np.int64),
+            spk_cnt=np.zeros(len(n_out), dtype=np.int64),
+        )
         self._state0: EngineState | None = None
         # output columns: record=False writes the last layer at column 0, record=True every layer side by side
         self._cols = np.concatenate([[0], np.cumsum(n_out)]).astype(np.int64)
@@ -141,23 +150,46 @@ class StreamingEngine:
             layer_of = np.repeat(np.arange(n_layers, dtype=np.int64), n_out)
             # spontaneous firing (bias drive, v_rest above threshold) is scheduled here
             self._kernels.init_due(self._lay, self._mem, layer_of, v, due)
-            min_due = np.array([due[o:o + n].min() if n else NEVER for o, n in zip(self._lay.off, n_out)],
-                               dtype=np.int64)
-            self._state0 = EngineState(0, v, np.zeros(total), np.full(total, -1, dtype=np.int64), due, min_due,
-                                       np.zeros(total, dtype=np.int64), np.zeros(n_layers, dtype=np.int64),
-                                       np.zeros((n_layers, 4), dtype=np.int64))
+            min_due = np.array(
+                [due[o : o + n].min() if n else NEVER for o, n in zip(self._lay.off, n_out)], dtype=np.int64
+            )
+            self._state0 = EngineState(
+                0,
+                v,
+                np.zeros(total),
+                np.full(total, -1, dtype=np.int64),
+                due,
+                min_due,
+                np.zeros(total, dtype=np.int64),
+                np.zeros(n_layers, dtype=np.int64),
+                np.zeros((n_layers, 4), dtype=np.int64),
+            )
         s0 = self._state0  # a template built once; every stream gets its own copies
-        return EngineState(0, s0.v.copy(), s0.i.copy(), s0.last.copy(), s0.due.copy(), s0.min_due.copy(),
-                           s0.prev_sp.copy(), s0.prev_cnt.copy(), s0.ops.copy())
+        return EngineState(
+            0,
+            s0.v.copy(),
+            s0.i.copy(),
+            s0.last.copy(),
+            s0.due.copy(),
+            s0.min_due.copy(),
+            s0.prev_sp.copy(),
+            s0.prev_cnt.copy(),
+            s0.ops.copy(),
+        )
 
     # ---- running ------------------------------------------------------------------------------
     def _ops(self, ops: np.ndarray) -> EngineOps:
-        return EngineOps(tuple(
-            LayerOps(syn, nrn, *r) for (syn, nrn), r in zip(self._names, ops.tolist())
-        ))
+        return EngineOps(tuple(LayerOps(syn, nrn, *r) for (syn, nrn), r in zip(self._names, ops.tolist())))
 
-    def run_csr(self, in_ptr: np.ndarray, in_idx: np.ndarray, in_val: np.ndarray, state: EngineState | None = None,
-                *, record: bool = False) -> EngineResult:
+    def run_csr(
+        self,
+        in_ptr: np.ndarray,
+        in_idx: np.ndarray,
+        in_val: np.ndarray,
+        state: EngineState | None = None,
+        *,
+        record: bool = False,
+    ) -> EngineResult:
         """Run ``len(in_ptr) - 1`` steps; step ``k``'s inputs are ``in_idx[in_ptr[k]:in_ptr[k+1]]`` (flat indices
         into ``input_shape``) with values ``in_val``. The lowest-level entry point; see :meth:`run`."""
         in_ptr = np.ascontiguousarray(in_ptr, dtype=np.int64)
@@ -168,8 +200,9 @@ class StreamingEngine:
             raise ValueError(f"input indices must lie in [0, {n_in}) for input_shape {self.input_shape}")
         return self._run(in_ptr, in_idx, in_val, state, bool(record))
 
-    def _run(self, in_ptr: np.ndarray, in_idx: np.ndarray, in_val: np.ndarray, state: EngineState | None,
-             record: bool) -> EngineResult:
+    def _run(
+        self, in_ptr: np.ndarray, in_idx: np.ndarray, in_val: np.ndarray, state: EngineState | None, record: bool
+    ) -> EngineResult:
         """:meth:`run_csr` on arrays already checked (int64 / float64, contiguous, indices in range)."""
         state = self.init_state() if state is None else state
         if not isinstance(state, EngineState):
@@ -178,14 +211,23 @@ class StreamingEngine:
         ops0 = state.ops.copy()
         dense = np.zeros((n_steps, self._width[record]), dtype=np.float32)
         st = State(state.v, state.i, state.last, state.due, state.min_due, state.prev_sp, state.prev_cnt)
-        self._kernels.advance(n_steps, state.t, Inputs(in_ptr, in_idx, in_val), self._lay, self._wts, self._mem, st,
-                              self._scratch, Outputs(dense, self._dcol[record], state.ops))
+        self._kernels.advance(
+            n_steps,
+            state.t,
+            Inputs(in_ptr, in_idx, in_val),
+            self._lay,
+            self._wts,
+            self._mem,
+            st,
+            self._scratch,
+            Outputs(dense, self._dcol[record], state.ops),
+        )
         state.t += n_steps
         out = torch.from_numpy(dense)
         layer_spikes: tuple[Tensor, ...] = ()
         if record:
             cols = self._cols.tolist()
-            layer_spikes = tuple(out[:, cols[k]:cols[k + 1]].unsqueeze(1) for k in range(len(self._names)))
+            layer_spikes = tuple(out[:, cols[k] : cols[k + 1]].unsqueeze(1) for k in range(len(self._names)))
             last = layer_spikes[-1]
         else:
             last = out.unsqueeze(1)
@@ -199,7 +241,11 @@ class StreamingEngine:
         """
         if not isinstance(x_seq, Tensor) or not x_seq.is_floating_point():
             raise TypeError("x_seq must be a floating-point torch.Tensor [T, 1, *input_shape]")
-        if x_seq.dim() != len(self.input_shape) + 2 or tuple(x_seq.shape[2:]) != self.input_shape or x_seq.shape[1] != 1:
+        if (
+            x_seq.dim() != len(self.input_shape) + 2
+            or tuple(x_seq.shape[2:]) != self.input_shape
+            or x_seq.shape[1] != 1
+        ):
             raise ValueError(
                 f"x_seq must be [T, 1, *{self.input_shape}] (batch 1), got {tuple(x_seq.shape)}; "
                 "the engine streams one sample: run samples one by one"
@@ -220,8 +266,17 @@ class StreamingEngine:
         res = self.run(x_t.unsqueeze(0), state)
         return res.spikes[0], res.state
 
-    def run_events(self, events: np.ndarray, sensor_size: tuple[int, int, int], dt: int, *, num_steps: int | None = None,
-                   t0: int = 0, state: EngineState | None = None, record: bool = False) -> EngineResult:
+    def run_events(
+        self,
+        events: np.ndarray,
+        sensor_size: tuple[int, int, int],
+        dt: int,
+        *,
+        num_steps: int | None = None,
+        t0: int = 0,
+        state: EngineState | None = None,
+        record: bool = False,
+    ) -> EngineResult:
         """Stream an event array (see :mod:`spikeforge.events.stream`) without building a dense tensor.
 
         Event ``(x, y, t, p)`` is input ``(p, y, x)`` of ``input_shape = (P, H, W)`` (or its flat index for a

@@ -119,8 +119,15 @@ class _SparseLinearKernelFn(torch.autograd.Function):
     used by the forward gather and, transposed, by the weight-gradient gather."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, wt: Tensor | None,  # type: ignore[override]
-                ptr: np.ndarray, idx: np.ndarray) -> Tensor:
+    def forward(
+        ctx: Any,
+        x: Tensor,
+        weight: Tensor,
+        bias: Tensor | None,
+        wt: Tensor | None,  # type: ignore[override]
+        ptr: np.ndarray,
+        idx: np.ndarray,
+    ) -> Tensor:
         _, _, gather = _kernels()  # type: ignore[misc]
         m, n_in = x.shape
         n_out = weight.shape[0]
@@ -161,8 +168,13 @@ def _kernel_csr(x2: Tensor, weight: Tensor) -> tuple[np.ndarray, np.ndarray, int
 
     Returns ``(ptr, idx, nnz)``; ``nnz = -1`` marks a non-binary input."""
     k = _kernels()
-    if k is None or x2.device.type != "cpu" or weight.device.type != "cpu" or x2.dtype != weight.dtype \
-            or x2.dtype not in (torch.float32, torch.float64):
+    if (
+        k is None
+        or x2.device.type != "cpu"
+        or weight.device.type != "cpu"
+        or x2.dtype != weight.dtype
+        or x2.dtype not in (torch.float32, torch.float64)
+    ):
         return None
     xn = x2.detach().contiguous().numpy()
     ptr = np.empty(xn.shape[0] + 1, dtype=np.int64)
@@ -172,7 +184,11 @@ def _kernel_csr(x2: Tensor, weight: Tensor) -> tuple[np.ndarray, np.ndarray, int
 
 
 def sparse_linear(
-    x: Tensor, weight: Tensor, bias: Tensor | None = None, *, crossover: float = LINEAR_CROSSOVER,
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    *,
+    crossover: float = LINEAR_CROSSOVER,
     weight_t: Tensor | None = None,
 ) -> Tensor:
     """``F.linear`` that accumulates only the weight columns of active inputs when ``x`` is sparse binary.
@@ -212,7 +228,11 @@ def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
 
 
 def conv2d_pairs(
-    x: Tensor, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int], dilation: tuple[int, int],
+    x: Tensor,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
     out_hw: tuple[int, int],
 ) -> tuple[Tensor, Tensor]:
     """Synapses reached by the active inputs of binary ``x [B, C, H, W]``.
@@ -314,13 +334,21 @@ class SparseLinear(nn.Linear):
     ``crossover``: density above which the dense GEMM runs (default :data:`LINEAR_CROSSOVER`).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, *, crossover: float = LINEAR_CROSSOVER,
-                 device: Any = None, dtype: Any = None) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        crossover: float = LINEAR_CROSSOVER,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
         super().__init__(in_features, out_features, bias, device=device, dtype=dtype)
         self.crossover = _check_crossover(crossover)
 
     @classmethod
-    def from_dense(cls, linear: nn.Linear, *, crossover: float = LINEAR_CROSSOVER) -> "SparseLinear":
+    def from_dense(cls, linear: nn.Linear, *, crossover: float = LINEAR_CROSSOVER) -> SparseLinear:
         if not isinstance(linear, nn.Linear):
             raise TypeError(f"from_dense needs an nn.Linear, got {type(linear).__name__}")
         new = cls(linear.in_features, linear.out_features, linear.bias is not None, crossover=crossover, device="meta")
@@ -357,20 +385,36 @@ class SparseConv2d(nn.Conv2d):
         self.crossover = _check_crossover(crossover)
 
     @classmethod
-    def from_dense(cls, conv: nn.Conv2d, *, crossover: float = CONV2D_CROSSOVER) -> "SparseConv2d":
+    def from_dense(cls, conv: nn.Conv2d, *, crossover: float = CONV2D_CROSSOVER) -> SparseConv2d:
         if not isinstance(conv, nn.Conv2d):
             raise TypeError(f"from_dense needs an nn.Conv2d, got {type(conv).__name__}")
         _check_conv(conv)
-        new = cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
-                  dilation=conv.dilation, bias=conv.bias is not None, crossover=crossover, device="meta")
+        new = cls(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            stride=conv.stride,
+            padding=conv.padding,
+            dilation=conv.dilation,
+            bias=conv.bias is not None,
+            crossover=crossover,
+            device="meta",
+        )
         new.weight, new.bias = conv.weight, conv.bias
         return new
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() == 3:
             return self.forward(x.unsqueeze(0))[0]
-        return sparse_conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,  # type: ignore[arg-type]
-                             crossover=self.crossover)
+        return sparse_conv2d(
+            x,
+            self.weight,
+            self.bias,
+            self.stride,
+            self.padding,
+            self.dilation,  # type: ignore[arg-type]
+            crossover=self.crossover,
+        )
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", crossover={self.crossover}"

@@ -170,7 +170,9 @@ def events_to_dense(
             f"the last event (t={int(events['t'][-1])}) falls in step {int(steps[-1])} >= num_steps={num_steps}; "
             "raise num_steps or drop late events"
         )
-    flat = ((steps * npol + events["p"].astype(np.int64)) * h + events["y"].astype(np.int64)) * w + events["x"].astype(np.int64)
+    flat = ((steps * npol + events["p"].astype(np.int64)) * h + events["y"].astype(np.int64)) * w + events["x"].astype(
+        np.int64
+    )
     counts = np.bincount(flat, minlength=num_steps * npol * h * w)
     out = torch.from_numpy(counts).to(dtype).reshape(num_steps, npol, h, w)
     return (out > 0).to(dtype) if binary else out
@@ -238,6 +240,8 @@ def to_frames(
         n = n_bins
         span = int(t[-1]) - start + 1 if t.size else 1
         idx = ((t - start) * n) // span
-    flat = ((idx * npol + events["p"].astype(np.int64)) * h + events["y"].astype(np.int64)) * w + events["x"].astype(np.int64)
+    flat = ((idx * npol + events["p"].astype(np.int64)) * h + events["y"].astype(np.int64)) * w + events["x"].astype(
+        np.int64
+    )
     counts = np.bincount(flat.astype(np.int64), minlength=n * npol * h * w)
     return torch.from_numpy(counts).to(dtype).reshape(n, npol, h, w)

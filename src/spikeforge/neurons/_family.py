@@ -36,8 +36,18 @@ from spikeforge.neurons.base import Capabilities, Neuron
 from spikeforge.surrogate import Surrogate
 
 __all__ = [
-    "LIFFamily", "SpikeOptions", "LeakyOptions", "OPTION_DEFAULTS", "InputScaling", "INPUT_SCALINGS",
-    "input_gain", "check_input_scaling", "leak", "integrate", "fire", "tau_or_beta",
+    "LIFFamily",
+    "SpikeOptions",
+    "LeakyOptions",
+    "OPTION_DEFAULTS",
+    "InputScaling",
+    "INPUT_SCALINGS",
+    "input_gain",
+    "check_input_scaling",
+    "leak",
+    "integrate",
+    "fire",
+    "tau_or_beta",
 ]
 
 InputScaling = Literal["exact", "none"]
@@ -87,7 +97,11 @@ def integrate(
 
 
 def fire(
-    v: Tensor, threshold: float | Tensor, v_reset: float | Tensor, reset: str, surrogate: SurrogateLike,
+    v: Tensor,
+    threshold: float | Tensor,
+    v_reset: float | Tensor,
+    reset: str,
+    surrogate: SurrogateLike,
     detach_reset: bool,
 ) -> tuple[Tensor, Tensor]:
     """Spikes ``H(v - threshold)`` and the membrane after the reset: ``(z, v_next)``."""
@@ -118,8 +132,17 @@ class LeakyOptions(SpikeOptions, total=False):
 
 
 OPTION_DEFAULTS: dict[str, Any] = {
-    "dt": 1.0, "v_th": 1.0, "v_reset": 0.0, "reset": "subtract", "surrogate": None, "detach_reset": True,
-    "learn_threshold": False, "backend": "auto", "v_rest": 0.0, "r": 1.0, "input_scaling": "exact",
+    "dt": 1.0,
+    "v_th": 1.0,
+    "v_reset": 0.0,
+    "reset": "subtract",
+    "surrogate": None,
+    "detach_reset": True,
+    "learn_threshold": False,
+    "backend": "auto",
+    "v_rest": 0.0,
+    "r": 1.0,
+    "input_scaling": "exact",
 }
 
 
@@ -239,7 +262,9 @@ class LIFFamily(Neuron):
             return self._value(name, like)
 
         fields: dict[str, Any] = {
-            "v_th": value("v_th"), "v_reset": self.v_reset, "reset": RESET_CODES[self.reset],
+            "v_th": value("v_th"),
+            "v_reset": self.v_reset,
+            "reset": RESET_CODES[self.reset],
             "detach_reset": self.detach_reset,
         }
         if self.leaky:

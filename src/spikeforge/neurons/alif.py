@@ -12,7 +12,8 @@ Discrete time (``beta = exp(-dt / tau_mem)``, ``rho = exp(-dt / tau_adapt)``)::
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Unpack
+from collections.abc import Callable
+from typing import Any, NamedTuple, Unpack
 
 import torch
 from torch import Tensor
@@ -68,8 +69,14 @@ class ALIF(LIFFamily):
     step_fn = staticmethod(alif_step)
 
     def __init__(
-        self, tau_mem: float | Tensor = 20.0, tau_adapt: float | Tensor = 200.0, adapt: float | Tensor = 1.8, *,
-        learn_tau: bool = False, size: int | None = None, **options: Unpack[LeakyOptions],
+        self,
+        tau_mem: float | Tensor = 20.0,
+        tau_adapt: float | Tensor = 200.0,
+        adapt: float | Tensor = 1.8,
+        *,
+        learn_tau: bool = False,
+        size: int | None = None,
+        **options: Unpack[LeakyOptions],
     ) -> None:
         taus = {"tau_mem": tau_mem, "tau_adapt": tau_adapt}
         super().__init__(taus, fixed={"adapt": adapt}, learn_tau=learn_tau, size=size, **options)

@@ -11,8 +11,9 @@ kernels, :mod:`spikeforge.neurons._family`) overrides :meth:`Neuron._run`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, NamedTuple, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 N = TypeVar("N", bound=type["Neuron"])
-_NEURONS: dict[str, type["Neuron"]] = {}
+_NEURONS: dict[str, type[Neuron]] = {}
 NEURON_REGISTRY = _NEURONS  # read-only by convention: use register_neuron to add
 
 
@@ -57,7 +58,7 @@ def list_neurons() -> list[str]:
     return sorted(_NEURONS)
 
 
-def get_neuron(name: str, **kwargs: Any) -> "Neuron":
+def get_neuron(name: str, **kwargs: Any) -> Neuron:
     """Build a registered neuron module by name, e.g. ``get_neuron("lif", tau_mem=10.0)``."""
     try:
         cls = _NEURONS[name]

@@ -17,7 +17,8 @@ The membrane integrates the *updated* current, so an input affects the membrane 
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Unpack
+from collections.abc import Callable
+from typing import Any, NamedTuple, Unpack
 
 import torch
 from torch import Tensor
@@ -51,7 +52,12 @@ def cuba_lif_init(x_t: Tensor, p: CubaLIFParams) -> CubaLIFState:
 
 
 def cuba_lif_step(
-    x_t: Tensor, state: CubaLIFState, p: CubaLIFParams, *, dt: float, surrogate: SurrogateLike,
+    x_t: Tensor,
+    state: CubaLIFState,
+    p: CubaLIFParams,
+    *,
+    dt: float,
+    surrogate: SurrogateLike,
     detach_reset: bool = True,
 ) -> tuple[Tensor, CubaLIFState]:
     i = decay(p.tau_syn, dt) * state.i + x_t
@@ -71,8 +77,13 @@ class CubaLIF(LIFFamily):
     step_fn = staticmethod(cuba_lif_step)
 
     def __init__(
-        self, tau_mem: float | Tensor = 10.0, tau_syn: float | Tensor = 5.0, *, learn_tau: bool = False,
-        size: int | None = None, **options: Unpack[LeakyOptions],
+        self,
+        tau_mem: float | Tensor = 10.0,
+        tau_syn: float | Tensor = 5.0,
+        *,
+        learn_tau: bool = False,
+        size: int | None = None,
+        **options: Unpack[LeakyOptions],
     ) -> None:
         super().__init__({"tau_mem": tau_mem, "tau_syn": tau_syn}, learn_tau=learn_tau, size=size, **options)
 

@@ -160,10 +160,20 @@ class HodgkinHuxley(Neuron):
     step_fn = staticmethod(hh_step)
 
     def __init__(
-        self, *, c_m: float | Tensor = 1.0, g_na: float | Tensor = 120.0, g_k: float | Tensor = 36.0,
-        g_l: float | Tensor = 0.3, e_na: float | Tensor = 50.0, e_k: float | Tensor = -77.0,
-        e_l: float | Tensor = -54.387, v_th: float | Tensor = 0.0, v_init: float | Tensor = -65.0, dt: float = 0.01,
-        surrogate: Surrogate | str | None = None, size: int | None = None,
+        self,
+        *,
+        c_m: float | Tensor = 1.0,
+        g_na: float | Tensor = 120.0,
+        g_k: float | Tensor = 36.0,
+        g_l: float | Tensor = 0.3,
+        e_na: float | Tensor = 50.0,
+        e_k: float | Tensor = -77.0,
+        e_l: float | Tensor = -54.387,
+        v_th: float | Tensor = 0.0,
+        v_init: float | Tensor = -65.0,
+        dt: float = 0.01,
+        surrogate: Surrogate | str | None = None,
+        size: int | None = None,
     ) -> None:
         super().__init__(dt=dt, surrogate=surrogate)
         check_positive("c_m", c_m)

@@ -7,7 +7,8 @@ conversion uses IF with reset by subtraction). The membrane starts at 0.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Unpack
+from collections.abc import Callable
+from typing import Any, NamedTuple, Unpack
 
 import torch
 from torch import Tensor

@@ -103,7 +103,12 @@ def izhikevich_init(x_t: Tensor, p: IzhikevichParams) -> IzhikevichState:
 
 
 def izhikevich_step(
-    x_t: Tensor, state: IzhikevichState, p: IzhikevichParams, *, dt: float, surrogate: SurrogateLike,
+    x_t: Tensor,
+    state: IzhikevichState,
+    p: IzhikevichParams,
+    *,
+    dt: float,
+    surrogate: SurrogateLike,
     detach_reset: bool = True,
 ) -> tuple[Tensor, IzhikevichState]:
     """One Izhikevich step of ``dt`` ms. ``x_t``: input current ``[B, ...]``. Returns ``(spikes, new_state)``."""
@@ -138,9 +143,19 @@ class Izhikevich(Neuron):
     step_fn = staticmethod(izhikevich_step)
 
     def __init__(
-        self, preset: str = "regular_spiking", *, a: float | Tensor | None = None, b: float | Tensor | None = None,
-        c: float | Tensor | None = None, d: float | Tensor | None = None, v_peak: float = 30.0, v_init: float = -65.0,
-        dt: float = 0.1, surrogate: Surrogate | str | None = None, detach_reset: bool = True, size: int | None = None,
+        self,
+        preset: str = "regular_spiking",
+        *,
+        a: float | Tensor | None = None,
+        b: float | Tensor | None = None,
+        c: float | Tensor | None = None,
+        d: float | Tensor | None = None,
+        v_peak: float = 30.0,
+        v_init: float = -65.0,
+        dt: float = 0.1,
+        surrogate: Surrogate | str | None = None,
+        detach_reset: bool = True,
+        size: int | None = None,
     ) -> None:
         super().__init__(dt=dt, surrogate=surrogate)
         base = izhikevich_preset(preset)
@@ -152,7 +167,7 @@ class Izhikevich(Neuron):
         self.detach_reset = detach_reset
 
     @classmethod
-    def from_preset(cls, name: str, **kwargs: object) -> "Izhikevich":
+    def from_preset(cls, name: str, **kwargs: object) -> Izhikevich:
         """Build the module for a named cell class, e.g. ``Izhikevich.from_preset("FS", dt=0.25)``."""
         return cls(name, **kwargs)  # type: ignore[arg-type]
 

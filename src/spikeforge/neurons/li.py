@@ -58,8 +58,15 @@ class LI(Neuron):
     capabilities = Capabilities(spiking=False)
 
     def __init__(
-        self, tau_mem: float | Tensor | None = 10.0, *, beta: float | None = None, dt: float = 1.0,
-        v_rest: float = 0.0, r: float = 1.0, input_scaling: InputScaling = "exact", learn_tau: bool = False,
+        self,
+        tau_mem: float | Tensor | None = 10.0,
+        *,
+        beta: float | None = None,
+        dt: float = 1.0,
+        v_rest: float = 0.0,
+        r: float = 1.0,
+        input_scaling: InputScaling = "exact",
+        learn_tau: bool = False,
         size: int | None = None,
     ) -> None:
         super().__init__(dt=dt, surrogate=None)

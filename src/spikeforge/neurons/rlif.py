@@ -73,8 +73,14 @@ class RecurrentLIF(LIFFamily):
     capabilities = Capabilities(lif_family=True, recurrent=True)
 
     def __init__(
-        self, size: int, tau_mem: float | Tensor = 10.0, *, w_rec: Tensor | None = None, learn_tau: bool = False,
-        generator: torch.Generator | None = None, **options: Unpack[LeakyOptions],
+        self,
+        size: int,
+        tau_mem: float | Tensor = 10.0,
+        *,
+        w_rec: Tensor | None = None,
+        learn_tau: bool = False,
+        generator: torch.Generator | None = None,
+        **options: Unpack[LeakyOptions],
     ) -> None:
         w = _initial_w_rec(size, w_rec, generator)
         super().__init__({"tau_mem": tau_mem}, learn_tau=learn_tau, size=size, **options)

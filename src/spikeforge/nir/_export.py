@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence, cast
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -53,7 +54,9 @@ def _full(value: float | Tensor, shape: tuple[int, ...], where: str, name: str) 
     try:
         return np.broadcast_to(arr, shape).copy()
     except ValueError:
-        raise m.NIRExportError(f"{where}: {name} of shape {arr.shape} does not broadcast to the layer shape {shape}") from None
+        raise m.NIRExportError(
+            f"{where}: {name} of shape {arr.shape} does not broadcast to the layer shape {shape}"
+        ) from None
 
 
 def _hint(**kwargs: Any) -> dict[str, str]:
@@ -72,7 +75,9 @@ def network_layers(model: nn.Module) -> list[nn.Module]:
     elif isinstance(model, nn.Module) and not isinstance(model, nn.ModuleList):
         layers = [model]
     else:
-        raise TypeError(f"model must be an SNNClassifier, SNNSequential, nn.Sequential or a layer, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be an SNNClassifier, SNNSequential, nn.Sequential or a layer, got {type(model).__name__}"
+        )
     return [layer.layer if isinstance(layer, SeqToBatch) else layer for layer in layers]
 
 
@@ -139,7 +144,12 @@ def _export_lif(neuron: Neuron, ctx: _Ctx) -> Nodes:
     v_th = _full(p.v_th, ctx.shape, ctx.where, "v_th")
     if _reset(ctx, p.reset) == "none":
         return [("li", nir.LI(**fields, metadata=md)), ("threshold", nir.Threshold(v_th))]
-    return [("lif", nir.LIF(**fields, v_threshold=v_th, v_reset=_full(p.v_reset, ctx.shape, ctx.where, "v_reset"), metadata=md))]
+    return [
+        (
+            "lif",
+            nir.LIF(**fields, v_threshold=v_th, v_reset=_full(p.v_reset, ctx.shape, ctx.where, "v_reset"), metadata=md),
+        )
+    ]
 
 
 def _export_li(neuron: Neuron, ctx: _Ctx) -> Nodes:
@@ -155,7 +165,9 @@ def _export_if(neuron: Neuron, ctx: _Ctx) -> Nodes:
     v_th = _full(p.v_th, ctx.shape, ctx.where, "v_th")
     if _reset(ctx, p.reset) == "none":
         return [("i", nir.I(r, metadata=md)), ("threshold", nir.Threshold(v_th))]
-    return [("if", nir.IF(r=r, v_threshold=v_th, v_reset=_full(p.v_reset, ctx.shape, ctx.where, "v_reset"), metadata=md))]
+    return [
+        ("if", nir.IF(r=r, v_threshold=v_th, v_reset=_full(p.v_reset, ctx.shape, ctx.where, "v_reset"), metadata=md))
+    ]
 
 
 def _export_cuba(neuron: Neuron, ctx: _Ctx) -> Nodes:
@@ -191,7 +203,12 @@ def _export_rlif(neuron: Neuron, ctx: _Ctx) -> Nodes:
         raise m.NIRExportError(f"{ctx.where}: a RecurrentLIF without reset has no NIR form here; use reset='to_value'")
     lif = _export_lif_params(ctx, neuron, p.lif)
     sub = nir.NIRGraph(
-        nodes={"input": nir.Input(np.array([n])), "lif": lif, "w_rec": nir.Linear(_np(_w_rec(neuron))), "output": nir.Output(np.array([n]))},
+        nodes={
+            "input": nir.Input(np.array([n])),
+            "lif": lif,
+            "w_rec": nir.Linear(_np(_w_rec(neuron))),
+            "output": nir.Output(np.array([n])),
+        },
         edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
         metadata={HINT_KEY: "RecurrentLIF"},
     )
@@ -211,7 +228,9 @@ def _export_lif_params(ctx: _Ctx, neuron: Neuron, p: Any) -> Any:
 
 def _export_linear(layer: nn.Linear, ctx: _Ctx) -> Nodes:
     if len(ctx.shape) != 1:
-        raise m.NIRExportError(f"{ctx.where}: NIR Affine/Linear take 1-D samples, got shape {ctx.shape}; add nn.Flatten() before it")
+        raise m.NIRExportError(
+            f"{ctx.where}: NIR Affine/Linear take 1-D samples, got shape {ctx.shape}; add nn.Flatten() before it"
+        )
     if layer.bias is None:
         return [("linear", ctx.nir.Linear(_np(layer.weight)))]
     return [("affine", ctx.nir.Affine(_np(layer.weight), _np(layer.bias)))]
@@ -219,19 +238,31 @@ def _export_linear(layer: nn.Linear, ctx: _Ctx) -> Nodes:
 
 def _export_conv(layer: nn.Conv1d | nn.Conv2d, ctx: _Ctx) -> Nodes:
     if layer.padding_mode != "zeros":
-        raise m.NIRExportError(f"{ctx.where}: NIR convolutions pad with zeros; padding_mode={layer.padding_mode!r} is not expressible")
+        raise m.NIRExportError(
+            f"{ctx.where}: NIR convolutions pad with zeros; padding_mode={layer.padding_mode!r} is not expressible"
+        )
     w = _np(layer.weight)
     bias = _np(layer.bias) if layer.bias is not None else np.zeros(w.shape[0], dtype=w.dtype)
     pad = layer.padding if isinstance(layer.padding, str) else tuple(int(v) for v in layer.padding)
     if isinstance(layer, nn.Conv1d):
         node = ctx.nir.Conv1d(
-            input_shape=int(ctx.shape[-1]), weight=w, stride=int(layer.stride[0]), padding=pad if isinstance(pad, str) else pad[0],
-            dilation=int(layer.dilation[0]), groups=int(layer.groups), bias=bias,
+            input_shape=int(ctx.shape[-1]),
+            weight=w,
+            stride=int(layer.stride[0]),
+            padding=pad if isinstance(pad, str) else pad[0],
+            dilation=int(layer.dilation[0]),
+            groups=int(layer.groups),
+            bias=bias,
         )
         return [("conv1d", node)]
     node = ctx.nir.Conv2d(
-        input_shape=tuple(int(v) for v in ctx.shape[-2:]), weight=w, stride=tuple(int(v) for v in layer.stride), padding=pad,
-        dilation=tuple(int(v) for v in layer.dilation), groups=int(layer.groups), bias=bias,
+        input_shape=tuple(int(v) for v in ctx.shape[-2:]),
+        weight=w,
+        stride=tuple(int(v) for v in layer.stride),
+        padding=pad,
+        dilation=tuple(int(v) for v in layer.dilation),
+        groups=int(layer.groups),
+        bias=bias,
     )
     return [("conv2d", node)]
 
@@ -245,7 +276,7 @@ def _export_flatten(layer: nn.Flatten, ctx: _Ctx) -> Nodes:
 
 
 def _pool_node(ctx: _Ctx, kind: str, kernel: Any, stride: Any, padding: Any) -> Any:
-    pair = lambda v: np.array(v if isinstance(v, (tuple, list)) else (v, v), dtype=np.int64)  # noqa: E731
+    pair = lambda v: np.array(v if isinstance(v, (tuple, list)) else (v, v), dtype=np.int64)
     cls = ctx.nir.SumPool2d if kind == "sum" else ctx.nir.AvgPool2d
     return cls(kernel_size=pair(kernel), stride=pair(stride if stride is not None else kernel), padding=pair(padding))
 
@@ -253,7 +284,9 @@ def _pool_node(ctx: _Ctx, kind: str, kernel: Any, stride: Any, padding: Any) -> 
 def _export_avgpool(layer: nn.AvgPool2d, ctx: _Ctx) -> Nodes:
     padded = np.any(np.asarray(layer.padding) != 0)
     if layer.ceil_mode or (padded and not layer.count_include_pad) or layer.divisor_override not in (None, 1):
-        raise m.NIRExportError(f"{ctx.where}: NIR pooling has no ceil_mode, count_include_pad=False or divisor_override != 1")
+        raise m.NIRExportError(
+            f"{ctx.where}: NIR pooling has no ceil_mode, count_include_pad=False or divisor_override != 1"
+        )
     kind = "sum" if layer.divisor_override == 1 else "avg"
     return [(f"{kind}pool2d", _pool_node(ctx, kind, layer.kernel_size, layer.stride, layer.padding))]
 
@@ -294,7 +327,9 @@ def _membrane_kind(neuron: Neuron) -> str:
 
 
 _MEMBRANE_EXPORTERS: dict[str, Callable[[Any, _Ctx], Nodes]] = {
-    "lif": _export_lif, "if": _export_if, "cuba": _export_cuba,
+    "lif": _export_lif,
+    "if": _export_if,
+    "cuba": _export_cuba,
 }
 
 
@@ -336,14 +371,18 @@ def _input_shape(layers: list[tuple[int, nn.Module]], input_shape: Sequence[int]
     if input_shape is not None:
         shape = tuple(int(v) for v in input_shape)
         if not shape or any(v < 1 for v in shape):
-            raise ValueError(f"input_shape must be one sample's shape without time and batch, e.g. (784,), got {input_shape!r}")
+            raise ValueError(
+                f"input_shape must be one sample's shape without time and batch, e.g. (784,), got {input_shape!r}"
+            )
         return shape
     first = layers[0][1] if layers else None
     if isinstance(first, nn.Linear):
         return (first.in_features,)
     if isinstance(first, Neuron) and first.capabilities.recurrent:
         return (int(_w_rec(first).shape[0]),)
-    raise ValueError(f"cannot infer the input shape from {type(first).__name__}; pass input_shape=(C, H, W) or (features,)")
+    raise ValueError(
+        f"cannot infer the input shape from {type(first).__name__}; pass input_shape=(C, H, W) or (features,)"
+    )
 
 
 def to_nir(
@@ -379,8 +418,10 @@ def to_nir(
             edges.append((last, name))
             last = name
         shape = shape if isinstance(layer, Neuron) else _out_shape(layer, shape)
-        binary = (isinstance(layer, Neuron) and layer.spiking) or isinstance(layer, (Threshold, nn.MaxPool2d)) or (
-            binary and isinstance(layer, nn.Flatten)
+        binary = (
+            (isinstance(layer, Neuron) and layer.spiking)
+            or isinstance(layer, (Threshold, nn.MaxPool2d))
+            or (binary and isinstance(layer, nn.Flatten))
         )
     nodes["output"] = nir.Output(np.array(shape))
     edges.append((last, "output"))

@@ -7,7 +7,8 @@ when all nodes converted, so nothing is ever half-imported.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,7 +49,9 @@ def _ints(v: Any, n: int) -> tuple[int, ...]:
 def _uniform(x: Any, name: str, where: str, what: str) -> float:
     a = _arr(x)
     if a.size == 0 or not bool(np.all(a == a.reshape(-1)[0])):
-        raise _err(where, f"{name} differs across neurons (min {a.min()}, max {a.max()}); spikeforge's {what} takes one value")
+        raise _err(
+            where, f"{name} differs across neurons (min {a.min()}, max {a.max()}); spikeforge's {what} takes one value"
+        )
     return float(a.reshape(-1)[0])
 
 
@@ -108,7 +111,10 @@ def _chain(graph: Any, prefix: str) -> list[Item]:
         ins[b].append(a)
     for k in nodes:
         if len(ins[k]) > 1 or len(outs[k]) > 1:
-            raise _err(prefix + k, f"has {len(ins[k])} inputs and {len(outs[k])} outputs; only chains (and LIF recurrent loops) are supported")
+            raise _err(
+                prefix + k,
+                f"has {len(ins[k])} inputs and {len(outs[k])} outputs; only chains (and LIF recurrent loops) are supported",
+            )
     roots = [k for k in nodes if type(nodes[k]).__name__ == "Input"] or [k for k in nodes if not ins[k]]
     if len(roots) != 1:
         raise m.NIRImportError(f"graph {prefix or '<top>'} needs exactly one Input, found {len(roots)}: {roots}")
@@ -129,7 +135,9 @@ def _chain(graph: Any, prefix: str) -> list[Item]:
         cur = outs[cur][0] if outs[cur] else None
     missing = sorted(set(nodes) - seen)
     if missing:
-        raise m.NIRImportError(f"nodes {[prefix + k for k in missing]} are not connected to the chain from {prefix}{roots[0]!r}")
+        raise m.NIRImportError(
+            f"nodes {[prefix + k for k in missing]} are not connected to the chain from {prefix}{roots[0]!r}"
+        )
     return items
 
 
@@ -145,7 +153,10 @@ def _fuse(items: list[Item]) -> list[Item]:
             i += 2
             continue
         if kind in ("I", "CubaLI"):
-            raise _err(name, f"{kind} without a following Threshold has no spikeforge equivalent; supported: {', '.join(SUPPORTED_NODES)}")
+            raise _err(
+                name,
+                f"{kind} without a following Threshold has no spikeforge equivalent; supported: {', '.join(SUPPORTED_NODES)}",
+            )
         out.append(items[i])
         i += 1
     return out
@@ -204,7 +215,11 @@ def _b_lif(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
 
 def _b_li_threshold(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
     kw, pre = _leaky(ctx, nodes[0], nodes[0].tau, name)
-    return pre + [_neuron(LIF, ctx, **kw, v_th=_maybe_scalar(nodes[1].threshold), reset="none", surrogate=ctx.surrogate, dt=ctx.dt)]
+    return pre + [
+        _neuron(
+            LIF, ctx, **kw, v_th=_maybe_scalar(nodes[1].threshold), reset="none", surrogate=ctx.surrogate, dt=ctx.dt
+        )
+    ]
 
 
 def _b_li(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
@@ -255,7 +270,11 @@ def _b_cuba(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
 
 def _b_cubali_threshold(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
     kw, pre = _cuba(ctx, name, nodes[0])
-    return pre + [_neuron(CubaLIF, ctx, **kw, v_th=_maybe_scalar(nodes[1].threshold), reset="none", surrogate=ctx.surrogate, dt=ctx.dt)]
+    return pre + [
+        _neuron(
+            CubaLIF, ctx, **kw, v_th=_maybe_scalar(nodes[1].threshold), reset="none", surrogate=ctx.surrogate, dt=ctx.dt
+        )
+    ]
 
 
 def _b_rlif(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
@@ -264,7 +283,9 @@ def _b_rlif(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
     if pre:
         raise _err(name, "a recurrent LIF needs a uniform input gain (1 - beta) r")
     if type(w).__name__ == "Affine" and np.any(_arr(w.bias) != 0):
-        raise _err(name, "recurrent Affine with a non-zero bias is not supported (spikeforge's RecurrentLIF has no bias)")
+        raise _err(
+            name, "recurrent Affine with a non-zero bias is not supported (spikeforge's RecurrentLIF has no bias)"
+        )
     weight = _tensor(w.weight, ctx.dtype)
     if weight.dim() != 2 or weight.shape[0] != weight.shape[1]:
         raise _err(name, f"recurrent weight must be square [N, N], got {tuple(weight.shape)}")
@@ -294,7 +315,9 @@ def _b_conv(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
     w = _tensor(node.weight, ctx.dtype)
     nd = w.dim() - 2
     if nd not in (1, 2):
-        raise _err(name, f"conv weight must be [C_out, C_in/groups, *kernel] with 1 or 2 kernel dims, got {tuple(w.shape)}")
+        raise _err(
+            name, f"conv weight must be [C_out, C_in/groups, *kernel] with 1 or 2 kernel dims, got {tuple(w.shape)}"
+        )
     pad = node.padding if isinstance(node.padding, str) else _ints(node.padding, nd)
     cls = nn.Conv1d if nd == 1 else nn.Conv2d
     groups = int(np.asarray(node.groups).reshape(-1)[0])
@@ -361,7 +384,9 @@ def from_nir(
     """Build an :class:`SNNSequential` from a ``nir.NIRGraph`` (see :mod:`spikeforge.nir` for the contract)."""
     nir = require_nir()
     if not isinstance(graph, nir.NIRGraph):
-        raise TypeError(f"graph must be a nir.NIRGraph (read a file with nir.read(path) first), got {type(graph).__name__}")
+        raise TypeError(
+            f"graph must be a nir.NIRGraph (read a file with nir.read(path) first), got {type(graph).__name__}"
+        )
     if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not np.isfinite(dt) or dt <= 0:
         raise ValueError(f"dt must be a finite number > 0 (the simulation step, unit of the graph's tau), got {dt!r}")
     if discretization is None:

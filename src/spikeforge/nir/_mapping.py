@@ -43,7 +43,7 @@ a ``Threshold`` node, and such pairs are fused back on import.
 from __future__ import annotations
 
 import warnings
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import torch

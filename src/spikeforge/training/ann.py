@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -27,8 +27,16 @@ def _act(kind: str, levels: int, threshold: float) -> Callable[[], nn.Module]:
     return (lambda: QCFS(levels, threshold)) if kind == "qcfs" else nn.ReLU
 
 
-def vgg_small(in_shape: Sequence[int], num_classes: int, *, activation: str = "relu", levels: int = 4,
-              threshold: float = 4.0, channels: Sequence[int] = (8, 16), hidden: int = 64) -> nn.Sequential:
+def vgg_small(
+    in_shape: Sequence[int],
+    num_classes: int,
+    *,
+    activation: str = "relu",
+    levels: int = 4,
+    threshold: float = 4.0,
+    channels: Sequence[int] = (8, 16),
+    hidden: int = 64,
+) -> nn.Sequential:
     """VGG-style CNN: per width ``c``: ``[Conv3x3 c, BN, act] x 2, AvgPool2``; then ``Linear hidden, act, Linear``.
 
     Args:
@@ -47,31 +55,55 @@ def vgg_small(in_shape: Sequence[int], num_classes: int, *, activation: str = "r
     return nn.Sequential(*layers)
 
 
-def mlp(in_shape: Sequence[int], num_classes: int, *, activation: str = "relu", levels: int = 4,
-        threshold: float = 4.0, hidden: int = 128) -> nn.Sequential:
+def mlp(
+    in_shape: Sequence[int],
+    num_classes: int,
+    *,
+    activation: str = "relu",
+    levels: int = 4,
+    threshold: float = 4.0,
+    hidden: int = 128,
+) -> nn.Sequential:
     """``Flatten, Linear hidden, BN, act, Linear hidden, BN, act, Linear num_classes``."""
     act = _act(activation, levels, threshold)
     n_in = 1
     for d in in_shape:
         n_in *= int(d)
-    return nn.Sequential(nn.Flatten(), nn.Linear(n_in, hidden), nn.BatchNorm1d(hidden), act(),
-                         nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), act(), nn.Linear(hidden, num_classes))
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(n_in, hidden),
+        nn.BatchNorm1d(hidden),
+        act(),
+        nn.Linear(hidden, hidden),
+        nn.BatchNorm1d(hidden),
+        act(),
+        nn.Linear(hidden, num_classes),
+    )
 
 
 #: Architecture name -> builder ``(in_shape, num_classes, *, activation, levels, ...) -> nn.Sequential``.
 ANN_ARCHS: dict[str, Callable[..., nn.Sequential]] = {"vgg": vgg_small, "mlp": mlp}
 
 
-def build_ann(arch: str, in_shape: Sequence[int], num_classes: int, *, activation: str = "relu",
-              levels: int = 4) -> nn.Sequential:
+def build_ann(
+    arch: str, in_shape: Sequence[int], num_classes: int, *, activation: str = "relu", levels: int = 4
+) -> nn.Sequential:
     """The :data:`ANN_ARCHS` builder ``arch``; an unknown name raises ``ValueError`` listing the valid ones."""
     if arch not in ANN_ARCHS:
         raise ValueError(f"arch must be one of {tuple(ANN_ARCHS)}, got {arch!r}")
     return ANN_ARCHS[arch](in_shape, num_classes, activation=activation, levels=levels)
 
 
-def train_ann(model: nn.Module, x: Tensor, y: Tensor, *, epochs: int = 3, batch_size: int = 128, lr: float = 1e-3,
-              generator: torch.Generator | None = None) -> nn.Module:
+def train_ann(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    epochs: int = 3,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    generator: torch.Generator | None = None,
+) -> nn.Module:
     """Minimal Adam + cross-entropy loop (cosine learning rate); returns ``model`` in eval mode."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     n_batches = epochs * ((x.shape[0] + batch_size - 1) // batch_size)

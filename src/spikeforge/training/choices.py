@@ -20,11 +20,27 @@ from torch import Tensor
 from spikeforge import encoding as enc
 
 __all__ = [
-    "ENCODERS", "DECODERS", "MODELS", "READOUTS", "DEVICE_TYPES",
-    "check_choice", "check_dataset", "check_model", "check_neuron", "check_hidden_neuron", "check_surrogate",
-    "check_encoding", "check_encoding_options", "check_decoding", "check_readout", "check_device",
-    "check_positive_int", "check_widths",
-    "check_dropout", "spiking_neurons", "valid_names",
+    "ENCODERS",
+    "DECODERS",
+    "MODELS",
+    "READOUTS",
+    "DEVICE_TYPES",
+    "check_choice",
+    "check_dataset",
+    "check_model",
+    "check_neuron",
+    "check_hidden_neuron",
+    "check_surrogate",
+    "check_encoding",
+    "check_encoding_options",
+    "check_decoding",
+    "check_readout",
+    "check_device",
+    "check_positive_int",
+    "check_widths",
+    "check_dropout",
+    "spiking_neurons",
+    "valid_names",
 ]
 
 #: ``(x [B, ...], time_steps, generator, options) -> x_seq [T, B, ...]``.
@@ -39,9 +55,7 @@ def _encode_constant(
     return enc.constant(x, time_steps)
 
 
-def _encode_rate(
-    x: Tensor, time_steps: int, generator: torch.Generator | None, options: Mapping[str, Any]
-) -> Tensor:
+def _encode_rate(x: Tensor, time_steps: int, generator: torch.Generator | None, options: Mapping[str, Any]) -> Tensor:
     return enc.rate(x, time_steps, generator=generator, **options)
 
 
@@ -110,8 +124,10 @@ def check_encoding_options(name: str, encoding: str, options: object) -> dict[st
         raise TypeError(f"{name} must be a dict or None, got {type(options).__name__}")
     out = dict(options or {})
     if encoding == "constant" and out:
-        raise ValueError(f"constant encoding takes no options, got {sorted(out)}; "
-                         "pass no encoding options or choose encoding 'rate' or 'latency'")
+        raise ValueError(
+            f"constant encoding takes no options, got {sorted(out)}; "
+            "pass no encoding options or choose encoding 'rate' or 'latency'"
+        )
     return out
 
 

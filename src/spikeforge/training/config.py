@@ -82,7 +82,7 @@ class TrainConfig:
     time_steps: int = field(default=10, metadata=_help("simulation steps T per sample"))
     encoding: str = field(default="constant", metadata=_help("input code: constant, rate or latency"))
     encoding_kwargs: dict[str, Any] | None = field(
-        default=None, metadata=_help("options of the encoder, e.g. {\"gain\": 0.5} for rate")
+        default=None, metadata=_help('options of the encoder, e.g. {"gain": 0.5} for rate')
     )
     decoding: str = field(
         default="max_membrane", metadata=_help("readout decoding: max_membrane, mean_membrane or spike_count")
@@ -116,8 +116,10 @@ class TrainConfig:
         C.check_decoding(self.decoding)
         C.check_device("TrainConfig.device", self.device)
         if self.model == "mlp" and not self.hidden:
-            raise ValueError("TrainConfig.hidden is empty, but hidden layers must spike and model 'mlp' has no other "
-                             "spiking layer; give at least one width, e.g. hidden=(128,)")
+            raise ValueError(
+                "TrainConfig.hidden is empty, but hidden layers must spike and model 'mlp' has no other "
+                "spiking layer; give at least one width, e.g. hidden=(128,)"
+            )
         if self.model == "conv" and not self.channels:
             raise ValueError("TrainConfig.channels must not be empty for model 'conv'; give e.g. channels=(16, 32)")
         for name in ("neuron_kwargs", "encoding_kwargs"):
@@ -147,7 +149,7 @@ class TrainConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError`` naming the valid ones."""
         if not isinstance(data, dict):
             raise TypeError(f"TrainConfig.from_dict expects a dict, got {type(data).__name__}")

@@ -21,7 +21,17 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-__all__ = ["DistContext", "env_ranks", "setup", "cleanup", "barrier", "all_reduce_sum", "shard", "wrap_model", "sync_buffers"]
+__all__ = [
+    "DistContext",
+    "env_ranks",
+    "setup",
+    "cleanup",
+    "barrier",
+    "all_reduce_sum",
+    "shard",
+    "wrap_model",
+    "sync_buffers",
+]
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from spikeforge.training.distributed import DistContext, all_reduce_sum
 from spikeforge.layers import record
-from spikeforge.training.models import SNNClassifier
 from spikeforge.neurons import Neuron
+from spikeforge.training.distributed import DistContext, all_reduce_sum
+from spikeforge.training.models import SNNClassifier
 
 __all__ = ["EVAL_SEED", "evaluate_tensors", "spiking_layer_names"]
 

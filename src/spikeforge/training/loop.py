@@ -18,7 +18,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from spikeforge.training import distributed as D
-from spikeforge.training.models import SNNClassifier, build_model
 from spikeforge.training.checkpoint import (
     FORMAT,
     atomic_save,
@@ -29,6 +28,7 @@ from spikeforge.training.checkpoint import (
 )
 from spikeforge.training.config import RESUMABLE_CHANGES, TrainConfig
 from spikeforge.training.evaluate import evaluate_tensors
+from spikeforge.training.models import SNNClassifier, build_model
 
 __all__ = ["Callback", "TrainResult", "train", "load_splits", "RUN_FILES"]
 
@@ -53,7 +53,7 @@ class Callback:
     def on_epoch_end(self, epoch: int, metrics: dict) -> None:
         """After the epoch's evaluation and checkpoint; ``metrics`` is the epoch's history entry."""
 
-    def on_train_end(self, result: "TrainResult") -> None:
+    def on_train_end(self, result: TrainResult) -> None:
         """After training, with the final result (best weights loaded)."""
 
 
@@ -301,7 +301,9 @@ def _train(
             "epoch_time_s": time.perf_counter() - t0,
         }
         if not math.isfinite(metrics["loss"]):
-            raise ValueError(f"training diverged: the loss is {metrics['loss']} in epoch {epoch}; lower lr or set grad_clip")
+            raise ValueError(
+                f"training diverged: the loss is {metrics['loss']} in epoch {epoch}; lower lr or set grad_clip"
+            )
         history.append(metrics)
         improved = metrics["val_acc"] > best_val
         if improved:
@@ -333,8 +335,14 @@ def _train(
                 ckpt_path,
             )
             atomic_write_json(_json_metrics(history, None), out_dir / "metrics.json")
-            log.info("epoch %d/%d loss %.4f val %.4f test %.4f", epoch, config.epochs, metrics["loss"],
-                     metrics["val_acc"], metrics["test_acc"])
+            log.info(
+                "epoch %d/%d loss %.4f val %.4f test %.4f",
+                epoch,
+                config.epochs,
+                metrics["loss"],
+                metrics["val_acc"],
+                metrics["test_acc"],
+            )
         D.barrier(ctx)
         for cb in main_cbs:
             cb.on_epoch_end(epoch, metrics)

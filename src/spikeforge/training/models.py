@@ -122,8 +122,15 @@ _READOUT_BUILDERS: dict[str, Callable[[str, str, int, Mapping[str, Any] | None],
 
 
 def _dense_stack(
-    n_in: int, widths: Sequence[int], num_classes: int, *, neuron: str, surrogate: str,
-    neuron_kwargs: Mapping[str, Any] | None, dropout: float, readout: str,
+    n_in: int,
+    widths: Sequence[int],
+    num_classes: int,
+    *,
+    neuron: str,
+    surrogate: str,
+    neuron_kwargs: Mapping[str, Any] | None,
+    dropout: float,
+    readout: str,
 ) -> list[nn.Module]:
     """``[Linear -> neuron (-> Dropout)] * len(widths) -> Linear -> readout`` (names already validated)."""
     layers: list[nn.Module] = []
@@ -175,8 +182,18 @@ def build_mlp(
     check_positive_int("in_features", in_features)
     widths = check_widths("hidden", hidden, allow_empty=True)
     p = _check_common(neuron, surrogate, dropout, readout, num_classes)
-    return SNNSequential(*_dense_stack(in_features, widths, num_classes, neuron=neuron, surrogate=surrogate,
-                                       neuron_kwargs=neuron_kwargs, dropout=p, readout=readout))
+    return SNNSequential(
+        *_dense_stack(
+            in_features,
+            widths,
+            num_classes,
+            neuron=neuron,
+            surrogate=surrogate,
+            neuron_kwargs=neuron_kwargs,
+            dropout=p,
+            readout=readout,
+        )
+    )
 
 
 def build_conv(
@@ -230,12 +247,22 @@ def build_conv(
             layers.append(nn.MaxPool2d(pool))
             h, w = h // pool, w // pool
             if h < 1 or w < 1:
-                raise ValueError(f"{len(chans)} pooling blocks shrink {tuple(in_shape)} to nothing; "
-                                 "use fewer channels entries or pool=1")
+                raise ValueError(
+                    f"{len(chans)} pooling blocks shrink {tuple(in_shape)} to nothing; "
+                    "use fewer channels entries or pool=1"
+                )
         c_in = c
     layers.append(nn.Flatten())
-    layers += _dense_stack(c_in * h * w, widths, num_classes, neuron=neuron, surrogate=surrogate,
-                           neuron_kwargs=neuron_kwargs, dropout=p, readout=readout)
+    layers += _dense_stack(
+        c_in * h * w,
+        widths,
+        num_classes,
+        neuron=neuron,
+        surrogate=surrogate,
+        neuron_kwargs=neuron_kwargs,
+        dropout=p,
+        readout=readout,
+    )
     return SNNSequential(*layers)
 
 
