@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -246,7 +246,7 @@ def _run_counted(model: nn.Module, x_seq: Tensor) -> tuple[Any, OpCounts]:
     def make(name: str, module: nn.Module, kind: str) -> Callable[..., None]:
         def hook(mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
             if kind == "neuron":
-                session.neuron(name, module, args, kwargs, out)  # type: ignore[arg-type]
+                session.neuron(name, cast(Neuron, module), args, kwargs, out)  # _classify: "neuron" is a Neuron
             elif kind == "synaptic":
                 session.synaptic(name, module, args[0], out)
             elif kind == "pool":

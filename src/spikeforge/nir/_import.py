@@ -269,10 +269,11 @@ def _exact(module: nn.Module, kw: dict[str, Any], dtype: torch.dtype) -> nn.Modu
     """Neuron constructors store tensors in the default dtype; put back ``kw``'s float64 values cast once to ``dtype``."""
     module.to(dtype)
     for key, value in kw.items():
+        param = module._parameters.get(key)
         if isinstance(value, torch.Tensor) and key in module._buffers:
             module._buffers[key] = value.to(dtype)
-        elif isinstance(value, torch.Tensor) and isinstance(module._parameters.get(key), nn.Parameter):
-            module._parameters[key].data = value.to(dtype)  # type: ignore[union-attr]
+        elif isinstance(value, torch.Tensor) and isinstance(param, nn.Parameter):
+            param.data = value.to(dtype)
     return module
 
 
