@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal, cast
 
 from spikeforge.cli._common import Command, Output, add_data_dir
 from spikeforge.conversion import CORRECTIONS, DEFAULT_STEPS, INPUT_MODES, METHODS, AccuracyCurve
@@ -205,11 +205,11 @@ def convert_command(
     snn = convert(
         ann,
         calib if use_calib else None,
-        method=method,
+        method=cast(Literal["rueckauer", "qcfs"], method),  # checked against METHODS above
         percentile=percentile,
-        input=input,  # type: ignore[arg-type]
-        correction=correction,
-        correction_steps=correction_steps if correction != "none" else None,  # type: ignore[arg-type]
+        input=cast(Literal["analog", "rate"], input),  # convert() checks it against INPUT_MODES
+        correction=cast(Literal["none", "bias", "membrane"], correction),  # convert() checks it against CORRECTIONS
+        correction_steps=correction_steps if correction != "none" else None,
         correction_iterations=correction_iterations,
         generator=gen,
     )

@@ -177,7 +177,7 @@ class CostModel:
             event_driven=event_driven,
             sources=sources,
             caveats=tuple(str(c) for c in caveats),
-            **{k: c.value for k, c in sources.items()},  # type: ignore[arg-type]
+            **{k: c.value for k, c in sources.items()},
         )
 
     def to_dict(self) -> dict[str, Any]:

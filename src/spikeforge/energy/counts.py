@@ -32,16 +32,17 @@ An unknown module that owns parameters raises ``TypeError`` naming it; an unknow
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 
 from spikeforge.energy._geometry import POOL_DIMS as _POOL_DIMS
 from spikeforge.energy._geometry import conv_fanout, pool_adds
+from spikeforge.energy._opcounts import INT_FIELDS as _INT_FIELDS
+from spikeforge.energy._opcounts import LayerCounts, OpCounts
 from spikeforge.layers import SNNSequential
 from spikeforge.neurons import Neuron
 
@@ -54,112 +55,6 @@ _PASS: tuple[type[nn.Module], ...] = (nn.Flatten, nn.Unflatten, nn.Identity, *_D
 SUPPORTED_MODULES: tuple[str, ...] = tuple(c.__name__ for c in (*_SYNAPTIC, *_POOL_DIMS, *_NORM, *_PASS)) + (
     "spikeforge Neuron (any registered neuron)",
 )
-
-
-@dataclass(frozen=True)
-class LayerCounts:
-    """Counts of one module over the whole run (all ``T`` steps, all ``B`` samples).
-
-    ``kind`` is one of ``"linear"``, ``"conv"``, ``"pool"``, ``"batchnorm"``, ``"neuron"``,
-    ``"passthrough"``. ``input_binary`` is True/False for synaptic layers (False if any call saw a
-    non-binary input), None otherwise. ``weights`` is the number of synaptic weights of the layer.
-    """
-
-    name: str
-    kind: str
-    module_type: str
-    calls: int = 0  # forward calls of the module
-    synops: int = 0  # accumulates triggered by nonzero binary inputs (one per real fan-out target)
-    macs: int = 0  # multiply-accumulates done on non-binary input (and BatchNorm)
-    dense_macs: int = 0  # MACs if run densely at every step (a GPU on spike tensors)
-    adds: int = 0  # pooling compares/adds (and divisions)
-    neuron_updates: int = 0  # one per neuron per step
-    active_updates: int = 0  # neuron updates whose input current is nonzero
-    spikes: int = 0  # nonzero outputs of a spiking neuron layer
-    weight_reads: int = 0  # one per synaptic op or MAC (elements)
-    state_reads: int = 0  # neuron state elements read
-    state_writes: int = 0  # neuron state elements written
-    weights: int = 0  # synaptic weights of the layer
-    spiking: bool = False
-    input_binary: bool | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-#: The integer counters of :class:`LayerCounts` (every ``int`` field but ``weights``), in declaration order.
-_INT_FIELDS: tuple[str, ...] = tuple(
-    f.name for f in dataclasses.fields(LayerCounts) if f.type in ("int", int) and f.name != "weights"
-)
-
-
-@dataclass(frozen=True)
-class OpCounts:
-    """Per-layer counts of one run on ``x_seq [T, B, ...]``; totals are over the batch.
-
-    Attributes:
-        layers: one :class:`LayerCounts` per counted module, in first-call order.
-        time_steps: ``T``. batch_size: ``B``.
-        bytes_per_element: element size of the run's dtype (4 for float32).
-        input_spikes: nonzero elements of ``x_seq`` if it is binary, else None (analog input).
-        uncounted: qualified names of parameter-free modules of unknown type that ran (not counted).
-    """
-
-    layers: tuple[LayerCounts, ...]
-    time_steps: int
-    batch_size: int
-    bytes_per_element: int
-    input_spikes: int | None = None
-    uncounted: tuple[str, ...] = ()
-
-    def total(self, name: str) -> int:
-        """Sum of one integer field (e.g. ``"synops"``) over all layers, whole batch."""
-        if name not in _INT_FIELDS:
-            raise ValueError(f"unknown count {name!r}; valid: {', '.join(_INT_FIELDS)}")
-        return sum(int(getattr(layer, name)) for layer in self.layers)
-
-    def per_inference(self, name: str) -> float:
-        """:meth:`total` divided by the batch size ``B``."""
-        return self.total(name) / self.batch_size
-
-    def layer(self, name: str) -> LayerCounts:
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise KeyError(f"no counted layer {name!r}; counted: {', '.join(x.name for x in self.layers)}")
-
-    @property
-    def recurrent(self) -> bool:
-        """True if a recurrent neuron layer (recurrent synaptic ops) is present."""
-        return any(layer.kind == "neuron" and layer.synops + layer.dense_macs > 0 for layer in self.layers)
-
-    def firing_rates(self) -> dict[str, float]:
-        """Spikes per neuron per step of every spiking layer that ran."""
-        return {x.name: x.spikes / x.neuron_updates for x in self.layers if x.spiking and x.neuron_updates}
-
-    def bytes_per_step(self) -> dict[str, float]:
-        """Weight and state bytes read/written per time step per inference, at ``bytes_per_element``."""
-        scale = self.bytes_per_element / (self.time_steps * self.batch_size)
-        return {
-            "weight_read": self.total("weight_reads") * scale,
-            "state_read": self.total("state_reads") * scale,
-            "state_write": self.total("state_writes") * scale,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        totals = {k: self.total(k) for k in _INT_FIELDS if k != "calls"}
-        return {
-            "time_steps": self.time_steps,
-            "batch_size": self.batch_size,
-            "bytes_per_element": self.bytes_per_element,
-            "input_spikes": self.input_spikes,
-            "uncounted": list(self.uncounted),
-            "totals": totals,
-            "per_inference": {k: v / self.batch_size for k, v in totals.items()},
-            "bytes_per_step": self.bytes_per_step(),
-            "firing_rates": self.firing_rates(),
-            "layers": [layer.to_dict() for layer in self.layers],
-        }
 
 
 def _is_binary(x: Tensor) -> bool:
@@ -193,6 +88,13 @@ def _state_elements(module: Neuron, x_t: Tensor) -> int:
     return sum(t.numel() for t in flat(module.init_state(x_t)))
 
 
+def _tensor_attr(module: nn.Module, name: str) -> Tensor:
+    """``module.<name>`` as a tensor: a Linear/Conv ``weight``, a recurrent neuron's ``w_rec``."""
+    t = getattr(module, name)
+    assert isinstance(t, Tensor), f"{type(module).__name__}.{name} is not a tensor"
+    return t
+
+
 @dataclass
 class _Session:
     """Mutable accumulator owned by one :func:`count` call (never attached to a module)."""
@@ -202,9 +104,9 @@ class _Session:
 
     def entry(self, name: str, kind: str, module: nn.Module) -> dict[str, Any]:
         if name not in self.acc:
-            weights = int(module.weight.numel()) if kind in ("linear", "conv") else 0
+            weights = int(_tensor_attr(module, "weight").numel()) if kind in ("linear", "conv") else 0
             if _recurrent(module):
-                weights = int(module.w_rec.numel())
+                weights = int(_tensor_attr(module, "w_rec").numel())
             self.acc[name] = {
                 "kind": kind,
                 "module_type": type(module).__name__,
@@ -223,11 +125,12 @@ class _Session:
         e = self.entry(name, kind, module)
         binary = _is_binary(x)
         e["input_binary"] = binary if e["input_binary"] is None else (e["input_binary"] and binary)
-        if kind == "linear":
+        if isinstance(module, nn.Linear):
             n_in, n_out = module.in_features, module.out_features
             dense = (x.numel() // n_in) * n_in * n_out
             synops = _nnz(x) * n_out if binary else 0
         else:
+            assert isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d))  # _classify routes only these here
             nd = module.weight.dim() - 2
             if x.dim() == nd + 1:  # unbatched [C, *spatial]
                 x, y = x.unsqueeze(0), y.unsqueeze(0)
@@ -269,12 +172,13 @@ class _Session:
         if _recurrent(module):
             z0 = state.z if state is not None else torch.zeros_like(x[0])
             z_prev = torch.cat([z0.unsqueeze(0), y[:-1]])  # [T, B, N] spikes feeding the recurrence
-            n = int(module.w_rec.shape[0])  # w_rec [N, N]: each spike reaches N targets
+            w_rec = _tensor_attr(module, "w_rec")
+            n = int(w_rec.shape[0])  # w_rec [N, N]: each spike reaches N targets
             rec = _nnz(z_prev) * n
             e["synops"] += rec
             e["dense_macs"] += z_prev.numel() * n
             e["weight_reads"] += rec
-            active = active | ((z_prev @ module.w_rec.detach().to(z_prev.dtype).t()) != 0)
+            active = active | ((z_prev @ w_rec.detach().to(z_prev.dtype).t()) != 0)
         e["neuron_updates"] += x.numel()
         e["active_updates"] += _nnz(active)
         e["spikes"] += _nnz(y) if module.spiking else 0
@@ -342,7 +246,7 @@ def _run_counted(model: nn.Module, x_seq: Tensor) -> tuple[Any, OpCounts]:
     def make(name: str, module: nn.Module, kind: str) -> Callable[..., None]:
         def hook(mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
             if kind == "neuron":
-                session.neuron(name, module, args, kwargs, out)  # type: ignore[arg-type]
+                session.neuron(name, cast(Neuron, module), args, kwargs, out)  # _classify: "neuron" is a Neuron
             elif kind == "synaptic":
                 session.synaptic(name, module, args[0], out)
             elif kind == "pool":
@@ -372,10 +276,10 @@ def _run_counted(model: nn.Module, x_seq: Tensor) -> tuple[Any, OpCounts]:
             "the model has neuron layers but none ran through forward(); count() sees forward "
             "calls only (Neuron.step is not hooked): run the neurons with module(x_seq)"
         )
-    layers = tuple(
-        LayerCounts(name=name, **{k: (int(v) if k in _INT_FIELDS else v) for k, v in e.items()})
-        for name, e in session.acc.items()
-    )
+    fields: dict[str, dict[str, Any]] = {
+        name: {k: (int(v) if k in _INT_FIELDS else v) for k, v in e.items()} for name, e in session.acc.items()
+    }
+    layers = tuple(LayerCounts(name=name, **f) for name, f in fields.items())
     counts = OpCounts(
         layers=layers,
         time_steps=int(x_seq.shape[0]),

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from spikeforge._core.bn_fold import fold_bn
 from spikeforge.layers import SeqToBatch, SNNSequential
 from spikeforge.neurons import Neuron
-from spikeforge.neurons.lif import input_gain
 from spikeforge.nir import _mapping as m
+from spikeforge.nir._export_base import HINT_KEY, Nodes
+from spikeforge.nir._export_base import ExportCtx as _Ctx
+from spikeforge.nir._export_base import full as _full
+from spikeforge.nir._export_base import to_numpy as _np
+from spikeforge.nir._export_base import w_rec as _w_rec
+from spikeforge.nir._export_neurons import export_neuron
 from spikeforge.nir.layers import Scale, SumPool2d, Threshold
 
 __all__ = ["to_nir", "require_nir", "network_layers", "HINT_KEY"]
-
-HINT_KEY = "spikeforge"  # node metadata: JSON of our scalar parameters, used on import only if consistent
 
 
 def require_nir() -> Any:
@@ -32,35 +33,6 @@ def require_nir() -> Any:
             "NIR support needs the optional 'nir' package; install it with pip install 'spikeforge[nir]'"
         ) from err
     return nir
-
-
-@dataclass
-class _Ctx:
-    nir: Any
-    dt: float
-    disc: str
-    allowed: frozenset[str]
-    shape: tuple[int, ...]  # one sample's shape entering the layer (no time, no batch)
-    binary: bool  # the input is known to be 0/1 spikes
-    where: str
-
-
-def _np(t: Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy().copy()
-
-
-def _full(value: float | Tensor, shape: tuple[int, ...], where: str, name: str) -> np.ndarray:
-    arr = _np(value).astype(np.float64) if isinstance(value, Tensor) else np.asarray(float(value), dtype=np.float64)
-    try:
-        return np.broadcast_to(arr, shape).copy()
-    except ValueError:
-        raise m.NIRExportError(
-            f"{where}: {name} of shape {arr.shape} does not broadcast to the layer shape {shape}"
-        ) from None
-
-
-def _hint(**kwargs: Any) -> dict[str, str]:
-    return {HINT_KEY: json.dumps(kwargs, sort_keys=True)}
 
 
 def network_layers(model: nn.Module) -> list[nn.Module]:
@@ -109,121 +81,6 @@ def _out_shape(layer: nn.Module, shape: tuple[int, ...]) -> tuple[int, ...]:
     with torch.no_grad():
         y = layer(torch.zeros((1, *shape), dtype=dtype))
     return tuple(y.shape[1:])
-
-
-Nodes = list[tuple[str, Any]]  # (name suffix, NIR node)
-
-
-def _params(neuron: Neuron, shape: tuple[int, ...]) -> Any:
-    return neuron.params(torch.zeros((1, *shape), dtype=torch.float64))
-
-
-def _leaky_fields(ctx: _Ctx, neuron: Neuron, p: Any) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    tau = _full(p.tau_mem, ctx.shape, ctx.where, "tau_mem")
-    beta = m.decay_of_tau(tau, neuron.dt, "exact")  # our neurons always use the exact decay
-    gain = input_gain(torch.from_numpy(beta), float(p.r), p.input_scaling)  # the neuron family's one gain formula
-    fields = {
-        "tau": m.tau_to_nir(tau, neuron.dt, ctx.dt, ctx.disc),
-        "r": m.r_from_gain(beta, np.asarray(gain, dtype=np.float64)),
-        "v_leak": _full(p.v_rest, ctx.shape, ctx.where, "v_rest"),
-    }
-    return fields, beta
-
-
-def _reset(ctx: _Ctx, reset: str) -> str:
-    if reset == "subtract":
-        m.approximate("subtract_as_reset", ctx.allowed, ctx.where, "reset by subtraction")
-        return "to_value"
-    return reset
-
-
-def _export_lif(neuron: Neuron, ctx: _Ctx) -> Nodes:
-    nir, p = ctx.nir, _params(neuron, ctx.shape)
-    fields, _ = _leaky_fields(ctx, neuron, p)
-    md = _hint(input_scaling=p.input_scaling, r=float(p.r))
-    v_th = _full(p.v_th, ctx.shape, ctx.where, "v_th")
-    if _reset(ctx, p.reset) == "none":
-        return [("li", nir.LI(**fields, metadata=md)), ("threshold", nir.Threshold(v_th))]
-    return [
-        (
-            "lif",
-            nir.LIF(**fields, v_threshold=v_th, v_reset=_full(p.v_reset, ctx.shape, ctx.where, "v_reset"), metadata=md),
-        )
-    ]
-
-
-def _export_li(neuron: Neuron, ctx: _Ctx) -> Nodes:
-    p = _params(neuron, ctx.shape)
-    fields, _ = _leaky_fields(ctx, neuron, p)
-    return [("li", ctx.nir.LI(**fields, metadata=_hint(input_scaling=p.input_scaling, r=float(p.r))))]
-
-
-def _export_if(neuron: Neuron, ctx: _Ctx) -> Nodes:
-    nir, p = ctx.nir, _params(neuron, ctx.shape)
-    r = _full(m.if_r_to_nir(float(p.c_mem), neuron.dt, ctx.dt), ctx.shape, ctx.where, "r")
-    md = _hint(c_mem=float(p.c_mem), dt=neuron.dt)
-    v_th = _full(p.v_th, ctx.shape, ctx.where, "v_th")
-    if _reset(ctx, p.reset) == "none":
-        return [("i", nir.I(r, metadata=md)), ("threshold", nir.Threshold(v_th))]
-    return [
-        ("if", nir.IF(r=r, v_threshold=v_th, v_reset=_full(p.v_reset, ctx.shape, ctx.where, "v_reset"), metadata=md))
-    ]
-
-
-def _export_cuba(neuron: Neuron, ctx: _Ctx) -> Nodes:
-    nir, p = ctx.nir, _params(neuron, ctx.shape)
-    fields, _ = _leaky_fields(ctx, neuron, p)
-    tau_syn = _full(p.tau_syn, ctx.shape, ctx.where, "tau_syn")
-    alpha = m.decay_of_tau(tau_syn, neuron.dt, "exact")
-    syn = {
-        "tau_mem": fields.pop("tau"),
-        "tau_syn": m.tau_to_nir(tau_syn, neuron.dt, ctx.dt, ctx.disc),
-        "w_in": m.synapse_w_in(alpha),
-        **fields,
-    }
-    md = _hint(input_scaling=p.input_scaling, r=float(p.r))
-    v_th = _full(p.v_th, ctx.shape, ctx.where, "v_th")
-    if _reset(ctx, p.reset) == "none":
-        return [("cubali", nir.CubaLI(**syn, metadata=md)), ("threshold", nir.Threshold(v_th))]
-    v_reset = _full(p.v_reset, ctx.shape, ctx.where, "v_reset")
-    return [("cubalif", nir.CubaLIF(**syn, v_threshold=v_th, v_reset=v_reset, metadata=md))]
-
-
-def _w_rec(neuron: Neuron) -> Tensor:
-    """The ``[N, N]`` recurrent weights of a neuron declaring ``capabilities.recurrent``."""
-    return cast(Tensor, neuron.w_rec)
-
-
-def _export_rlif(neuron: Neuron, ctx: _Ctx) -> Nodes:
-    nir, n = ctx.nir, int(_w_rec(neuron).shape[0])
-    if ctx.shape != (n,):
-        raise m.NIRExportError(f"{ctx.where}: expects input shape ({n},), got {ctx.shape}")
-    p = _params(neuron, ctx.shape)
-    if p.lif.reset == "none":
-        raise m.NIRExportError(f"{ctx.where}: a RecurrentLIF without reset has no NIR form here; use reset='to_value'")
-    lif = _export_lif_params(ctx, neuron, p.lif)
-    sub = nir.NIRGraph(
-        nodes={
-            "input": nir.Input(np.array([n])),
-            "lif": lif,
-            "w_rec": nir.Linear(_np(_w_rec(neuron))),
-            "output": nir.Output(np.array([n])),
-        },
-        edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
-        metadata={HINT_KEY: "RecurrentLIF"},
-    )
-    return [("rlif", sub)]
-
-
-def _export_lif_params(ctx: _Ctx, neuron: Neuron, p: Any) -> Any:
-    fields, _ = _leaky_fields(ctx, neuron, p)
-    _reset(ctx, p.reset)
-    return ctx.nir.LIF(
-        **fields,
-        v_threshold=_full(p.v_th, ctx.shape, ctx.where, "v_th"),
-        v_reset=_full(p.v_reset, ctx.shape, ctx.where, "v_reset"),
-        metadata=_hint(input_scaling=p.input_scaling, r=float(p.r)),
-    )
 
 
 def _export_linear(layer: nn.Linear, ctx: _Ctx) -> Nodes:
@@ -316,44 +173,8 @@ def _export_scale(layer: Scale, ctx: _Ctx) -> Nodes:
     return [("scale", ctx.nir.Scale(_full(layer.scale, ctx.shape, ctx.where, "scale")))]
 
 
-def _membrane_kind(neuron: Neuron) -> str:
-    """``"if"``, ``"cuba"``, ``"adaptive"`` or ``"lif"``, read from the neuron's membrane spec (tensor-valued for
-    per-neuron parameters)."""
-    spec = neuron.membrane_spec(torch.zeros(()))
-    if spec is None:
-        return "none"
-    flags = {"if": spec.is_if, "cuba": spec.has_syn, "adaptive": spec.has_adapt}
-    return next((kind for kind, on in flags.items() if on), "lif")
-
-
-_MEMBRANE_EXPORTERS: dict[str, Callable[[Any, _Ctx], Nodes]] = {
-    "lif": _export_lif,
-    "if": _export_if,
-    "cuba": _export_cuba,
-}
-
-
-def _export_neuron(neuron: Neuron, ctx: _Ctx) -> Nodes:
-    """Pick the NIR node by asking the neuron (capabilities, membrane spec), not by its class."""
-    caps = neuron.capabilities
-    if caps.recurrent and caps.lif_family:
-        return _export_rlif(neuron, ctx)
-    if not caps.spiking and not caps.recurrent:
-        p = _params(neuron, ctx.shape)
-        if all(hasattr(p, f) for f in ("tau_mem", "v_rest", "r", "input_scaling")):  # a leaky integrator readout
-            return _export_li(neuron, ctx)
-    if caps.lif_family and not caps.recurrent:
-        kind = _membrane_kind(neuron)
-        if kind in _MEMBRANE_EXPORTERS:
-            return _MEMBRANE_EXPORTERS[kind](neuron, ctx)
-    raise m.NIRExportError(
-        f"{ctx.where}: NIR has no node for this neuron; exportable neurons are the LIF family without adaptation "
-        "(LIF, IF, CubaLIF, RecurrentLIF) and the non-spiking LI readout; use one of them"
-    )
-
-
 _EXPORTERS: dict[type, Callable[[Any, _Ctx], Nodes]] = {
-    Neuron: _export_neuron,
+    Neuron: export_neuron,
     nn.Linear: _export_linear, nn.Conv1d: _export_conv, nn.Conv2d: _export_conv, nn.Flatten: _export_flatten,
     nn.AvgPool2d: _export_avgpool, SumPool2d: _export_sumpool, nn.MaxPool2d: _export_maxpool,
     Threshold: _export_threshold, Scale: _export_scale,

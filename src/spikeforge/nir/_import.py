@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -18,23 +18,14 @@ from spikeforge.layers import SNNSequential
 from spikeforge.neurons import IF, LI, LIF, CubaLIF, RecurrentLIF
 from spikeforge.nir import _mapping as m
 from spikeforge.nir._export import HINT_KEY, require_nir
+from spikeforge.nir._import_graph import SUPPORTED_NODES, chain, check_types, fuse
+from spikeforge.nir._import_graph import node_error as _err
 from spikeforge.nir.layers import Scale, SumPool2d, Threshold
 from spikeforge.surrogate import Surrogate
 
 __all__ = ["from_nir", "SUPPORTED_NODES"]
 
-SUPPORTED_NODES: tuple[str, ...] = (
-    "Input", "Output", "Affine", "Linear", "Conv1d", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d", "Scale",
-    "Threshold", "IF", "LIF", "CubaLIF", "LI", "I (followed by Threshold)", "CubaLI (followed by Threshold)",
-    "NIRGraph (a chain, or a LIF with a Linear/Affine recurrent loop)",
-)  # fmt: skip
-_KNOWN = {"Input", "Output", "Affine", "Linear", "Conv1d", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d", "Scale",
-          "Threshold", "IF", "LIF", "CubaLIF", "LI", "I", "CubaLI", "NIRGraph"}  # fmt: skip
 _RTOL = 1e-9
-
-
-def _err(where: str, msg: str) -> m.NIRImportError:
-    return m.NIRImportError(f"NIR node {where!r}: {msg}")
 
 
 def _arr(x: Any) -> np.ndarray:
@@ -44,6 +35,11 @@ def _arr(x: Any) -> np.ndarray:
 def _ints(v: Any, n: int) -> tuple[int, ...]:
     a = np.asarray(v).astype(np.int64).reshape(-1)
     return tuple(int(x) for x in (np.repeat(a, n) if a.size == 1 else a))
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    """:func:`_ints` of a 2-D pooling field, which NIR defines as two ints (or one, repeated)."""
+    return cast(tuple[int, int], _ints(v, 2))
 
 
 def _uniform(x: Any, name: str, where: str, what: str) -> float:
@@ -69,97 +65,6 @@ def _hint(node: Any) -> dict[str, Any]:
     except ValueError:
         return {}
     return out if isinstance(out, dict) else {}
-
-
-# ---- linearise the graph --------------------------------------------------------------------------------------------
-Item = tuple[str, str, tuple[Any, ...]]  # (name, kind, NIR nodes)
-
-
-def _check_types(graph: Any, prefix: str) -> None:
-    bad = []
-    for name, node in graph.nodes.items():
-        kind = type(node).__name__
-        if kind not in _KNOWN:
-            bad.append(f"{prefix}{name!r} ({kind})")
-        elif kind == "NIRGraph":
-            _check_types(node, f"{prefix}{name}.")
-    if bad:
-        raise m.NIRImportError(f"unsupported NIR node(s): {', '.join(bad)}; supported: {', '.join(SUPPORTED_NODES)}")
-
-
-def _chain(graph: Any, prefix: str) -> list[Item]:
-    """Nodes of ``graph`` in order from its Input to its Output; LIF<->Linear 2-cycles become one recurrent item."""
-    nodes, edges = dict(graph.nodes), [(str(a), str(b)) for a, b in graph.edges]
-    for a, b in edges:
-        if a not in nodes or b not in nodes:
-            raise m.NIRImportError(f"edge ({prefix}{a!r}, {prefix}{b!r}) names a node that does not exist")
-    recurrent: dict[str, str] = {}
-    for a, b in list(edges):
-        if (b, a) in edges and a not in recurrent and b not in recurrent.values():
-            kinds = (type(nodes[a]).__name__, type(nodes[b]).__name__)
-            if kinds[0] in ("LIF", "CubaLIF") and kinds[1] in ("Linear", "Affine"):
-                if sum(e[1] == b for e in edges) != 1 or sum(e[0] == b for e in edges) != 1:
-                    raise _err(prefix + b, "a recurrent weight must connect only its neuron to itself")
-                recurrent[a] = b
-    for a, b in recurrent.items():
-        edges = [e for e in edges if e not in ((a, b), (b, a))]
-        del nodes[b]
-    ins: dict[str, list[str]] = {k: [] for k in nodes}
-    outs: dict[str, list[str]] = {k: [] for k in nodes}
-    for a, b in edges:
-        outs[a].append(b)
-        ins[b].append(a)
-    for k in nodes:
-        if len(ins[k]) > 1 or len(outs[k]) > 1:
-            raise _err(
-                prefix + k,
-                f"has {len(ins[k])} inputs and {len(outs[k])} outputs; only chains (and LIF recurrent loops) are supported",
-            )
-    roots = [k for k in nodes if type(nodes[k]).__name__ == "Input"] or [k for k in nodes if not ins[k]]
-    if len(roots) != 1:
-        raise m.NIRImportError(f"graph {prefix or '<top>'} needs exactly one Input, found {len(roots)}: {roots}")
-    items: list[Item] = []
-    seen: set[str] = set()
-    cur: str | None = roots[0]
-    while cur is not None:
-        if cur in seen:
-            raise _err(prefix + cur, "lies on a cycle other than a LIF<->Linear recurrent loop")
-        seen.add(cur)
-        node, kind = nodes[cur], type(nodes[cur]).__name__
-        if kind == "NIRGraph":
-            items += _chain(node, f"{prefix}{cur}.")
-        elif cur in recurrent:
-            items.append((prefix + cur, "R" + kind, (node, graph.nodes[recurrent[cur]])))
-        elif kind not in ("Input", "Output"):
-            items.append((prefix + cur, kind, (node,)))
-        cur = outs[cur][0] if outs[cur] else None
-    missing = sorted(set(nodes) - seen)
-    if missing:
-        raise m.NIRImportError(
-            f"nodes {[prefix + k for k in missing]} are not connected to the chain from {prefix}{roots[0]!r}"
-        )
-    return items
-
-
-def _fuse(items: list[Item]) -> list[Item]:
-    """LI / I / CubaLI followed by Threshold is a neuron without reset: fuse the pair."""
-    out: list[Item] = []
-    i = 0
-    while i < len(items):
-        name, kind, nodes = items[i]
-        nxt = items[i + 1] if i + 1 < len(items) else None
-        if kind in ("LI", "I", "CubaLI") and nxt is not None and nxt[1] == "Threshold":
-            out.append((name, kind + "+Threshold", nodes + nxt[2]))
-            i += 2
-            continue
-        if kind in ("I", "CubaLI"):
-            raise _err(
-                name,
-                f"{kind} without a following Threshold has no spikeforge equivalent; supported: {', '.join(SUPPORTED_NODES)}",
-            )
-        out.append(items[i])
-        i += 1
-    return out
 
 
 # ---- build modules ---------------------------------------------------------------------------------------------------
@@ -319,12 +224,14 @@ def _b_conv(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
             name, f"conv weight must be [C_out, C_in/groups, *kernel] with 1 or 2 kernel dims, got {tuple(w.shape)}"
         )
     pad = node.padding if isinstance(node.padding, str) else _ints(node.padding, nd)
-    cls = nn.Conv1d if nd == 1 else nn.Conv2d
+    # the sizes below hold nd ints; torch's stubs type them per class (tuple[int] / tuple[int, int])
+    cls: Callable[..., nn.Conv1d | nn.Conv2d] = nn.Conv1d if nd == 1 else nn.Conv2d
     groups = int(np.asarray(node.groups).reshape(-1)[0])
     layer = cls(w.shape[1] * groups, w.shape[0], tuple(w.shape[2:]), stride=_ints(node.stride, nd), padding=pad,
                 dilation=_ints(node.dilation, nd), groups=groups, bias=True, dtype=ctx.dtype)  # fmt: skip
     with torch.no_grad():
         layer.weight.copy_(w)
+        assert layer.bias is not None  # built with bias=True
         layer.bias.copy_(_tensor(node.bias, ctx.dtype).reshape(-1))
     return [layer]
 
@@ -336,7 +243,7 @@ def _b_flatten(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
 
 def _b_pool(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
     node = nodes[0]
-    k, s, p = _ints(node.kernel_size, 2), _ints(node.stride, 2), _ints(node.padding, 2)
+    k, s, p = _pair(node.kernel_size), _pair(node.stride), _pair(node.padding)
     if type(node).__name__ == "SumPool2d":
         return [SumPool2d(k, s, p)]
     return [nn.AvgPool2d(k, s, p)]
@@ -362,10 +269,11 @@ def _exact(module: nn.Module, kw: dict[str, Any], dtype: torch.dtype) -> nn.Modu
     """Neuron constructors store tensors in the default dtype; put back ``kw``'s float64 values cast once to ``dtype``."""
     module.to(dtype)
     for key, value in kw.items():
+        param = module._parameters.get(key)
         if isinstance(value, torch.Tensor) and key in module._buffers:
             module._buffers[key] = value.to(dtype)
-        elif isinstance(value, torch.Tensor) and isinstance(module._parameters.get(key), nn.Parameter):
-            module._parameters[key].data = value.to(dtype)  # type: ignore[union-attr]
+        elif isinstance(value, torch.Tensor) and isinstance(param, nn.Parameter):
+            param.data = value.to(dtype)
     return module
 
 
@@ -394,10 +302,10 @@ def from_nir(
         discretization = recorded.decode("utf8") if isinstance(recorded, bytes) else str(recorded)
     m.check_discretization(discretization)
     dtype = dtype or torch.get_default_dtype()
-    _check_types(graph, "")
+    check_types(graph, "")
     ctx = _Ctx(float(dt), discretization, surrogate, dtype)
     modules: list[nn.Module] = []
-    for name, kind, nodes in _fuse(_chain(graph, "")):
+    for name, kind, nodes in fuse(chain(graph, "")):
         try:
             modules += _BUILDERS[kind](ctx, name, nodes)
         except m.NIRImportError:

@@ -44,9 +44,11 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
+from typing import cast
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from spikeforge._core.discretize import decay, tau_from_decay
 
@@ -122,7 +124,7 @@ def decay_of_tau(tau: np.ndarray, dt: float, discretization: str) -> np.ndarray:
     """Per-step decay ``d`` of ``tau dx/dt = -x + u`` under ``discretization``."""
     tau = _f64(tau)
     if discretization == "exact":
-        return decay(torch.from_numpy(tau), dt).numpy()  # type: ignore[union-attr]
+        return cast(Tensor, decay(torch.from_numpy(tau), dt)).numpy()  # a tensor tau gives a tensor decay
     return 1.0 - dt / tau
 
 
@@ -130,7 +132,7 @@ def tau_of_decay(d: np.ndarray, dt: float, discretization: str) -> np.ndarray:
     """Inverse of :func:`decay_of_tau`; ``d`` must lie in (0, 1)."""
     d = _f64(d)
     if discretization == "exact":
-        return tau_from_decay(torch.from_numpy(d), dt).numpy()  # type: ignore[union-attr]
+        return cast(Tensor, tau_from_decay(torch.from_numpy(d), dt)).numpy()  # tensor in, tensor out
     if bool(((d <= 0) | (d >= 1)).any()):
         raise ValueError(f"decay must lie in (0, 1) to define a finite tau, got {d}")
     return dt / (1.0 - d)

@@ -30,6 +30,8 @@ class Threshold(nn.Module):
         surrogate: surrogate for the backward pass (default: fast sigmoid).
     """
 
+    threshold: Tensor  # registered buffer
+
     def __init__(self, threshold: Tensor | float, *, surrogate: Surrogate | str | None = None) -> None:
         super().__init__()
         self.register_buffer("threshold", _as_buffer(threshold, "threshold"))
@@ -44,6 +46,8 @@ class Threshold(nn.Module):
 
 class Scale(nn.Module):
     """Element-wise ``y = x * scale`` with a fixed ``scale`` broadcastable to one sample's shape."""
+
+    scale: Tensor  # registered buffer
 
     def __init__(self, scale: Tensor | float) -> None:
         super().__init__()

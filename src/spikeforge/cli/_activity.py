@@ -1,0 +1,89 @@
+"""What :mod:`spikeforge.cli.plots` draws, gathered from a trained classifier: spikes, membranes, thresholds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["Activity", "collect_activity"]
+
+
+class Activity(NamedTuple):
+    """Recorded activity of a classifier on one batch (see :func:`collect_activity`).
+
+    Attributes:
+        spikes: spiking layer name -> spikes ``[T, B, ...]``.
+        membrane: neuron layer name -> membrane ``v`` ``[T, B, ...]`` (after reset; every neuron layer).
+        thresholds: neuron layer name -> scalar ``v_th`` or None (readouts, per-neuron thresholds).
+    """
+
+    spikes: dict[str, Tensor]
+    membrane: dict[str, Tensor]
+    thresholds: dict[str, float | None]
+
+
+@contextmanager
+def _capture_inputs(network: nn.Module, store: dict[str, Tensor]) -> Iterator[None]:
+    from spikeforge.neurons.base import Neuron
+
+    handles = []
+
+    def make(name: str) -> Any:
+        def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
+            store[name] = args[0].detach()
+
+        return hook
+
+    try:
+        for name, m in network.named_modules():
+            if isinstance(m, Neuron):
+                handles.append(m.register_forward_pre_hook(make(name)))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _scalar_threshold(neuron: Any, like: Tensor) -> float | None:
+    v_th = getattr(neuron.params(like), "v_th", None) if getattr(neuron, "spiking", False) else None
+    if isinstance(v_th, Tensor):
+        return float(v_th.reshape(-1)[0]) if v_th.numel() == 1 or bool((v_th == v_th.reshape(-1)[0]).all()) else None
+    return None if v_th is None else float(v_th)
+
+
+@torch.no_grad()
+def collect_activity(model: Any, x: Tensor, *, generator: torch.Generator | None = None) -> Activity:
+    """Run ``model`` (an SNN classifier with ``network`` and ``encode``) on ``x [B, ...]``.
+
+    Spikes come from :func:`spikeforge.layers.record`; membranes from each neuron layer's
+    ``trace`` applied to the input that layer received (captured by a temporary pre-hook).
+    ``generator`` is passed to ``model.encode`` (random encoders); None leaves it out.
+    """
+    from spikeforge.layers import record
+
+    if not hasattr(model, "network") or not hasattr(model, "encode"):
+        raise TypeError("collect_activity expects an SNN classifier with .network and .encode(x)")
+    was_training = model.training
+    model.eval()
+    try:
+        x_seq = model.encode(x) if generator is None else model.encode(x, generator=generator)  # [T, B, ...]
+        inputs: dict[str, Tensor] = {}
+        with _capture_inputs(model.network, inputs):
+            _, rec = record(model.network, x_seq)
+        modules = dict(model.network.named_modules())
+        spikes = {k: v for k, v in rec.items() if getattr(modules[k], "spiking", False)}
+        membrane: dict[str, Tensor] = {}
+        thresholds: dict[str, float | None] = {}
+        for name, inp in inputs.items():
+            neuron = modules[name]
+            _, state_seq = neuron.trace(inp)
+            if hasattr(state_seq, "v"):
+                membrane[name] = state_seq.v
+                thresholds[name] = _scalar_threshold(neuron, inp)
+    finally:
+        model.train(was_training)
+    return Activity(spikes, membrane, thresholds)
