@@ -165,7 +165,7 @@ def convert(
         calibration_data,
         int(correction_steps),  # type: ignore[arg-type]
         mode=correction,
-        iterations=correction_iterations,  # type: ignore[arg-type]
+        iterations=correction_iterations,
         granularity=correction_granularity,
         batch_size=batch_size,
         generator=generator,
