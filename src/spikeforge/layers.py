@@ -62,12 +62,12 @@ class _TilingAvgPool(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, k: int) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: Tensor, k: int) -> Tensor:
         ctx.k, ctx.shape = k, x.shape
         return torch.nn.functional.avg_pool2d(x, k, k)
 
     @staticmethod
-    def backward(ctx: Any, gy: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+    def backward(ctx: Any, gy: Tensor) -> tuple[Tensor, None]:
         k = ctx.k
         n, c, h, w = ctx.shape
         g = gy / (k * k)

@@ -25,7 +25,7 @@ StepFn = Callable[[Tensor, Any], tuple[Tensor, Any]]
 def stack_states(states: list[S]) -> S:
     """Stack a list of NamedTuple states field by field into one NamedTuple of ``[T, ...]`` tensors."""
     first = states[0]
-    return type(first)(*(torch.stack(list(fields)) for fields in zip(*states)))  # type: ignore[return-value]
+    return type(first)(*(torch.stack(list(fields)) for fields in zip(*states)))
 
 
 def loop(step: StepFn, x_seq: Tensor, state: Any, *, record: bool = False) -> tuple[Tensor, Any]:

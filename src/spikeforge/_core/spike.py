@@ -27,7 +27,7 @@ def heaviside(x: Tensor) -> Tensor:
 
 class _Spike(torch.autograd.Function):
     @staticmethod
-    def forward(x: Tensor, surrogate: Any) -> Tensor:  # type: ignore[override]
+    def forward(x: Tensor, surrogate: Any) -> Tensor:
         return heaviside(x)
 
     @staticmethod
@@ -38,7 +38,7 @@ class _Spike(torch.autograd.Function):
             ctx.save_for_backward(x)
 
     @staticmethod
-    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, None]:
         if not ctx.needs_input_grad[0]:
             return None, None
         (x,) = ctx.saved_tensors

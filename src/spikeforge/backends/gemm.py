@@ -33,13 +33,13 @@ def _mm(a: Tensor, b: Tensor, bias: Tensor | None = None) -> Tensor:
 
 class _OneDNNLinear(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
         return _mm(x, weight, bias.detach() if bias is not None else None)
 
     @staticmethod
-    def backward(ctx: Any, gy: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:  # type: ignore[override]
+    def backward(ctx: Any, gy: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
         x, weight = ctx.saved_tensors
         gx = _mm(gy, weight.t()) if ctx.needs_input_grad[0] else None  # [M, out] @ [out, in]
         gw = _mm(gy.t(), x.t()) if ctx.needs_input_grad[1] else None  # [out, M] @ [M, in]

@@ -83,7 +83,7 @@ class Kernel(Protocol):
 
 class _FusedFunction(torch.autograd.Function):
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor, spec: FusedSpec, kernel: Kernel, surrogate: Any
     ) -> tuple[Tensor, ...]:
         ctx.spec, ctx.kernel, ctx.surrogate = spec, kernel, surrogate
@@ -102,7 +102,7 @@ class _FusedFunction(torch.autograd.Function):
         return z, v_t, i_t, a_t
 
     @staticmethod
-    def backward(  # type: ignore[override]
+    def backward(
         ctx: Any, gz: Tensor | None, gvT: Tensor | None, giT: Tensor | None, gaT: Tensor | None
     ) -> tuple[Any, ...]:
         saved = ctx.saved_tensors

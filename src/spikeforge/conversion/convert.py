@@ -25,7 +25,7 @@ The caller's ANN is never modified (the converter works on a deep copy).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import fx, nn
@@ -66,7 +66,7 @@ def _scales(
                 f"method='qcfs' needs QCFS activations, but {bad} are ReLU; train the ANN with "
                 "spikeforge.conversion.QCFS in place of ReLU, or use method='rueckauer'"
             )
-        return {n: float(gm.get_submodule(n).threshold.detach()) for n in names}
+        return {n: float(cast(QCFS, gm.get_submodule(n)).threshold.detach()) for n in names}  # all QCFS: checked
     if data is None:
         raise ValueError("method='rueckauer' needs calibration_data (a tensor [N, ...] of training inputs)")
     return calibrate_scales(gm, data, names, percentile_value=percentile, batch_size=batch_size)
@@ -165,7 +165,7 @@ def convert(
         calibration_data,
         int(correction_steps),  # type: ignore[arg-type]
         mode=correction,
-        iterations=correction_iterations,  # type: ignore[arg-type]
+        iterations=correction_iterations,
         granularity=correction_granularity,
         batch_size=batch_size,
         generator=generator,

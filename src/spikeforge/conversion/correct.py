@@ -102,7 +102,7 @@ def correct_offsets(
     new = copy.deepcopy(snn)
     for _ in range(iterations):
         for name in new.activation_names:
-            mod = new.body.get_submodule(name)
+            mod = new._activation(name)
             total: Tensor | None = None
             count = 0
             for xb in batches:

@@ -225,10 +225,11 @@ def fold_batchnorm(gm: fx.GraphModule) -> fx.GraphModule:
         prev = node.args[0]
         if not (isinstance(prev, fx.Node) and prev.op == "call_module" and len(prev.users) == 1):
             continue
-        layer = gm.get_submodule(prev.target)
+        layer_name = str(prev.target)  # a call_module target is the module's qualified name
+        layer = gm.get_submodule(layer_name)
         if not isinstance(layer, _LINEAR_LIKE):
             continue
-        gm.add_submodule(prev.target, fold_bn_into(layer, bn))
+        gm.add_submodule(layer_name, fold_bn_into(layer, bn))
         node.replace_all_uses_with(prev)
         gm.graph.erase_node(node)
     gm.graph.eliminate_dead_code()

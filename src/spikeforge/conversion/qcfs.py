@@ -37,7 +37,7 @@ __all__ = ["QCFS", "qcfs", "floor_ste"]
 
 class _FloorSTE(torch.autograd.Function):
     @staticmethod
-    def forward(x: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(x: Tensor) -> Tensor:
         return torch.floor(x)
 
     @staticmethod
@@ -45,7 +45,7 @@ class _FloorSTE(torch.autograd.Function):
         pass
 
     @staticmethod
-    def backward(ctx: Any, grad_out: Tensor) -> Tensor:  # type: ignore[override]
+    def backward(ctx: Any, grad_out: Tensor) -> Tensor:
         return grad_out
 
 

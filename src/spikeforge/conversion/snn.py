@@ -17,7 +17,7 @@ Restriction: the ANN must treat dimension 0 as the batch and never mix samples a
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import torch
 from torch import Tensor, fx, nn
@@ -86,7 +86,11 @@ class ConvertedSNN(nn.Module):
 
     def thresholds(self) -> dict[str, float]:
         """``{activation name: threshold lambda}``."""
-        return {name: self.body.get_submodule(name).threshold for name in self.activation_names}
+        return {name: self._activation(name).threshold for name in self.activation_names}
+
+    def _activation(self, name: str) -> SpikingActivation:
+        """The spiking activation ``name`` (one of :attr:`activation_names`)."""
+        return cast(SpikingActivation, self.body.get_submodule(name))
 
     # ---- input encoding ----------------------------------------------------------------------
     def encode(self, x: Tensor, num_steps: int, *, generator: torch.Generator | None = None) -> Tensor:

@@ -78,6 +78,9 @@ class SpikingActivation(TimeStateful):
         membrane_shift: ``delta_v``, added to the initial membrane; same broadcasting rule.
     """
 
+    current_shift: Tensor | None  # buffers (registered in __init__)
+    membrane_shift: Tensor | None
+
     def __init__(
         self,
         source: nn.Module,
@@ -136,6 +139,8 @@ class MaxPoolGateState(NamedTuple):
 
 class SpikingMaxPool(TimeStateful):
     """Gated spiking max-pool (rule in the module docstring) replacing ``nn.MaxPool1d/2d``."""
+
+    source: nn.MaxPool1d | nn.MaxPool2d
 
     def __init__(self, source: nn.MaxPool1d | nn.MaxPool2d) -> None:
         super().__init__()

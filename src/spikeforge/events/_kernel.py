@@ -50,8 +50,8 @@ __all__ = ["Kernels", "get_advance", "numba_available"]
 
 
 class Kernels(NamedTuple):
-    """The engine's loops: :func:`~spikeforge.events._loop.advance`, :func:`~spikeforge.events._loop.init_due`
-    and :func:`dense_csr`."""
+    """The engine's loops: :func:`~spikeforge.events._loop.advance`,
+    :func:`~spikeforge.events._closed_form.init_due` and :func:`dense_csr`."""
 
     advance: Callable[..., None]
     init_due: Callable[..., None]
@@ -62,20 +62,20 @@ def get_advance(use_numba: bool) -> Kernels:
     """The loops compiled by Numba (``use_numba=True``; ImportError without numba) or interpreted."""
     if use_numba:
         return _compiled()
-    from spikeforge.events import _loop
+    from spikeforge.events import _closed_form, _loop
 
-    return Kernels(_loop.advance, _loop.init_due, dense_csr)
+    return Kernels(_loop.advance, _closed_form.init_due, dense_csr)
 
 
 @functools.cache
 def _compiled() -> Kernels:
     """Compiled once per process (and cached on disk by Numba); the helpers of :mod:`spikeforge.events._loop`
-    are compiled into the loops that call them."""
+    and :mod:`spikeforge.events._closed_form` are compiled into the loops that call them."""
     if not numba_available():
         raise ImportError("the compiled event engine needs numba: pip install numba (or pass use_numba=False)")
     import numba
 
-    from spikeforge.events import _loop
+    from spikeforge.events import _closed_form, _loop
 
     jit: Any = numba.njit(cache=True, nogil=True)
-    return Kernels(jit(_loop.advance), jit(_loop.init_due), jit(dense_csr))
+    return Kernels(jit(_loop.advance), jit(_closed_form.init_due), jit(dense_csr))

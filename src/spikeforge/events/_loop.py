@@ -1,15 +1,16 @@
-"""The event engine's loops :func:`advance` and :func:`init_due`, which :mod:`spikeforge.events._kernel` (the
-equations, the data layout) compiles with Numba or runs interpreted. The helpers stay in this file: Numba's
-on-disk cache notices changes to the caller's file only."""
+"""The event engine's loop :func:`advance`, which :mod:`spikeforge.events._kernel` (the equations, the data
+layout) compiles with Numba or runs interpreted. Its whole-layer helpers stay in this file: Numba's on-disk
+cache notices changes to the caller's file only. The closed forms it calls live in
+:mod:`spikeforge.events._closed_form` (stable math; after editing that file delete the Numba caches)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from spikeforge._core.codes import SUBTRACT, TO_VALUE
+from spikeforge.events._closed_form import _catch_up, _next_due
 from spikeforge.events._layout import (
     IF_MODEL,
     LIF_MODEL,
@@ -24,55 +25,7 @@ from spikeforge.events._layout import (
     jitable,
 )
 
-__all__ = ["advance", "init_due"]
-
-
-@jitable
-def _catch_up(
-    model: int, k: int, vv: Any, ii: Any, beta: Any, gain: Any, alpha: Any, b: Any, v_rest: Any
-) -> tuple[Any, Any]:
-    if model == IF_MODEL or (model == LIF_MODEL and beta >= 1.0):
-        if b != 0.0:
-            vv = vv + k * (gain * b)
-        return vv, ii
-    if model == LIF_MODEL:
-        vinf = v_rest + gain * b / (1.0 - beta)
-        return vinf + beta**k * (vv - vinf), ii
-    bk = beta**k
-    ak = alpha**k
-    if beta != alpha:
-        s = alpha * (bk - ak) / (beta - alpha)
-    else:
-        s = k * ak
-    return v_rest + bk * (vv - v_rest) + gain * ii * s, ak * ii
-
-
-@jitable
-def _next_due(
-    model: int, t: int, vv: Any, ii: Any, beta: Any, gain: Any, alpha: Any, b: Any, v_rest: Any, v_th: Any
-) -> int:
-    """First step after ``t`` at which the neuron could spike without input (early is safe, late is not)."""
-    if model == IF_MODEL or (model == LIF_MODEL and beta >= 1.0):
-        d = gain * b
-        if vv + d - v_th > 0.0:
-            return t + 1
-        if d > 0.0:
-            return t + max(1, int(math.floor((v_th - vv) / d)) - 1)
-        return NEVER
-    if model == LIF_MODEL:
-        vinf = v_rest + gain * b / (1.0 - beta)
-        if vinf + beta * (vv - vinf) - v_th > 0.0:
-            return t + 1
-        if vv < vinf and vinf > v_th:
-            r = (vinf - v_th) / (vinf - vv)
-            return t + max(1, int(math.floor(math.log(r) / math.log(beta))) - 1)
-        return NEVER
-    if alpha >= 1.0:
-        return t + 1
-    bound = max(vv - v_rest, 0.0) + gain * max(ii, 0.0) * alpha / (1.0 - alpha)
-    if v_rest + bound - v_th > 0.0:
-        return t + 1
-    return NEVER
+__all__ = ["advance"]
 
 
 @jitable
@@ -426,21 +379,3 @@ def advance(
                 prev_cnt[l] = pos
     for l in range(n_layers):
         _settle(off[l], n_out[l], synced[l], never[l], last, due)
-
-
-def init_due(lay: Layers, mem: Membranes, layer_of: np.ndarray, v: np.ndarray, due: np.ndarray) -> None:
-    """Schedule spontaneous firing of neurons at their initial state (as if updated at step -1)."""
-    for g in range(v.shape[0]):
-        lay_g = layer_of[g]
-        due[g] = _next_due(
-            lay.model[lay_g],
-            -1,
-            v[g],
-            0.0,
-            mem.beta[g],
-            mem.gain[g],
-            mem.alpha[g],
-            mem.bias[g],
-            lay.v_rest[lay_g],
-            mem.v_th[g],
-        )

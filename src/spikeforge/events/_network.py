@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from spikeforge._core.spec import FusedSpec
 from spikeforge.events._layout import CUBA_MODEL, IF_MODEL, LIF_MODEL, Layers, Membranes, Weights
-from spikeforge.events.sparse import conv2d_pairs
+from spikeforge.events._sparse_fn import conv2d_pairs
 from spikeforge.layers import SeqToBatch, SNNSequential
 from spikeforge.neurons import Neuron
 

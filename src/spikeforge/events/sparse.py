@@ -30,15 +30,14 @@ and shapes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.autograd.function import once_differentiable
 
-from spikeforge.events._sparse_kernel import kernels as _kernels
+from spikeforge.events._sparse_fn import _kernel_csr, _SparseConv2dFn, _SparseLinearFn, _SparseLinearKernelFn
+from spikeforge.events._sparse_fn import conv2d_pairs as conv2d_pairs  # re-exported: its home before the split
 
 __all__ = [
     "LINEAR_CROSSOVER",
@@ -70,117 +69,6 @@ def _check_crossover(crossover: float) -> float:
     if isinstance(crossover, bool) or not isinstance(crossover, (int, float)) or not 0.0 <= float(crossover) <= 1.0:
         raise ValueError(f"crossover must be a density in [0, 1], got {crossover!r}")
     return float(crossover)
-
-
-def _bags(keys: Tensor, num_bags: int) -> Tensor:
-    """Offsets of ``num_bags`` consecutive bags for sorted bag ids ``keys``."""
-    counts = torch.bincount(keys, minlength=num_bags)
-    offsets = torch.zeros(num_bags, dtype=torch.int64, device=keys.device)
-    if num_bags > 1:
-        offsets[1:] = torch.cumsum(counts[:-1], 0)
-    return offsets
-
-
-class _SparseLinearFn(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, wt: Tensor | None) -> Tensor:  # type: ignore[override]
-        m, n_in = x.shape  # [M, in]
-        active = torch.nonzero(x.reshape(-1)).reshape(-1)  # flat indices, row-major: rows sorted
-        rows, cols = active // n_in, active % n_in
-        if wt is None:
-            wt = weight.detach().t().contiguous()  # [in, out]: column j of W is row j here
-        out = F.embedding_bag(cols, wt, _bags(rows, m), mode="sum")  # [M, out]
-        if bias is not None:
-            out = out + bias
-        ctx.save_for_backward(rows, cols, weight)
-        ctx.shape = (m, n_in)
-        ctx.has_bias = bias is not None
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None, None]:  # type: ignore[override]
-        rows, cols, weight = ctx.saved_tensors
-        m, n_in = ctx.shape
-        grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_x = grad_out @ weight  # [M, in], dense (surrogate gradients reach every input)
-        if ctx.needs_input_grad[1]:
-            key, _ = torch.sort(cols * m + rows)  # group the active entries by input feature
-            cols_by_col, rows_by_col = key // m, key % m
-            grad_wt = F.embedding_bag(rows_by_col, grad_out.contiguous(), _bags(cols_by_col, n_in), mode="sum")
-            grad_w = grad_wt.t()  # [out, in]
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_b = grad_out.sum(0)
-        return grad_x, grad_w, grad_b, None
-
-
-class _SparseLinearKernelFn(torch.autograd.Function):
-    """The same layer on the Numba kernels (CPU): the row CSR of ``x`` is built once by the caller,
-    used by the forward gather and, transposed, by the weight-gradient gather."""
-
-    @staticmethod
-    def forward(
-        ctx: Any,
-        x: Tensor,
-        weight: Tensor,
-        bias: Tensor | None,
-        wt: Tensor | None,  # type: ignore[override]
-        ptr: np.ndarray,
-        idx: np.ndarray,
-    ) -> Tensor:
-        _, _, gather = _kernels()  # type: ignore[misc]
-        m, n_in = x.shape
-        n_out = weight.shape[0]
-        if bias is not None:
-            out = bias.detach().expand(m, n_out).contiguous()
-        else:
-            out = torch.zeros(m, n_out, dtype=weight.dtype)
-        if wt is None:
-            wt = weight.detach().t().contiguous()  # [in, out]: column j of W is row j here
-        gather(ptr, idx, wt.numpy(), out.numpy())
-        ctx.save_for_backward(weight)
-        ctx.csr, ctx.n_in, ctx.has_bias = (ptr, idx), n_in, bias is not None
-        return out
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        (weight,) = ctx.saved_tensors
-        grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_x = grad_out @ weight  # [M, in], dense (surrogate gradients reach every input)
-        if ctx.needs_input_grad[1]:
-            _, transpose, gather = _kernels()  # type: ignore[misc]
-            ptr, idx = ctx.csr
-            cptr = np.empty(ctx.n_in + 1, dtype=np.int64)
-            cidx = np.empty(max(int(ptr[-1]), 1), dtype=np.int32)
-            transpose(ptr, idx, ctx.n_in, cptr, cidx)  # rows grouped by input feature, once
-            grad_wt = torch.zeros(ctx.n_in, weight.shape[0], dtype=weight.dtype)
-            gather(cptr, cidx, grad_out.detach().contiguous().numpy(), grad_wt.numpy())
-            grad_w = grad_wt.t()  # [out, in]
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_b = grad_out.sum(0)
-        return grad_x, grad_w, grad_b, None, None, None
-
-
-def _kernel_csr(x2: Tensor, weight: Tensor) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """Row CSR of binary ``x2 [M, K]`` when the Numba kernels apply (CPU, same float dtype), else None.
-
-    Returns ``(ptr, idx, nnz)``; ``nnz = -1`` marks a non-binary input."""
-    k = _kernels()
-    if (
-        k is None
-        or x2.device.type != "cpu"
-        or weight.device.type != "cpu"
-        or x2.dtype != weight.dtype
-        or x2.dtype not in (torch.float32, torch.float64)
-    ):
-        return None
-    xn = x2.detach().contiguous().numpy()
-    ptr = np.empty(xn.shape[0] + 1, dtype=np.int64)
-    idx = np.empty(max(xn.size, 1), dtype=np.int32)
-    nnz = int(k[0](xn, ptr, idx))
-    return ptr, idx, nnz
 
 
 def sparse_linear(
@@ -225,72 +113,6 @@ def sparse_linear(
 
 def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
     return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
-
-
-def conv2d_pairs(
-    x: Tensor,
-    kernel: tuple[int, int],
-    stride: tuple[int, int],
-    padding: tuple[int, int],
-    dilation: tuple[int, int],
-    out_hw: tuple[int, int],
-) -> tuple[Tensor, Tensor]:
-    """Synapses reached by the active inputs of binary ``x [B, C, H, W]``.
-
-    Returns ``(bag, tap)``: for every (active input, kernel tap) that lands on a real output position,
-    ``bag = (b * OH + oy) * OW + ox`` and ``tap = (c * KH + ky) * KW + kx`` (row of ``W`` reshaped to
-    ``[C*KH*KW, O]``). Each pair is ``O`` synaptic additions.
-    """
-    kh, kw = kernel
-    oh, ow = out_hw
-    b, c, iy, ix = torch.nonzero(x).unbind(1)  # [nnz] each
-    ky = torch.arange(kh, device=x.device).repeat_interleave(kw)  # [K]
-    kx = torch.arange(kw, device=x.device).repeat(kh)
-    ny = iy[:, None] + padding[0] - ky[None, :] * dilation[0]  # [nnz, K]: stride * oy
-    nx = ix[:, None] + padding[1] - kx[None, :] * dilation[1]
-    oy, ox = torch.div(ny, stride[0], rounding_mode="floor"), torch.div(nx, stride[1], rounding_mode="floor")
-    ok = (ny % stride[0] == 0) & (nx % stride[1] == 0) & (oy >= 0) & (oy < oh) & (ox >= 0) & (ox < ow)
-    bag = ((b[:, None] * oh + oy) * ow + ox)[ok]
-    tap = ((c[:, None] * kh + ky[None, :]) * kw + kx[None, :])[ok]
-    return bag, tap
-
-
-class _SparseConv2dFn(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, geom: tuple[Any, ...]) -> Tensor:  # type: ignore[override]
-        stride, padding, dilation = geom
-        n_b, _, h, w = x.shape
-        o, c, kh, kw = weight.shape
-        oh = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-        ow = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-        bag, tap = conv2d_pairs(x, (kh, kw), stride, padding, dilation, (oh, ow))
-        order = torch.argsort(bag, stable=True)
-        bag, tap = bag[order], tap[order]
-        table = weight.permute(1, 2, 3, 0).reshape(c * kh * kw, o)  # [C*KH*KW, O]
-        out = F.embedding_bag(tap, table, _bags(bag, n_b * oh * ow), mode="sum")  # [B*OH*OW, O]
-        out = out.reshape(n_b, oh, ow, o).permute(0, 3, 1, 2)  # [B, O, OH, OW] (channels-last strides)
-        if bias is not None:
-            out = out + bias.reshape(1, o, 1, 1)
-        ctx.save_for_backward(bag, tap, weight)
-        ctx.geom, ctx.x_shape, ctx.has_bias = geom, x.shape, bias is not None
-        return out.contiguous()
-
-    @staticmethod
-    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None, None]:  # type: ignore[override]
-        bag, tap, weight = ctx.saved_tensors
-        stride, padding, dilation = ctx.geom
-        o, c, kh, kw = weight.shape
-        grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_x = torch.nn.grad.conv2d_input(ctx.x_shape, weight, grad_out, stride, padding, dilation)
-        if ctx.needs_input_grad[1]:
-            table = grad_out.permute(0, 2, 3, 1).reshape(-1, o)  # [B*OH*OW, O]
-            order = torch.argsort(tap, stable=True)
-            gw = F.embedding_bag(bag[order], table.contiguous(), _bags(tap[order], c * kh * kw), mode="sum")
-            grad_w = gw.reshape(c, kh, kw, o).permute(3, 0, 1, 2)
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_b = grad_out.sum((0, 2, 3))
-        return grad_x, grad_w, grad_b, None
 
 
 def sparse_conv2d(
@@ -406,15 +228,12 @@ class SparseConv2d(nn.Conv2d):
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() == 3:
             return self.forward(x.unsqueeze(0))[0]
-        return sparse_conv2d(
-            x,
-            self.weight,
-            self.bias,
-            self.stride,
-            self.padding,
-            self.dilation,  # type: ignore[arg-type]
-            crossover=self.crossover,
+        # nn.Conv2d types its geometry tuple[int, ...] (padding also str); it holds pairs, and _check_conv
+        # rejected string padding
+        geom = cast(
+            "tuple[tuple[int, int], tuple[int, int], tuple[int, int]]", (self.stride, self.padding, self.dilation)
         )
+        return sparse_conv2d(x, self.weight, self.bias, *geom, crossover=self.crossover)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", crossover={self.crossover}"

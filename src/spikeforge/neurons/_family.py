@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Literal, TypedDict, Unpack, get_args
+from typing import Any, ClassVar, Literal, TypedDict, get_args
 
 from torch import Tensor
 
 from spikeforge._core.checks import check_finite
 from spikeforge._core.codes import RESET_CODES
+from spikeforge._core.compat import Unpack
 from spikeforge._core.discretize import decay, tau_from_decay
 from spikeforge._core.reset import ResetMode, apply_reset, check_reset_mode
 from spikeforge._core.spec import FusedSpec

@@ -18,11 +18,12 @@ The membrane integrates the *updated* current, so an input affects the membrane 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple, Unpack
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
+from spikeforge._core.compat import Unpack
 from spikeforge._core.discretize import decay
 from spikeforge._core.spike import SurrogateLike
 from spikeforge.neurons._family import LeakyOptions, LIFFamily, fire, integrate, leak

@@ -8,11 +8,12 @@ conversion uses IF with reset by subtraction). The membrane starts at 0.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple, Unpack
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
+from spikeforge._core.compat import Unpack
 from spikeforge._core.discretize import check_positive
 from spikeforge._core.spike import SurrogateLike
 from spikeforge.neurons._family import LIFFamily, SpikeOptions, fire, integrate
@@ -57,7 +58,7 @@ class IF(LIFFamily):
     leaky = False
 
     def __init__(self, *, c_mem: float = 1.0, size: int | None = None, **options: Unpack[SpikeOptions]) -> None:
-        super().__init__({}, size=size, **options)  # type: ignore[misc]
+        super().__init__({}, size=size, **options)
         check_positive("c_mem", c_mem)
         self.c_mem = float(c_mem)
 

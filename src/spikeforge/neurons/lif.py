@@ -15,11 +15,12 @@ removes ``v_th - v_reset``. ``detach_reset=True`` (default) keeps the reset out 
 
 from __future__ import annotations
 
-from typing import NamedTuple, Unpack
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
+from spikeforge._core.compat import Unpack
 from spikeforge._core.spike import SurrogateLike
 from spikeforge.neurons._family import (
     INPUT_SCALINGS,

@@ -8,11 +8,12 @@ r"""Recurrent LIF: a LIF population that also receives its own previous spikes t
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Unpack
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
+from spikeforge._core.compat import Unpack
 from spikeforge._core.spike import SurrogateLike
 from spikeforge.neurons._family import LeakyOptions, LIFFamily
 from spikeforge.neurons.base import Capabilities, register_neuron

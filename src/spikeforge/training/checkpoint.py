@@ -96,7 +96,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 def rng_state(generator: torch.Generator) -> dict[str, Any]:
     """The python, numpy, torch (CPU, and CUDA if initialised) and trainer-generator RNG states as tensors."""
     py_version, py_state, py_gauss = random.getstate()
-    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state(legacy=True)  # type: ignore[misc]
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state(legacy=True)
     out: dict[str, Any] = {
         "python": torch.tensor(py_state, dtype=torch.int64),
         "python_version": int(py_version),

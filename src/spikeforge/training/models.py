@@ -353,7 +353,7 @@ def _conv_model(
 ) -> SNNSequential:
     if len(in_shape) != 3:
         raise ValueError(f"model 'conv' needs (C, H, W) inputs but the dataset has shape {in_shape}; use model='mlp'")
-    return build_conv(in_shape, config.channels, config.hidden, num_classes, **common)  # type: ignore[arg-type]
+    return build_conv(in_shape, config.channels, config.hidden, num_classes, **common)
 
 
 #: One network builder per :data:`spikeforge.training.choices.MODELS` name.
