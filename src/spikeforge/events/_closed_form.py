@@ -50,7 +50,7 @@ def _next_due(
             return t + 1
         if d > 0.0:
             # int(): the compiled type stays obvious (as in _loop.py, whose ruff config allows it)
-            return t + max(1, int(math.floor((v_th - vv) / d)) - 1)  # noqa: RUF046
+            return t + max(1, int(math.floor((v_th - vv) / d)) - 1)
         return NEVER
     if model == LIF_MODEL:
         vinf = v_rest + gain * b / (1.0 - beta)
@@ -58,7 +58,7 @@ def _next_due(
             return t + 1
         if vv < vinf and vinf > v_th:
             r = (vinf - v_th) / (vinf - vv)
-            return t + max(1, int(math.floor(math.log(r) / math.log(beta))) - 1)  # noqa: RUF046
+            return t + max(1, int(math.floor(math.log(r) / math.log(beta))) - 1)
         return NEVER
     if alpha >= 1.0:
         return t + 1
