@@ -199,7 +199,7 @@ def test_malloc_changes_the_process_only_when_asked(monkeypatch: pytest.MonkeyPa
     monkeypatch.setitem(_main.MALLOC, "steady", lambda: calls.append("steady") or True)
     assert run(capsys, "info")[0] == 0  # called from Python: default "system"
     monkeypatch.setattr(sys, "argv", ["spikeforge", "info"])
-    assert cli.main() == 0  # as the program (argv None): the same default
+    assert cli.main() == 0  # from Python without argv: the same default
     capsys.readouterr()
     assert calls == []
     for argv in (["--malloc", "steady", "info"], ["info", "--malloc", "steady"]):
@@ -207,6 +207,28 @@ def test_malloc_changes_the_process_only_when_asked(monkeypatch: pytest.MonkeyPa
     assert calls == ["steady", "steady"]
     code, _, err = run(capsys, "--malloc", "jemalloc", "info")
     assert code == 2 and "steady" in err and calls == ["steady", "steady"]
+
+
+def test_the_program_defaults_to_steady_malloc_and_can_opt_out(monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    calls: list[str] = []
+    monkeypatch.setitem(_main.MALLOC, "steady", lambda: calls.append("steady") or True)
+    for argv, expected in ((["spikeforge", "info"], ["steady"]), (["spikeforge", "--malloc", "system", "info"], [])):
+        calls.clear()
+        monkeypatch.setattr(sys, "argv", argv)
+        with pytest.raises(SystemExit) as exit_info:
+            cli.console()
+        assert exit_info.value.code == 0 and calls == expected
+    capsys.readouterr()
+    with pytest.raises(ValueError, match="malloc must be one of"):
+        cli.main(["info"], malloc="jemalloc")
+
+
+def test_console_is_the_installed_program() -> None:
+    text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    assert 'spikeforge = "spikeforge.cli:console"' in text
+    main_module = (Path(__file__).resolve().parents[1] / "src" / "spikeforge" / "__main__.py").read_text()
+    assert "console()" in main_module
 
 
 # ---- info ----------------------------------------------------------------------------------------

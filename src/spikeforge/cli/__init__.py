@@ -39,21 +39,23 @@ running, missing optional extra), 2 a usage error (unknown option, invalid optio
 message names the fix), 130 interrupted.
 
 Process options, before or after the subcommand: ``--debug`` adds the traceback to an error;
-``--malloc {steady,system}`` (default ``system``) chooses whether glibc's ``mallopt`` keeps large freed
-buffers in the process (``steady``: faster training on Linux, see ``benchmarks/RESULTS.md``). It is the only
-process-wide effect and happens only when asked for, whether :func:`main` is called from Python or as
-the ``spikeforge`` program. The ``--help`` of every subcommand ends in a runnable example.
+``--malloc {steady,system}`` chooses whether glibc's ``mallopt`` keeps large freed buffers in the process
+(``steady``: faster training on Linux, see ``benchmarks/RESULTS.md``). It is the only process-wide effect and
+the switch is explicit: the ``spikeforge`` program and ``python -m spikeforge`` (:func:`console`) default to
+``steady`` (their process is a training run of its own; ``--malloc system`` opts out), while :func:`main`
+called from Python defaults to ``system`` and so never changes the caller's process unless asked (with or
+without ``argv``). The ``--help`` of every subcommand ends in a runnable example.
 
 Example::
 
     spikeforge train                      # the Yin-Yang main job with defaults
-    spikeforge --malloc steady train --epochs 5 --json > summary.json
+    spikeforge --malloc system train --epochs 5 --json > summary.json
     spikeforge evaluate runs/yinyang-mlp-20250101-120000/best.pt --split test
 """
 
 from __future__ import annotations
 
 from spikeforge.cli._common import JSON_SCHEMA, Output, UsageError
-from spikeforge.cli._main import COMMANDS, build_parser, main
+from spikeforge.cli._main import COMMANDS, build_parser, console, main
 
-__all__ = ["main", "build_parser", "COMMANDS", "UsageError", "Output", "JSON_SCHEMA"]
+__all__ = ["main", "console", "build_parser", "COMMANDS", "UsageError", "Output", "JSON_SCHEMA"]

@@ -11,7 +11,7 @@ from typing import NoReturn
 from spikeforge.cli import convert, energy, evaluate, export, import_, info, train
 from spikeforge.cli._common import JSON_SCHEMA, PROG, Command, UsageError, add_command, failure, success, write_json
 
-__all__ = ["main", "build_parser", "COMMANDS", "MALLOC", "steady_malloc"]
+__all__ = ["main", "console", "build_parser", "COMMANDS", "MALLOC", "steady_malloc"]
 
 #: The subcommands in ``--help`` order, one module each.
 COMMANDS: tuple[Command, ...] = tuple(m.COMMAND for m in (train, evaluate, info, energy, export, import_, convert))
@@ -55,7 +55,10 @@ def steady_malloc() -> bool:
 
 #: ``--malloc`` choices -> what they do to the process before the subcommand runs.
 MALLOC: dict[str, Callable[[], bool]] = {"system": lambda: False, "steady": steady_malloc}
+#: ``--malloc`` default of :func:`main` called from Python (never touch the caller's process unasked) and of the
+#: ``spikeforge`` program / ``python -m spikeforge`` (:func:`console`: a training process of its own).
 DEFAULT_MALLOC = "system"
+PROGRAM_MALLOC = "steady"
 
 
 class _ParseError(UsageError):
@@ -71,35 +74,37 @@ class _Parser(argparse.ArgumentParser):
         raise _ParseError(self, message)
 
 
-def _add_process_options(parser: argparse.ArgumentParser, *, subcommand: bool) -> None:
+def _add_process_options(parser: argparse.ArgumentParser, *, subcommand: bool, malloc: str) -> None:
     """``--debug`` and ``--malloc``, accepted before and after the subcommand (the later one wins)."""
     parser.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS if subcommand else False,
         help="show the full traceback on errors",
     )  # fmt: skip
     parser.add_argument(
-        "--malloc", choices=tuple(MALLOC), default=argparse.SUPPRESS if subcommand else DEFAULT_MALLOC,
+        "--malloc", choices=tuple(MALLOC), default=argparse.SUPPRESS if subcommand else malloc,
         help="steady: keep large freed buffers in the process (glibc mallopt; faster training on Linux); "
-        f"system: leave the allocator alone; default: {DEFAULT_MALLOC}",
+        f"system: leave the allocator alone; default: {malloc} (the spikeforge program: {PROGRAM_MALLOC}; "
+        f"spikeforge.cli.main() called from Python: {DEFAULT_MALLOC})",
     )  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (one subparser per module in :data:`COMMANDS`)."""
+def build_parser(malloc: str = DEFAULT_MALLOC) -> argparse.ArgumentParser:
+    """The full argument parser (one subparser per module in :data:`COMMANDS`); ``malloc``: the ``--malloc``
+    default."""
     from spikeforge import __version__
 
     parser = _Parser(
         prog=PROG,
         description="Train and evaluate spiking neural networks (spikeforge).",
         epilog=f"--json output of every subcommand (one object on stdout):\n{JSON_SCHEMA}\n\nexample:\n"
-        "  spikeforge train            # Yin-Yang main job\n  spikeforge --malloc steady train --epochs 5\n"
+        "  spikeforge train            # Yin-Yang main job\n  spikeforge --malloc system train --epochs 5\n"
         "  spikeforge info",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    _add_process_options(parser, subcommand=False)
+    _add_process_options(parser, subcommand=False, malloc=malloc)
     common = argparse.ArgumentParser(add_help=False)
-    _add_process_options(common, subcommand=True)
+    _add_process_options(common, subcommand=True, malloc=malloc)
     names = [command.name for command in COMMANDS]
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(names) + "}", parser_class=_Parser)
     for command in COMMANDS:
@@ -118,14 +123,17 @@ def _report(where: str, command: str | None, error: BaseException, code: int, *,
     return code
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, malloc: str = DEFAULT_MALLOC) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``) and return the exit code.
 
-    Called from Python or as the ``spikeforge`` program, it does the same: the process is changed only
-    by an explicit ``--malloc steady``.
+    The process is changed only through ``--malloc``, whose default is ``malloc``: ``"system"`` (leave the
+    allocator alone) when called from Python, whether or not ``argv`` is given; the ``spikeforge`` program
+    runs :func:`console`, whose default is ``"steady"``.
     """
+    if malloc not in MALLOC:
+        raise ValueError(f"malloc must be one of {tuple(MALLOC)}, got {malloc!r}")
     tokens = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser(malloc)
     try:
         args = parser.parse_args(tokens)
     except _ParseError as e:  # usage error: the command and --json are taken from the raw tokens
@@ -159,3 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(output.text + "\n")
         sys.stdout.flush()
     return 0
+
+
+def console() -> NoReturn:
+    """The ``spikeforge`` program and ``python -m spikeforge``: :func:`main` on ``sys.argv`` with
+    ``--malloc steady`` by default (a training process keeps its large freed buffers; ``--malloc system``
+    opts out), then exit with its code."""
+    sys.exit(main(malloc=PROGRAM_MALLOC))
