@@ -10,7 +10,8 @@ __all__ = ["FusedSpec"]
 
 
 class FusedSpec(NamedTuple):
-    """Scalar constants of one LIF-family layer (python floats; cast to the input dtype by kernels)."""
+    """Constants of one LIF-family layer: python floats for the kernels (cast to the input dtype by them); tensors
+    where :meth:`~spikeforge.neurons.LIFFamily.membrane_spec` is given ``like`` and a parameter is per-neuron."""
 
     beta: float
     v_rest: float
@@ -25,3 +26,10 @@ class FusedSpec(NamedTuple):
     adapt: float = 0.0
     rho: float = 0.0
     is_if: bool = False  # IF: v' = v + gain x (no leak term at all), mirrors if_step exactly
+
+    def constants(self) -> tuple[float, ...]:
+        """The recurrence's constants in the order the compiled kernels read them:
+        ``beta, v_rest, gain, v_th, v_reset, alpha, adapt, rho, 1 - rho, v_th - v_reset``."""
+        rho = self.rho
+        return (self.beta, self.v_rest, self.gain, self.v_th, self.v_reset, self.alpha, self.adapt, rho, 1 - rho,
+                self.v_th - self.v_reset)  # fmt: skip

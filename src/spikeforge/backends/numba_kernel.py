@@ -64,19 +64,7 @@ def _np(t: Tensor) -> np.ndarray:
 
 def _consts(spec: FusedSpec, dtype: torch.dtype) -> tuple[tuple[Any, ...], tuple[int, bool, bool, bool]]:
     f = np.float32 if dtype == torch.float32 else np.float64
-    p = (
-        spec.beta,
-        spec.v_rest,
-        spec.gain,
-        spec.v_th,
-        spec.v_reset,
-        spec.alpha,
-        spec.adapt,
-        spec.rho,
-        1 - spec.rho,
-        spec.v_th - spec.v_reset,
-        1.0,
-    )
+    p = (*spec.constants(), 1.0)
     return tuple(f(c) for c in p), (spec.reset, spec.has_syn, spec.has_adapt, spec.is_if)
 
 

@@ -157,22 +157,7 @@ class TritonKernel:
         h = torch.empty(x.shape, dtype=cd, device=x.device)
         a_prev = torch.empty(x.shape, dtype=cd, device=x.device) if spec.has_adapt else x.new_empty(0)
         v_out, i_out, a_out = (torch.empty(v0.shape, dtype=cd, device=x.device) for _ in range(3))
-        p = _constants(
-            [
-                spec.beta,
-                spec.v_rest,
-                spec.gain,
-                spec.v_th,
-                spec.v_reset,
-                spec.alpha,
-                spec.adapt,
-                spec.rho,
-                1 - spec.rho,
-                spec.v_th - spec.v_reset,
-            ],
-            cd,
-            x.device,
-        )
+        p = _constants(list(spec.constants()), cd, x.device)
         _launch(
             fwd,
             x,
@@ -223,24 +208,8 @@ class TritonKernel:
         out_dtype = gz.dtype  # the input's dtype (h is float32 when the input is float16/bfloat16)
         gx = torch.empty(h.shape, dtype=cd, device=h.device)
         gv, gi, ga = (torch.empty(gvT.shape, dtype=cd, device=h.device) for _ in range(3))
-        beta = 1.0 if spec.is_if else spec.beta
-        p = _constants(
-            [
-                beta,
-                spec.gain,
-                spec.v_th,
-                spec.v_reset,
-                spec.alpha,
-                spec.adapt,
-                spec.rho,
-                1 - spec.rho,
-                spec.v_th - spec.v_reset,
-                sg_a,
-                sg_b,
-            ],
-            cd,
-            h.device,
-        )
+        beta, _v_rest, *rest = spec.constants()  # the backward needs no v_rest; IF has no leak (beta 1)
+        p = _constants([1.0 if spec.is_if else beta, *rest, sg_a, sg_b], cd, h.device)
         gz = gz if gz.dim() == 2 else gz.reshape(T, M)
         sgt, sgm = gz.stride()
         _launch(
