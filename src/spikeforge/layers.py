@@ -15,11 +15,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
 from spikeforge._core.checks import check_seq
 from spikeforge.backends.gemm import linear as fast_linear
-from spikeforge.neurons.base import Neuron, Stateful
+from spikeforge.neurons.base import Neuron
+from spikeforge.neurons.base import Stateful
 
 __all__ = ["SeqToBatch", "SNNSequential", "record", "Recording"]
 

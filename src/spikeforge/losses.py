@@ -15,17 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from spikeforge._core.checks import check_number, check_seq
+from spikeforge._core.checks import check_number
+from spikeforge._core.checks import check_seq
 from spikeforge.encoding.decode import soft_first_spike_time
 
 __all__ = [
-    "rate_cross_entropy",
-    "spike_count_mse",
-    "max_membrane_cross_entropy",
-    "first_spike_time_loss",
-    "spike_l1",
+    "rate_cross_entropy", "spike_count_mse", "max_membrane_cross_entropy", "first_spike_time_loss", "spike_l1",
     "rate_l2_per_neuron",
-]
+]  # fmt: skip
 
 RateSide = Literal["both", "upper", "lower"]
 _SIDES = ("both", "upper", "lower")

@@ -25,27 +25,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from dataclasses import fields
+from typing import Any
+from typing import TypeVar
 
 import torch
 from torch import Tensor
 
-from spikeforge._core.codes import SG_ATAN, SG_CUSTOM, SG_FAST_SIGMOID, SG_SIGMOID, SG_STRAIGHT_THROUGH, SG_TRIANGLE
+from spikeforge._core.codes import SG_ATAN
+from spikeforge._core.codes import SG_CUSTOM
+from spikeforge._core.codes import SG_FAST_SIGMOID
+from spikeforge._core.codes import SG_SIGMOID
+from spikeforge._core.codes import SG_STRAIGHT_THROUGH
+from spikeforge._core.codes import SG_TRIANGLE
 from spikeforge._core.spike import spike
 
 __all__ = [
-    "Surrogate",
-    "FastSigmoid",
-    "Triangle",
-    "ATan",
-    "Sigmoid",
-    "StraightThrough",
-    "register_surrogate",
-    "get_surrogate",
-    "list_surrogates",
-    "resolve_surrogate",
-]
+    "Surrogate", "FastSigmoid", "Triangle", "ATan", "Sigmoid", "StraightThrough", "register_surrogate",
+    "get_surrogate", "list_surrogates", "resolve_surrogate",
+]  # fmt: skip
 
 _REGISTRY: dict[str, type[Surrogate]] = {}
 T = TypeVar("T", bound=type["Surrogate"])

@@ -14,17 +14,16 @@ Code inside the package imports :mod:`spikeforge.training`, never this module.
 """
 
 from spikeforge.training.config import TrainConfig
-from spikeforge.training.loop import RUN_FILES, Callback, TrainResult, load_splits, train
-from spikeforge.training.saved import evaluate, evaluate_checkpoint, load_checkpoint
+from spikeforge.training.loop import RUN_FILES
+from spikeforge.training.loop import Callback
+from spikeforge.training.loop import TrainResult
+from spikeforge.training.loop import load_splits
+from spikeforge.training.loop import train
+from spikeforge.training.saved import evaluate
+from spikeforge.training.saved import evaluate_checkpoint
+from spikeforge.training.saved import load_checkpoint
 
 __all__ = [
-    "TrainConfig",
-    "Callback",
-    "TrainResult",
-    "train",
-    "evaluate",
-    "load_checkpoint",
-    "evaluate_checkpoint",
-    "load_splits",
-    "RUN_FILES",
-]
+    "TrainConfig", "Callback", "TrainResult", "train", "evaluate", "load_checkpoint", "evaluate_checkpoint",
+    "load_splits", "RUN_FILES",
+]  # fmt: skip

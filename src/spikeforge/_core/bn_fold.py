@@ -17,7 +17,8 @@ import copy
 from typing import cast
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
 __all__ = ["FOLDABLE_LAYERS", "fold_bn"]
 

@@ -13,16 +13,9 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "check_float_tensor",
-    "check_range",
-    "check_num_steps",
-    "check_generator",
-    "check_number",
-    "check_seq",
-    "check_int",
-    "check_state",
-    "check_finite",
-]
+    "check_float_tensor", "check_range", "check_num_steps", "check_generator", "check_number", "check_seq",
+    "check_int", "check_state", "check_finite",
+]  # fmt: skip
 
 
 def _all_finite(x: Tensor) -> bool:

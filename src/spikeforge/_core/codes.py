@@ -11,18 +11,9 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
-    "TO_VALUE",
-    "SUBTRACT",
-    "NONE",
-    "RESET_CODES",
-    "RESET_NAMES",
-    "SG_CUSTOM",
-    "SG_FAST_SIGMOID",
-    "SG_TRIANGLE",
-    "SG_ATAN",
-    "SG_SIGMOID",
-    "SG_STRAIGHT_THROUGH",
-]
+    "TO_VALUE", "SUBTRACT", "NONE", "RESET_CODES", "RESET_NAMES", "SG_CUSTOM", "SG_FAST_SIGMOID", "SG_TRIANGLE",
+    "SG_ATAN", "SG_SIGMOID", "SG_STRAIGHT_THROUGH",
+]  # fmt: skip
 
 # ---- reset modes (see spikeforge._core.reset) -------------------------------------------------
 TO_VALUE: Final = 0  # V = v_reset where a spike was emitted

@@ -8,7 +8,8 @@ for callers that have checked their input already (a neuron module's ``forward``
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
+from typing import TypeVar
 
 import torch
 from torch import Tensor

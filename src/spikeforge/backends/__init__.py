@@ -24,38 +24,28 @@ carry the membrane in float32, so they are used only when ``backend="triton"`` i
 
 from __future__ import annotations
 
-from spikeforge.backends.numba_kernel import NumbaKernel, numba_available
-from spikeforge.backends.select import (
-    AUTO_PREFERENCE,
-    BACKEND_TABLE,
-    BACKENDS,
-    Backend,
-    available_backends,
-    check_backend,
-    select_kernel,
-)
-from spikeforge.backends.spec import RESET_CODES, FusedSpec, Kernel, fused_run, surrogate_kernel_code
+from spikeforge.backends.numba_kernel import NumbaKernel
+from spikeforge.backends.numba_kernel import numba_available
+from spikeforge.backends.select import AUTO_PREFERENCE
+from spikeforge.backends.select import BACKEND_TABLE
+from spikeforge.backends.select import BACKENDS
+from spikeforge.backends.select import Backend
+from spikeforge.backends.select import available_backends
+from spikeforge.backends.select import check_backend
+from spikeforge.backends.select import select_kernel
+from spikeforge.backends.spec import RESET_CODES
+from spikeforge.backends.spec import FusedSpec
+from spikeforge.backends.spec import Kernel
+from spikeforge.backends.spec import fused_run
+from spikeforge.backends.spec import surrogate_kernel_code
 from spikeforge.backends.torch_kernel import TorchKernel
-from spikeforge.backends.triton_kernel import TRITON_DTYPES, TritonKernel, triton_available, triton_installed
+from spikeforge.backends.triton_kernel import TRITON_DTYPES
+from spikeforge.backends.triton_kernel import TritonKernel
+from spikeforge.backends.triton_kernel import triton_available
+from spikeforge.backends.triton_kernel import triton_installed
 
 __all__ = [
-    "BACKENDS",
-    "BACKEND_TABLE",
-    "AUTO_PREFERENCE",
-    "Backend",
-    "FusedSpec",
-    "Kernel",
-    "fused_run",
-    "select_kernel",
-    "available_backends",
-    "RESET_CODES",
-    "check_backend",
-    "surrogate_kernel_code",
-    "NumbaKernel",
-    "TorchKernel",
-    "TritonKernel",
-    "numba_available",
-    "triton_available",
-    "triton_installed",
-    "TRITON_DTYPES",
-]
+    "BACKENDS", "BACKEND_TABLE", "AUTO_PREFERENCE", "Backend", "FusedSpec", "Kernel", "fused_run", "select_kernel",
+    "available_backends", "RESET_CODES", "check_backend", "surrogate_kernel_code", "NumbaKernel", "TorchKernel",
+    "TritonKernel", "numba_available", "triton_available", "triton_installed", "TRITON_DTYPES",
+]  # fmt: skip

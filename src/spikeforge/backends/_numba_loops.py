@@ -24,16 +24,18 @@ from typing import Any
 import numba
 import numpy as np
 
+from spikeforge._core.codes import SG_ATAN  # Numba freezes module-level ints into the compiled code as constants
+from spikeforge._core.codes import SG_CUSTOM  # Numba freezes module-level ints into the compiled code as constants
 from spikeforge._core.codes import (  # Numba freezes module-level ints into the compiled code as constants
-    SG_ATAN,
-    SG_CUSTOM,
     SG_FAST_SIGMOID,
-    SG_SIGMOID,
-    SG_STRAIGHT_THROUGH,
-    SG_TRIANGLE,
-    SUBTRACT,
-    TO_VALUE,
 )
+from spikeforge._core.codes import SG_SIGMOID  # Numba freezes module-level ints into the compiled code as constants
+from spikeforge._core.codes import (  # Numba freezes module-level ints into the compiled code as constants
+    SG_STRAIGHT_THROUGH,
+)
+from spikeforge._core.codes import SG_TRIANGLE  # Numba freezes module-level ints into the compiled code as constants
+from spikeforge._core.codes import SUBTRACT  # Numba freezes module-level ints into the compiled code as constants
+from spikeforge._core.codes import TO_VALUE  # Numba freezes module-level ints into the compiled code as constants
 
 _OPTS: dict[str, Any] = {"cache": True, "nogil": True, "error_model": "numpy"}
 

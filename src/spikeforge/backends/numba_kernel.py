@@ -22,7 +22,11 @@ import torch
 from torch import Tensor
 
 from spikeforge._core.codes import SG_CUSTOM
-from spikeforge.backends.spec import FusedSpec, importable, surrogate_kernel_code
+from spikeforge.backends.spec import FinalGrads
+from spikeforge.backends.spec import FusedSpec
+from spikeforge.backends.spec import Grads
+from spikeforge.backends.spec import importable
+from spikeforge.backends.spec import surrogate_kernel_code
 
 __all__ = ["NumbaKernel", "numba_available"]
 
@@ -132,9 +136,7 @@ class NumbaKernel:
         h: Tensor,
         a_prev: Tensor,
         recompute: bool,
-        gvT: Tensor,
-        giT: Tensor,
-        gaT: Tensor,
+        gT: FinalGrads,
         spec: FusedSpec,
         surrogate: Any,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -149,6 +151,7 @@ class NumbaKernel:
         gzc = gz[:, 0].contiguous() if gz_const else like.new_empty(1)
         gz = like.new_empty((1, 1)) if gz_const else gz.contiguous()
         gx = torch.empty_like(like)
+        gvT, giT, gaT = gT
         gv, gi, ga = torch.empty_like(gvT), torch.empty_like(gvT), torch.empty_like(gvT)
         T, M = like.shape
         _run(
@@ -185,20 +188,10 @@ class NumbaKernel:
         return gx, gv, gi, ga
 
     @classmethod
-    def backward(
-        cls,
-        gz: Tensor,
-        h: Tensor,
-        a_prev: Tensor,
-        gvT: Tensor,
-        giT: Tensor,
-        gaT: Tensor,
-        spec: FusedSpec,
-        surrogate: Any,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def backward(cls, gz: Tensor, h: Tensor, a_prev: Tensor, gT: FinalGrads, spec: FusedSpec, surrogate: Any) -> Grads:
         e = h.new_empty((1, 1))
         e1 = h.new_empty(1)
-        return cls._run_bwd(gz, e, e1, e1, e1, h, a_prev, False, gvT, giT, gaT, spec, surrogate)
+        return cls._run_bwd(gz, e, e1, e1, e1, h, a_prev, False, gT, spec, surrogate)
 
     @classmethod
     def backward_recompute(
@@ -208,11 +201,9 @@ class NumbaKernel:
         v0: Tensor,
         i0: Tensor,
         a0: Tensor,
-        gvT: Tensor,
-        giT: Tensor,
-        gaT: Tensor,
+        gT: FinalGrads,
         spec: FusedSpec,
         surrogate: Any,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    ) -> Grads:
         e = x.new_empty((1, 1))
-        return cls._run_bwd(gz, x, v0, i0, a0, e, e, True, gvT, giT, gaT, spec, surrogate)
+        return cls._run_bwd(gz, x, v0, i0, a0, e, e, True, gT, spec, surrogate)

@@ -14,26 +14,20 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from spikeforge.backends.numba_kernel import NumbaKernel, numba_available
+from spikeforge.backends.numba_kernel import NumbaKernel
+from spikeforge.backends.numba_kernel import numba_available
 from spikeforge.backends.spec import Kernel
 from spikeforge.backends.torch_kernel import TorchKernel
-from spikeforge.backends.triton_kernel import (
-    TRITON_DTYPES,
-    TritonKernel,
-    device_problem,
-    triton_available,
-    triton_installed,
-)
+from spikeforge.backends.triton_kernel import TRITON_DTYPES
+from spikeforge.backends.triton_kernel import TritonKernel
+from spikeforge.backends.triton_kernel import device_problem
+from spikeforge.backends.triton_kernel import triton_available
+from spikeforge.backends.triton_kernel import triton_installed
 
 __all__ = [
-    "Backend",
-    "BACKEND_TABLE",
-    "AUTO_PREFERENCE",
-    "BACKENDS",
-    "check_backend",
-    "available_backends",
+    "Backend", "BACKEND_TABLE", "AUTO_PREFERENCE", "BACKENDS", "check_backend", "available_backends",
     "select_kernel",
-]
+]  # fmt: skip
 
 _FLOAT = (torch.float32, torch.float64)
 

@@ -23,25 +23,24 @@ hand (see :mod:`spikeforge.backends.torch_kernel`).
 from __future__ import annotations
 
 import importlib
-from typing import Any, Protocol
+from typing import Any
+from typing import NamedTuple
+from typing import Protocol
 
 import torch
 from torch import Tensor
 
-from spikeforge._core.codes import NONE, RESET_CODES, SG_CUSTOM, SUBTRACT, TO_VALUE
+from spikeforge._core.codes import NONE
+from spikeforge._core.codes import RESET_CODES
+from spikeforge._core.codes import SG_CUSTOM
+from spikeforge._core.codes import SUBTRACT
+from spikeforge._core.codes import TO_VALUE
 from spikeforge._core.spec import FusedSpec
 
 __all__ = [
-    "FusedSpec",
-    "Kernel",
-    "fused_run",
-    "surrogate_kernel_code",
-    "importable",
-    "TO_VALUE",
-    "SUBTRACT",
-    "NONE",
-    "RESET_CODES",
-]
+    "FusedSpec", "FinalGrads", "Grads", "Kernel", "fused_run", "surrogate_kernel_code", "importable", "TO_VALUE",
+    "SUBTRACT", "NONE", "RESET_CODES",
+]  # fmt: skip
 
 
 def importable(module: str) -> bool:
@@ -60,6 +59,17 @@ def surrogate_kernel_code(surrogate: Any) -> tuple[int, float, float]:
     return code() if callable(code) else (SG_CUSTOM, 0.0, 0.0)
 
 
+Grads = tuple[Tensor, Tensor, Tensor, Tensor]  # (gx, gv0, gi0, ga0): gradients w.r.t. the input and initial states
+
+
+class FinalGrads(NamedTuple):
+    """Gradients of the loss w.r.t. the final states ``v_T, i_T, a_T`` ``[M]`` (zeros where unused)."""
+
+    v: Tensor
+    i: Tensor
+    a: Tensor
+
+
 class Kernel(Protocol):
     name: str
     checks_finite: bool  # the forward raises on NaN/inf input itself (the caller skips its own pass over x)
@@ -67,17 +77,7 @@ class Kernel(Protocol):
     def forward(self, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor, spec: FusedSpec) -> tuple[Tensor, ...]:
         """Returns ``(z, h, a_prev, vT, iT, aT)``; ``a_prev`` is empty unless ``spec.has_adapt``."""
 
-    def backward(
-        self,
-        gz: Tensor,
-        h: Tensor,
-        a_prev: Tensor,
-        gvT: Tensor,
-        giT: Tensor,
-        gaT: Tensor,
-        spec: FusedSpec,
-        surrogate: Any,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def backward(self, gz: Tensor, h: Tensor, a_prev: Tensor, gT: FinalGrads, spec: FusedSpec, surrogate: Any) -> Grads:
         """Returns ``(gx, gv0, gi0, ga0)``; the kernel evaluates ``surrogate.grad(h)`` itself."""
 
 
@@ -109,15 +109,13 @@ class _FusedFunction(torch.autograd.Function):
         like = saved[0]
         zeros = like.new_zeros(like.shape[1:])
         gz = torch.zeros_like(like) if gz is None else gz  # may be an expanded (stride-0) view: kernels read it as is
-        gvT = zeros if gvT is None else gvT.contiguous()
-        giT = zeros if giT is None else giT.contiguous()
-        gaT = zeros if gaT is None else gaT.contiguous()
+        gT = FinalGrads(*(zeros if g is None else g.contiguous() for g in (gvT, giT, gaT)))
         if ctx.recompute:
             x, v0, i0, a0 = saved
-            gx, gv0, gi0, ga0 = ctx.kernel.backward_recompute(gz, x, v0, i0, a0, gvT, giT, gaT, ctx.spec, ctx.surrogate)
+            gx, gv0, gi0, ga0 = ctx.kernel.backward_recompute(gz, x, v0, i0, a0, gT, ctx.spec, ctx.surrogate)
         else:
             h, a_prev = saved
-            gx, gv0, gi0, ga0 = ctx.kernel.backward(gz, h, a_prev, gvT, giT, gaT, ctx.spec, ctx.surrogate)
+            gx, gv0, gi0, ga0 = ctx.kernel.backward(gz, h, a_prev, gT, ctx.spec, ctx.surrogate)
         return gx, gv0, gi0, ga0, None, None, None
 
 

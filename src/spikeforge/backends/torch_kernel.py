@@ -20,8 +20,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from spikeforge._core.codes import SUBTRACT, TO_VALUE
+from spikeforge._core.codes import SUBTRACT
+from spikeforge._core.codes import TO_VALUE
 from spikeforge._core.spec import FusedSpec
+from spikeforge.backends.spec import FinalGrads
+from spikeforge.backends.spec import Grads
 
 __all__ = ["TorchKernel"]
 
@@ -67,12 +70,10 @@ class TorchKernel:
 
     @staticmethod
     @torch.no_grad()
-    def backward(
-        gz: Tensor, h: Tensor, a_prev: Tensor, gvT: Tensor, giT: Tensor, gaT: Tensor, spec: FusedSpec, surrogate: Any
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def backward(gz: Tensor, h: Tensor, a_prev: Tensor, gT: FinalGrads, spec: FusedSpec, surrogate: Any) -> Grads:
         s = surrogate.grad(h)
         gx = torch.empty_like(h)
-        gv, gi, ga = gvT.clone(), giT.clone(), gaT.clone()
+        gv, gi, ga = (g.clone() for g in gT)
         beta = 1.0 if spec.is_if else spec.beta
         for t in range(h.shape[0] - 1, -1, -1):
             ht = h[t]

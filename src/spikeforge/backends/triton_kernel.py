@@ -43,7 +43,11 @@ import torch
 from torch import Tensor
 
 from spikeforge._core.codes import SG_CUSTOM
-from spikeforge.backends.spec import FusedSpec, importable, surrogate_kernel_code
+from spikeforge.backends.spec import FinalGrads
+from spikeforge.backends.spec import FusedSpec
+from spikeforge.backends.spec import Grads
+from spikeforge.backends.spec import importable
+from spikeforge.backends.spec import surrogate_kernel_code
 
 __all__ = ["TritonKernel", "triton_available", "triton_installed", "kernels", "TRITON_DTYPES"]
 
@@ -187,17 +191,7 @@ class TritonKernel:
         return z, h, a_prev, v_out.to(v0.dtype), i_out.to(v0.dtype), a_out.to(v0.dtype)
 
     @torch.no_grad()
-    def backward(
-        self,
-        gz: Tensor,
-        h: Tensor,
-        a_prev: Tensor,
-        gvT: Tensor,
-        giT: Tensor,
-        gaT: Tensor,
-        spec: FusedSpec,
-        surrogate: Any,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def backward(self, gz: Tensor, h: Tensor, a_prev: Tensor, gT: FinalGrads, spec: FusedSpec, surrogate: Any) -> Grads:
         """Reverse-time recurrence; ``gz [T, M]`` may have any strides (e.g. stride 0 from ``z.sum()``)."""
         _check_device(h, self.interpret)
         _, bwd = kernels(self.interpret)
@@ -207,6 +201,7 @@ class TritonKernel:
         s = surrogate.grad(h).to(cd).contiguous() if code == SG_CUSTOM else h
         out_dtype = gz.dtype  # the input's dtype (h is float32 when the input is float16/bfloat16)
         gx = torch.empty(h.shape, dtype=cd, device=h.device)
+        gvT, giT, gaT = gT
         gv, gi, ga = (torch.empty(gvT.shape, dtype=cd, device=h.device) for _ in range(3))
         beta, _v_rest, *rest = spec.constants()  # the backward needs no v_rest; IF has no leak (beta 1)
         p = _constants([1.0 if spec.is_if else beta, *rest, sg_a, sg_b], cd, h.device)

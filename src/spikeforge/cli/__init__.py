@@ -55,7 +55,12 @@ Example::
 
 from __future__ import annotations
 
-from spikeforge.cli._common import JSON_SCHEMA, Output, UsageError
-from spikeforge.cli._main import COMMANDS, build_parser, console, main
+from spikeforge.cli._common import JSON_SCHEMA
+from spikeforge.cli._common import Output
+from spikeforge.cli._common import UsageError
+from spikeforge.cli._main import COMMANDS
+from spikeforge.cli._main import build_parser
+from spikeforge.cli._main import console
+from spikeforge.cli._main import main
 
 __all__ = ["main", "console", "build_parser", "COMMANDS", "UsageError", "Output", "JSON_SCHEMA"]

@@ -12,9 +12,12 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
+from typing import NamedTuple
 
 __all__ = [
     "PROG", "SPLITS", "JSON_SCHEMA", "UsageError", "Output", "Command", "add_command", "add_data_dir",

@@ -11,7 +11,8 @@ import dataclasses
 import json
 import types
 import typing
-from collections.abc import Callable, Collection
+from collections.abc import Callable
+from collections.abc import Collection
 from typing import Any
 
 __all__ = ["add_config_options", "field_default", "parse_bool"]

@@ -5,11 +5,25 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 from typing import NoReturn
 
-from spikeforge.cli import convert, energy, evaluate, export, import_, info, train
-from spikeforge.cli._common import JSON_SCHEMA, PROG, Command, UsageError, add_command, failure, success, write_json
+from spikeforge.cli import convert
+from spikeforge.cli import energy
+from spikeforge.cli import evaluate
+from spikeforge.cli import export
+from spikeforge.cli import import_
+from spikeforge.cli import info
+from spikeforge.cli import train
+from spikeforge.cli._common import JSON_SCHEMA
+from spikeforge.cli._common import PROG
+from spikeforge.cli._common import Command
+from spikeforge.cli._common import UsageError
+from spikeforge.cli._common import add_command
+from spikeforge.cli._common import failure
+from spikeforge.cli._common import success
+from spikeforge.cli._common import write_json
 
 __all__ = ["main", "console", "build_parser", "COMMANDS", "MALLOC", "steady_malloc"]
 

@@ -11,11 +11,21 @@ import argparse
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, cast
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from typing import Literal
+from typing import cast
 
-from spikeforge.cli._common import Command, Output, add_data_dir
-from spikeforge.conversion import CORRECTIONS, DEFAULT_STEPS, INPUT_MODES, METHODS, AccuracyCurve
+from spikeforge.cli._common import Command
+from spikeforge.cli._common import Output
+from spikeforge.cli._common import add_data_dir
+from spikeforge.conversion import CORRECTIONS
+from spikeforge.conversion import DEFAULT_STEPS
+from spikeforge.conversion import INPUT_MODES
+from spikeforge.conversion import METHODS
+from spikeforge.conversion import AccuracyCurve
 
 __all__ = ["COMMAND", "run", "convert_command", "ConversionReport"]
 
@@ -163,9 +173,13 @@ def convert_command(
     """
     import torch
 
-    from spikeforge.conversion import accuracy_over_time, convert, layer_errors
+    from spikeforge.conversion import accuracy_over_time
+    from spikeforge.conversion import convert
+    from spikeforge.conversion import layer_errors
     from spikeforge.data import get_dataset
-    from spikeforge.training.ann import ann_accuracy, build_ann, train_ann
+    from spikeforge.training.ann import ann_accuracy
+    from spikeforge.training.ann import build_ann
+    from spikeforge.training.ann import train_ann
 
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")

@@ -8,7 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from spikeforge.cli._common import SPLITS, Command, Output, add_data_dir, existing_file
+from spikeforge.cli._common import SPLITS
+from spikeforge.cli._common import Command
+from spikeforge.cli._common import Output
+from spikeforge.cli._common import add_data_dir
+from spikeforge.cli._common import existing_file
 
 if TYPE_CHECKING:
     from spikeforge.energy import EnergySummary
@@ -51,7 +55,9 @@ def energy_summary(
     """
     import torch
 
-    from spikeforge.energy import cost_models, load_cost_models, summarize
+    from spikeforge.energy import cost_models
+    from spikeforge.energy import load_cost_models
+    from spikeforge.energy import summarize
 
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")

@@ -6,16 +6,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from spikeforge.cli._common import (
-    SPLITS,
-    Command,
-    Output,
-    activity_rows,
-    add_data_dir,
-    existing_file,
-    pct,
-    table,
-)
+from spikeforge.cli._common import SPLITS
+from spikeforge.cli._common import Command
+from spikeforge.cli._common import Output
+from spikeforge.cli._common import activity_rows
+from spikeforge.cli._common import add_data_dir
+from spikeforge.cli._common import existing_file
+from spikeforge.cli._common import pct
+from spikeforge.cli._common import table
 
 __all__ = ["COMMAND", "run"]
 

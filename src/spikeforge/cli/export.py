@@ -10,7 +10,10 @@ from typing import Any
 
 from torch import nn
 
-from spikeforge.cli._common import Command, Output, existing_file, numbered
+from spikeforge.cli._common import Command
+from spikeforge.cli._common import Output
+from spikeforge.cli._common import existing_file
+from spikeforge.cli._common import numbered
 from spikeforge.cli.import_ import network_layer_lines
 
 __all__ = ["COMMAND", "run", "export_network", "export_checkpoint"]
@@ -73,7 +76,8 @@ def export_network(
     The encoder and decoder of the classifier are not part of NIR: the graph maps the encoded input
     sequence to the readout layer's output.
     """
-    from spikeforge.nir import require_nir, to_nir
+    from spikeforge.nir import require_nir
+    from spikeforge.nir import to_nir
     from spikeforge.training.saved import load_checkpoint
 
     nir = require_nir()

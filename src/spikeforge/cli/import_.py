@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 from torch import nn
 
-from spikeforge.cli._common import Command, Output, layer_lines, numbered
+from spikeforge.cli._common import Command
+from spikeforge.cli._common import Output
+from spikeforge.cli._common import layer_lines
+from spikeforge.cli._common import numbered
 
 if TYPE_CHECKING:
     from spikeforge.layers import SNNSequential
@@ -46,7 +50,10 @@ def read_network(
         NIRImportError: the file is not a readable NIR graph (the error names the bad nodes), or holds
             unsupported nodes.
     """
-    from spikeforge.nir import SUPPORTED_NODES, NIRImportError, from_nir, require_nir
+    from spikeforge.nir import SUPPORTED_NODES
+    from spikeforge.nir import NIRImportError
+    from spikeforge.nir import from_nir
+    from spikeforge.nir import require_nir
 
     nir = require_nir()
     if not os.path.isfile(path):

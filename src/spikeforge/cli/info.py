@@ -7,7 +7,8 @@ import importlib.util
 import platform
 from typing import Any
 
-from spikeforge.cli._common import Command, Output
+from spikeforge.cli._common import Command
+from spikeforge.cli._common import Output
 
 __all__ = ["COMMAND", "run", "collect_info"]
 
@@ -15,7 +16,8 @@ __all__ = ["COMMAND", "run", "collect_info"]
 def _matplotlib_version() -> str | None:
     if importlib.util.find_spec("matplotlib") is None:
         return None
-    from importlib.metadata import PackageNotFoundError, version
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version
 
     try:
         return version("matplotlib")
@@ -24,7 +26,8 @@ def _matplotlib_version() -> str | None:
 
 
 def _datasets() -> list[dict[str, Any]]:
-    from spikeforge.data import dataset_info, list_datasets
+    from spikeforge.data import dataset_info
+    from spikeforge.data import list_datasets
 
     out = []
     for name in list_datasets():
@@ -45,7 +48,9 @@ def collect_info() -> dict[str, Any]:
     from spikeforge.neurons import list_neurons
     from spikeforge.surrogate import list_surrogates
     from spikeforge.training.choices import spiking_neurons
-    from spikeforge.training.models import DECODINGS, ENCODINGS, list_models
+    from spikeforge.training.models import DECODINGS
+    from spikeforge.training.models import ENCODINGS
+    from spikeforge.training.models import list_models
 
     return {
         "version": __version__,

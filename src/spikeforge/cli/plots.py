@@ -11,26 +11,23 @@ are built with :class:`matplotlib.figure.Figure` and the Agg canvas directly, ne
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
-from spikeforge.cli._activity import Activity, collect_activity
+from spikeforge.cli._activity import Activity
+from spikeforge.cli._activity import collect_activity
 
 __all__ = [
-    "plot_learning_curves",
-    "plot_raster",
-    "plot_membrane",
-    "plot_firing_rates",
-    "Activity",
-    "collect_activity",
-    "plot_run",
-    "PLOT_FILES",
-]
+    "plot_learning_curves", "plot_raster", "plot_membrane", "plot_firing_rates", "Activity", "collect_activity",
+    "plot_run", "PLOT_FILES",
+]  # fmt: skip
 
 PLOT_FILES = ("learning_curves.png", "raster.png", "membrane.png", "firing_rates.png")
 _ACC_KEYS = (("train_acc", "train"), ("val_acc", "validation"), ("test_acc", "test"))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import Any
+from typing import TextIO
 
 from spikeforge.training.loop import Callback
 

@@ -11,12 +11,21 @@ import dataclasses
 import json
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from spikeforge.cli._common import PROG, Command, Output, UsageError, activity_rows, add_data_dir, pct, table
-from spikeforge.cli._config_options import add_config_options, field_default
+from spikeforge.cli._common import PROG
+from spikeforge.cli._common import Command
+from spikeforge.cli._common import Output
+from spikeforge.cli._common import UsageError
+from spikeforge.cli._common import activity_rows
+from spikeforge.cli._common import add_data_dir
+from spikeforge.cli._common import pct
+from spikeforge.cli._common import table
+from spikeforge.cli._config_options import add_config_options
+from spikeforge.cli._config_options import field_default
 
 __all__ = ["COMMAND", "run", "train_config", "default_out", "summary_text"]
 
@@ -125,7 +134,8 @@ def _energy_per_inference(model: Any, test_ds: Any) -> dict[str, float]:
     """Energy per inference (J, memory included) on the default chips, counted on 256 test samples."""
     import torch
 
-    from spikeforge.energy import DEFAULT_HARDWARE, summarize
+    from spikeforge.energy import DEFAULT_HARDWARE
+    from spikeforge.energy import summarize
 
     model.eval()
     x = test_ds.x[:256].to(next(model.parameters()).device)

@@ -14,12 +14,15 @@ Observers are forward hooks that live only inside :func:`observe_activations`; t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
 __all__ = ["percentile", "observe_activations", "calibrate_scales", "iter_calibration"]
 

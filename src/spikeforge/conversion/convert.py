@@ -25,17 +25,28 @@ The caller's ANN is never modified (the converter works on a deep copy).
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+from typing import Any
+from typing import Literal
+from typing import cast
 
 import torch
-from torch import fx, nn
+from torch import fx
+from torch import nn
 
-from spikeforge.conversion.calibrate import calibrate_scales, check_scales
-from spikeforge.conversion.correct import CORRECTIONS, GRANULARITIES, correct_offsets
-from spikeforge.conversion.fold import ACTIVATIONS, canonicalize, fold_batchnorm, trace
+from spikeforge.conversion.calibrate import calibrate_scales
+from spikeforge.conversion.calibrate import check_scales
+from spikeforge.conversion.correct import CORRECTIONS
+from spikeforge.conversion.correct import GRANULARITIES
+from spikeforge.conversion.correct import correct_offsets
+from spikeforge.conversion.fold import ACTIVATIONS
+from spikeforge.conversion.fold import canonicalize
+from spikeforge.conversion.fold import fold_batchnorm
+from spikeforge.conversion.fold import trace
 from spikeforge.conversion.qcfs import QCFS
-from spikeforge.conversion.snn import INPUT_MODES, ConvertedSNN
-from spikeforge.conversion.spiking import SpikingActivation, SpikingMaxPool
+from spikeforge.conversion.snn import INPUT_MODES
+from spikeforge.conversion.snn import ConvertedSNN
+from spikeforge.conversion.spiking import SpikingActivation
+from spikeforge.conversion.spiking import SpikingMaxPool
 
 __all__ = ["convert", "METHODS", "prepare", "activation_nodes"]
 

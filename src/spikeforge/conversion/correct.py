@@ -36,7 +36,8 @@ a slightly mismatched offset).
 from __future__ import annotations
 
 import copy
-from typing import Any, Literal
+from typing import Any
+from typing import Literal
 
 import torch
 from torch import Tensor

@@ -19,21 +19,17 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import fx, nn
+from torch import fx
+from torch import nn
 
-from spikeforge._core.bn_fold import FOLDABLE_LAYERS, fold_bn
+from spikeforge._core.bn_fold import FOLDABLE_LAYERS
+from spikeforge._core.bn_fold import fold_bn
 from spikeforge.conversion.qcfs import QCFS
 
 __all__ = [
-    "UnsupportedLayerError",
-    "SUPPORTED_MODULES",
-    "SUPPORTED_FUNCTIONS",
-    "SUPPORTED_METHODS",
-    "trace",
-    "canonicalize",
-    "fold_batchnorm",
-    "fold_bn_into",
-]
+    "UnsupportedLayerError", "SUPPORTED_MODULES", "SUPPORTED_FUNCTIONS", "SUPPORTED_METHODS", "trace",
+    "canonicalize", "fold_batchnorm", "fold_bn_into",
+]  # fmt: skip
 
 
 class UnsupportedLayerError(ValueError):

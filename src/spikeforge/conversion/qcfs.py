@@ -30,7 +30,8 @@ import math
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
 __all__ = ["QCFS", "qcfs", "floor_ste"]
 

@@ -17,14 +17,20 @@ Restriction: the ANN must treat dimension 0 as the batch and never mix samples a
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, cast
+from typing import Any
+from typing import NamedTuple
+from typing import cast
 
 import torch
-from torch import Tensor, fx, nn
+from torch import Tensor
+from torch import fx
+from torch import nn
 
 from spikeforge._core.checks import check_float_tensor
-from spikeforge.conversion.spiking import SpikingActivation, TimeStateful
-from spikeforge.encoding.rate import bernoulli_spikes, constant
+from spikeforge.conversion.spiking import SpikingActivation
+from spikeforge.conversion.spiking import TimeStateful
+from spikeforge.encoding.rate import bernoulli_spikes
+from spikeforge.encoding.rate import constant
 
 __all__ = ["ConvertedSNN", "SNNRun", "INPUT_MODES"]
 

@@ -39,10 +39,12 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
 from spikeforge._core.scan import scan
-from spikeforge.neurons.if_ import IF, IFState
+from spikeforge.neurons.if_ import IF
+from spikeforge.neurons.if_ import IFState
 
 __all__ = ["SpikingActivation", "SpikingMaxPool", "MaxPoolGateState", "TimeStateful"]
 

@@ -28,20 +28,18 @@ from __future__ import annotations
 from spikeforge.data import digits as _digits  # noqa: F401  (registers "digits")
 from spikeforge.data import mnist as _mnist  # noqa: F401  (registers "fashion_mnist", "mnist")
 from spikeforge.data import yinyang as _yinyang  # noqa: F401  (registers "yinyang")
-from spikeforge.data.base import SplitDataset, iter_batches
-from spikeforge.data.idx import read_idx, write_idx
-from spikeforge.data.registry import DatasetInfo, dataset_info, get_dataset, list_datasets, register_dataset
+from spikeforge.data.base import SplitDataset
+from spikeforge.data.base import iter_batches
+from spikeforge.data.idx import read_idx
+from spikeforge.data.idx import write_idx
+from spikeforge.data.registry import DatasetInfo
+from spikeforge.data.registry import dataset_info
+from spikeforge.data.registry import get_dataset
+from spikeforge.data.registry import list_datasets
+from spikeforge.data.registry import register_dataset
 from spikeforge.data.yinyang import make_yinyang
 
 __all__ = [
-    "get_dataset",
-    "list_datasets",
-    "dataset_info",
-    "register_dataset",
-    "DatasetInfo",
-    "SplitDataset",
-    "iter_batches",
-    "read_idx",
-    "write_idx",
-    "make_yinyang",
-]
+    "get_dataset", "list_datasets", "dataset_info", "register_dataset", "DatasetInfo", "SplitDataset",
+    "iter_batches", "read_idx", "write_idx", "make_yinyang",
+]  # fmt: skip

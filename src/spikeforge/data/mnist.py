@@ -28,7 +28,8 @@ import torch
 from torch import Tensor
 
 from spikeforge.data.idx import read_idx
-from spikeforge.data.registry import DatasetInfo, register_dataset
+from spikeforge.data.registry import DatasetInfo
+from spikeforge.data.registry import register_dataset
 
 __all__ = ["FASHION_MNIST_SYSTEM_DIR", "find_idx_file", "load_idx_pair"]
 

@@ -31,7 +31,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from spikeforge.data.registry import DatasetInfo, register_dataset
+from spikeforge.data.registry import DatasetInfo
+from spikeforge.data.registry import register_dataset
 
 __all__ = ["make_yinyang", "yinyang_labels", "YINYANG_SPLITS"]
 

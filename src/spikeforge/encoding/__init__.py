@@ -8,32 +8,25 @@ Encoders: :func:`constant` (analog current), :func:`rate` (Bernoulli), :func:`po
 keyword-only ``generator``.
 """
 
-from spikeforge.encoding.decode import (
-    first_spike_time,
-    max_membrane,
-    soft_first_spike_time,
-    spike_count,
-    spike_rate,
-)
-from spikeforge.encoding.delta import DeltaState, delta, delta_reconstruct, delta_step
-from spikeforge.encoding.rate import constant, poisson, rate
-from spikeforge.encoding.temporal import burst, latency, phase, phase_decode
+from spikeforge.encoding.decode import first_spike_time
+from spikeforge.encoding.decode import max_membrane
+from spikeforge.encoding.decode import soft_first_spike_time
+from spikeforge.encoding.decode import spike_count
+from spikeforge.encoding.decode import spike_rate
+from spikeforge.encoding.delta import DeltaState
+from spikeforge.encoding.delta import delta
+from spikeforge.encoding.delta import delta_reconstruct
+from spikeforge.encoding.delta import delta_step
+from spikeforge.encoding.rate import constant
+from spikeforge.encoding.rate import poisson
+from spikeforge.encoding.rate import rate
+from spikeforge.encoding.temporal import burst
+from spikeforge.encoding.temporal import latency
+from spikeforge.encoding.temporal import phase
+from spikeforge.encoding.temporal import phase_decode
 
 __all__ = [
-    "constant",
-    "rate",
-    "poisson",
-    "latency",
-    "phase",
-    "phase_decode",
-    "burst",
-    "delta",
-    "delta_step",
-    "delta_reconstruct",
-    "DeltaState",
-    "spike_count",
-    "spike_rate",
-    "first_spike_time",
-    "soft_first_spike_time",
+    "constant", "rate", "poisson", "latency", "phase", "phase_decode", "burst", "delta", "delta_step",
+    "delta_reconstruct", "DeltaState", "spike_count", "spike_rate", "first_spike_time", "soft_first_spike_time",
     "max_membrane",
-]
+]  # fmt: skip

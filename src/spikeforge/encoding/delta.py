@@ -24,7 +24,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from spikeforge._core.checks import check_float_tensor, check_number, check_seq
+from spikeforge._core.checks import check_float_tensor
+from spikeforge._core.checks import check_number
+from spikeforge._core.checks import check_seq
 from spikeforge._core.scan import scan
 
 __all__ = ["DeltaState", "delta_step", "delta", "delta_reconstruct"]

@@ -13,13 +13,11 @@ import math
 import torch
 from torch import Tensor
 
-from spikeforge._core.checks import (
-    check_float_tensor,
-    check_generator,
-    check_num_steps,
-    check_number,
-    check_range,
-)
+from spikeforge._core.checks import check_float_tensor
+from spikeforge._core.checks import check_generator
+from spikeforge._core.checks import check_num_steps
+from spikeforge._core.checks import check_number
+from spikeforge._core.checks import check_range
 
 __all__ = ["constant", "rate", "poisson", "bernoulli_spikes"]
 

@@ -12,14 +12,12 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from spikeforge._core.checks import (
-    check_float_tensor,
-    check_int,
-    check_num_steps,
-    check_number,
-    check_range,
-    check_seq,
-)
+from spikeforge._core.checks import check_float_tensor
+from spikeforge._core.checks import check_int
+from spikeforge._core.checks import check_num_steps
+from spikeforge._core.checks import check_number
+from spikeforge._core.checks import check_range
+from spikeforge._core.checks import check_seq
 
 __all__ = ["latency", "phase", "phase_decode", "burst", "LatencyMode"]
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 
 from spikeforge.energy._opcounts import OpCounts
 from spikeforge.energy.costs import CostModel

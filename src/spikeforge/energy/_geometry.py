@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
 __all__ = ["conv_fanout", "pool_adds", "POOL_DIMS"]
 

@@ -20,19 +20,15 @@ import json
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from importlib import resources
 from typing import Any
 
 __all__ = [
-    "CostModel",
-    "Constant",
-    "load_cost_models",
-    "get_cost_model",
-    "list_cost_models",
-    "ENERGY_FIELDS",
+    "CostModel", "Constant", "load_cost_models", "get_cost_model", "list_cost_models", "ENERGY_FIELDS",
     "TIME_FIELDS",
-]
+]  # fmt: skip
 
 #: Energy constants (J, or J/B for ``e_mem_byte``) and word sizes (B). ``e_synop`` is needed only by
 #: event-driven models (a dense model runs spike layers as MACs).

@@ -32,17 +32,23 @@ An unknown module that owns parameters raises ``TypeError`` naming it; an unknow
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, cast
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from typing import cast
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
 from spikeforge.energy._geometry import POOL_DIMS as _POOL_DIMS
-from spikeforge.energy._geometry import conv_fanout, pool_adds
+from spikeforge.energy._geometry import conv_fanout
+from spikeforge.energy._geometry import pool_adds
 from spikeforge.energy._opcounts import INT_FIELDS as _INT_FIELDS
-from spikeforge.energy._opcounts import LayerCounts, OpCounts
+from spikeforge.energy._opcounts import LayerCounts
+from spikeforge.energy._opcounts import OpCounts
 from spikeforge.layers import SNNSequential
 from spikeforge.neurons import Neuron
 

@@ -22,14 +22,17 @@ per MAC.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from spikeforge.energy._caveats import caveats as _caveats
 from spikeforge.energy._caveats import si as _si
-from spikeforge.energy.costs import CostModel, get_cost_model
+from spikeforge.energy.costs import CostModel
+from spikeforge.energy.costs import get_cost_model
 from spikeforge.energy.counts import OpCounts
 
 __all__ = ["LayerEnergy", "EnergyReport", "estimate", "ANN_BASELINES", "format_energy"]

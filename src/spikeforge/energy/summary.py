@@ -6,16 +6,25 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
-from spikeforge.energy.costs import CostModel, get_cost_model
-from spikeforge.energy.counts import OpCounts, _run_counted
-from spikeforge.energy.report import EnergyReport, _figure, _save, _si, estimate
+from spikeforge.energy.costs import CostModel
+from spikeforge.energy.costs import get_cost_model
+from spikeforge.energy.counts import OpCounts
+from spikeforge.energy.counts import _run_counted
+from spikeforge.energy.report import EnergyReport
+from spikeforge.energy.report import _figure
+from spikeforge.energy.report import _save
+from spikeforge.energy.report import _si
+from spikeforge.energy.report import estimate
 
 __all__ = ["EnergySummary", "summarize", "cost_models", "DEFAULT_HARDWARE"]
 

@@ -8,35 +8,27 @@
   leak; its spikes equal the dense :class:`~spikeforge.layers.SNNSequential` (the oracle).
 """
 
-from spikeforge.events.engine import EngineOps, EngineResult, EngineState, LayerOps, StreamingEngine
-from spikeforge.events.sparse import (
-    CONV2D_CROSSOVER,
-    LINEAR_CROSSOVER,
-    SparseConv2d,
-    SparseLinear,
-    sparse_conv2d,
-    sparse_linear,
-    spike_density,
-)
-from spikeforge.events.stream import EVENT_DTYPE, check_events, dense_to_events, events_to_dense, make_events, to_frames
+from spikeforge.events.engine import EngineOps
+from spikeforge.events.engine import EngineResult
+from spikeforge.events.engine import EngineState
+from spikeforge.events.engine import LayerOps
+from spikeforge.events.engine import StreamingEngine
+from spikeforge.events.sparse import CONV2D_CROSSOVER
+from spikeforge.events.sparse import LINEAR_CROSSOVER
+from spikeforge.events.sparse import SparseConv2d
+from spikeforge.events.sparse import SparseLinear
+from spikeforge.events.sparse import sparse_conv2d
+from spikeforge.events.sparse import sparse_linear
+from spikeforge.events.sparse import spike_density
+from spikeforge.events.stream import EVENT_DTYPE
+from spikeforge.events.stream import check_events
+from spikeforge.events.stream import dense_to_events
+from spikeforge.events.stream import events_to_dense
+from spikeforge.events.stream import make_events
+from spikeforge.events.stream import to_frames
 
 __all__ = [
-    "EVENT_DTYPE",
-    "make_events",
-    "check_events",
-    "events_to_dense",
-    "dense_to_events",
-    "to_frames",
-    "LINEAR_CROSSOVER",
-    "CONV2D_CROSSOVER",
-    "spike_density",
-    "sparse_linear",
-    "sparse_conv2d",
-    "SparseLinear",
-    "SparseConv2d",
-    "StreamingEngine",
-    "EngineState",
-    "EngineResult",
-    "EngineOps",
-    "LayerOps",
-]
+    "EVENT_DTYPE", "make_events", "check_events", "events_to_dense", "dense_to_events", "to_frames",
+    "LINEAR_CROSSOVER", "CONV2D_CROSSOVER", "spike_density", "sparse_linear", "sparse_conv2d", "SparseLinear",
+    "SparseConv2d", "StreamingEngine", "EngineState", "EngineResult", "EngineOps", "LayerOps",
+]  # fmt: skip

@@ -14,7 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from spikeforge.events._layout import IF_MODEL, LIF_MODEL, NEVER, Layers, Membranes, jitable
+from spikeforge.events._layout import IF_MODEL
+from spikeforge.events._layout import LIF_MODEL
+from spikeforge.events._layout import NEVER
+from spikeforge.events._layout import Layers
+from spikeforge.events._layout import Membranes
+from spikeforge.events._layout import jitable
 
 __all__ = ["init_due"]
 

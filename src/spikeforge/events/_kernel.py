@@ -41,7 +41,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
+from typing import NamedTuple
 
 from spikeforge.backends import numba_available
 from spikeforge.events._layout import dense_csr
@@ -62,7 +63,8 @@ def get_advance(use_numba: bool) -> Kernels:
     """The loops compiled by Numba (``use_numba=True``; ImportError without numba) or interpreted."""
     if use_numba:
         return _compiled()
-    from spikeforge.events import _closed_form, _loop
+    from spikeforge.events import _closed_form
+    from spikeforge.events import _loop
 
     return Kernels(_loop.advance, _closed_form.init_due, dense_csr)
 
@@ -75,7 +77,8 @@ def _compiled() -> Kernels:
         raise ImportError("the compiled event engine needs numba: pip install numba (or pass use_numba=False)")
     import numba
 
-    from spikeforge.events import _closed_form, _loop
+    from spikeforge.events import _closed_form
+    from spikeforge.events import _loop
 
     jit: Any = numba.njit(cache=True, nogil=True)
     return Kernels(jit(_loop.advance), jit(_closed_form.init_due), jit(dense_csr))

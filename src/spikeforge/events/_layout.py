@@ -6,25 +6,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple, TypeVar
+from typing import Any
+from typing import NamedTuple
+from typing import TypeVar
 
 import numpy as np
 
 __all__ = [
-    "Inputs",
-    "Layers",
-    "Weights",
-    "Membranes",
-    "State",
-    "Scratch",
-    "Outputs",
-    "IF_MODEL",
-    "LIF_MODEL",
-    "CUBA_MODEL",
-    "NEVER",
-    "dense_csr",
-    "jitable",
-]
+    "Inputs", "Layers", "Weights", "Membranes", "State", "Scratch", "Outputs", "IF_MODEL", "LIF_MODEL",
+    "CUBA_MODEL", "NEVER", "dense_csr", "jitable",
+]  # fmt: skip
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -9,21 +9,21 @@ from typing import Any
 
 import numpy as np
 
-from spikeforge._core.codes import SUBTRACT, TO_VALUE
-from spikeforge.events._closed_form import _catch_up, _next_due
-from spikeforge.events._layout import (
-    IF_MODEL,
-    LIF_MODEL,
-    NEVER,
-    Inputs,
-    Layers,
-    Membranes,
-    Outputs,
-    Scratch,
-    State,
-    Weights,
-    jitable,
-)
+from spikeforge._core.codes import SUBTRACT
+from spikeforge._core.codes import TO_VALUE
+from spikeforge.events._closed_form import _catch_up
+from spikeforge.events._closed_form import _next_due
+from spikeforge.events._layout import IF_MODEL
+from spikeforge.events._layout import LIF_MODEL
+from spikeforge.events._layout import NEVER
+from spikeforge.events._layout import Inputs
+from spikeforge.events._layout import Layers
+from spikeforge.events._layout import Membranes
+from spikeforge.events._layout import Outputs
+from spikeforge.events._layout import Scratch
+from spikeforge.events._layout import State
+from spikeforge.events._layout import Weights
+from spikeforge.events._layout import jitable
 
 __all__ = ["advance"]
 

@@ -9,16 +9,25 @@ with tensor (per-neuron or learnable) constants run too: ``membrane_spec(like)``
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, cast
+from typing import Any
+from typing import NamedTuple
+from typing import cast
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
 from spikeforge._core.spec import FusedSpec
-from spikeforge.events._layout import CUBA_MODEL, IF_MODEL, LIF_MODEL, Layers, Membranes, Weights
+from spikeforge.events._layout import CUBA_MODEL
+from spikeforge.events._layout import IF_MODEL
+from spikeforge.events._layout import LIF_MODEL
+from spikeforge.events._layout import Layers
+from spikeforge.events._layout import Membranes
+from spikeforge.events._layout import Weights
 from spikeforge.events._sparse_fn import conv2d_pairs
-from spikeforge.layers import SeqToBatch, SNNSequential
+from spikeforge.layers import SeqToBatch
+from spikeforge.layers import SNNSequential
 from spikeforge.neurons import Neuron
 
 __all__ = ["Network", "build_network", "SUPPORTED"]

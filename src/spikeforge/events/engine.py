@@ -29,14 +29,20 @@ adds ``a`` times column ``j``), a single step ``[1, *input_shape]``, or an event
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from spikeforge.events._kernel import get_advance, numba_available
-from spikeforge.events._layout import NEVER, Inputs, Outputs, Scratch, State
+from spikeforge.events._kernel import get_advance
+from spikeforge.events._kernel import numba_available
+from spikeforge.events._layout import NEVER
+from spikeforge.events._layout import Inputs
+from spikeforge.events._layout import Outputs
+from spikeforge.events._layout import Scratch
+from spikeforge.events._layout import State
 from spikeforge.events._network import build_network
 from spikeforge.events.stream import check_events
 from spikeforge.layers import SNNSequential

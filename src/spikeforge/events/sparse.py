@@ -30,24 +30,24 @@ and shapes.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
+from typing import cast
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
-from spikeforge.events._sparse_fn import _kernel_csr, _SparseConv2dFn, _SparseLinearFn, _SparseLinearKernelFn
+from spikeforge.events._sparse_fn import _kernel_csr
+from spikeforge.events._sparse_fn import _SparseConv2dFn
+from spikeforge.events._sparse_fn import _SparseLinearFn
+from spikeforge.events._sparse_fn import _SparseLinearKernelFn
 from spikeforge.events._sparse_fn import conv2d_pairs as conv2d_pairs  # re-exported: its home before the split
 
 __all__ = [
-    "LINEAR_CROSSOVER",
-    "CONV2D_CROSSOVER",
-    "spike_density",
-    "sparse_linear",
-    "sparse_conv2d",
-    "SparseLinear",
+    "LINEAR_CROSSOVER", "CONV2D_CROSSOVER", "spike_density", "sparse_linear", "sparse_conv2d", "SparseLinear",
     "SparseConv2d",
-]
+]  # fmt: skip
 
 LINEAR_CROSSOVER = 0.2
 """Density above which :func:`sparse_linear` runs the dense GEMM (measured 8-40 %; see the module docstring)."""

@@ -20,36 +20,38 @@ a :class:`LIFFamily` subclass that passes its time constants to ``LIFFamily.__in
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Literal, TypedDict, get_args
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
+from typing import ClassVar
+from typing import Literal
+from typing import TypedDict
+from typing import get_args
 
 from torch import Tensor
 
 from spikeforge._core.checks import check_finite
 from spikeforge._core.codes import RESET_CODES
 from spikeforge._core.compat import Unpack
-from spikeforge._core.discretize import decay, tau_from_decay
-from spikeforge._core.reset import ResetMode, apply_reset, check_reset_mode
+from spikeforge._core.discretize import decay
+from spikeforge._core.discretize import tau_from_decay
+from spikeforge._core.reset import ResetMode
+from spikeforge._core.reset import apply_reset
+from spikeforge._core.reset import check_reset_mode
 from spikeforge._core.spec import FusedSpec
-from spikeforge._core.spike import SurrogateLike, spike
-from spikeforge.backends import check_backend, fused_run, select_kernel
-from spikeforge.neurons.base import Capabilities, Neuron
+from spikeforge._core.spike import SurrogateLike
+from spikeforge._core.spike import spike
+from spikeforge.backends import check_backend
+from spikeforge.backends import fused_run
+from spikeforge.backends import select_kernel
+from spikeforge.neurons.base import Capabilities
+from spikeforge.neurons.base import Neuron
 from spikeforge.surrogate import Surrogate
 
 __all__ = [
-    "LIFFamily",
-    "SpikeOptions",
-    "LeakyOptions",
-    "OPTION_DEFAULTS",
-    "InputScaling",
-    "INPUT_SCALINGS",
-    "input_gain",
-    "check_input_scaling",
-    "leak",
-    "integrate",
-    "fire",
-    "tau_or_beta",
-]
+    "LIFFamily", "SpikeOptions", "LeakyOptions", "OPTION_DEFAULTS", "InputScaling", "INPUT_SCALINGS", "input_gain",
+    "check_input_scaling", "leak", "integrate", "fire", "tau_or_beta",
+]  # fmt: skip
 
 InputScaling = Literal["exact", "none"]
 INPUT_SCALINGS: tuple[str, ...] = get_args(InputScaling)

@@ -13,28 +13,29 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import Any
+from typing import ClassVar
+from typing import NamedTuple
+from typing import TypeVar
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
-from spikeforge._core.checks import check_finite, check_float_tensor, check_seq, check_state
+from spikeforge._core.checks import check_finite
+from spikeforge._core.checks import check_float_tensor
+from spikeforge._core.checks import check_seq
+from spikeforge._core.checks import check_state
 from spikeforge._core.discretize import check_positive
 from spikeforge._core.scan import loop
 from spikeforge._core.spec import FusedSpec
-from spikeforge.surrogate import Surrogate, resolve_surrogate
+from spikeforge.surrogate import Surrogate
+from spikeforge.surrogate import resolve_surrogate
 
 __all__ = [
-    "Capabilities",
-    "Neuron",
-    "Stateful",
-    "reset_states",
-    "detach_states",
-    "register_neuron",
-    "get_neuron",
-    "list_neurons",
-    "NEURON_REGISTRY",
-]
+    "Capabilities", "Neuron", "Stateful", "reset_states", "detach_states", "register_neuron", "get_neuron",
+    "list_neurons", "NEURON_REGISTRY",
+]  # fmt: skip
 
 N = TypeVar("N", bound=type["Neuron"])
 _NEURONS: dict[str, type[Neuron]] = {}

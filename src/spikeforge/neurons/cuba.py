@@ -18,7 +18,8 @@ The membrane integrates the *updated* current, so an input affects the membrane 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -26,7 +27,11 @@ from torch import Tensor
 from spikeforge._core.compat import Unpack
 from spikeforge._core.discretize import decay
 from spikeforge._core.spike import SurrogateLike
-from spikeforge.neurons._family import LeakyOptions, LIFFamily, fire, integrate, leak
+from spikeforge.neurons._family import LeakyOptions
+from spikeforge.neurons._family import LIFFamily
+from spikeforge.neurons._family import fire
+from spikeforge.neurons._family import integrate
+from spikeforge.neurons._family import leak
 from spikeforge.neurons.base import register_neuron
 
 __all__ = ["CubaLIFParams", "CubaLIFState", "cuba_lif_init", "cuba_lif_step", "CubaLIF"]

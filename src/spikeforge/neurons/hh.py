@@ -42,8 +42,10 @@ import torch
 from torch import Tensor
 
 from spikeforge._core.discretize import check_positive
-from spikeforge._core.spike import SurrogateLike, spike
-from spikeforge.neurons.base import Neuron, register_neuron
+from spikeforge._core.spike import SurrogateLike
+from spikeforge._core.spike import spike
+from spikeforge.neurons.base import Neuron
+from spikeforge.neurons.base import register_neuron
 from spikeforge.surrogate import Surrogate
 
 __all__ = ["HHParams", "HHState", "HHRates", "hh_rates", "hh_init", "hh_step", "HodgkinHuxley"]

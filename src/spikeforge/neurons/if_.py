@@ -8,7 +8,8 @@ conversion uses IF with reset by subtraction). The membrane starts at 0.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -16,7 +17,10 @@ from torch import Tensor
 from spikeforge._core.compat import Unpack
 from spikeforge._core.discretize import check_positive
 from spikeforge._core.spike import SurrogateLike
-from spikeforge.neurons._family import LIFFamily, SpikeOptions, fire, integrate
+from spikeforge.neurons._family import LIFFamily
+from spikeforge.neurons._family import SpikeOptions
+from spikeforge.neurons._family import fire
+from spikeforge.neurons._family import integrate
 from spikeforge.neurons.base import register_neuron
 
 __all__ = ["IFParams", "IFState", "if_init", "if_step", "IF"]

@@ -37,19 +37,16 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from spikeforge._core.spike import SurrogateLike, spike
-from spikeforge.neurons.base import Neuron, register_neuron
+from spikeforge._core.spike import SurrogateLike
+from spikeforge._core.spike import spike
+from spikeforge.neurons.base import Neuron
+from spikeforge.neurons.base import register_neuron
 from spikeforge.surrogate import Surrogate
 
 __all__ = [
-    "IzhikevichParams",
-    "IzhikevichState",
-    "izhikevich_init",
-    "izhikevich_step",
-    "izhikevich_preset",
-    "Izhikevich",
+    "IzhikevichParams", "IzhikevichState", "izhikevich_init", "izhikevich_step", "izhikevich_preset", "Izhikevich",
     "IZHIKEVICH_PRESETS",
-]
+]  # fmt: skip
 
 
 class IzhikevichParams(NamedTuple):

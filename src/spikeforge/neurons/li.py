@@ -12,8 +12,14 @@ import torch
 from torch import Tensor
 
 from spikeforge._core.spike import SurrogateLike
-from spikeforge.neurons._family import InputScaling, check_input_scaling, integrate, leak, tau_or_beta
-from spikeforge.neurons.base import Capabilities, Neuron, register_neuron
+from spikeforge.neurons._family import InputScaling
+from spikeforge.neurons._family import check_input_scaling
+from spikeforge.neurons._family import integrate
+from spikeforge.neurons._family import leak
+from spikeforge.neurons._family import tau_or_beta
+from spikeforge.neurons.base import Capabilities
+from spikeforge.neurons.base import Neuron
+from spikeforge.neurons.base import register_neuron
 
 __all__ = ["LIParams", "LIState", "li_init", "li_step", "LI"]
 

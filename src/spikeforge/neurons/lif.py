@@ -22,17 +22,15 @@ from torch import Tensor
 
 from spikeforge._core.compat import Unpack
 from spikeforge._core.spike import SurrogateLike
-from spikeforge.neurons._family import (
-    INPUT_SCALINGS,
-    OPTION_DEFAULTS,
-    LeakyOptions,
-    LIFFamily,
-    fire,
-    input_gain,
-    integrate,
-    leak,
-    tau_or_beta,
-)
+from spikeforge.neurons._family import INPUT_SCALINGS
+from spikeforge.neurons._family import OPTION_DEFAULTS
+from spikeforge.neurons._family import LeakyOptions
+from spikeforge.neurons._family import LIFFamily
+from spikeforge.neurons._family import fire
+from spikeforge.neurons._family import input_gain
+from spikeforge.neurons._family import integrate
+from spikeforge.neurons._family import leak
+from spikeforge.neurons._family import tau_or_beta
 from spikeforge.neurons.base import register_neuron
 
 __all__ = ["LIFParams", "LIFState", "lif_init", "lif_step", "LIF", "input_gain", "INPUT_SCALINGS"]

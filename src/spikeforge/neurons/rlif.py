@@ -11,13 +11,18 @@ import math
 from typing import NamedTuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
 from spikeforge._core.compat import Unpack
 from spikeforge._core.spike import SurrogateLike
-from spikeforge.neurons._family import LeakyOptions, LIFFamily
-from spikeforge.neurons.base import Capabilities, register_neuron
-from spikeforge.neurons.lif import LIFParams, LIFState, lif_step
+from spikeforge.neurons._family import LeakyOptions
+from spikeforge.neurons._family import LIFFamily
+from spikeforge.neurons.base import Capabilities
+from spikeforge.neurons.base import register_neuron
+from spikeforge.neurons.lif import LIFParams
+from spikeforge.neurons.lif import LIFState
+from spikeforge.neurons.lif import lif_step
 
 __all__ = ["RLIFParams", "RLIFState", "rlif_init", "rlif_step", "RecurrentLIF"]
 

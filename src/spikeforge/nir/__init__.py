@@ -28,16 +28,19 @@ Example::
 
 from __future__ import annotations
 
-from spikeforge.nir._export import network_layers, require_nir, to_nir
-from spikeforge.nir._import import SUPPORTED_NODES, from_nir
-from spikeforge.nir._mapping import (
-    APPROXIMATIONS,
-    DISCRETIZATIONS,
-    NIRApproximationWarning,
-    NIRExportError,
-    NIRImportError,
-)
-from spikeforge.nir.layers import Scale, SumPool2d, Threshold
+from spikeforge.nir._export import network_layers
+from spikeforge.nir._export import require_nir
+from spikeforge.nir._export import to_nir
+from spikeforge.nir._import import SUPPORTED_NODES
+from spikeforge.nir._import import from_nir
+from spikeforge.nir._mapping import APPROXIMATIONS
+from spikeforge.nir._mapping import DISCRETIZATIONS
+from spikeforge.nir._mapping import NIRApproximationWarning
+from spikeforge.nir._mapping import NIRExportError
+from spikeforge.nir._mapping import NIRImportError
+from spikeforge.nir.layers import Scale
+from spikeforge.nir.layers import SumPool2d
+from spikeforge.nir.layers import Threshold
 
 __all__ = [
     "to_nir", "from_nir", "network_layers", "require_nir",

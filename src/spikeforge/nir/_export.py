@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -10,16 +11,20 @@ import torch
 from torch import nn
 
 from spikeforge._core.bn_fold import fold_bn
-from spikeforge.layers import SeqToBatch, SNNSequential
+from spikeforge.layers import SeqToBatch
+from spikeforge.layers import SNNSequential
 from spikeforge.neurons import Neuron
 from spikeforge.nir import _mapping as m
-from spikeforge.nir._export_base import HINT_KEY, Nodes
+from spikeforge.nir._export_base import HINT_KEY
 from spikeforge.nir._export_base import ExportCtx as _Ctx
+from spikeforge.nir._export_base import Nodes
 from spikeforge.nir._export_base import full as _full
 from spikeforge.nir._export_base import to_numpy as _np
 from spikeforge.nir._export_base import w_rec as _w_rec
 from spikeforge.nir._export_neurons import export_neuron
-from spikeforge.nir.layers import Scale, SumPool2d, Threshold
+from spikeforge.nir.layers import Scale
+from spikeforge.nir.layers import SumPool2d
+from spikeforge.nir.layers import Threshold
 
 __all__ = ["to_nir", "require_nir", "network_layers", "HINT_KEY"]
 

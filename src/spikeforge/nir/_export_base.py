@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
+from typing import cast
 
 import numpy as np
 from torch import Tensor

@@ -11,8 +11,9 @@ import torch
 from spikeforge.neurons import Neuron
 from spikeforge.neurons.lif import input_gain
 from spikeforge.nir import _mapping as m
-from spikeforge.nir._export_base import HINT_KEY, Nodes
+from spikeforge.nir._export_base import HINT_KEY
 from spikeforge.nir._export_base import ExportCtx as _Ctx
+from spikeforge.nir._export_base import Nodes
 from spikeforge.nir._export_base import full as _full
 from spikeforge.nir._export_base import hint as _hint
 from spikeforge.nir._export_base import to_numpy as _np

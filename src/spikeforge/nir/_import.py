@@ -8,19 +8,30 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
+from typing import cast
 
 import numpy as np
 import torch
 from torch import nn
 
 from spikeforge.layers import SNNSequential
-from spikeforge.neurons import IF, LI, LIF, CubaLIF, RecurrentLIF
+from spikeforge.neurons import IF
+from spikeforge.neurons import LI
+from spikeforge.neurons import LIF
+from spikeforge.neurons import CubaLIF
+from spikeforge.neurons import RecurrentLIF
 from spikeforge.nir import _mapping as m
-from spikeforge.nir._export import HINT_KEY, require_nir
-from spikeforge.nir._import_graph import SUPPORTED_NODES, chain, check_types, fuse
+from spikeforge.nir._export import HINT_KEY
+from spikeforge.nir._export import require_nir
+from spikeforge.nir._import_graph import SUPPORTED_NODES
+from spikeforge.nir._import_graph import chain
+from spikeforge.nir._import_graph import check_types
+from spikeforge.nir._import_graph import fuse
 from spikeforge.nir._import_graph import node_error as _err
-from spikeforge.nir.layers import Scale, SumPool2d, Threshold
+from spikeforge.nir.layers import Scale
+from spikeforge.nir.layers import SumPool2d
+from spikeforge.nir.layers import Threshold
 from spikeforge.surrogate import Surrogate
 
 __all__ = ["from_nir", "SUPPORTED_NODES"]

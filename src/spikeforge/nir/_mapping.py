@@ -50,27 +50,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from spikeforge._core.discretize import decay, tau_from_decay
+from spikeforge._core.discretize import decay
+from spikeforge._core.discretize import tau_from_decay
 
 __all__ = [
-    "DISCRETIZATIONS",
-    "APPROXIMATIONS",
-    "NIRApproximationWarning",
-    "NIRExportError",
-    "NIRImportError",
-    "check_discretization",
-    "check_approximations",
-    "approximate",
-    "decay_of_tau",
-    "tau_of_decay",
-    "tau_to_nir",
-    "tau_from_nir",
-    "r_from_gain",
-    "gain_from_nir",
-    "synapse_w_in",
-    "if_r_to_nir",
-    "if_c_mem_from_nir",
-]
+    "DISCRETIZATIONS", "APPROXIMATIONS", "NIRApproximationWarning", "NIRExportError", "NIRImportError",
+    "check_discretization", "check_approximations", "approximate", "decay_of_tau", "tau_of_decay", "tau_to_nir",
+    "tau_from_nir", "r_from_gain", "gain_from_nir", "synapse_w_in", "if_r_to_nir", "if_c_mem_from_nir",
+]  # fmt: skip
 
 DISCRETIZATIONS: tuple[str, ...] = ("exact", "euler")
 APPROXIMATIONS: dict[str, str] = {

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
 from spikeforge._core.spike import spike
-from spikeforge.surrogate import Surrogate, resolve_surrogate
+from spikeforge.surrogate import Surrogate
+from spikeforge.surrogate import resolve_surrogate
 
 __all__ = ["Threshold", "Scale", "SumPool2d"]
 

@@ -10,7 +10,9 @@ Encodings and decodings are tables (name -> function); their keys are the valid 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -20,28 +22,11 @@ from torch import Tensor
 from spikeforge import encoding as enc
 
 __all__ = [
-    "ENCODERS",
-    "DECODERS",
-    "MODELS",
-    "READOUTS",
-    "DEVICE_TYPES",
-    "check_choice",
-    "check_dataset",
-    "check_model",
-    "check_neuron",
-    "check_hidden_neuron",
-    "check_surrogate",
-    "check_encoding",
-    "check_encoding_options",
-    "check_decoding",
-    "check_readout",
-    "check_device",
-    "check_positive_int",
-    "check_widths",
-    "check_dropout",
-    "spiking_neurons",
-    "valid_names",
-]
+    "ENCODERS", "DECODERS", "MODELS", "READOUTS", "DEVICE_TYPES", "check_choice", "check_dataset", "check_model",
+    "check_neuron", "check_hidden_neuron", "check_surrogate", "check_encoding", "check_encoding_options",
+    "check_decoding", "check_readout", "check_device", "check_positive_int", "check_widths", "check_dropout",
+    "spiking_neurons", "valid_names",
+]  # fmt: skip
 
 #: ``(x [B, ...], time_steps, generator, options) -> x_seq [T, B, ...]``.
 Encoder = Callable[[Tensor, int, "torch.Generator | None", Mapping[str, Any]], Tensor]
@@ -143,7 +128,8 @@ def check_neuron(name: object) -> str:
 
 def spiking_neurons() -> list[str]:
     """Registered neurons whose output is spikes (the ones allowed in hidden layers)."""
-    from spikeforge.neurons import NEURON_REGISTRY, list_neurons
+    from spikeforge.neurons import NEURON_REGISTRY
+    from spikeforge.neurons import list_neurons
 
     return [n for n in list_neurons() if NEURON_REGISTRY[n].capabilities.spiking]
 
@@ -161,7 +147,8 @@ def check_hidden_neuron(name: object) -> str:
 
 
 def check_surrogate(name: object) -> str:
-    from spikeforge.surrogate import get_surrogate, list_surrogates
+    from spikeforge.surrogate import get_surrogate
+    from spikeforge.surrogate import list_surrogates
 
     check_choice("surrogate", name, list_surrogates())
     get_surrogate(str(name))  # constructible with its defaults

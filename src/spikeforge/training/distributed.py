@@ -19,19 +19,13 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
 __all__ = [
-    "DistContext",
-    "env_ranks",
-    "setup",
-    "cleanup",
-    "barrier",
-    "all_reduce_sum",
-    "shard",
-    "wrap_model",
+    "DistContext", "env_ranks", "setup", "cleanup", "barrier", "all_reduce_sum", "shard", "wrap_model",
     "sync_buffers",
-]
+]  # fmt: skip
 
 
 @dataclass(frozen=True)

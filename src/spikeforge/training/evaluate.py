@@ -10,7 +10,8 @@ from torch import Tensor
 
 from spikeforge.layers import record
 from spikeforge.neurons import Neuron
-from spikeforge.training.distributed import DistContext, all_reduce_sum
+from spikeforge.training.distributed import DistContext
+from spikeforge.training.distributed import all_reduce_sum
 from spikeforge.training.models import SNNClassifier
 
 __all__ = ["EVAL_SEED", "evaluate_tensors", "spiking_layer_names"]

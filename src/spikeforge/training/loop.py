@@ -8,7 +8,8 @@ import math
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +19,17 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from spikeforge.training import distributed as D
-from spikeforge.training.checkpoint import (
-    FORMAT,
-    atomic_save,
-    atomic_write_json,
-    read_checkpoint,
-    rng_state,
-    set_rng_state,
-)
-from spikeforge.training.config import RESUMABLE_CHANGES, TrainConfig
+from spikeforge.training.checkpoint import FORMAT
+from spikeforge.training.checkpoint import atomic_save
+from spikeforge.training.checkpoint import atomic_write_json
+from spikeforge.training.checkpoint import read_checkpoint
+from spikeforge.training.checkpoint import rng_state
+from spikeforge.training.checkpoint import set_rng_state
+from spikeforge.training.config import RESUMABLE_CHANGES
+from spikeforge.training.config import TrainConfig
 from spikeforge.training.evaluate import evaluate_tensors
-from spikeforge.training.models import SNNClassifier, build_model
+from spikeforge.training.models import SNNClassifier
+from spikeforge.training.models import build_model
 
 __all__ = ["Callback", "TrainResult", "train", "load_splits", "RUN_FILES"]
 
@@ -89,7 +90,8 @@ def load_splits(config: TrainConfig, data_dir: str | None = None) -> dict[str, t
     A dataset without a ``"validation"`` split gives up the ``val_fraction`` share of its training split
     (a fixed permutation with seed 0, so the split is the same for every ``config.seed``).
     """
-    from spikeforge.data import dataset_info, get_dataset
+    from spikeforge.data import dataset_info
+    from spikeforge.data import get_dataset
 
     info = dataset_info(config.dataset)
     where = config.data_dir if data_dir is None else data_dir

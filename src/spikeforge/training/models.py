@@ -24,29 +24,33 @@ Composition by hand is the same thing the builders do::
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
 from spikeforge.layers import SNNSequential
-from spikeforge.neurons import LI, NEURON_REGISTRY, Neuron, get_neuron
-from spikeforge.training.choices import (
-    DECODERS,
-    ENCODERS,
-    MODELS,
-    check_decoding,
-    check_dropout,
-    check_encoding,
-    check_encoding_options,
-    check_hidden_neuron,
-    check_model,
-    check_positive_int,
-    check_readout,
-    check_surrogate,
-    check_widths,
-)
+from spikeforge.neurons import LI
+from spikeforge.neurons import NEURON_REGISTRY
+from spikeforge.neurons import Neuron
+from spikeforge.neurons import get_neuron
+from spikeforge.training.choices import DECODERS
+from spikeforge.training.choices import ENCODERS
+from spikeforge.training.choices import MODELS
+from spikeforge.training.choices import check_decoding
+from spikeforge.training.choices import check_dropout
+from spikeforge.training.choices import check_encoding
+from spikeforge.training.choices import check_encoding_options
+from spikeforge.training.choices import check_hidden_neuron
+from spikeforge.training.choices import check_model
+from spikeforge.training.choices import check_positive_int
+from spikeforge.training.choices import check_readout
+from spikeforge.training.choices import check_surrogate
+from spikeforge.training.choices import check_widths
 from spikeforge.training.config import TrainConfig
 
 # The public names are listed (``__all__``) and documented by the re-export module spikeforge.models.

@@ -12,7 +12,8 @@ from spikeforge.training.checkpoint import read_checkpoint
 from spikeforge.training.config import TrainConfig
 from spikeforge.training.evaluate import evaluate_tensors
 from spikeforge.training.loop import load_splits
-from spikeforge.training.models import SNNClassifier, build_model
+from spikeforge.training.models import SNNClassifier
+from spikeforge.training.models import build_model
 
 __all__ = ["evaluate", "load_checkpoint", "evaluate_checkpoint"]
 
