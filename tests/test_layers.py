@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import spikeforge as sf
-from spikeforge.layers import SeqToBatch, SNNSequential, record
+from spikeforge.layers import SeqToBatch, SNNSequential, record, recording
 
 
 def _net(seed=0):
@@ -165,3 +165,21 @@ def test_folded_tiling_avgpool_gradcheck_and_fallbacks() -> None:
     # a pool that does not tile still gives torch's result through the fold
     y = _fold(torch.ones(2, 2, 1, 5, 5, requires_grad=True), nn.AvgPool2d(2))
     assert y.shape == (2, 2, 1, 2, 2)
+
+
+def test_recording_inputs_and_outputs_of_every_neuron_layer(gen):
+    """recording(inputs=True) keeps what each neuron layer receives, recording() what it returns: checked against
+    the layers run one by one; the hooks are gone after the block."""
+    torch.manual_seed(0)
+    lin1, lif, lin2, li = nn.Linear(4, 6), sf.LIF(tau_mem=5.0), nn.Linear(6, 3), sf.LI(tau_mem=5.0)
+    net = SNNSequential(lin1, lif, lin2, li)
+    x = torch.rand(7, 2, 4, generator=gen) * 3
+    with recording(net) as outs, recording(net, inputs=True) as ins:
+        net(x)
+    assert set(ins) == set(outs) == {"layers.1", "layers.3"}
+    with torch.no_grad():  # SNNSequential folds Linear over T*B (another GEMM): equal up to float rounding
+        torch.testing.assert_close(ins["layers.1"], lin1(x))
+        torch.testing.assert_close(ins["layers.3"], lin2(outs["layers.1"]))
+        torch.testing.assert_close(outs["layers.1"], lif(ins["layers.1"])[0], rtol=0, atol=0)
+        torch.testing.assert_close(outs["layers.3"], li(ins["layers.3"])[0], rtol=0, atol=0)
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in net.modules())

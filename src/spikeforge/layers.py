@@ -23,7 +23,7 @@ from spikeforge.backends.gemm import linear as fast_linear
 from spikeforge.neurons.base import Neuron
 from spikeforge.neurons.base import Stateful
 
-__all__ = ["SeqToBatch", "SNNSequential", "record", "Recording"]
+__all__ = ["SeqToBatch", "SNNSequential", "record", "recording", "Recording"]
 
 
 def _has_hooks(layer: nn.Module) -> bool:
@@ -164,25 +164,34 @@ class Recording(dict):
 
 
 @contextmanager
-def _hooks(model: nn.Module, rec: Recording, detach: bool) -> Iterator[None]:
-    handles = []
+def recording(model: nn.Module, *, inputs: bool = False, detach: bool = True) -> Iterator[Recording]:
+    """While the ``with`` block runs, record every :class:`Neuron` submodule's output sequence (or, with
+    ``inputs=True``, the input sequence it receives), by qualified name; a layer called several times (e.g.
+    streaming) has its sequences concatenated over time. The hooks are removed when the block ends.
+
+    ::
+
+        with recording(net) as outs, recording(net, inputs=True) as ins:
+            net(x_seq)
+    """
+    rec = Recording()
+
+    def keep(name: str, value: Tensor) -> None:
+        value = value.detach() if detach else value
+        rec[name] = torch.cat([rec[name], value]) if name in rec else value
 
     def make(name: str) -> Any:
-        def hook(module: nn.Module, args: Any, output: Any) -> None:
-            out = output[0] if isinstance(output, tuple) else output
-            out = out.detach() if detach else out
-            if name in rec:  # a layer called several times (e.g. streaming): concatenate over time
-                rec[name] = torch.cat([rec[name], out])
-            else:
-                rec[name] = out
+        if inputs:
+            return lambda module, args: keep(name, args[0])
+        return lambda module, args, output: keep(name, output[0] if isinstance(output, tuple) else output)
 
-        return hook
-
+    handles = []
     try:
         for name, m in model.named_modules():
             if isinstance(m, Neuron):
-                handles.append(m.register_forward_hook(make(name)))
-        yield
+                hook = make(name)
+                handles.append(m.register_forward_pre_hook(hook) if inputs else m.register_forward_hook(hook))
+        yield rec
     finally:
         for h in handles:
             h.remove()
@@ -195,7 +204,6 @@ def record(model: nn.Module, *args: Any, detach: bool = True, **kwargs: Any) -> 
     spikes ``[T, B, ...]`` for spiking layers, the membrane for readouts. Hooks live only during the
     call; nothing is stored on the modules.
     """
-    rec = Recording()
-    with _hooks(model, rec, detach):
+    with recording(model, detach=detach) as rec:
         out = model(*args, **kwargs)
     return out, rec

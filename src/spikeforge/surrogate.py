@@ -39,6 +39,7 @@ from spikeforge._core.codes import SG_FAST_SIGMOID
 from spikeforge._core.codes import SG_SIGMOID
 from spikeforge._core.codes import SG_STRAIGHT_THROUGH
 from spikeforge._core.codes import SG_TRIANGLE
+from spikeforge._core.registry import Registry
 from spikeforge._core.spike import spike
 
 __all__ = [
@@ -46,7 +47,7 @@ __all__ = [
     "get_surrogate", "list_surrogates", "resolve_surrogate",
 ]  # fmt: skip
 
-_REGISTRY: dict[str, type[Surrogate]] = {}
+_REGISTRY: Registry[type[Surrogate]] = Registry("surrogate")
 T = TypeVar("T", bound=type["Surrogate"])
 
 
@@ -86,29 +87,20 @@ def register_surrogate(name: str) -> Callable[[T], T]:
     """Class decorator adding a surrogate class to the registry under ``name`` (duplicates raise)."""
 
     def deco(cls: T) -> T:
-        if name in _REGISTRY:
-            raise ValueError(
-                f"a surrogate named {name!r} is already registered ({_REGISTRY[name].__name__}); pick another name"
-            )
         if not (isinstance(cls, type) and issubclass(cls, Surrogate)):
             raise TypeError(f"register_surrogate expects a Surrogate subclass, got {cls!r}")
-        _REGISTRY[name] = cls
+        _REGISTRY.add(name, cls)
         return cls
 
     return deco
 
 
-def list_surrogates() -> list[str]:
-    return sorted(_REGISTRY)
+list_surrogates = _REGISTRY.names  # the registered names, sorted
 
 
 def get_surrogate(name: str, **kwargs: Any) -> Surrogate:
     """Build a registered surrogate by name, e.g. ``get_surrogate("atan", alpha=2.0)``."""
-    try:
-        cls = _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown surrogate {name!r}; registered: {', '.join(list_surrogates())}") from None
-    return cls(**kwargs)
+    return _REGISTRY.lookup(name)(**kwargs)
 
 
 def resolve_surrogate(surrogate: Surrogate | str | None) -> Surrogate:

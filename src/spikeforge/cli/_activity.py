@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
-from torch import nn
 
 __all__ = ["Activity", "collect_activity"]
 
@@ -28,28 +25,6 @@ class Activity(NamedTuple):
     thresholds: dict[str, float | None]
 
 
-@contextmanager
-def _capture_inputs(network: nn.Module, store: dict[str, Tensor]) -> Iterator[None]:
-    from spikeforge.neurons.base import Neuron
-
-    handles = []
-
-    def make(name: str) -> Any:
-        def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
-            store[name] = args[0].detach()
-
-        return hook
-
-    try:
-        for name, m in network.named_modules():
-            if isinstance(m, Neuron):
-                handles.append(m.register_forward_pre_hook(make(name)))
-        yield
-    finally:
-        for h in handles:
-            h.remove()
-
-
 def _scalar_threshold(neuron: Any, like: Tensor) -> float | None:
     v_th = getattr(neuron.params(like), "v_th", None) if getattr(neuron, "spiking", False) else None
     if isinstance(v_th, Tensor):
@@ -61,11 +36,11 @@ def _scalar_threshold(neuron: Any, like: Tensor) -> float | None:
 def collect_activity(model: Any, x: Tensor, *, generator: torch.Generator | None = None) -> Activity:
     """Run ``model`` (an SNN classifier with ``network`` and ``encode``) on ``x [B, ...]``.
 
-    Spikes come from :func:`spikeforge.layers.record`; membranes from each neuron layer's
-    ``trace`` applied to the input that layer received (captured by a temporary pre-hook).
+    Spikes and the input of each neuron layer come from :func:`spikeforge.layers.recording`; membranes from
+    each layer's ``trace`` applied to the input it received.
     ``generator`` is passed to ``model.encode`` (random encoders); None leaves it out.
     """
-    from spikeforge.layers import record
+    from spikeforge.layers import recording
 
     if not hasattr(model, "network") or not hasattr(model, "encode"):
         raise TypeError("collect_activity expects an SNN classifier with .network and .encode(x)")
@@ -73,9 +48,8 @@ def collect_activity(model: Any, x: Tensor, *, generator: torch.Generator | None
     model.eval()
     try:
         x_seq = model.encode(x) if generator is None else model.encode(x, generator=generator)  # [T, B, ...]
-        inputs: dict[str, Tensor] = {}
-        with _capture_inputs(model.network, inputs):
-            _, rec = record(model.network, x_seq)
+        with recording(model.network) as rec, recording(model.network, inputs=True) as inputs:
+            model.network(x_seq)
         modules = dict(model.network.named_modules())
         spikes = {k: v for k, v in rec.items() if getattr(modules[k], "spiking", False)}
         membrane: dict[str, Tensor] = {}

@@ -137,33 +137,26 @@ _COMMON = (
 )
 
 
+def _idx_dataset(name: str, description: str, source: str, class_names: tuple[str, ...]) -> DatasetInfo:
+    """The DatasetInfo of a 28x28 10-class IDX dataset (both share shape, splits and file reading)."""
+    return DatasetInfo(
+        name=name, input_shape=(1, 28, 28), num_classes=10, splits=_SPLITS, description=description,
+        source=source, class_names=class_names, needs_files=True,
+    )  # fmt: skip
+
+
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                         "Ankle boot")  # fmt: skip
+
+
 @register_dataset(
-    DatasetInfo(
-        name="fashion_mnist",
-        input_shape=(1, 28, 28),
-        num_classes=10,
-        splits=_SPLITS,
-        description=(
-            f"Fashion-MNIST (Zalando article images). {_COMMON} Read from IDX files: by default those of "
-            f"Debian's dataset-fashion-mnist package ({FASHION_MNIST_SYSTEM_DIR}), or data_dir."
-        ),
-        source=(
-            "Xiao, Rasul & Vollgraf, 'Fashion-MNIST', arXiv:1708.07747 (2017); "
-            "github.com/zalandoresearch/fashion-mnist (MIT)"
-        ),
-        class_names=(
-            "T-shirt/top",
-            "Trouser",
-            "Pullover",
-            "Dress",
-            "Coat",
-            "Sandal",
-            "Shirt",
-            "Sneaker",
-            "Bag",
-            "Ankle boot",
-        ),
-        needs_files=True,
+    _idx_dataset(
+        "fashion_mnist",
+        f"Fashion-MNIST (Zalando article images). {_COMMON} Read from IDX files: by default those of "
+        f"Debian's dataset-fashion-mnist package ({FASHION_MNIST_SYSTEM_DIR}), or data_dir.",
+        "Xiao, Rasul & Vollgraf, 'Fashion-MNIST', arXiv:1708.07747 (2017); "
+        "github.com/zalandoresearch/fashion-mnist (MIT)",
+        FASHION_MNIST_CLASSES,
     )
 )
 def _build_fashion_mnist(split: str, data_dir: Path | None) -> tuple[Tensor, Tensor]:
@@ -171,18 +164,12 @@ def _build_fashion_mnist(split: str, data_dir: Path | None) -> tuple[Tensor, Ten
 
 
 @register_dataset(
-    DatasetInfo(
-        name="mnist",
-        input_shape=(1, 28, 28),
-        num_classes=10,
-        splits=_SPLITS,
-        description=(
-            f"MNIST handwritten digits. {_COMMON} No offline package exists: pass data_dir pointing at the IDX "
-            "files (flat, or a torchvision root with MNIST/raw)."
-        ),
-        source="LeCun, Bottou, Bengio & Haffner 1998; LeCun, Cortes & Burges, http://yann.lecun.com/exdb/mnist/",
-        class_names=tuple(str(d) for d in range(10)),
-        needs_files=True,
+    _idx_dataset(
+        "mnist",
+        f"MNIST handwritten digits. {_COMMON} No offline package exists: pass data_dir pointing at the IDX "
+        "files (flat, or a torchvision root with MNIST/raw).",
+        "LeCun, Bottou, Bengio & Haffner 1998; LeCun, Cortes & Burges, http://yann.lecun.com/exdb/mnist/",
+        tuple(str(d) for d in range(10)),
     )
 )
 def _build_mnist(split: str, data_dir: Path | None) -> tuple[Tensor, Tensor]:

@@ -50,6 +50,15 @@ def bernoulli_spikes(p: Tensor, num_steps: int, *, generator: torch.Generator | 
     return (u < p.to(work)).to(p.dtype)
 
 
+def _checked(
+    values: object, name: str, hi: float, num_steps: object, generator: object
+) -> tuple[Tensor, int, torch.Generator | None]:
+    """The checks shared by the Bernoulli encoders: a float tensor in ``[0, hi]``, ``T >= 1``, a generator."""
+    values = check_float_tensor(values, name)
+    check_range(values, name, 0.0, hi)
+    return values, check_num_steps(num_steps), check_generator(generator, values)
+
+
 def rate(x: Tensor, num_steps: int, *, gain: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
     r"""Bernoulli rate code: each step spikes independently with probability ``p = gain * x``.
 
@@ -66,11 +75,8 @@ def rate(x: Tensor, num_steps: int, *, gain: float = 1.0, generator: torch.Gener
     Returns:
         Binary spikes ``[T, B, ...]`` in ``x``'s dtype and device.
     """
-    x = check_float_tensor(x, "x")
-    num_steps = check_num_steps(num_steps)
     gain = check_number(gain, "gain", nonnegative=True)
-    generator = check_generator(generator, x)
-    check_range(x, "x", 0.0, 1.0)
+    x, num_steps, generator = _checked(x, "x", 1.0, num_steps, generator)
     p = x * gain
     if x.numel() and bool((p > 1).any()):
         raise ValueError(
@@ -102,10 +108,7 @@ def poisson(rate_hz: Tensor, num_steps: int, *, dt: float, generator: torch.Gene
     Returns:
         Binary spikes ``[T, B, ...]`` in ``rate_hz``'s dtype and device.
     """
-    rate_hz = check_float_tensor(rate_hz, "rate_hz")
-    num_steps = check_num_steps(num_steps)
     dt = check_number(dt, "dt", positive=True)
-    generator = check_generator(generator, rate_hz)
-    check_range(rate_hz, "rate_hz", 0.0, math.inf)
+    rate_hz, num_steps, generator = _checked(rate_hz, "rate_hz", math.inf, num_steps, generator)
     p = -torch.expm1(-rate_hz.detach() * dt)  # 1 - exp(-r dt), accurate for small r dt
     return bernoulli_spikes(p, num_steps, generator=generator)

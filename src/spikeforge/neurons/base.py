@@ -27,6 +27,7 @@ from spikeforge._core.checks import check_float_tensor
 from spikeforge._core.checks import check_seq
 from spikeforge._core.checks import check_state
 from spikeforge._core.discretize import check_positive
+from spikeforge._core.registry import Registry
 from spikeforge._core.scan import loop
 from spikeforge._core.spec import FusedSpec
 from spikeforge.surrogate import Surrogate
@@ -38,34 +39,26 @@ __all__ = [
 ]  # fmt: skip
 
 N = TypeVar("N", bound=type["Neuron"])
-_NEURONS: dict[str, type[Neuron]] = {}
-NEURON_REGISTRY = _NEURONS  # read-only by convention: use register_neuron to add
+NEURON_REGISTRY: Registry[type[Neuron]] = Registry("neuron")  # read access; register_neuron adds
 
 
 def register_neuron(name: str) -> Callable[[N], N]:
     """Class decorator adding a :class:`Neuron` subclass to the registry (duplicate names raise)."""
 
     def deco(cls: N) -> N:
-        if name in _NEURONS:
-            raise ValueError(f"a neuron named {name!r} is already registered ({_NEURONS[name].__name__})")
-        _NEURONS[name] = cls
+        NEURON_REGISTRY.add(name, cls)
         cls.registry_name = name
         return cls
 
     return deco
 
 
-def list_neurons() -> list[str]:
-    return sorted(_NEURONS)
+list_neurons = NEURON_REGISTRY.names  # the registered names, sorted
 
 
 def get_neuron(name: str, **kwargs: Any) -> Neuron:
     """Build a registered neuron module by name, e.g. ``get_neuron("lif", tau_mem=10.0)``."""
-    try:
-        cls = _NEURONS[name]
-    except KeyError:
-        raise ValueError(f"unknown neuron {name!r}; registered: {', '.join(list_neurons())}") from None
-    return cls(**kwargs)
+    return NEURON_REGISTRY.lookup(name)(**kwargs)
 
 
 @dataclass(frozen=True)
