@@ -15,6 +15,7 @@ from spikeforge.cli import evaluate
 from spikeforge.cli import export
 from spikeforge.cli import import_
 from spikeforge.cli import info
+from spikeforge.cli import report
 from spikeforge.cli import train
 from spikeforge.cli._common import JSON_SCHEMA
 from spikeforge.cli._common import PROG
@@ -28,7 +29,9 @@ from spikeforge.cli._common import write_json
 __all__ = ["main", "console", "build_parser", "COMMANDS", "MALLOC", "steady_malloc"]
 
 #: The subcommands in ``--help`` order, one module each.
-COMMANDS: tuple[Command, ...] = tuple(m.COMMAND for m in (train, evaluate, info, energy, export, import_, convert))
+COMMANDS: tuple[Command, ...] = tuple(
+    m.COMMAND for m in (train, evaluate, info, energy, report, export, import_, convert)
+)
 
 #: Known errors -> exit code (checked in order); anything else is a bug and shows its traceback.
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
