@@ -171,6 +171,7 @@ FAILING = {
     "evaluate": (["evaluate", "{tmp}/nope.pt"], 1),
     "info": (["info", "--no-such-option"], 2),
     "energy": (["energy", "{tmp}/nope.pt"], 1),
+    "report": (["report", "{tmp}/nope"], 1),
     "export": (["export", "{tmp}/nope.pt", "--nir", "{tmp}/out.nir"], 1),
     "import": (["import", "{tmp}/nope.nir"], 1),
     "convert": (["convert", "--correction", "sideways"], 2),
