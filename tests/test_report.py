@@ -109,7 +109,8 @@ def test_report_shows_summary_energy_and_config(trained: Path, report: tuple[dic
     for key in ("test_acc", "val_acc"):
         assert f"<td>{100 * best[key]:.2f} %</td>" in page
     for layer, rate in best["firing_rates"].items():
-        assert f"firing rate {layer} (validation split, best epoch)" in page and f"{rate:.4f} spikes/neuron/step" in page
+        assert f"firing rate {layer} (validation split, best epoch)" in page
+        assert f"{rate:.4f} spikes/neuron/step" in page
     assert f"<td>{best['spikes_per_sample']:.1f}</td>" in page
     energy_table = page[page.index('id="energy-table"') :]
     for chip in list_cost_models():
@@ -127,7 +128,8 @@ def test_text_output_names_the_report(trained: Path, tmp_path: Path, capsys: pyt
     assert out.is_file() and sorted(p.name for p in tmp_path.iterdir()) == ["r.html"]  # no temporary file left
 
 
-def test_every_string_from_the_run_is_escaped(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_string_from_the_run_is_escaped(trained: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     run_dir = tmp_path / 'run<b id="x">&'
     shutil.copytree(trained, run_dir, ignore=shutil.ignore_patterns("report.html"))
     config = json.loads((run_dir / "config.json").read_text())
@@ -138,7 +140,8 @@ def test_every_string_from_the_run_is_escaped(trained: Path, tmp_path: Path, cap
     code, out, _ = run(capsys, "report", run_dir, "--json", *FEW)
     assert code == 0
     page = (run_dir / "report.html").read_text()
-    assert "<script" not in page and "<b " not in page and "<b>" not in page and "<i>" not in page and "<img src=x>" not in page
+    for raw in ("<script", "<b ", "<b>", "<i>", "<img src=x>"):
+        assert raw not in page, raw
     assert "&lt;/td&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<td>&lt;i&gt;key</td><td>say &quot;hi&quot; &amp; &lt;b&gt;</td>" in page
     assert "run&lt;b id=&quot;x&quot;&gt;&amp;" in page  # the run's name in the title and header
@@ -231,6 +234,17 @@ def test_not_a_run_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert code == 1 and "has no metrics.json" in err
 
 
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [(["--hardware", "loihi,nope"], "--hardware: unknown chip 'nope'"), (["--samples", "0"], "--samples must be")],
+)
+def test_bad_options_are_usage_errors(option: list[str], message: str, trained: Path, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    code, out, err = run(capsys, "report", trained, "--out", tmp_path / "r.html", *option)
+    assert code == 2 and out == "" and message in err and len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_unfinished_run_is_reported_from_its_history(copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     metrics = json.loads((copy / "metrics.json").read_text())
     metrics["summary"] = None  # as written after each epoch, before training ends
@@ -253,7 +267,7 @@ def _browser() -> Any:
     binary = next((shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)), None)
     driver = shutil.which("chromedriver")
     if binary is None or driver is None:
-        pytest.skip("no headless browser: install Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
+        pytest.skip("no headless browser: apt-get install chromium chromium-driver (Debian's browser and its driver)")
     options = webdriver.ChromeOptions()
     options.binary_location = binary
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1200,900"):
@@ -299,7 +313,8 @@ def test_report_in_headless_chromium(trained: Path, report: tuple[dict[str, Any]
         assert [w > 0 for _, _, w, _ in partial["images"]] == [True, True]
         # The checks can fail with this browser: an external image and stylesheet are blocked and logged.
         bad = tmp_path / "bad.html"
-        bad.write_text(report[1].replace("</body>", '<img src="https://example.org/x.png"><link rel="stylesheet" href="x.css"></body>'))
+        external = '<img src="https://example.org/x.png"><link rel="stylesheet" href="x.css">'
+        bad.write_text(report[1].replace("</body>", external + "</body>"))
         broken = _load(browser, bad)
         assert len(broken["requests"]) == 2 and broken["images"][-1][2] == 0
         assert sum(entry["level"] == "SEVERE" for entry in broken["log"]) >= 2

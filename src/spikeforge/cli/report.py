@@ -22,6 +22,7 @@ from spikeforge.cli import _report_page as P
 from spikeforge.cli._common import SPLITS
 from spikeforge.cli._common import Command
 from spikeforge.cli._common import Output
+from spikeforge.cli._common import UsageError
 from spikeforge.cli._common import activity_rows
 from spikeforge.cli._common import add_data_dir
 from spikeforge.cli._common import pct
@@ -107,7 +108,8 @@ def _best_entry(metrics: Mapping[str, Any], run_dir: Path) -> tuple[Mapping[str,
     history = metrics.get("history") if isinstance(metrics, Mapping) else None
     if not isinstance(history, list) or not history or not all(isinstance(h, Mapping) for h in history):
         raise ValueError(f"{str(run_dir / 'metrics.json')!r} holds no finished epoch (no 'history' entries)")
-    summary = metrics.get("summary") if isinstance(metrics.get("summary"), Mapping) else {}
+    saved = metrics.get("summary")
+    summary: Mapping[str, Any] = saved if isinstance(saved, Mapping) else {}
     best = summary.get("best_epoch")
     entry = next((h for h in history if h.get("epoch") == best), None)
     if entry is None:  # unfinished run: the best validation accuracy so far, as training chooses it
@@ -122,6 +124,12 @@ def _fmt(value: Any, unit: str = "") -> str:
     if not isinstance(value, (int, float)):
         return "-" if value is None else str(value)
     return f"{value:.4g}{unit}"
+
+
+def _latency(seconds: float | None) -> str:
+    from spikeforge.energy._caveats import si
+
+    return "-" if seconds is None else si(seconds, "s")
 
 
 def _summary_section(
@@ -161,7 +169,6 @@ def _summary_section(
 
 def _energy_section(energy: EnergySummary) -> P.Section:
     from spikeforge.energy import format_energy
-    from spikeforge.energy._caveats import si
 
     c, meta = energy.counts, energy.meta
     b = c.batch_size
@@ -181,14 +188,7 @@ def _energy_section(energy: EnergySummary) -> P.Section:
         *[(f"firing rate {name} (spikes/neuron/step)", f"{rate:.4g}") for name, rate in c.firing_rates().items()],
     ]
     chips = [
-        (
-            name,
-            r.description,
-            format_energy(r.compute_j),
-            format_energy(r.memory_j),
-            format_energy(r.total_j),
-            "-" if r.latency_s is None else si(r.latency_s, "s"),
-        )
+        (name, r.description, *map(format_energy, (r.compute_j, r.memory_j, r.total_j)), _latency(r.latency_s))
         for name, r in energy.reports.items()
     ]
     parts = [
@@ -200,13 +200,7 @@ def _energy_section(energy: EnergySummary) -> P.Section:
     first = next(iter(energy.reports.values()), None)
     if first is not None and first.ann:
         ann = [
-            (
-                k,
-                f"{a['macs']:.4g}",
-                format_energy(a["compute_j"]),
-                format_energy(a["memory_j"]),
-                format_energy(a["total_j"]),
-            )
+            (k, f"{a['macs']:.4g}", *(format_energy(a[f]) for f in ("compute_j", "memory_j", "total_j")))
             for k, a in first.ann.items()
         ]
         parts.append(P.paragraph("Dense ANN with the same layers, one pass per inference:"))
@@ -281,6 +275,15 @@ def write_report(
 
 
 def run(args: argparse.Namespace) -> Output:
+    from spikeforge.energy import cost_models
+
+    if args.samples < 1:
+        raise UsageError(f"--samples must be at least 1, got {args.samples}")
+    if args.hardware is not None:
+        try:
+            cost_models(args.hardware)
+        except ValueError as e:
+            raise UsageError(f"--hardware: {e}") from None
     result = write_report(
         args.run, args.out, hardware=args.hardware, split=args.split, n_samples=args.samples, data_dir=args.data_dir
     )
