@@ -320,3 +320,13 @@ def test_report_in_headless_chromium(trained: Path, report: tuple[dict[str, Any]
         assert sum(entry["level"] == "SEVERE" for entry in broken["log"]) >= 2
     finally:
         browser.quit()
+
+
+def test_help_examples_parse(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "report", "--help")
+    assert code == 0 and "RUN/report.html" in out
+    examples = [line.split() for line in out.split("example:")[1].splitlines() if line.strip()]
+    assert len(examples) == 2
+    for argv in examples:
+        args = cli.build_parser().parse_args(argv[1:])
+        assert args.command == "report" and args.run.name == "yy"
