@@ -174,6 +174,7 @@ def _summary(result: Any, test_metrics: Mapping[str, Any], plots: list[str]) -> 
         "wall_time_s": result.wall_time_s,
         "threads": result.threads.threads,
         "threads_source": result.threads.source,
+        "threads_wanted": result.threads.wanted,
         "checkpoint": str(out_dir / "best.pt"),
         "plots": plots,
     }
@@ -181,6 +182,8 @@ def _summary(result: Any, test_metrics: Mapping[str, Any], plots: list[str]) -> 
 
 def summary_text(s: Mapping[str, Any]) -> str:
     """The human-readable training summary of a ``train`` result."""
+    from spikeforge.training.threads import ThreadChoice
+
     energy = s.get("energy_per_inference_j", {})
     wall = s["wall_time_s"]
     rows: list[tuple[str, Any]] = [
@@ -194,7 +197,7 @@ def summary_text(s: Mapping[str, Any]) -> str:
         *activity_rows(s),
         *[(f"energy/inference {chip}", f"{j * 1e9:.3g} nJ") for chip, j in energy.items()],
         ("wall time", f"{wall:.1f} s" if isinstance(wall, (int, float)) else "-"),
-        ("CPU threads", f"{s['threads']} ({s['threads_source']})"),
+        ("CPU threads", ThreadChoice(s["threads"], s["threads_source"], s["threads_wanted"]).describe()),
         ("best checkpoint", s["checkpoint"]),
     ]
     if s["plots"]:

@@ -65,9 +65,9 @@ class TrainConfig:
         num_workers: accepted for command-line compatibility; the trainer slices whole-split tensors and
             uses no DataLoader workers, so values other than 0 have no effect.
         threads: torch's CPU threads during training; None = chosen by
-            :func:`spikeforge.training.threads.choose_threads` (``OMP_NUM_THREADS``, the caller's
-            ``torch.set_num_threads``, else the work size: 1 for small models); never more than the CPUs
-            available to the process.
+            :func:`spikeforge.training.threads.choose_threads`: ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` if
+            set, else from the work size (1 for small models), at most torch's present count. Never more than
+            the CPUs available to the process.
         val_fraction: share of the training split held out for validation when the dataset has no
             ``"validation"`` split (fixed permutation, seed 0, independent of ``seed``).
         eval_batch_size: batch size of evaluation passes.

@@ -1,18 +1,18 @@
 """How many CPU threads torch uses during a training run: the policy, its inputs and the scoped setting.
 
-torch starts with one intra-op thread per physical core of the machine. For the small models of this
-package that is a loss: a Yin-Yang step has far too little work to split, and the OpenMP threads that
-spin at every barrier collide with any other busy process on the machine (several times slower on two
-shared cores). :func:`choose_threads` picks the count, in this order:
+torch starts with one intra-op thread per core. For the small models of this package that is a loss: a
+Yin-Yang step has far too little work to split, and OpenMP threads that wait for each other at every
+operation collide with any other busy process on the machine (several times slower on two shared cores).
+:func:`choose_threads` picks the count, in this order:
 
 1. an explicit request (``TrainConfig.threads``, ``spikeforge train --threads N``);
-2. ``OMP_NUM_THREADS`` (then ``MKL_NUM_THREADS``) in the environment, which torch itself obeys;
-3. the caller's own ``torch.set_num_threads`` (a count that differs from torch's default);
-4. otherwise the work: one thread per :data:`MACS_PER_THREAD` multiply-accumulates in the forward pass of
-   one training step (batch x time steps x the model's MACs per sample and step), at least 1 and never more
-   than torch's default.
+2. ``MKL_NUM_THREADS`` or ``OMP_NUM_THREADS`` in the environment (torch's own order: MKL's wins);
+3. otherwise the work: one thread per :data:`MACS_PER_THREAD` multiply-accumulates in the forward pass of
+   one training step (batch x time steps x the model's MACs per sample and step), at least one, and never
+   more than torch has now (its default, or what the caller set with ``torch.set_num_threads``: a caller's
+   count is a ceiling the work size never raises).
 
-Every choice is capped at the CPUs this process may run on (affinity and a cgroup CPU quota).
+Every choice is capped at the CPUs this process may run on (affinity mask and a cgroup v2 CPU quota).
 :func:`use_threads` applies a count for the duration of a ``with`` block and restores the previous one.
 """
 
@@ -38,7 +38,6 @@ __all__ = [
     "choose_threads",
     "step_macs",
     "threads_for",
-    "torch_default_threads",
     "use_threads",
 ]
 
@@ -47,23 +46,22 @@ __all__ = [
 #: MLP (batch 32, T 10, 4-256-3) does 0.57 million and gets one thread; Fashion-MNIST's default MLP
 #: (784-256-10) does 65 million (three wanted); its conv model (16, 32 channels) about 450 million.
 MACS_PER_THREAD = 2**24
-#: Environment variables torch reads for its default thread count, in torch's order.
-THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+#: Environment variables torch reads for its default thread count; the first one set wins (as in torch).
+THREAD_ENV = ("MKL_NUM_THREADS", "OMP_NUM_THREADS")
 
 
 class ThreadChoice(NamedTuple):
-    """The thread count of a run: ``threads`` (applied), ``source`` (``"requested"``, ``"OMP_NUM_THREADS"``,
-    ``"MKL_NUM_THREADS"``, ``"torch.set_num_threads"`` or ``"work size"``) and ``wanted`` (before the CPU cap)."""
+    """The thread count of a run: ``threads`` (applied), ``source`` (``"requested"``, ``"MKL_NUM_THREADS"``,
+    ``"OMP_NUM_THREADS"`` or ``"work size"``) and ``wanted`` (before the caps)."""
 
     threads: int
     source: str
     wanted: int
 
     def describe(self) -> str:
-        """E.g. ``"1 (work size)"`` or ``"2 (OMP_NUM_THREADS: 8, capped at the 2 available CPUs)"``."""
-        if self.wanted != self.threads:
-            return f"{self.threads} ({self.source}: {self.wanted}, capped at the {self.threads} available CPUs)"
-        return f"{self.threads} ({self.source})"
+        """E.g. ``"1 (work size)"`` or ``"2 (OMP_NUM_THREADS: 8, capped at 2)"``."""
+        capped = f": {self.wanted}, capped at {self.threads}" if self.wanted != self.threads else ""
+        return f"{self.threads} ({self.source}{capped})"
 
 
 def _env_count(env: Mapping[str, str], name: str) -> int | None:
@@ -79,7 +77,6 @@ def choose_threads(
     requested: int | None = None,
     env: Mapping[str, str] | None = None,
     current: int | None = None,
-    default: int | None = None,
 ) -> ThreadChoice:
     """The intra-op thread count of a run (pure: every input is an argument).
 
@@ -87,27 +84,26 @@ def choose_threads(
         work: forward multiply-accumulates of one training step (:func:`step_macs`).
         cpus: CPUs the process may use (:func:`available_cpus`); no choice exceeds it.
         requested: an explicit count (``TrainConfig.threads``); wins over everything else.
-        env: the environment (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``); None = empty.
-        current / default: torch's present thread count and its default for this machine and ``env``
-            (:func:`torch_default_threads`); when both are given and differ, the caller set the count with
-            ``torch.set_num_threads`` and it is kept. The work-size choice never exceeds ``default``.
+        env: the environment (``MKL_NUM_THREADS``, ``OMP_NUM_THREADS``); None = empty.
+        current: torch's present count (``torch.get_num_threads()``: its default or the caller's
+            ``torch.set_num_threads``); the work-size choice never exceeds it. None = no such ceiling.
     """
-    if isinstance(cpus, bool) or not isinstance(cpus, int) or cpus < 1:
-        raise ValueError(f"cpus must be a positive int, got {cpus!r}")
-    if requested is not None and (isinstance(requested, bool) or not isinstance(requested, int) or requested < 1):
-        raise ValueError(f"requested threads must be a positive int or None, got {requested!r}")
-    if not math.isfinite(work) or work < 0:
+    for name, value in (("cpus", cpus), ("requested", requested), ("current", current)):
+        if (value is not None or name == "cpus") and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if isinstance(work, bool) or not isinstance(work, (int, float)) or not math.isfinite(work) or work < 0:
         raise ValueError(f"work must be a finite number >= 0, got {work!r}")
     env = {} if env is None else env
-    wanted, source = requested, "requested"
+    if requested is not None:
+        return ThreadChoice(min(requested, cpus), "requested", requested)
     for name in THREAD_ENV:
-        if wanted is None:
-            wanted, source = _env_count(env, name), name
-    if wanted is None and current is not None and default is not None and current != default:
-        wanted, source = current, "torch.set_num_threads"
-    if wanted is None:
-        wanted, source = max(1, min(int(work // MACS_PER_THREAD), default or cpus)), "work size"
-    return ThreadChoice(min(wanted, cpus), source, wanted)
+        count = _env_count(env, name)
+        if count is not None:
+            return ThreadChoice(min(count, cpus), name, count)
+    wanted = max(1, int(work // MACS_PER_THREAD))
+    return ThreadChoice(min(wanted, cpus, current or cpus), "work size", wanted)
 
 
 def _cgroup_cpus() -> int | None:
@@ -127,27 +123,6 @@ def available_cpus() -> int:
         cpus = os.cpu_count() or 1
     quota = _cgroup_cpus()
     return max(1, min(cpus, quota) if quota else cpus)
-
-
-def _physical_cores() -> int | None:
-    """Cores of the machine as torch counts them (distinct hyperthread sibling sets), from Linux sysfs."""
-    root = Path("/sys/devices/system/cpu")
-    try:
-        siblings = {p.read_text().strip() for p in root.glob("cpu[0-9]*/topology/thread_siblings_list")}
-    except OSError:
-        return None
-    return len(siblings) or None
-
-
-def torch_default_threads(env: Mapping[str, str] | None = None) -> int:
-    """The count torch starts with: ``OMP_NUM_THREADS``, else ``MKL_NUM_THREADS``, else the physical cores of
-    the machine (all of them: torch ignores the affinity mask), else ``os.cpu_count()``."""
-    env = os.environ if env is None else env
-    for name in THREAD_ENV:
-        count = _env_count(env, name)
-        if count is not None:
-            return count
-    return _physical_cores() or os.cpu_count() or 1
 
 
 def _layer_macs(layer: nn.Module, x: torch.Tensor) -> tuple[int, torch.Tensor]:
@@ -195,17 +170,12 @@ def step_macs(config: Any, dataset_info: Any = None) -> int:
 
 def threads_for(config: Any, dataset_info: Any = None) -> ThreadChoice:
     """:func:`choose_threads` with this process's inputs: ``config.threads``, the environment, torch's present
-    and default counts, the available CPUs and :func:`step_macs` of ``config``."""
+    count, the available CPUs and :func:`step_macs` of ``config``."""
     requested = getattr(config, "threads", None)
-    env = dict(os.environ)
-    work = 0 if requested is not None else step_macs(config, dataset_info)
+    preset = requested is not None or any(_env_count(os.environ, name) for name in THREAD_ENV)
+    work = 0 if preset else step_macs(config, dataset_info)
     return choose_threads(
-        work,
-        cpus=available_cpus(),
-        requested=requested,
-        env=env,
-        current=torch.get_num_threads(),
-        default=torch_default_threads(env),
+        work, cpus=available_cpus(), requested=requested, env=os.environ, current=torch.get_num_threads()
     )
 
 
