@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 #: Forward multiply-accumulates per training step that pay for one more intra-op thread (2**24, about 17
-#: million: a few milliseconds of matrix products per step and thread with the backward pass). The Yin-Yang
+#: million; a heuristic: ``benchmarks/busy_load.py --one-thread`` compares it with one thread). The Yin-Yang
 #: MLP (batch 32, T 10, 4-256-3) does 0.57 million and gets one thread; Fashion-MNIST's default MLP
 #: (784-256-10) does 65 million (three wanted); its conv model (16, 32 channels) about 450 million.
 MACS_PER_THREAD = 2**24
