@@ -103,17 +103,19 @@ def run(args: argparse.Namespace) -> Output | None:
     from spikeforge.training.distributed import env_ranks
     from spikeforge.training.loop import train
     from spikeforge.training.saved import evaluate
+    from spikeforge.training.threads import use_threads
 
     out_dir = args.out if args.out is not None else default_out(config)
     progress = ProgressCallback(quiet=args.quiet)
     result = train(config, out_dir, resume=args.resume, overwrite=args.overwrite, callbacks=[progress])
     if env_ranks()[0] != 0:
         return None
-    test_ds = get_dataset(config.dataset, "test", data_dir=config.data_dir)
-    test_metrics = evaluate(result.model, test_ds, batch_size=config.eval_batch_size)
-    plots = _make_plots(result, test_ds, Path(result.out_dir), quiet=args.quiet) if args.plots else []
-    summary = _summary(result, test_metrics, plots)
-    summary["energy_per_inference_j"] = _energy_per_inference(result.model, test_ds)
+    with use_threads(result.threads.threads):  # the training's thread count for the evaluation and plots too
+        test_ds = get_dataset(config.dataset, "test", data_dir=config.data_dir)
+        test_metrics = evaluate(result.model, test_ds, batch_size=config.eval_batch_size)
+        plots = _make_plots(result, test_ds, Path(result.out_dir), quiet=args.quiet) if args.plots else []
+        summary = _summary(result, test_metrics, plots)
+        summary["energy_per_inference_j"] = _energy_per_inference(result.model, test_ds)
     return Output(summary, summary_text(summary))
 
 
@@ -170,6 +172,9 @@ def _summary(result: Any, test_metrics: Mapping[str, Any], plots: list[str]) -> 
         "firing_rates": dict(test_metrics.get("firing_rates", {})),
         "spikes_per_sample": test_metrics.get("spikes_per_sample"),
         "wall_time_s": result.wall_time_s,
+        "threads": result.threads.threads,
+        "threads_source": result.threads.source,
+        "threads_wanted": result.threads.wanted,
         "checkpoint": str(out_dir / "best.pt"),
         "plots": plots,
     }
@@ -177,6 +182,8 @@ def _summary(result: Any, test_metrics: Mapping[str, Any], plots: list[str]) -> 
 
 def summary_text(s: Mapping[str, Any]) -> str:
     """The human-readable training summary of a ``train`` result."""
+    from spikeforge.training.threads import ThreadChoice
+
     energy = s.get("energy_per_inference_j", {})
     wall = s["wall_time_s"]
     rows: list[tuple[str, Any]] = [
@@ -190,6 +197,7 @@ def summary_text(s: Mapping[str, Any]) -> str:
         *activity_rows(s),
         *[(f"energy/inference {chip}", f"{j * 1e9:.3g} nJ") for chip, j in energy.items()],
         ("wall time", f"{wall:.1f} s" if isinstance(wall, (int, float)) else "-"),
+        ("CPU threads", ThreadChoice(s["threads"], s["threads_source"], s["threads_wanted"]).describe()),
         ("best checkpoint", s["checkpoint"]),
     ]
     if s["plots"]:

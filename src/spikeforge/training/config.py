@@ -13,7 +13,7 @@ from spikeforge.training import choices as C
 __all__ = ["TrainConfig", "RESUMABLE_CHANGES"]
 
 #: Fields that may differ between a run and its resumption (they do not change the result).
-RESUMABLE_CHANGES = ("data_dir", "device", "num_workers")
+RESUMABLE_CHANGES = ("data_dir", "device", "num_workers", "threads")
 
 
 def _number(name: str, value: object, *, lo: float, lo_open: bool, allow_none: bool = False) -> None:
@@ -64,6 +64,10 @@ class TrainConfig:
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (under ``torchrun`` each rank uses ``cuda:LOCAL_RANK``).
         num_workers: accepted for command-line compatibility; the trainer slices whole-split tensors and
             uses no DataLoader workers, so values other than 0 have no effect.
+        threads: torch's CPU threads during training; None = chosen by
+            :func:`spikeforge.training.threads.choose_threads`: ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` if
+            set, else from the work size (1 for small models), at most torch's present count. Never more than
+            the CPUs available to the process.
         val_fraction: share of the training split held out for validation when the dataset has no
             ``"validation"`` split (fixed permutation, seed 0, independent of ``seed``).
         eval_batch_size: batch size of evaluation passes.
@@ -101,6 +105,13 @@ class TrainConfig:
     data_dir: str | None = field(default=None, metadata=_help("folder with dataset files (datasets that need them)"))
     device: str = field(default="cpu", metadata=_help("torch device: cpu, cuda, cuda:N or mps"))
     num_workers: int = field(default=0, metadata=_help("accepted for compatibility; the trainer uses no workers"))
+    threads: int | None = field(
+        default=None,
+        metadata=_help(
+            "CPU threads of torch during training; none = OMP_NUM_THREADS if set, else chosen from the work "
+            "size (1 for small models); never more than the CPUs available"
+        ),
+    )
     val_fraction: float = field(
         default=0.1, metadata=_help("share of the training split held out for validation, if the dataset has none")
     )
@@ -131,6 +142,7 @@ class TrainConfig:
         for name in ("time_steps", "epochs", "batch_size", "eval_batch_size"):
             C.check_positive_int(f"TrainConfig.{name}", getattr(self, name))
         C.check_positive_int("TrainConfig.patience", self.patience, allow_none=True)
+        C.check_positive_int("TrainConfig.threads", self.threads, allow_none=True)
         _number("lr", self.lr, lo=0.0, lo_open=True)
         _number("weight_decay", self.weight_decay, lo=0.0, lo_open=False)
         _number("grad_clip", self.grad_clip, lo=0.0, lo_open=True, allow_none=True)

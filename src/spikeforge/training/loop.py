@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from spikeforge.training import distributed as D
+from spikeforge.training import threads as TH
 from spikeforge.training.checkpoint import FORMAT
 from spikeforge.training.checkpoint import atomic_save
 from spikeforge.training.checkpoint import atomic_write_json
@@ -69,6 +70,7 @@ class TrainResult:
         best_epoch: epoch (from 1) with the best validation accuracy.
         test_acc / val_acc: accuracies of the best-validation model.
         wall_time_s: total wall time of the run, summed over resumptions.
+        threads: torch's CPU thread count during the run and what set it (a ``ThreadChoice``).
         model: the trained classifier with the best-validation weights, in eval mode.
         stopped_early: True if early stopping ended the run before ``config.epochs``.
     """
@@ -80,6 +82,7 @@ class TrainResult:
     test_acc: float
     val_acc: float
     wall_time_s: float
+    threads: TH.ThreadChoice
     model: SNNClassifier = field(repr=False)
     stopped_early: bool = False
 
@@ -173,6 +176,9 @@ def train(
     ``checkpoint.pt`` and ``metrics.json``, each atomically. Stop early after ``patience`` epochs
     without a better validation accuracy.
 
+    Threads: ``config.threads``, or if None the count :func:`spikeforge.training.threads.threads_for` chooses
+    (one for small models), for the duration of the call.
+
     Seeding: python, numpy and torch are seeded with ``config.seed`` (model initialisation, dropout);
     shuffling and random encoders use a dedicated ``torch.Generator`` seeded with ``config.seed``. The
     same config on the same machine and thread count gives bit-identical weights and metrics, and
@@ -204,14 +210,17 @@ def train(
         raise TypeError("callbacks must be a sequence of Callback objects, e.g. [ProgressCallback()]")
     ctx = D.setup(config.device)
     try:
-        return _train(config, Path(out_dir), resume, overwrite, list(callbacks), ctx)
+        choice = TH.threads_for(config)
+        with TH.use_threads(choice.threads):
+            return _train(config, Path(out_dir), resume, overwrite, list(callbacks), ctx, choice)
     finally:
         D.cleanup(ctx)
 
 
 def _train(
-    config: TrainConfig, out_dir: Path, resume: bool, overwrite: bool, callbacks: list[Callback], ctx: D.DistContext
-) -> TrainResult:
+    config: TrainConfig, out_dir: Path, resume: bool, overwrite: bool, callbacks: list[Callback], ctx: D.DistContext,
+    threads: TH.ThreadChoice,
+) -> TrainResult:  # fmt: skip
     from spikeforge.data import dataset_info
 
     t_call = time.perf_counter()
@@ -366,6 +375,7 @@ def _train(
         wall_time_s=wall,
         model=model,
         stopped_early=stopped,
+        threads=threads,
     )
     if ctx.is_main:
         summary = {
@@ -376,6 +386,7 @@ def _train(
             "stopped_early": stopped,
             "wall_time_s": wall,
             "world_size": ctx.world_size,
+            "threads": threads.threads,
         }
         atomic_write_json(_json_metrics(history, summary), out_dir / "metrics.json")
         for cb in main_cbs:
