@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 from typing import TextIO
 
+from rich.live import Live
 from rich.progress import BarColumn
 from rich.progress import MofNCompleteColumn
 from rich.progress import Progress
@@ -23,7 +24,6 @@ from rich.progress import SpinnerColumn
 from rich.progress import TaskID
 from rich.progress import TextColumn
 from rich.progress import TimeElapsedColumn
-from rich.live import Live
 from rich.spinner import Spinner
 
 from spikeforge.cli._console import console_for
@@ -39,6 +39,10 @@ def _fmt(value: Any, pct: bool = False) -> str:
     if isinstance(value, (int, float)):
         return f"{100 * value:.2f}%" if pct else f"{value:.4f}"
     return "-"
+
+
+def _count(n: int, noun: str, plural: str) -> str:
+    return f"{n} {noun if n == 1 else plural}"
 
 
 def _epoch_parts(epoch: int, n_epochs: int, metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -127,7 +131,8 @@ class ProgressCallback(Callback):
             return
         if not self.tty:
             self.console.print(
-                f"training: {self.n_epochs} epochs of {n_batches} batches; the {FIRST_BATCH} ...", markup=False
+                f"training: {_count(self.n_epochs, 'epoch', 'epochs')} of {_count(n_batches, 'batch', 'batches')}; the {FIRST_BATCH} ...",
+                markup=False,
             )
             return
         self._progress = Progress(
@@ -150,10 +155,10 @@ class ProgressCallback(Callback):
         if self._progress is None or self._tasks is None:
             return
         epochs, batches = self._tasks
-        self._progress.update(epochs, completed=epoch - 1, description=f"epoch {epoch}/{self.n_epochs}")
-        self._progress.update(
-            batches, total=max(1, n_batches), completed=min(batch_idx + 1, n_batches), info=f"loss {loss:.4f}"
-        )
+        if batch_idx == 0:  # a new epoch: its bar (and clock) start again
+            self._progress.update(epochs, completed=epoch - 1, description=f"epoch {epoch}/{self.n_epochs}")
+            self._progress.reset(batches, total=max(1, n_batches))
+        self._progress.update(batches, completed=min(batch_idx + 1, n_batches), info=f"loss {loss:.4f}")
 
     def on_epoch_end(self, epoch: int, metrics: dict) -> None:
         if self.quiet:
@@ -161,11 +166,11 @@ class ProgressCallback(Callback):
         if self._progress is None or self._tasks is None:
             self.console.print(format_epoch_line(epoch, self.n_epochs, metrics), markup=False)
             return
-        line = "  ".join(f"[{style}]{text}[/]" if style else text for text, style in _epoch_parts(epoch, self.n_epochs, metrics))
+        line = "  ".join(
+            f"[{style}]{text}[/]" if style else text for text, style in _epoch_parts(epoch, self.n_epochs, metrics)
+        )
         self._progress.console.print(line)
-        epochs, batches = self._tasks
-        self._progress.update(epochs, completed=epoch)
-        self._progress.reset(batches, info="")
+        self._progress.update(self._tasks[0], completed=epoch)
 
     def on_train_end(self, result: Any) -> None:
         self.close()
