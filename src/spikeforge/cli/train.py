@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> Output | None:
     from spikeforge.training.saved import evaluate
 
     out_dir = args.out if args.out is not None else default_out(config)
-    progress = ProgressCallback(quiet=args.quiet)
+    progress = ProgressCallback(quiet=args.quiet or env_ranks()[0] != 0)  # under torchrun, rank 0 reports
     with progress.running(f"loading the {config.dataset} data and building the {config.model} model"):
         result = train(config, out_dir, resume=args.resume, overwrite=args.overwrite, callbacks=[progress])
     if env_ranks()[0] != 0:
