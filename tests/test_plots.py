@@ -363,3 +363,17 @@ def test_summary_and_firing_rate_plot_share_one_statistic(
     assert cli.main(["evaluate", str(tmp_path / "run" / "best.pt"), "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)["result"]
     assert evaluated["firing_rates"][layer] == pytest.approx(mean, rel=1e-9)  # and spikeforge evaluate agrees
+
+
+def test_adaptive_threshold_is_labelled_as_a_base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spikeforge.neurons import ALIF
+
+    model = TinyClassifier(time_steps=30)
+    model.network = SNNSequential(nn.Linear(4, 16), ALIF(tau_mem=5.0, tau_adapt=20.0, adapt=1.0), nn.Linear(16, 3), LI())
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        nn.init.uniform_(model.network.layers[0].weight, 0.0, 4.0)
+    seen = _capture_figures(monkeypatch)
+    plots.plot_run(model, torch.rand(4, 4, generator=torch.Generator().manual_seed(3)), HISTORY, tmp_path)
+    labels = seen["membrane.png"]["panels"][0]["lines"]
+    assert "base threshold 1 (it adapts)" in labels  # V' above v_th without a spike: the line is not the threshold

@@ -223,7 +223,10 @@ def plot_membrane(
                 t_sp = np.nonzero(spike_arrays[name][:, j])[0]
                 ax.plot(t_sp, (pre if pre is not None else v)[t_sp, j], "o", ms=3.5, color=line.get_color())
         if v_th is not None:
-            ax.axhline(float(v_th), ls="--", color="gray", lw=1.0, label=f"threshold {float(v_th):.3g}")
+            label = f"threshold {float(v_th):.3g}"
+            if pre is not None and name in spike_arrays and ((pre > v_th) != (spike_arrays[name] != 0)).any():
+                label = f"base threshold {float(v_th):.3g} (it adapts)"  # e.g. ALIF: v_th + b a[t]
+            ax.axhline(float(v_th), ls="--", color="gray", lw=1.0, label=label)
         k, n = v.shape[1], (n_neurons or {}).get(name, v.shape[1])
         what = f"all {n} neurons" if k == n else f"{k} of {n} neurons"
         if name in spike_arrays:
