@@ -93,7 +93,7 @@ class ProgressCallback(Callback):
         if not self.tty:
             self.console.print(f"{text} ...", markup=False)
             return
-        if self._progress is not None:  # bars are shown: the status becomes their description
+        if self._progress is not None:  # training has ended: the bars stay printed, the status goes below
             self.close()
         if self._status is None or self._spinner is None:
             self._spinner = Spinner("dots", text, style="cyan")
@@ -130,10 +130,8 @@ class ProgressCallback(Callback):
         if self.quiet:
             return
         if not self.tty:
-            self.console.print(
-                f"training: {_count(self.n_epochs, 'epoch', 'epochs')} of {_count(n_batches, 'batch', 'batches')}; the {FIRST_BATCH} ...",
-                markup=False,
-            )
+            work = f"{_count(self.n_epochs, 'epoch', 'epochs')} of {_count(n_batches, 'batch', 'batches')}"
+            self.console.print(f"training: {work}; the {FIRST_BATCH} ...", markup=False)
             return
         self._progress = Progress(
             SpinnerColumn(),
