@@ -1,4 +1,4 @@
-"""Tests of the ``spikeforge`` command line (spikeforge.cli) and the progress output (spikeforge.cli.progress).
+"""Tests of the ``spikeforge`` command line (spikeforge.cli); the progress output: tests/test_progress.py.
 
 Subcommands are run in-process through ``main([...])`` with capsys; one smoke test runs
 ``python -m spikeforge info`` in a subprocess. Training uses a tiny Yin-Yang configuration.
@@ -24,7 +24,6 @@ import torch
 from spikeforge import cli
 from spikeforge.cli import _main
 from spikeforge.cli._config_options import add_config_options
-from spikeforge.cli.progress import ProgressBar, ProgressCallback, format_epoch_line, render_bar
 from spikeforge.cli.train import default_out, summary_text, train_config
 from spikeforge.data import dataset_info, list_datasets
 from spikeforge.models import DECODINGS, ENCODINGS, list_models
@@ -313,11 +312,16 @@ def test_train_writes_run_dir_and_json_summary(trained: dict[str, Any]) -> None:
     assert TrainConfig.from_dict(config) == expected and expected.hidden == (32,)
 
 
-def test_train_progress_on_non_tty_is_one_line_per_epoch(trained: dict[str, Any]) -> None:
+def test_train_progress_on_non_tty_is_plain_status_lines_and_one_line_per_epoch(trained: dict[str, Any]) -> None:
     err = trained["stderr"]
-    assert "\r" not in err
+    assert "\r" not in err and "\x1b" not in err
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("epoch 1/1") and "loss" in lines[0]
+    assert lines[0] == "loading the yinyang data and building the mlp model ..."  # before the slow set-up
+    assert lines[1].startswith("training: 1 epoch of ")
+    epochs = [line for line in lines if line.startswith("epoch ")]
+    assert len(epochs) == 1 and epochs[0].startswith("epoch 1/1") and "loss" in epochs[0]
+    assert lines[3:] == ["evaluating the best model on the test split ...", "drawing the plots ...",
+                         "counting the energy per inference ..."]  # fmt: skip
 
 
 def test_evaluate_reproduces_test_accuracy(trained: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
@@ -388,71 +392,6 @@ def test_evaluate_truncated_checkpoint_exits_1(trained: dict[str, Any], tmp_path
 def test_evaluate_missing_checkpoint_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "evaluate", str(tmp_path / "nope.pt"))
     assert code == 1 and "nope.pt" in err and len(err.strip().splitlines()) == 1
-
-
-# ---- progress ------------------------------------------------------------------------------------
-
-
-class FakeTTY(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-def test_render_bar_reference() -> None:
-    assert render_bar(0, 4, 8) == "[--------]"
-    assert render_bar(1, 4, 8) == "[##------]"
-    assert render_bar(4, 4, 8) == "[########]"
-    assert render_bar(9, 4, 8) == "[########]"  # clamped
-    for bad in [(0, 0, 8), (0, 4, 0)]:
-        with pytest.raises(ValueError):
-            render_bar(*bad)
-
-
-def test_progress_bar_redraws_in_place_on_tty() -> None:
-    stream = FakeTTY()
-    bar = ProgressBar(4, stream=stream, desc="batches", width=8)
-    bar.update(postfix="loss 1.0000")
-    bar.update(3)
-    assert stream.getvalue() == "\rbatches [##------] 1/4 loss 1.0000" + "\rbatches [########] 4/4" + " " * 12
-    silent = io.StringIO()
-    ProgressBar(4, stream=silent).update()
-    assert silent.getvalue() == ""  # not a terminal: nothing drawn
-    with pytest.raises(ValueError, match="total"):
-        ProgressBar(0)
-
-
-def _drive(cb: ProgressCallback) -> None:
-    cb.on_train_start(TrainConfig(), 2, 3)
-    for epoch in (1, 2):
-        for b in range(3):
-            cb.on_batch_end(epoch, b, 3, 0.5 / (b + 1))
-        cb.on_epoch_end(epoch, {"epoch": epoch, "loss": 0.25, "train_acc": 0.9, "val_acc": 0.8, "epoch_time_s": 1.5})
-    cb.on_train_end(None)
-
-
-def test_progress_callback_on_fake_tty() -> None:
-    stream = FakeTTY()
-    _drive(ProgressCallback(stream=stream, width=10))
-    text = stream.getvalue()
-    assert "\repoch 1/2 [-----] | batch [###-------] 1/3 loss 0.5000" in text
-    assert "\repoch 2/2 [##---] | batch [##########] 3/3 loss 0.1667" in text
-    final_lines = [seg.split("\r")[-1].strip() for seg in text.split("\n") if seg.split("\r")[-1].strip()]
-    assert final_lines == [format_epoch_line(1, 2, {"loss": 0.25, "train_acc": 0.9, "val_acc": 0.8, "epoch_time_s": 1.5}),
-                           format_epoch_line(2, 2, {"loss": 0.25, "train_acc": 0.9, "val_acc": 0.8, "epoch_time_s": 1.5})]
-    assert final_lines[0] == "epoch 1/2  loss 0.2500  train 90.00%  val 80.00%  (1.5 s)"
-
-
-def test_progress_callback_not_tty_and_quiet() -> None:
-    plain = io.StringIO()
-    _drive(ProgressCallback(stream=plain))
-    assert "\r" not in plain.getvalue()
-    assert plain.getvalue().splitlines() == [
-        "epoch 1/2  loss 0.2500  train 90.00%  val 80.00%  (1.5 s)",
-        "epoch 2/2  loss 0.2500  train 90.00%  val 80.00%  (1.5 s)",
-    ]
-    for stream in (io.StringIO(), FakeTTY()):
-        _drive(ProgressCallback(stream=stream, quiet=True))
-        assert stream.getvalue() == ""
 
 
 def test_steady_malloc_respects_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

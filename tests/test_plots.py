@@ -14,9 +14,12 @@ from torch import nn
 
 pytest.importorskip("matplotlib")
 
+from spikeforge._core.reset import apply_reset  # noqa: E402
 from spikeforge.cli import plots  # noqa: E402
+from spikeforge.cli._stats import mean_rate  # noqa: E402
+from spikeforge.data import get_dataset  # noqa: E402
 from spikeforge.layers import SNNSequential  # noqa: E402
-from spikeforge.neurons import LI, LIF  # noqa: E402
+from spikeforge.neurons import IF, LI, LIF, CubaLIF  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -248,3 +251,129 @@ def test_plot_run_writes_all_files(tmp_path: Path, no_pyplot_leak: None) -> None
         plots.plot_run(model, x[:0], HISTORY, tmp_path / "empty")
     with pytest.raises(ValueError, match="n_traces"):
         plots.plot_run(model, x, HISTORY, tmp_path / "bad", n_traces=0)
+
+
+# ---- trustworthy figures: titles and labels, threshold crossings and resets, one firing-rate statistic ----
+
+
+def _capture_figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, dict]:
+    """Record every figure that plots writes (by file name): its title and each panel's title, labels, lines."""
+    seen: dict[str, dict] = {}
+    save = plots._save
+
+    def recording_save(fig, path):
+        suptitle = fig._suptitle.get_text() if fig._suptitle is not None else ""
+        panels = [
+            {"title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+             "lines": {ln.get_label(): np.asarray(ln.get_ydata(), dtype=float) for ln in ax.get_lines()}}
+            for ax in fig.axes
+        ]  # fmt: skip
+        seen[Path(path).name] = {"title": suptitle, "panels": panels}
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", recording_save)
+    return seen
+
+
+def test_every_run_figure_is_titled_and_labelled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _capture_figures(monkeypatch)
+    x = torch.rand(8, 4, generator=torch.Generator().manual_seed(2))
+    plots.plot_run(TinyClassifier(), x, HISTORY, tmp_path)
+    assert sorted(seen) == sorted(plots.PLOT_FILES)
+    for name, fig in seen.items():
+        assert fig["title"], f"{name} has no title"
+        for panel in fig["panels"]:
+            assert panel["title"] and panel["xlabel"] and panel["ylabel"], (name, panel)
+    titles = [p["title"] for p in seen["membrane.png"]["panels"]]
+    # the counts in the titles are the counts drawn: 4 of the 16 hidden neurons, every readout neuron
+    assert titles[0].startswith("layers.1: 4 of 16 neurons") and titles[1].startswith("layers.3: 4 of 8 neurons")
+    assert titles[2] == "layers.5: all 3 neurons (readout, no spikes)"
+    assert [len([k for k in p["lines"] if k.startswith("neuron")]) for p in seen["membrane.png"]["panels"]] == [4, 4, 3]
+    assert seen["firing_rates.png"]["title"] == "Firing rates over 8 test samples"
+
+
+def test_membrane_of_a_neuron_firing_every_step_crosses_the_threshold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = TinyClassifier()
+    with torch.no_grad():
+        model.network.layers[0].weight[0] = 0.0  # hidden neuron 0 receives a constant current of 6: with
+        model.network.layers[0].bias[0] = 6.0  # tau_mem = 5 it crosses the threshold 1 on every step
+    x = torch.rand(4, 4, generator=torch.Generator().manual_seed(3))
+    act = plots.collect_activity(model, x)
+    t = model.time_steps
+    assert act.spikes["layers.1"][:, 0, 0].sum() == t  # it fires on every step
+    after = act.membrane["layers.1"][:, 0, 0]
+    assert (after < 1.0).all()  # after the reset it never reaches the threshold: drawn alone, a smooth curve
+    seen = _capture_figures(monkeypatch)
+    plots.plot_run(model, x, HISTORY, tmp_path, n_traces=16)
+    panel = seen["membrane.png"]["panels"][0]
+    assert "vertical drops: resets" in panel["title"]
+    assert "threshold 1" in panel["lines"]
+    y = panel["lines"]["neuron 0"]  # before and after the reset of every step
+    assert (y[0::2] > 1.0).all() and (y[1::2] < 1.0).all() and len(y) == 2 * t
+    spike_dots = [ln for ln in panel["lines"].values() if len(ln) == t and np.allclose(ln, y[0::2])]
+    assert spike_dots  # a spike marker on every crossing
+
+
+@pytest.mark.parametrize(
+    "neuron",
+    [LIF(tau_mem=5.0), LIF(tau_mem=5.0, reset="to_value", v_reset=-0.3), IF(), CubaLIF(tau_mem=5.0, tau_syn=2.0)],
+    ids=["lif-subtract", "lif-to-value", "if", "cuba"],
+)
+def test_pre_reset_membrane_is_what_the_spike_test_sees(neuron: nn.Module) -> None:
+    model = TinyClassifier()
+    model.network = SNNSequential(nn.Linear(4, 16), neuron, nn.Linear(16, 3), LI())
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        nn.init.uniform_(model.network.layers[0].weight, 0.0, 3.0)
+    act = plots.collect_activity(model, torch.rand(6, 4, generator=torch.Generator().manual_seed(4)))
+    z, pre, post = act.spikes["layers.1"], act.pre_reset["layers.1"], act.membrane["layers.1"]
+    assert 0 < z.mean() < 1
+    torch.testing.assert_close(z, (pre > 1.0).to(z.dtype))  # the spike test: V' above the threshold
+    torch.testing.assert_close(post, apply_reset(pre, z, 1.0, neuron.v_reset, neuron.reset))  # then the reset
+    assert "layers.3" not in act.pre_reset  # the readout has no reset
+
+
+def test_summary_and_firing_rate_plot_share_one_statistic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from spikeforge import cli
+
+    drawn: dict[str, dict] = {}
+    draw = plots.plot_firing_rates
+
+    def recording_plot(rates, path, **kwargs):
+        drawn.update(rates=dict(rates), **kwargs)
+        return draw(rates, path, **kwargs)
+
+    monkeypatch.setattr(plots, "plot_firing_rates", recording_plot)
+    seen = _capture_figures(monkeypatch)
+    argv = ["--epochs", "1", "--hidden", "32", "--time-steps", "4", "--batch-size", "64", "--seed", "3"]
+    assert cli.main(["train", *argv, "--out", str(tmp_path / "run"), "--json", "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)["result"]
+    (layer,) = summary["firing_rates"]
+    mean = summary["firing_rates"][layer]
+    assert mean_rate(drawn["rates"][layer]) == mean  # the same number from the same function and samples
+    assert f"mean {mean:.4f}" in seen["firing_rates.png"]["panels"][0]["title"]
+    n_test = len(get_dataset("yinyang", "test").y)
+    assert drawn["title"] == f"Firing rates over {n_test} test samples"  # the whole test split, as the summary
+    assert cli.main(["evaluate", str(tmp_path / "run" / "best.pt"), "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)["result"]
+    assert evaluated["firing_rates"][layer] == pytest.approx(mean, rel=1e-9)  # and spikeforge evaluate agrees
+
+
+def test_adaptive_threshold_is_labelled_as_a_base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spikeforge.neurons import ALIF
+
+    model = TinyClassifier(time_steps=30)
+    model.network = SNNSequential(nn.Linear(4, 16), ALIF(tau_mem=5.0, tau_adapt=20.0, adapt=1.0), nn.Linear(16, 3), LI())
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        nn.init.uniform_(model.network.layers[0].weight, 0.0, 4.0)
+    seen = _capture_figures(monkeypatch)
+    plots.plot_run(model, torch.rand(4, 4, generator=torch.Generator().manual_seed(3)), HISTORY, tmp_path)
+    labels = seen["membrane.png"]["panels"][0]["lines"]
+    assert "base threshold 1 (it adapts)" in labels  # V' above v_th without a spike: the line is not the threshold

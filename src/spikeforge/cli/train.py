@@ -23,7 +23,6 @@ from spikeforge.cli._common import UsageError
 from spikeforge.cli._common import activity_rows
 from spikeforge.cli._common import add_data_dir
 from spikeforge.cli._common import pct
-from spikeforge.cli._common import table
 from spikeforge.cli._config_options import add_config_options
 from spikeforge.cli._config_options import field_default
 
@@ -98,6 +97,8 @@ def run(args: argparse.Namespace) -> Output | None:
         raise UsageError("--resume needs --out DIR (the run directory to continue)")
     if args.resume and args.overwrite:
         raise UsageError("--resume and --overwrite exclude each other; pick one")
+    from spikeforge.cli._console import uses_colour
+    from spikeforge.cli._stats import firing_rates
     from spikeforge.cli.progress import ProgressCallback
     from spikeforge.data import get_dataset
     from spikeforge.training.distributed import env_ranks
@@ -106,26 +107,34 @@ def run(args: argparse.Namespace) -> Output | None:
     from spikeforge.training.threads import use_threads
 
     out_dir = args.out if args.out is not None else default_out(config)
-    progress = ProgressCallback(quiet=args.quiet)
-    result = train(config, out_dir, resume=args.resume, overwrite=args.overwrite, callbacks=[progress])
+    progress = ProgressCallback(quiet=args.quiet or env_ranks()[0] != 0)  # under torchrun, rank 0 reports
+    with progress.running(f"loading the {config.dataset} data and building the {config.model} model"):
+        result = train(config, out_dir, resume=args.resume, overwrite=args.overwrite, callbacks=[progress])
     if env_ranks()[0] != 0:
         return None
-    with use_threads(result.threads.threads):  # the training's thread count for the evaluation and plots too
+    with use_threads(result.threads.threads), progress.running("evaluating the best model on the test split"):
+        # the training's thread count for the evaluation, plots and energy count too
         test_ds = get_dataset(config.dataset, "test", data_dir=config.data_dir)
         test_metrics = evaluate(result.model, test_ds, batch_size=config.eval_batch_size)
-        plots = _make_plots(result, test_ds, Path(result.out_dir), quiet=args.quiet) if args.plots else []
-        summary = _summary(result, test_metrics, plots)
+        rates = firing_rates(result.model, test_ds.x, batch_size=config.eval_batch_size)  # summary and plot
+        plots: list[str] = []
+        if args.plots:
+            progress.status("drawing the plots")
+            plots = _make_plots(result, test_ds, Path(result.out_dir), rates, quiet=args.quiet)
+        summary = _summary(result, {**test_metrics, "firing_rates": rates.means()}, plots)
+        progress.status("counting the energy per inference")
         summary["energy_per_inference_j"] = _energy_per_inference(result.model, test_ds)
-    return Output(summary, summary_text(summary))
+    return Output(summary, summary_text(summary, colour=uses_colour(sys.stdout)))
 
 
-def _make_plots(result: Any, test_ds: Any, out_dir: Path, *, quiet: bool) -> list[str]:
-    """The PNGs of :func:`spikeforge.cli.plots.plot_run` on the first 256 test samples (skipped without matplotlib)."""
+def _make_plots(result: Any, test_ds: Any, out_dir: Path, rates: Any, *, quiet: bool) -> list[str]:
+    """The PNGs of :func:`spikeforge.cli.plots.plot_run` on the first 256 test samples, the firing rates of the
+    summary (``rates``, the whole test split) in the histogram (skipped without matplotlib)."""
     from spikeforge.cli.plots import plot_run
 
     x = test_ds.x[:256].to(next(result.model.parameters()).device)
     try:
-        return [str(p) for p in plot_run(result.model, x, result.history, out_dir)]
+        return [str(p) for p in plot_run(result.model, x, result.history, out_dir, rates=rates)]
     except ImportError as e:  # training succeeded; do not fail the run over an optional extra
         if not quiet:
             print(f"{PROG} train: note: plots skipped: {e}", file=sys.stderr)
@@ -180,8 +189,8 @@ def _summary(result: Any, test_metrics: Mapping[str, Any], plots: list[str]) -> 
     }
 
 
-def summary_text(s: Mapping[str, Any]) -> str:
-    """The human-readable training summary of a ``train`` result."""
+def summary_text(s: Mapping[str, Any], *, colour: bool = False) -> str:
+    """The human-readable training summary of a ``train`` result (ANSI colours with ``colour``)."""
     from spikeforge.training.threads import ThreadChoice
 
     energy = s.get("energy_per_inference_j", {})
@@ -202,7 +211,10 @@ def summary_text(s: Mapping[str, Any]) -> str:
     ]
     if s["plots"]:
         rows.append(("plots", ", ".join(Path(p).name for p in s["plots"])))
-    return "Training summary\n" + table(rows)
+    from spikeforge.cli._console import key_value_text
+
+    styles = {"test accuracy": "bold green", "val accuracy": "green", "train accuracy": "green"}
+    return key_value_text("Training summary", rows, colour=colour, styles=styles)
 
 
 COMMAND = Command(

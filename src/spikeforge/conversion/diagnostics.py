@@ -72,10 +72,11 @@ class AccuracyCurve:
             if self.ann_accuracy is not None:
                 ax.axhline(100 * self.ann_accuracy, color="k", linestyle="--", label="ANN")
             ax.set_xscale("log", base=2)
+            ax.set_title(f"{self.label}: accuracy against T ({self.num_samples} samples)", fontsize=10)
             ax.set_xlabel("time steps T")
             ax.set_ylabel("accuracy (%)")
             ax.grid(True, alpha=0.3)
-            ax.legend()
+            ax.legend(loc="lower right")
             fig.tight_layout()
             fig.savefig(path, dpi=100)
         finally:

@@ -186,6 +186,7 @@ class EnergyReport:
         ax.bar(names, mem, bottom=comp, label="memory")
         for i, (k, v) in enumerate(self.ann.items()):
             ax.axhline(v["total_j"], linestyle="--", color=f"C{i + 2}", label=f"ANN on {k} (whole net)")
+        ax.set_xlabel("layer")
         ax.set_ylabel("energy per inference (J)")
         ax.set_title(f"{self.chip}: total {_si(self.total_j, 'J')} per inference, T = {self.time_steps}")
         ax.tick_params(axis="x", labelrotation=45)

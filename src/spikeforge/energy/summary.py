@@ -102,6 +102,7 @@ class EnergySummary:
         ax.bar(names, values, color=colors)
         if all(v > 0 for v in values):
             ax.set_yscale("log")
+        ax.set_xlabel("chip (SNN) or dense ANN baseline")
         ax.set_ylabel("energy per inference (J)")
         ax.set_title(f"SNN (T = {self.counts.time_steps}) per chip vs dense ANN baselines")
         ax.tick_params(axis="x", labelrotation=45)
