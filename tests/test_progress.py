@@ -129,7 +129,8 @@ def test_key_value_text_plain_and_coloured() -> None:
 def test_summary_text_colours_only_when_asked() -> None:
     s = {"run_dir": "runs/a", "dataset": "yinyang", "model": "mlp", "neuron": "lif", "epochs_run": 2, "best_epoch": 2,
          "train_acc": 0.9, "val_acc": 0.8, "test_acc": 0.85, "firing_rates": {"layers.1": 0.1}, "spikes_per_sample": 3.0,
-         "wall_time_s": 1.0, "checkpoint": "runs/a/best.pt", "plots": [], "energy_per_inference_j": {"loihi": 1e-8}}  # fmt: skip
+         "wall_time_s": 1.0, "checkpoint": "runs/a/best.pt", "plots": [], "energy_per_inference_j": {"loihi": 1e-8},
+         "threads": 1, "threads_source": "work size", "threads_wanted": 1}  # fmt: skip
     plain = summary_text(s)
     assert "\x1b" not in plain and plain.startswith("Training summary\n  run directory")
     assert re.search(r"^  test accuracy +85\.00 %$", plain, re.M) and re.search(
