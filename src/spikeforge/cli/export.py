@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,8 @@ __all__ = ["COMMAND", "run", "export_network", "export_checkpoint"]
 
 
 def _arguments(ex: argparse.ArgumentParser) -> None:
-    ex.add_argument("checkpoint", type=Path)
-    ex.add_argument("--nir", type=Path, required=True, metavar="OUT.nir")
+    ex.add_argument("checkpoint", type=Path, help="a best.pt or checkpoint.pt written by 'spikeforge train'")
+    ex.add_argument("--nir", type=Path, required=True, metavar="OUT.nir", help="the NIR (HDF5) file to write")
     ex.add_argument("--dt", type=float, default=None, help="NIR time step (default: the neurons' dt)")
     ex.add_argument(
         "--discretization",
@@ -108,11 +109,22 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_path: str | os.Pat
     return _text(export_network(checkpoint, out_path, **kwargs))
 
 
+def _flag_hint(message: str) -> str:
+    """The library's hint ``approximate=('name',)`` written as the command line's ``--approximate name``."""
+    return re.sub(r"approximate=\('(\w+)',\)", r"--approximate \1", message)
+
+
 def run(args: argparse.Namespace) -> Output:
+    from spikeforge.nir import NIRExportError
+
     existing_file(args.checkpoint, "checkpoint")
-    result = export_network(
-        args.checkpoint, args.nir, dt=args.dt, discretization=args.discretization, approximate=tuple(args.approximate)
-    )
+    try:
+        result = export_network(
+            args.checkpoint, args.nir, dt=args.dt, discretization=args.discretization,
+            approximate=tuple(args.approximate),
+        )  # fmt: skip
+    except NIRExportError as e:
+        raise NIRExportError(_flag_hint(str(e))) from e
     return Output(result, _text(result))
 
 

@@ -44,11 +44,17 @@ def _arguments(t: argparse.ArgumentParser) -> None:
         help="run directory (default: runs/<dataset>-<model>-<timestamp>)",
     )
     add_data_dir(t)
-    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its checkpoint.pt (refused if it has none)",
+    )
     t.add_argument("--overwrite", action="store_true", help="replace an existing, non-empty --out")
     t.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
     t.add_argument("--quiet", action="store_true", help="no progress output on stderr")
-    add_config_options(t, TrainConfig, skip=_OWN | {"data_dir"})
+    from spikeforge.training.choices import valid_names
+
+    add_config_options(t, TrainConfig, skip=_OWN | {"data_dir"}, names=valid_names())
 
 
 def _saved_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -98,6 +104,11 @@ def run(args: argparse.Namespace) -> Output | None:
         raise UsageError("--resume needs --out DIR (the run directory to continue)")
     if args.resume and args.overwrite:
         raise UsageError("--resume and --overwrite exclude each other; pick one")
+    if args.resume and not (Path(args.out) / "checkpoint.pt").is_file():
+        raise UsageError(
+            f"--resume: {str(args.out)!r} holds no run to resume (no checkpoint.pt); check --out, or drop --resume "
+            "to start a new run there (with --overwrite if the folder is not empty)"
+        )
     from spikeforge.cli.progress import ProgressCallback
     from spikeforge.data import get_dataset
     from spikeforge.training.distributed import env_ranks
@@ -111,23 +122,38 @@ def run(args: argparse.Namespace) -> Output | None:
         return None
     test_ds = get_dataset(config.dataset, "test", data_dir=config.data_dir)
     test_metrics = evaluate(result.model, test_ds, batch_size=config.eval_batch_size)
-    plots = _make_plots(result, test_ds, Path(result.out_dir), quiet=args.quiet) if args.plots else []
+    warnings: list[str] = []
+    plots = (
+        _make_plots(result, test_ds, Path(result.out_dir), quiet=args.quiet, warnings=warnings) if args.plots else []
+    )
     summary = _summary(result, test_metrics, plots)
+    summary["warnings"] = warnings
     summary["energy_per_inference_j"] = _energy_per_inference(result.model, test_ds)
     return Output(summary, summary_text(summary))
 
 
-def _make_plots(result: Any, test_ds: Any, out_dir: Path, *, quiet: bool) -> list[str]:
-    """The PNGs of :func:`spikeforge.cli.plots.plot_run` on the first 256 test samples (skipped without matplotlib)."""
+def _make_plots(result: Any, test_ds: Any, out_dir: Path, *, quiet: bool, warnings: list[str]) -> list[str]:
+    """The PNGs of :func:`spikeforge.cli.plots.plot_run` on the first 256 test samples.
+
+    Training has succeeded and its files are saved, so plotting never fails the run: without matplotlib the
+    plots are skipped with a note; any other plotting error (a full disk, a matplotlib failure) becomes a
+    warning on stderr and in the summary's ``warnings``, and the command still prints the summary and exits 0.
+    """
     from spikeforge.cli.plots import plot_run
 
     x = test_ds.x[:256].to(next(result.model.parameters()).device)
     try:
         return [str(p) for p in plot_run(result.model, x, result.history, out_dir)]
-    except ImportError as e:  # training succeeded; do not fail the run over an optional extra
+    except ImportError as e:  # an optional extra: a note, not a warning
         if not quiet:
             print(f"{PROG} train: note: plots skipped: {e}", file=sys.stderr)
-        return []
+    except Exception as e:  # the run is saved: report the plot failure, keep the summary
+        message = " ".join(
+            f"plots not written ({type(e).__name__}: {e}); the run and its checkpoints are saved".split()
+        )
+        warnings.append(message)
+        print(f"{PROG} train: warning: {message}", file=sys.stderr)
+    return []
 
 
 def _energy_per_inference(model: Any, test_ds: Any) -> dict[str, float]:
@@ -194,6 +220,7 @@ def summary_text(s: Mapping[str, Any]) -> str:
     ]
     if s["plots"]:
         rows.append(("plots", ", ".join(Path(p).name for p in s["plots"])))
+    rows += [("warning", w) for w in s.get("warnings", ())]
     return "Training summary\n" + table(rows)
 
 
