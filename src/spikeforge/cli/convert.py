@@ -22,6 +22,8 @@ from spikeforge.cli._common import Command
 from spikeforge.cli._common import Output
 from spikeforge.cli._common import UsageError
 from spikeforge.cli._common import add_data_dir
+from spikeforge.cli._common import percentile
+from spikeforge.cli._common import positive_float
 from spikeforge.cli._common import positive_int
 from spikeforge.conversion import CORRECTIONS
 from spikeforge.conversion import DEFAULT_STEPS
@@ -43,7 +45,7 @@ def _arguments(c: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     c.add_argument("--method", choices=METHODS, default="qcfs", help="conversion method (ANN activation to match)")
     c.add_argument("--levels", type=positive_int, default=4, help="QCFS quantisation levels L")
-    c.add_argument("--percentile", type=float, default=99.9, help="Rueckauer percentile (100 = max-norm)")
+    c.add_argument("--percentile", type=percentile, default=99.9, help="Rueckauer percentile (100 = max-norm)")
     c.add_argument("--input", choices=INPUT_MODES, default="analog", help="SNN input: analog currents or rate spikes")
     c.add_argument(
         "--steps", type=positive_int, nargs="+", default=list(DEFAULT_STEPS), metavar="T",
@@ -54,7 +56,7 @@ def _arguments(c: argparse.ArgumentParser) -> None:
         help="ANN training epochs (default: 20 for data sets under 10 000 training samples, else 3)",
     )  # fmt: skip
     c.add_argument("--batch-size", dest="batch_size", type=positive_int, default=128, help="ANN training batch size")
-    c.add_argument("--lr", type=float, default=1e-3, help="ANN learning rate (Adam, cosine-annealed)")
+    c.add_argument("--lr", type=positive_float, default=1e-3, help="ANN learning rate (Adam, cosine-annealed)")
     c.add_argument(
         "--calib-size", dest="calib_size", type=positive_int, default=1000,
         help="training samples used to calibrate thresholds and corrections",

@@ -15,6 +15,7 @@ from spikeforge.cli._common import Command
 from spikeforge.cli._common import Output
 from spikeforge.cli._common import existing_file
 from spikeforge.cli._common import numbered
+from spikeforge.cli._common import positive_float
 from spikeforge.cli.import_ import network_layer_lines
 
 __all__ = ["COMMAND", "run", "export_network", "export_checkpoint"]
@@ -23,7 +24,7 @@ __all__ = ["COMMAND", "run", "export_network", "export_checkpoint"]
 def _arguments(ex: argparse.ArgumentParser) -> None:
     ex.add_argument("checkpoint", type=Path, help="a best.pt or checkpoint.pt written by 'spikeforge train'")
     ex.add_argument("--nir", type=Path, required=True, metavar="OUT.nir", help="the NIR (HDF5) file to write")
-    ex.add_argument("--dt", type=float, default=None, help="NIR time step (default: the neurons' dt)")
+    ex.add_argument("--dt", type=positive_float, default=None, help="NIR time step (default: the neurons' dt)")
     ex.add_argument(
         "--discretization",
         choices=["exact", "euler"],
