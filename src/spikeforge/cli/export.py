@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from spikeforge.cli._common import PROG
 from spikeforge.cli._common import Command
 from spikeforge.cli._common import Output
 from spikeforge.cli._common import existing_file
@@ -116,16 +119,28 @@ def _flag_hint(message: str) -> str:
 
 
 def run(args: argparse.Namespace) -> Output:
+    """Export; a lossy mapping allowed by ``--approximate`` is reported as one ``warning:`` line on stderr (and in
+    the result's ``warnings``), not as a Python warning with a source line."""
+    from spikeforge.nir import NIRApproximationWarning
     from spikeforge.nir import NIRExportError
 
     existing_file(args.checkpoint, "checkpoint")
     try:
-        result = export_network(
-            args.checkpoint, args.nir, dt=args.dt, discretization=args.discretization,
-            approximate=tuple(args.approximate),
-        )  # fmt: skip
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", NIRApproximationWarning)
+            result = export_network(
+                args.checkpoint, args.nir, dt=args.dt, discretization=args.discretization,
+                approximate=tuple(args.approximate),
+            )  # fmt: skip
     except NIRExportError as e:
         raise NIRExportError(_flag_hint(str(e))) from e
+    notes = [str(w.message) for w in caught if issubclass(w.category, NIRApproximationWarning)]
+    for w in caught:
+        if not issubclass(w.category, NIRApproximationWarning):  # pass any other warning on unchanged
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    for note in notes:
+        print(f"{PROG} export: warning: {note}", file=sys.stderr)
+    result["warnings"] = notes
     return Output(result, _text(result))
 
 
