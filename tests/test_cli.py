@@ -394,6 +394,216 @@ def test_evaluate_missing_checkpoint_exits_1(tmp_path: Path, capsys: pytest.Capt
     assert code == 1 and "nope.pt" in err and len(err.strip().splitlines()) == 1
 
 
+# ---- one convention: exit codes, one-line errors naming the fix, nothing left by a failed start ------------
+
+
+def _subparsers() -> dict[str, argparse.ArgumentParser]:
+    return cli.build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr,return-value]
+
+
+def test_train_help_lists_the_valid_names() -> None:
+    text = " ".join(_subparsers()["train"].format_help().split())
+    from spikeforge.training.choices import valid_names
+
+    for field in ("dataset", "neuron", "surrogate", "model"):
+        for name in valid_names()[field]:
+            assert name in text, (field, name)
+
+
+@pytest.mark.parametrize("command", sorted(c.name for c in cli.COMMANDS))
+def test_every_option_has_its_own_help_text(command: str) -> None:
+    helps = [(a.help, a.dest) for a in _subparsers()[command]._actions if a.help != argparse.SUPPRESS]
+    assert all(h for h, _ in helps), [d for h, d in helps if not h]
+    texts = [h for h, _ in helps]
+    assert len(set(texts)) == len(texts), [h for h in texts if texts.count(h) > 1]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["convert", "--dataset", "no_such_thing"],
+        ["convert", "--arch", "no_such_thing"],
+        ["convert", "--steps", "0"],
+        ["convert", "--percentile", "150"],
+        ["convert", "--lr", "-1"],
+        ["import", "{tmp}/nope.nir", "--dt", "-1"],
+        ["energy", "{tmp}/nope.pt", "--hardware", "loihi,no_such_thing"],
+        ["energy", "{tmp}/nope.pt", "--samples", "0"],
+        ["evaluate", "{tmp}/nope.pt", "--split", "no_such_thing"],
+        ["export", "{tmp}/nope.pt", "--nir", "{tmp}/x.nir", "--approximate", "no_such_thing"],
+        ["import", "{tmp}/nope.nir", "--discretization", "no_such_thing"],
+        ["train", "--dataset", "no_such_thing"],
+    ],
+)
+def test_unknown_names_and_bad_values_exit_2_everywhere(argv: list[str], tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, *[a.format(tmp=tmp_path) for a in argv])
+    assert code == 2 and out == "", err
+    assert err.strip().splitlines()[-1].startswith(f"spikeforge {argv[0]}: error:")
+
+
+@pytest.mark.parametrize("make", ["missing", "empty", "other files"])
+def test_resume_refuses_a_folder_without_a_run(make: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = tmp_path / "typo"
+    if make != "missing":
+        out_dir.mkdir()
+    if make == "other files":
+        (out_dir / "notes.txt").write_text("mine")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    code, out, err = run(capsys, "train", "--resume", "--out", str(out_dir), *TINY)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "no run to resume" in err and "--out" in err and "--overwrite" in err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing trained, nothing written
+
+
+def test_a_failed_start_leaves_nothing_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    for argv in (["train", "--dataset", "mnist"], ["train", "--dataset", "mnist", "--out", "run"]):
+        code, out, err = run(capsys, *argv, *TINY)
+        assert code == 1 and out == "" and "--data-dir" in err
+        assert list(tmp_path.iterdir()) == []  # no runs/... or run/ folder
+
+
+def test_plot_failure_still_prints_the_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from spikeforge.cli import plots
+
+    def full_disk(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(plots, "plot_run", full_disk)
+    code, out, err = run(capsys, "train", *TINY, "--out", str(tmp_path / "run"), "--quiet")
+    assert code == 0, err
+    assert "Training summary" in out and "test accuracy" in out and "No space left on device" in out
+    assert err.strip().startswith("spikeforge train: warning: plots not written") and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "run" / "best.pt").is_file()
+    code, out, err = run(capsys, "train", "--resume", "--out", str(tmp_path / "run"), "--quiet", "--json")
+    assert code == 0, err
+    summary = result_of(out, "train")
+    assert summary["plots"] == [] and len(summary["warnings"]) == 1 and "Errno 28" in summary["warnings"][0]
+
+
+@pytest.mark.parametrize("present", [True, False])
+def test_info_finds_fashion_mnist_in_its_default_place(present: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from spikeforge.data import mnist
+
+    if present:
+        for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                     "t10k-labels-idx1-ubyte.gz"):
+            (tmp_path / name).write_bytes(b"")
+    monkeypatch.setattr(mnist, "FASHION_MNIST_SYSTEM_DIR", tmp_path)
+    code, out, _ = run(capsys, "info")
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("fashion_mnist"))
+    assert code == 0 and ("--data-dir" not in line) == present and ("files found" in line) == present
+    mnist_line = next(ln for ln in out.splitlines() if ln.strip().startswith("mnist"))
+    assert "--data-dir" in mnist_line
+    code, out, _ = run(capsys, "info", "--json")
+    by_name = {d["name"]: d for d in result_of(out, "info")["datasets"]}
+    assert by_name["fashion_mnist"]["files_found"] is present and by_name["yinyang"]["files_found"] is True
+
+
+class _Payload:
+    """A pickle that would create a folder if it were ever unpickled unsafely."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        import os
+
+        return os.mkdir, (str(self.marker),)
+
+
+@pytest.mark.parametrize("command", ["evaluate", "energy", "export"])
+def test_a_foreign_or_malicious_checkpoint_is_refused_safely(command: str, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    marker = tmp_path / "pwned"
+    bad = tmp_path / "evil.pt"
+    torch.save({"model": _Payload(marker)}, bad)
+    argv = [command, str(bad)] + (["--nir", str(tmp_path / "x.nir")] if command == "export" else [])
+    code, out, err = run(capsys, *argv)
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert "not a spikeforge checkpoint" in err and "loaded safely" in err
+    assert "weights_only=False" not in err and "weights_only` set to `False" not in err and "corrupt" not in err
+    assert not marker.exists()
+
+
+def test_a_truncated_checkpoint_is_reported_as_such(trained: dict[str, Any], tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    data = (trained["out_dir"] / "best.pt").read_bytes()
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(data[: len(data) // 2])
+    code, _, err = run(capsys, "evaluate", str(cut))
+    assert code == 1 and "cut short" in err and "weights_only" not in err
+
+
+# ---- progress ------------------------------------------------------------------------------------
+
+
+class FakeTTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_render_bar_reference() -> None:
+    assert render_bar(0, 4, 8) == "[--------]"
+    assert render_bar(1, 4, 8) == "[##------]"
+    assert render_bar(4, 4, 8) == "[########]"
+    assert render_bar(9, 4, 8) == "[########]"  # clamped
+    for bad in [(0, 0, 8), (0, 4, 0)]:
+        with pytest.raises(ValueError):
+            render_bar(*bad)
+
+
+def test_progress_bar_redraws_in_place_on_tty() -> None:
+    stream = FakeTTY()
+    bar = ProgressBar(4, stream=stream, desc="batches", width=8)
+    bar.update(postfix="loss 1.0000")
+    bar.update(3)
+    assert stream.getvalue() == "\rbatches [##------] 1/4 loss 1.0000" + "\rbatches [########] 4/4" + " " * 12
+    silent = io.StringIO()
+    ProgressBar(4, stream=silent).update()
+    assert silent.getvalue() == ""  # not a terminal: nothing drawn
+    with pytest.raises(ValueError, match="total"):
+        ProgressBar(0)
+
+
+def _drive(cb: ProgressCallback) -> None:
+    cb.on_train_start(TrainConfig(), 2, 3)
+    for epoch in (1, 2):
+        for b in range(3):
+            cb.on_batch_end(epoch, b, 3, 0.5 / (b + 1))
+        cb.on_epoch_end(epoch, {"epoch": epoch, "loss": 0.25, "train_acc": 0.9, "val_acc": 0.8, "epoch_time_s": 1.5})
+    cb.on_train_end(None)
+
+
+def test_progress_callback_on_fake_tty() -> None:
+    stream = FakeTTY()
+    _drive(ProgressCallback(stream=stream, width=10))
+    text = stream.getvalue()
+    assert "\repoch 1/2 [-----] | batch [###-------] 1/3 loss 0.5000" in text
+    assert "\repoch 2/2 [##---] | batch [##########] 3/3 loss 0.1667" in text
+    final_lines = [seg.split("\r")[-1].strip() for seg in text.split("\n") if seg.split("\r")[-1].strip()]
+    assert final_lines == [format_epoch_line(1, 2, {"loss": 0.25, "train_acc": 0.9, "val_acc": 0.8, "epoch_time_s": 1.5}),
+                           format_epoch_line(2, 2, {"loss": 0.25, "train_acc": 0.9, "val_acc": 0.8, "epoch_time_s": 1.5})]
+    assert final_lines[0] == "epoch 1/2  loss 0.2500  train 90.00%  val 80.00%  (1.5 s)"
+
+
+def test_progress_callback_not_tty_and_quiet() -> None:
+    plain = io.StringIO()
+    _drive(ProgressCallback(stream=plain))
+    assert "\r" not in plain.getvalue()
+    assert plain.getvalue().splitlines() == [
+        "epoch 1/2  loss 0.2500  train 90.00%  val 80.00%  (1.5 s)",
+        "epoch 2/2  loss 0.2500  train 90.00%  val 80.00%  (1.5 s)",
+    ]
+    for stream in (io.StringIO(), FakeTTY()):
+        _drive(ProgressCallback(stream=stream, quiet=True))
+        assert stream.getvalue() == ""
+
+
 def test_steady_malloc_respects_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")

@@ -45,7 +45,7 @@ def test_energy_json_prices_each_chip(checkpoint: Path, capsys: pytest.CaptureFi
 
 def test_energy_unknown_chip_lists_valid_ones(checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "energy", str(checkpoint), "--hardware", "loihi,abacus")
-    assert code == 1 and "abacus" in err and "truenorth" in err
+    assert code == 2 and "abacus" in err and "truenorth" in err  # an unknown name: a usage error
     assert len(err.strip().splitlines()) == 1
 
 
@@ -56,24 +56,24 @@ def test_energy_missing_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_export_refuses_lossy_reset_then_roundtrips_with_opt_in(checkpoint: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     pytest.importorskip("nir")
-    from spikeforge.nir import NIRApproximationWarning
-
     target = tmp_path / "net.nir"
     code, _, err = run(capsys, "export", str(checkpoint), "--nir", str(target))
-    assert code == 1 and "subtract_as_reset" in err and not target.exists()
-    with pytest.warns(NIRApproximationWarning):
-        code, out, err = run(capsys, "export", str(checkpoint), "--nir", str(target), "--approximate", "subtract_as_reset")
+    assert code == 1 and not target.exists() and len(err.strip().splitlines()) == 1
+    assert "--approximate subtract_as_reset" in err and "approximate=(" not in err  # names the flag, not a keyword
+    code, out, err = run(capsys, "export", str(checkpoint), "--nir", str(target), "--approximate", "subtract_as_reset")
     assert code == 0, err
+    assert err.startswith("spikeforge export: warning: layer 1 (LIF): reset by subtraction is written as reset")
+    assert len(err.strip().splitlines()) == 1  # one line, no Python source line
     assert target.is_file() and out.startswith(f"wrote {target}:")
     code, out, err = run(capsys, "import", str(target), "--dt", "1.0")
     assert code == 0, err
     assert "LIF" in out or "lif" in out
-    with pytest.warns(NIRApproximationWarning):
-        code, out, err = run(capsys, "export", str(checkpoint), "--nir", str(target), "--approximate",
-                             "subtract_as_reset", "--json")
+    code, out, err = run(capsys, "export", str(checkpoint), "--nir", str(target), "--approximate",
+                         "subtract_as_reset", "--json")
     assert code == 0, err
     exported = result_of(out, "export")
     assert exported["nir"] == str(target) and exported["approximate"] == ["subtract_as_reset"]
+    assert len(exported["warnings"]) == 1 and "reset to v_reset" in exported["warnings"][0]
     assert exported["nodes"] >= 2 and any("LIF" in line for line in exported["layers"])
     code, out, err = run(capsys, "import", str(target), "--dt", "1.0", "--json")
     assert code == 0, err
@@ -146,3 +146,43 @@ def test_energy_summary_of_a_checkpoint(tmp_path: Path) -> None:
         energy_summary(path, ["loihi"], split="dev")
     with pytest.raises(ValueError, match="n_samples"):
         energy_summary(path, ["loihi"], n_samples=0)
+
+
+def test_convert_picks_an_ann_that_fits_the_data(capsys: pytest.CaptureFixture[str]) -> None:
+    from spikeforge.training.ann import default_arch, default_epochs
+
+    assert default_arch((4,)) == "mlp" and default_arch((1, 8, 8)) == "mlp" and default_arch((1, 28, 28)) == "vgg"
+    assert default_epochs(1087) == 20 and default_epochs(55000) == 3
+    code, out, err = run(capsys, "convert", "--dataset", "yinyang", "--epochs", "2", "--steps", "4", "--test-size",
+                         "100", "--calib-size", "100", "--no-errors", "--json")
+    assert code == 0, err
+    data = result_of(out, "convert")
+    assert data["arch"] == "mlp" and data["epochs"] == 2 and data["dataset"] == "yinyang"
+    code, out, err = run(capsys, "convert", "--dataset", "yinyang", "--arch", "vgg")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and "--arch mlp" in err
+
+
+def test_convert_warns_when_the_ann_is_near_chance(capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("sklearn")
+    from spikeforge.training import ann
+
+    assert ann.near_chance(0.13, 10) and not ann.near_chance(0.9, 10) and ann.near_chance(0.45, 3)
+    monkeypatch.setattr(ann, "ann_accuracy", lambda *a, **k: 0.13)
+    argv = ["convert", "--dataset", "digits", "--arch", "mlp", "--epochs", "1", "--steps", "4", "--test-size", "50",
+            "--no-errors"]
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    assert "warning: the ANN reached only 13.0 % test accuracy (chance 10.0 %)" in out
+    assert err.startswith("spikeforge convert: warning:") and "--epochs" in err
+    code, out, err = run(capsys, *argv, "--json")
+    assert code == 0 and len(result_of(out, "convert")["warnings"]) == 1
+
+
+def test_convert_load_refuses_a_foreign_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    bad = tmp_path / "ann.pt"
+    torch.save({"weights": torch.zeros(2)}, bad)
+    code, _, err = run(capsys, "convert", "--dataset", "yinyang", "--load", str(bad))
+    assert code == 1 and "spikeforge convert --save" in err and len(err.strip().splitlines()) == 1

@@ -21,7 +21,8 @@ from typing import NamedTuple
 
 __all__ = [
     "PROG", "SPLITS", "JSON_SCHEMA", "UsageError", "Output", "Command", "add_command", "add_data_dir",
-    "success", "failure", "write_json", "jsonable", "existing_file",
+    "success", "failure", "write_json", "jsonable", "existing_file", "positive_int", "positive_float",
+    "percentile", "usage",
     "table", "pct", "activity_rows", "layer_lines", "numbered",
 ]  # fmt: skip
 
@@ -131,6 +132,45 @@ def existing_file(path: str | os.PathLike[str], what: str) -> None:
     """Raise ``FileNotFoundError`` (exit code 1) naming ``what`` when ``path`` does not exist."""
     if not Path(path).exists():
         raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type``: a positive int (anything else is a usage error, exit code 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse ``type``: a finite float > 0 (anything else is a usage error, exit code 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def percentile(text: str) -> float:
+    """An argparse ``type``: a percentile in (0, 100]."""
+    value = positive_float(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"expected a percentile in (0, 100] (100 = max-norm), got {text!r}")
+    return value
+
+
+def usage(check: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``check(*args, **kwargs)``, its ``ValueError`` (an unknown name, a bad value) turned into a
+    :class:`UsageError` (exit code 2)."""
+    try:
+        return check(*args, **kwargs)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
 
 
 def _fmt_value(v: Any) -> str:

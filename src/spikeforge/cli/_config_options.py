@@ -13,6 +13,8 @@ import types
 import typing
 from collections.abc import Callable
 from collections.abc import Collection
+from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = ["add_config_options", "field_default", "parse_bool"]
@@ -88,8 +90,15 @@ def _value_kwargs(name: str, tp: Any) -> dict[str, Any]:
     return {"type": str, "metavar": "VALUE"}
 
 
-def add_config_options(parser: argparse.ArgumentParser, config_cls: type, *, skip: Collection[str] = ()) -> None:
-    """Add ``--field-name`` for every init field of the dataclass ``config_cls`` not in ``skip``.
+def add_config_options(
+    parser: argparse.ArgumentParser,
+    config_cls: type,
+    *,
+    skip: Collection[str] = (),
+    names: Mapping[str, Sequence[str]] | None = None,
+) -> None:
+    """Add ``--field-name`` for every init field of the dataclass ``config_cls`` not in ``skip``; the help of a
+    field in ``names`` (field -> its valid values, e.g. :func:`spikeforge.training.choices.valid_names`) lists them.
 
     Options default to ``argparse.SUPPRESS``: only those given on the command line appear in the
     namespace, so a caller can start from another source (``train --resume`` reads the run's config.json).
@@ -103,6 +112,9 @@ def add_config_options(parser: argparse.ArgumentParser, config_cls: type, *, ski
         tp, optional = _unwrap_optional(hints.get(f.name, type(default)))
         kw = _value_kwargs(f.name, tp)
         text = str(f.metadata.get("help", "")) or f"{config_cls.__name__}.{f.name}"
+        valid = list((names or {}).get(f.name, ()))
+        if valid and not all(v in text for v in valid):
+            text += f"; one of: {', '.join(valid)}"
         if optional:
             kw["type"] = _or_none(kw["type"])
             text += " ('none' for None)"

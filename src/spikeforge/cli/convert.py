@@ -20,7 +20,11 @@ from typing import cast
 
 from spikeforge.cli._common import Command
 from spikeforge.cli._common import Output
+from spikeforge.cli._common import UsageError
 from spikeforge.cli._common import add_data_dir
+from spikeforge.cli._common import percentile
+from spikeforge.cli._common import positive_float
+from spikeforge.cli._common import positive_int
 from spikeforge.conversion import CORRECTIONS
 from spikeforge.conversion import DEFAULT_STEPS
 from spikeforge.conversion import INPUT_MODES
@@ -31,25 +35,40 @@ __all__ = ["COMMAND", "run", "convert_command", "ConversionReport"]
 
 
 def _arguments(c: argparse.ArgumentParser) -> None:
+    from spikeforge.data import list_datasets
     from spikeforge.training.ann import ANN_ARCHS
 
-    c.add_argument("--dataset", default="digits")
-    c.add_argument("--arch", choices=tuple(ANN_ARCHS), default="vgg")
-    c.add_argument("--method", choices=METHODS, default="qcfs")
-    c.add_argument("--levels", type=int, default=4, help="QCFS quantisation levels L")
-    c.add_argument("--percentile", type=float, default=99.9, help="Rueckauer percentile (100 = max-norm)")
-    c.add_argument("--input", choices=INPUT_MODES, default="analog")
-    c.add_argument("--steps", type=int, nargs="+", default=list(DEFAULT_STEPS), metavar="T")
-    c.add_argument("--epochs", type=int, default=3)
-    c.add_argument("--batch-size", dest="batch_size", type=int, default=128)
-    c.add_argument("--lr", type=float, default=1e-3)
-    c.add_argument("--calib-size", dest="calib_size", type=int, default=1000)
-    c.add_argument("--test-size", dest="test_size", type=int, default=None)
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--dataset", choices=list_datasets(), default="digits", help="dataset to train and test on")
+    c.add_argument(
+        "--arch", choices=("auto", *ANN_ARCHS), default="auto",
+        help="ANN architecture; auto: vgg for images of 16x16 pixels or more, mlp for flat inputs and small images",
+    )  # fmt: skip
+    c.add_argument("--method", choices=METHODS, default="qcfs", help="conversion method (ANN activation to match)")
+    c.add_argument("--levels", type=positive_int, default=4, help="QCFS quantisation levels L")
+    c.add_argument("--percentile", type=percentile, default=99.9, help="Rueckauer percentile (100 = max-norm)")
+    c.add_argument("--input", choices=INPUT_MODES, default="analog", help="SNN input: analog currents or rate spikes")
+    c.add_argument(
+        "--steps", type=positive_int, nargs="+", default=list(DEFAULT_STEPS), metavar="T",
+        help="time steps T at which the SNN is evaluated",
+    )  # fmt: skip
+    c.add_argument(
+        "--epochs", type=positive_int, default=None,
+        help="ANN training epochs (default: 20 for data sets under 10 000 training samples, else 3)",
+    )  # fmt: skip
+    c.add_argument("--batch-size", dest="batch_size", type=positive_int, default=128, help="ANN training batch size")
+    c.add_argument("--lr", type=positive_float, default=1e-3, help="ANN learning rate (Adam, cosine-annealed)")
+    c.add_argument(
+        "--calib-size", dest="calib_size", type=positive_int, default=1000,
+        help="training samples used to calibrate thresholds and corrections",
+    )  # fmt: skip
+    c.add_argument(
+        "--test-size", dest="test_size", type=positive_int, default=None, help="evaluate on the first N test samples"
+    )
+    c.add_argument("--seed", type=int, default=0, help="seeds the ANN's weights, the batch order and the encoders")
     add_data_dir(c)
     c.add_argument("--load", default=None, metavar="PATH", help="ANN checkpoint written by --save (skips training)")
-    c.add_argument("--save", default=None, metavar="PATH")
-    c.add_argument("--plot", default=None, metavar="PNG")
+    c.add_argument("--save", default=None, metavar="PATH", help="write the trained ANN checkpoint here")
+    c.add_argument("--plot", default=None, metavar="PNG", help="write the accuracy-over-T plot here")
     c.add_argument(
         "--correction", choices=CORRECTIONS, default="none",
         help="post-conversion offset correction of the mean per-channel rate error (Li et al. 2021); "
@@ -58,12 +77,15 @@ def _arguments(c: argparse.ArgumentParser) -> None:
     c.add_argument(
         "--correction-steps",
         dest="correction_steps",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="T",
         help="T used to measure the correction (default: L for QCFS)",
     )
-    c.add_argument("--correction-iterations", dest="correction_iterations", type=int, default=1)
+    c.add_argument(
+        "--correction-iterations", dest="correction_iterations", type=positive_int, default=1,
+        help="passes of the layer-by-layer correction",
+    )  # fmt: skip
     c.add_argument("--no-errors", dest="errors", action="store_false", help="skip per-layer conversion errors")
 
 
@@ -85,6 +107,8 @@ class ConversionReport:
     saved_ann: str | None = None
     correction: str = "none"
     correction_steps: int | None = None
+    epochs: int | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -98,22 +122,25 @@ class ConversionReport:
         what = f"{self.method}" + (f" (L={self.levels})" if self.method == "qcfs" else f" (p={self.percentile})")
         if self.correction != "none":
             what += f" + {self.correction} correction at T={self.correction_steps}"
-        lines = [f"{self.dataset} / {self.arch} / {what} / input={self.input}", self.curve.table()]
+        trained = f" / ANN trained {self.epochs} epochs" if self.epochs is not None else ""
+        lines = [f"{self.dataset} / {self.arch}{trained} / {what} / input={self.input}", self.curve.table()]
         if self.layer_errors:
             lines.append(f"per-layer conversion error at T={self.curve.steps[-1]}:")
             lines.append(f"{'layer':>12} {'lambda':>9} {'MAE':>9} {'rel L1':>8}")
             for e in self.layer_errors:
                 lines.append(f"{e['name']:>12} {e['threshold']:9.4f} {e['mae']:9.5f} {e['rel_l1']:8.4f}")
+        lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
 
 def _load_ann(path: str, method: str) -> tuple[Any, str, int]:
     """``(ann in eval mode, arch, levels)`` from a checkpoint written by ``--save``."""
-    import torch
-
     from spikeforge.training.ann import build_ann
+    from spikeforge.training.checkpoint import load_weights_only
 
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = load_weights_only(path, "ANN checkpoint")
+    if not isinstance(ckpt, dict) or not {"arch", "method", "levels", "in_shape", "num_classes"} <= set(ckpt):
+        raise ValueError(f"{path!r} is not an ANN checkpoint written by 'spikeforge convert --save'")
     if ckpt.get("method") != method:
         raise ValueError(f"{path} holds a {ckpt.get('method')!r} ANN; pass --method {ckpt.get('method')}")
     arch, levels = ckpt["arch"], int(ckpt["levels"])
@@ -129,13 +156,13 @@ def _activation(method: str) -> str:
 def convert_command(
     *,
     dataset: str = "digits",
-    arch: str = "vgg",
+    arch: str = "auto",
     method: str = "qcfs",
     levels: int = 4,
     percentile: float = 99.9,
     input: str = "analog",
     steps: Sequence[int] = DEFAULT_STEPS,
-    epochs: int = 3,
+    epochs: int | None = None,
     batch_size: int = 128,
     lr: float = 1e-3,
     calib_size: int = 1000,
@@ -154,11 +181,13 @@ def convert_command(
 
     Args:
         dataset: a :mod:`spikeforge.data` name (e.g. ``"digits"``, ``"fashion_mnist"``).
-        arch: ``"vgg"`` or ``"mlp"`` (:data:`spikeforge.training.ann.ANN_ARCHS`).
+        arch: ``"vgg"`` or ``"mlp"`` (:data:`spikeforge.training.ann.ANN_ARCHS`), or ``"auto"``
+            (:func:`~spikeforge.training.ann.default_arch` of the input shape).
         method: ``"qcfs"`` (ANN trained with QCFS, ``levels`` = L) or ``"rueckauer"`` (ReLU ANN).
         input: ``"analog"`` or ``"rate"``.
         steps: the ``T`` values to report.
-        epochs, batch_size, lr: ANN training (ignored with ``load``).
+        epochs, batch_size, lr: ANN training (ignored with ``load``); ``epochs=None``:
+            :func:`~spikeforge.training.ann.default_epochs` of the training set size.
         calib_size: training samples used for calibration (``"rueckauer"``).
         test_size: evaluate on the first ``test_size`` test samples (None = all).
         seed: seeds the weight init and the batch order.
@@ -170,6 +199,8 @@ def convert_command(
             mean-error offsets from ``calib_size`` training images (see :func:`spikeforge.conversion.convert`).
         correction_steps: ``T`` for the correction; default ``levels`` for ``"qcfs"``, else ``min(steps)``.
         correction_iterations: passes of the layer-by-layer correction.
+    The report's ``warnings`` say when the ANN's test accuracy is near chance
+    (:func:`~spikeforge.training.ann.near_chance`): its SNN accuracies then mean little.
     """
     import torch
 
@@ -179,6 +210,9 @@ def convert_command(
     from spikeforge.data import get_dataset
     from spikeforge.training.ann import ann_accuracy
     from spikeforge.training.ann import build_ann
+    from spikeforge.training.ann import default_arch
+    from spikeforge.training.ann import default_epochs
+    from spikeforge.training.ann import near_chance
     from spikeforge.training.ann import train_ann
 
     if method not in METHODS:
@@ -189,9 +223,12 @@ def convert_command(
     x_test, y_test = (test.x, test.y) if test_size is None else (test.x[:test_size], test.y[:test_size])
     in_shape, num_classes = tuple(train.x.shape[1:]), int(train.y.max()) + 1
     timing: dict[str, float] = {}
+    arch = default_arch(in_shape) if arch == "auto" else arch
+    epochs = default_epochs(int(train.x.shape[0])) if epochs is None else epochs
     t0 = time.perf_counter()
     if load is not None:
         ann, arch, levels = _load_ann(load, method)
+        epochs = None
     else:
         with torch.random.fork_rng():
             torch.manual_seed(seed)
@@ -211,6 +248,12 @@ def convert_command(
             save,
         )
     acc_ann = ann_accuracy(ann, x_test, y_test)
+    warnings = []
+    if near_chance(acc_ann, num_classes):
+        warnings.append(
+            f"the ANN reached only {100 * acc_ann:.1f} % test accuracy (chance {100 / num_classes:.1f} %), so the "
+            "SNN accuracies below mean little; train longer (--epochs) or use another --arch"
+        )
     t1 = time.perf_counter()
     calib = train.x[torch.randperm(train.x.shape[0], generator=gen)[:calib_size]]
     if correction != "none" and correction_steps is None:
@@ -246,6 +289,8 @@ def convert_command(
         save,
         correction,
         correction_steps if correction != "none" else None,
+        epochs,
+        warnings,
     )
 
 
@@ -275,7 +320,19 @@ _KEYS = [
 
 
 def run(args: argparse.Namespace) -> Output:
+    import sys
+
+    from spikeforge.data import dataset_info
+
+    shape = tuple(dataset_info(args.dataset).input_shape)
+    if args.arch == "vgg" and len(shape) != 3:
+        raise UsageError(
+            f"--arch vgg needs image inputs, but {args.dataset!r} has flat inputs of shape {shape}; "
+            "use --arch mlp (or leave --arch out)"
+        )
     report = convert_command(**{k: getattr(args, k) for k in _KEYS})
+    for warning in report.warnings:
+        print(f"spikeforge convert: warning: {warning}", file=sys.stderr)
     return Output(result=report.to_dict(), text=report.table())
 
 

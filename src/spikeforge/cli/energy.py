@@ -13,6 +13,8 @@ from spikeforge.cli._common import Command
 from spikeforge.cli._common import Output
 from spikeforge.cli._common import add_data_dir
 from spikeforge.cli._common import existing_file
+from spikeforge.cli._common import positive_int
+from spikeforge.cli._common import usage
 
 if TYPE_CHECKING:
     from spikeforge.energy import EnergySummary
@@ -21,14 +23,14 @@ __all__ = ["COMMAND", "run", "energy_summary"]
 
 
 def _arguments(en: argparse.ArgumentParser) -> None:
-    en.add_argument("checkpoint", type=Path)
+    en.add_argument("checkpoint", type=Path, help="a best.pt or checkpoint.pt written by 'spikeforge train'")
     en.add_argument(
         "--hardware",
         default="cmos45,loihi",
         help="comma-separated chips: cmos45, cmos45_int8, loihi, truenorth, spinnaker, gpu_v100",
     )
-    en.add_argument("--split", choices=SPLITS, default="test")
-    en.add_argument("--samples", type=int, default=256, help="number of samples to count over")
+    en.add_argument("--split", choices=SPLITS, default="test", help="dataset split to count on (as the run split it)")
+    en.add_argument("--samples", type=positive_int, default=256, help="number of samples to count over")
     add_data_dir(en)
     en.add_argument(
         "--cost-file", dest="cost_file", type=Path, default=None, help="extra cost models (costs.json format)"
@@ -91,6 +93,11 @@ def energy_summary(
 
 
 def run(args: argparse.Namespace) -> Output:
+    from spikeforge.energy import cost_models
+    from spikeforge.energy import load_cost_models
+
+    extra = load_cost_models(args.cost_file) if args.cost_file is not None else None
+    usage(cost_models, args.hardware, extra)  # an unknown chip name is a usage error, found before loading
     existing_file(args.checkpoint, "checkpoint")
     summary = energy_summary(
         args.checkpoint,

@@ -4,25 +4,30 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import sys
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from spikeforge.cli._common import PROG
 from spikeforge.cli._common import Command
 from spikeforge.cli._common import Output
 from spikeforge.cli._common import existing_file
 from spikeforge.cli._common import numbered
+from spikeforge.cli._common import positive_float
 from spikeforge.cli.import_ import network_layer_lines
 
 __all__ = ["COMMAND", "run", "export_network", "export_checkpoint"]
 
 
 def _arguments(ex: argparse.ArgumentParser) -> None:
-    ex.add_argument("checkpoint", type=Path)
-    ex.add_argument("--nir", type=Path, required=True, metavar="OUT.nir")
-    ex.add_argument("--dt", type=float, default=None, help="NIR time step (default: the neurons' dt)")
+    ex.add_argument("checkpoint", type=Path, help="a best.pt or checkpoint.pt written by 'spikeforge train'")
+    ex.add_argument("--nir", type=Path, required=True, metavar="OUT.nir", help="the NIR (HDF5) file to write")
+    ex.add_argument("--dt", type=positive_float, default=None, help="NIR time step (default: the neurons' dt)")
     ex.add_argument(
         "--discretization",
         choices=["exact", "euler"],
@@ -108,11 +113,34 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_path: str | os.Pat
     return _text(export_network(checkpoint, out_path, **kwargs))
 
 
+def _flag_hint(message: str) -> str:
+    """The library's hint ``approximate=('name',)`` written as the command line's ``--approximate name``."""
+    return re.sub(r"approximate=\('(\w+)',\)", r"--approximate \1", message)
+
+
 def run(args: argparse.Namespace) -> Output:
+    """Export; a lossy mapping allowed by ``--approximate`` is reported as one ``warning:`` line on stderr (and in
+    the result's ``warnings``), not as a Python warning with a source line."""
+    from spikeforge.nir import NIRApproximationWarning
+    from spikeforge.nir import NIRExportError
+
     existing_file(args.checkpoint, "checkpoint")
-    result = export_network(
-        args.checkpoint, args.nir, dt=args.dt, discretization=args.discretization, approximate=tuple(args.approximate)
-    )
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", NIRApproximationWarning)
+            result = export_network(
+                args.checkpoint, args.nir, dt=args.dt, discretization=args.discretization,
+                approximate=tuple(args.approximate),
+            )  # fmt: skip
+    except NIRExportError as e:
+        raise NIRExportError(_flag_hint(str(e))) from e
+    notes = [str(w.message) for w in caught if issubclass(w.category, NIRApproximationWarning)]
+    for w in caught:
+        if not issubclass(w.category, NIRApproximationWarning):  # pass any other warning on unchanged
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    for note in notes:
+        print(f"{PROG} export: warning: {note}", file=sys.stderr)
+    result["warnings"] = notes
     return Output(result, _text(result))
 
 

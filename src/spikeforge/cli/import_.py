@@ -15,6 +15,7 @@ from spikeforge.cli._common import Command
 from spikeforge.cli._common import Output
 from spikeforge.cli._common import layer_lines
 from spikeforge.cli._common import numbered
+from spikeforge.cli._common import positive_float
 
 if TYPE_CHECKING:
     from spikeforge.layers import SNNSequential
@@ -23,9 +24,12 @@ __all__ = ["COMMAND", "run", "read_network", "import_file", "network_text", "net
 
 
 def _arguments(im: argparse.ArgumentParser) -> None:
-    im.add_argument("path", type=Path)
-    im.add_argument("--dt", type=float, default=1.0)
-    im.add_argument("--discretization", choices=["exact", "euler"], default=None)
+    im.add_argument("path", type=Path, help="the NIR file to read")
+    im.add_argument("--dt", type=positive_float, default=1.0, help="time step of the built network")
+    im.add_argument(
+        "--discretization", choices=["exact", "euler"], default=None,
+        help="how NIR's continuous-time nodes become steps (default: as the file records, else exact)",
+    )  # fmt: skip
 
 
 def network_layer_lines(net: nn.Module) -> list[str]:

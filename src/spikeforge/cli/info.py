@@ -28,13 +28,14 @@ def _matplotlib_version() -> str | None:
 def _datasets() -> list[dict[str, Any]]:
     from spikeforge.data import dataset_info
     from spikeforge.data import list_datasets
+    from spikeforge.data.registry import files_found
 
     out = []
     for name in list_datasets():
         info = dataset_info(name)
         out.append({
             "name": name, "input_shape": list(info.input_shape), "num_classes": info.num_classes,
-            "splits": dict(info.splits), "needs_files": info.needs_files,
+            "splits": dict(info.splits), "needs_files": info.needs_files, "files_found": files_found(name),
         })  # fmt: skip
     return out
 
@@ -78,7 +79,7 @@ def _text(info: dict[str, Any]) -> str:
     lines = [f"spikeforge {info['version']} (Python {info['python']})", "", "datasets:"]
     for d in info["datasets"]:
         splits = ", ".join(f"{k} {n}" for k, n in d["splits"].items())
-        files = " [needs files: --data-dir]" if d["needs_files"] else ""
+        files = "" if not d["needs_files"] else " [files found]" if d["files_found"] else " [needs files: --data-dir]"
         lines.append(f"  {d['name']:<14} input {tuple(d['input_shape'])}, {d['num_classes']} classes; {splits}{files}")
     neurons = (n if n in info["spiking_neurons"] else n + " (readout)" for n in info["neurons"])
     cuda = f"available, {b['cuda_devices']} device(s)" if b["cuda"] else "not available"

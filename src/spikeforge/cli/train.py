@@ -43,11 +43,17 @@ def _arguments(t: argparse.ArgumentParser) -> None:
         help="run directory (default: runs/<dataset>-<model>-<timestamp>)",
     )
     add_data_dir(t)
-    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its checkpoint.pt (refused if it has none)",
+    )
     t.add_argument("--overwrite", action="store_true", help="replace an existing, non-empty --out")
     t.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
     t.add_argument("--quiet", action="store_true", help="no progress output on stderr")
-    add_config_options(t, TrainConfig, skip=_OWN | {"data_dir"})
+    from spikeforge.training.choices import valid_names
+
+    add_config_options(t, TrainConfig, skip=_OWN | {"data_dir"}, names=valid_names())
 
 
 def _saved_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -97,6 +103,11 @@ def run(args: argparse.Namespace) -> Output | None:
         raise UsageError("--resume needs --out DIR (the run directory to continue)")
     if args.resume and args.overwrite:
         raise UsageError("--resume and --overwrite exclude each other; pick one")
+    if args.resume and not (Path(args.out) / "checkpoint.pt").is_file():
+        raise UsageError(
+            f"--resume: {str(args.out)!r} holds no run to resume (no checkpoint.pt); check --out, or drop --resume "
+            "to start a new run there (with --overwrite if the folder is not empty)"
+        )
     from spikeforge.cli._console import uses_colour
     from spikeforge.cli._stats import firing_rates
     from spikeforge.cli.progress import ProgressCallback
@@ -112,6 +123,7 @@ def run(args: argparse.Namespace) -> Output | None:
         result = train(config, out_dir, resume=args.resume, overwrite=args.overwrite, callbacks=[progress])
     if env_ranks()[0] != 0:
         return None
+    warnings: list[str] = []
     with use_threads(result.threads.threads), progress.running("evaluating the best model on the test split"):
         # the training's thread count for the evaluation, plots and energy count too
         test_ds = get_dataset(config.dataset, "test", data_dir=config.data_dir)
@@ -120,25 +132,37 @@ def run(args: argparse.Namespace) -> Output | None:
         plots: list[str] = []
         if args.plots:
             progress.status("drawing the plots")
-            plots = _make_plots(result, test_ds, Path(result.out_dir), rates, quiet=args.quiet)
+            plots = _make_plots(result, test_ds, Path(result.out_dir), rates, quiet=args.quiet, warnings=warnings)
         summary = _summary(result, {**test_metrics, "firing_rates": rates.means()}, plots)
+        summary["warnings"] = warnings
         progress.status("counting the energy per inference")
         summary["energy_per_inference_j"] = _energy_per_inference(result.model, test_ds)
     return Output(summary, summary_text(summary, colour=uses_colour(sys.stdout)))
 
 
-def _make_plots(result: Any, test_ds: Any, out_dir: Path, rates: Any, *, quiet: bool) -> list[str]:
+def _make_plots(result: Any, test_ds: Any, out_dir: Path, rates: Any, *, quiet: bool, warnings: list[str]) -> list[str]:
     """The PNGs of :func:`spikeforge.cli.plots.plot_run` on the first 256 test samples, the firing rates of the
-    summary (``rates``, the whole test split) in the histogram (skipped without matplotlib)."""
+    summary (``rates``, the whole test split) in the histogram.
+
+    Training has succeeded and its files are saved, so plotting never fails the run: without matplotlib the
+    plots are skipped with a note; any other plotting error (a full disk, a matplotlib failure) becomes a
+    warning on stderr and in the summary's ``warnings``, and the command still prints the summary and exits 0.
+    """
     from spikeforge.cli.plots import plot_run
 
     x = test_ds.x[:256].to(next(result.model.parameters()).device)
     try:
         return [str(p) for p in plot_run(result.model, x, result.history, out_dir, rates=rates)]
-    except ImportError as e:  # training succeeded; do not fail the run over an optional extra
+    except ImportError as e:  # an optional extra: a note, not a warning
         if not quiet:
             print(f"{PROG} train: note: plots skipped: {e}", file=sys.stderr)
-        return []
+    except Exception as e:  # the run is saved: report the plot failure, keep the summary
+        message = " ".join(
+            f"plots not written ({type(e).__name__}: {e}); the run and its checkpoints are saved".split()
+        )
+        warnings.append(message)
+        print(f"{PROG} train: warning: {message}", file=sys.stderr)
+    return []
 
 
 def _energy_per_inference(model: Any, test_ds: Any) -> dict[str, float]:
@@ -211,9 +235,10 @@ def summary_text(s: Mapping[str, Any], *, colour: bool = False) -> str:
     ]
     if s["plots"]:
         rows.append(("plots", ", ".join(Path(p).name for p in s["plots"])))
+    rows += [("warning", w) for w in s.get("warnings", ())]
     from spikeforge.cli._console import key_value_text
 
-    styles = {"test accuracy": "bold green", "val accuracy": "green", "train accuracy": "green"}
+    styles = {"test accuracy": "bold green", "val accuracy": "green", "train accuracy": "green", "warning": "yellow"}
     return key_value_text("Training summary", rows, colour=colour, styles=styles)
 
 

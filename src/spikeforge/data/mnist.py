@@ -122,6 +122,17 @@ def load_idx_pair(dataset: str, prefix: str, data_dir: Path | None) -> tuple[np.
     return images, labels
 
 
+def _found(dataset: str) -> bool:
+    """Every IDX file of ``dataset`` is found in its default location (no data_dir)."""
+    try:
+        for prefix in _N_OFFICIAL:
+            for kind in ("images", "labels"):
+                find_idx_file(dataset, prefix, kind, None)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def _build(dataset: str, split: str, data_dir: Path | None) -> tuple[Tensor, Tensor]:
     images, labels = load_idx_pair(dataset, "t10k" if split == "test" else "train", data_dir)
     sl = {"train": slice(0, 55000), "validation": slice(55000, 60000), "test": slice(0, 10000)}[split]
@@ -157,7 +168,8 @@ FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", 
         "Xiao, Rasul & Vollgraf, 'Fashion-MNIST', arXiv:1708.07747 (2017); "
         "github.com/zalandoresearch/fashion-mnist (MIT)",
         FASHION_MNIST_CLASSES,
-    )
+    ),
+    found=lambda: _found("fashion_mnist"),
 )
 def _build_fashion_mnist(split: str, data_dir: Path | None) -> tuple[Tensor, Tensor]:
     return _build("fashion_mnist", split, data_dir)

@@ -26,7 +26,9 @@ from torch import Tensor
 
 from spikeforge.data.base import SplitDataset
 
-__all__ = ["DatasetInfo", "Builder", "register_dataset", "get_dataset", "list_datasets", "dataset_info"]
+__all__ = [
+    "DatasetInfo", "Builder", "register_dataset", "get_dataset", "list_datasets", "dataset_info", "files_found",
+]  # fmt: skip
 
 Builder = Callable[[str, Path | None], tuple[Tensor, Tensor]]
 
@@ -86,12 +88,20 @@ class DatasetInfo:
 
 
 _REGISTRY: dict[str, tuple[DatasetInfo, Builder]] = {}
+#: Dataset name -> a cheap check that its files are found without ``data_dir`` (datasets read from files).
+_FOUND: dict[str, Callable[[], bool]] = {}
 
 
-def register_dataset(info: DatasetInfo) -> Callable[[Builder], Builder]:
-    """Decorator registering ``builder`` under ``info.name``; a duplicate name raises ``ValueError``."""
+def register_dataset(info: DatasetInfo, *, found: Callable[[], bool] | None = None) -> Callable[[Builder], Builder]:
+    """Decorator registering ``builder`` under ``info.name``; a duplicate name raises ``ValueError``.
+
+    ``found``: for a dataset read from files, a cheap check (no data loaded) that its files are found without
+    ``data_dir`` (e.g. installed by a system package); see :func:`files_found`.
+    """
     if not isinstance(info, DatasetInfo):
         raise TypeError(f"register_dataset expects a DatasetInfo, got {type(info).__name__}")
+    if found is not None:
+        _FOUND[info.name] = found
 
     def deco(builder: Builder) -> Builder:
         if info.name in _REGISTRY:
@@ -121,6 +131,16 @@ def _entry(name: str) -> tuple[DatasetInfo, Builder]:
 def dataset_info(name: str) -> DatasetInfo:
     """The :class:`DatasetInfo` of a registered dataset (no data is loaded)."""
     return _entry(name)[0]
+
+
+def files_found(name: str) -> bool:
+    """True if ``name`` loads without ``data_dir``: it is generated or shipped with a package, or its files
+    are found in their default location (e.g. Debian's ``dataset-fashion-mnist``). No data is loaded."""
+    info = dataset_info(name)
+    if not info.needs_files:
+        return True
+    probe = _FOUND.get(name)
+    return bool(probe is not None and probe())
 
 
 def get_dataset(name: str, split: str, *, data_dir: str | os.PathLike[str] | None = None) -> SplitDataset:

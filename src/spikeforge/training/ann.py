@@ -17,7 +17,10 @@ from torch import nn
 
 from spikeforge.conversion import QCFS
 
-__all__ = ["vgg_small", "mlp", "build_ann", "ANN_ARCHS", "ACTIVATIONS", "train_ann", "ann_accuracy"]
+__all__ = [
+    "vgg_small", "mlp", "build_ann", "ANN_ARCHS", "ACTIVATIONS", "train_ann", "ann_accuracy", "default_arch",
+    "default_epochs", "near_chance",
+]  # fmt: skip
 
 #: Activations the builders accept.
 ACTIVATIONS: tuple[str, ...] = ("relu", "qcfs")
@@ -45,6 +48,8 @@ def vgg_small(
         in_shape: ``(C, H, W)``; activation: ``"relu"`` or ``"qcfs"`` (with ``levels`` and initial ``threshold``).
     """
     act = _act(activation, levels, threshold)
+    if len(in_shape) != 3:
+        raise ValueError(f"'vgg' needs image inputs (C, H, W), got input shape {tuple(in_shape)}; use the 'mlp' arch")
     c, h, w = in_shape
     layers: list[nn.Module] = []
     for width in channels:
@@ -85,6 +90,25 @@ def mlp(
 
 #: Architecture name -> builder ``(in_shape, num_classes, *, activation, levels, ...) -> nn.Sequential``.
 ANN_ARCHS: dict[str, Callable[..., nn.Sequential]] = {"vgg": vgg_small, "mlp": mlp}
+
+
+def default_arch(in_shape: Sequence[int]) -> str:
+    """The architecture that trains well on inputs of ``in_shape``: ``"vgg"`` for images of at least 16x16
+    pixels (``(C, H, W)``), ``"mlp"`` for flat inputs and small images (8x8 digits: two pooling stages leave 2x2)."""
+    return "vgg" if len(in_shape) == 3 and min(int(d) for d in in_shape[1:]) >= 16 else "mlp"
+
+
+def default_epochs(n_train: int) -> int:
+    """Training epochs for ``n_train`` samples: 20 for small sets (digits 1 437, Yin-Yang 5 000: a few hundred
+    Adam steps at batch 128), 3 for large ones (Fashion-MNIST 55 000)."""
+    return 20 if n_train < 10_000 else 3
+
+
+def near_chance(accuracy: float, num_classes: int) -> bool:
+    """True if ``accuracy`` is within a quarter of the way from chance (``1 / num_classes``) to 100 %: the
+    model has learned little, and a converted SNN's accuracies mean little."""
+    chance = 1.0 / max(1, num_classes)
+    return accuracy < chance + 0.25 * (1.0 - chance)
 
 
 def build_ann(

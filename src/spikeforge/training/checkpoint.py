@@ -18,7 +18,15 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["FORMAT", "atomic_save", "atomic_write_json", "read_checkpoint", "rng_state", "set_rng_state"]
+__all__ = [
+    "FORMAT",
+    "atomic_save",
+    "atomic_write_json",
+    "load_weights_only",
+    "read_checkpoint",
+    "rng_state",
+    "set_rng_state",
+]
 
 FORMAT = "spikeforge-checkpoint-v1"
 
@@ -68,23 +76,47 @@ def atomic_write_json(obj: Any, path: str | os.PathLike[str]) -> None:
     _atomic_write(Path(path), lambda f: f.write(data))
 
 
-def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load a checkpoint dict with ``torch.load(weights_only=True)`` on the CPU.
+def load_weights_only(path: str | os.PathLike[str], what: str = "checkpoint") -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, with errors that name the fix.
+
+    A file holding anything but tensors and plain values (a foreign pickle, or a file crafted to run code) is
+    refused, never loaded unsafely; it is reported as not a spikeforge file, not as a damaged one.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: the file is truncated, corrupt, or not a spikeforge checkpoint.
+        ValueError: the file could not be loaded safely, or is empty, cut short or not a PyTorch file.
     """
+    import pickle
+    import warnings
+
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"checkpoint {str(p)!r} does not exist")
+        raise FileNotFoundError(f"{what} {str(p)!r} does not exist")
     try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, zipfile errors...
+        with warnings.catch_warnings():  # torch warns about pickle protocols of files it then refuses
+            warnings.simplefilter("ignore")
+            return torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # torch's message would advise weights_only=False: never pass that on
         raise ValueError(
-            f"checkpoint {str(p)!r} is corrupt or truncated ({type(err).__name__}: {err}); "
-            "delete it and resume from best.pt or retrain"
+            f"{str(p)!r} is not a spikeforge {what} or could not be loaded safely: it holds objects other than "
+            "tensors and plain values, and spikeforge never runs code from a file; use a file written by spikeforge"
         ) from None
+    except Exception as err:  # RuntimeError, EOFError, OSError, zipfile errors...
+        raise ValueError(
+            f"{str(p)!r} could not be loaded as a spikeforge {what} ({type(err).__name__}): it is empty, cut short "
+            "or not a PyTorch file; use a complete file written by spikeforge (or retrain)"
+        ) from None
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load a checkpoint dict with :func:`load_weights_only` (``torch.load(weights_only=True)`` on the CPU).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file cannot be loaded safely, is cut short, or is not a spikeforge checkpoint.
+    """
+    p = Path(path)
+    ckpt = load_weights_only(p)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ValueError(f"{str(p)!r} is not a spikeforge checkpoint (expected format {FORMAT!r})")
     for key in ("config", "model", "epoch"):

@@ -112,12 +112,11 @@ def load_splits(config: TrainConfig, data_dir: str | None = None) -> dict[str, t
     return {"train": (x, y), "validation": (xv, yv), "test": (test.x, test.y)}
 
 
-def _prepare_out_dir(out_dir: Path, resume: bool, overwrite: bool, ctx: D.DistContext) -> bool:
-    """Check the run directory; returns True if a checkpoint is to be resumed."""
-    ckpt = out_dir / "checkpoint.pt"
+def _check_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> bool:
+    """Check the run directory without changing it; returns True if a checkpoint is to be resumed."""
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"out_dir {str(out_dir)!r} is a file; give a directory")
-    if resume and ckpt.exists():
+    if resume and (out_dir / "checkpoint.pt").exists():
         return True
     if out_dir.is_dir() and any(out_dir.iterdir()):
         if resume and not overwrite:
@@ -130,11 +129,22 @@ def _prepare_out_dir(out_dir: Path, resume: bool, overwrite: bool, ctx: D.DistCo
                 f"output directory {str(out_dir)!r} exists and is not empty; pass overwrite=True (--overwrite) "
                 "to replace the run in it, or resume=True (--resume) to continue it"
             )
-        D.barrier(ctx)  # every rank has checked the directory before rank 0 clears it
-        if ctx.is_main:
+    return False
+
+
+def _start_out_dir(out_dir: Path, config: TrainConfig, resuming: bool, ctx: D.DistContext) -> None:
+    """Create the run directory (after the data and model are ready, so a failed start leaves nothing on
+    disk), clear an overwritten run's files and write ``config.json``."""
+    D.barrier(ctx)  # every rank has checked the directory before rank 0 changes it
+    if ctx.is_main:
+        if not resuming:
             for name in RUN_FILES:
                 (out_dir / name).unlink(missing_ok=True)
-    return False
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for tmp in out_dir.glob(".*.tmp-*"):  # left by a writer that was killed (SIGKILL) mid-write
+            tmp.unlink(missing_ok=True)
+        atomic_write_json(config.to_dict(), out_dir / "config.json")
+    D.barrier(ctx)
 
 
 def _check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
@@ -225,16 +235,10 @@ def _train(
 
     t_call = time.perf_counter()
     ckpt_path, best_path = out_dir / "checkpoint.pt", out_dir / "best.pt"
-    resuming = _prepare_out_dir(out_dir, resume, overwrite, ctx)
+    resuming = _check_out_dir(out_dir, resume, overwrite)
     state = read_checkpoint(ckpt_path) if resuming else None
     if state is not None:
         _check_resumable(state["config"], config, ckpt_path)
-    D.barrier(ctx)
-    if ctx.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for tmp in out_dir.glob(".*.tmp-*"):  # left by a writer that was killed (SIGKILL) mid-write
-            tmp.unlink(missing_ok=True)
-        atomic_write_json(config.to_dict(), out_dir / "config.json")
 
     data = load_splits(config)
     (x_tr, y_tr), (x_val, y_val), (x_te, y_te) = data["train"], data["validation"], data["test"]
@@ -243,6 +247,7 @@ def _train(
 
     _seed_everything(config.seed)
     model = build_model(config, dataset_info(config.dataset)).to(dev)
+    _start_out_dir(out_dir, config, resuming, ctx)
     gen = torch.Generator().manual_seed(config.seed)  # shuffling and random encoders
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * n_batches)
