@@ -71,7 +71,7 @@ def _expand(words: list[str]) -> list[str]:
             out += [option, choices[0]]
             i += 2
             continue
-        out.append(w.replace("RUN/", RUN + "/"))
+        out.append(RUN if w == "RUN" else w.replace("RUN/", RUN + "/"))
         i += 1
     return out
 
@@ -131,6 +131,8 @@ def _check(name: str, argv: list[str], out: str) -> None:
         assert out.startswith(f"wrote {argv[argv.index('--nir') + 1]}:")
     elif name == "import":
         assert out.startswith("imported ") and "LIF" in out
+    elif name == "report":
+        assert out.startswith("Run report") and Path(RUN, "report.html").is_file() and "energy table" in out
     elif name == "convert":
         ann = float(re.search(r"\(ANN ([\d.]+) %\)", out).group(1))  # type: ignore[union-attr]
         assert ann > 90.0 and "warning" not in out, out
@@ -140,7 +142,7 @@ def _prerequisite(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     """Run the README command that makes what ``argv`` reads, if it has not run (a test picked alone with -k)."""
     if argv[0] == "import" and not Path(argv[1]).is_file():
         make = next(c for c in COMMANDS if f"--nir {argv[1]}" in c)
-    elif argv[0] != "train" and any(a.startswith(RUN + "/") for a in argv) and not Path(RUN, "best.pt").is_file():
+    elif argv[0] != "train" and any(a == RUN or a.startswith(RUN + "/") for a in argv) and not Path(RUN, "best.pt").is_file():
         make = next(c for c in COMMANDS if RUN in c and " train " in c)
     else:
         return
