@@ -224,7 +224,7 @@ def summary_text(s: Mapping[str, Any], *, colour: bool = False) -> str:
         ("dataset / model", f"{s['dataset']} / {s['model']} ({s['neuron']})"),
         ("epochs run", s["epochs_run"]),
         ("best epoch", s["best_epoch"]),
-        ("train accuracy", pct(s["train_acc"])),
+        ("train accuracy (running)", pct(s["train_acc"])),
         ("val accuracy", pct(s["val_acc"])),
         ("test accuracy", pct(s["test_acc"])),
         *activity_rows(s),
@@ -238,7 +238,12 @@ def summary_text(s: Mapping[str, Any], *, colour: bool = False) -> str:
     rows += [("warning", w) for w in s.get("warnings", ())]
     from spikeforge.cli._console import key_value_text
 
-    styles = {"test accuracy": "bold green", "val accuracy": "green", "train accuracy": "green", "warning": "yellow"}
+    styles = {
+        "test accuracy": "bold green",
+        "val accuracy": "green",
+        "train accuracy (running)": "green",
+        "warning": "yellow",
+    }
     return key_value_text("Training summary", rows, colour=colour, styles=styles)
 
 

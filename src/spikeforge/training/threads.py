@@ -41,11 +41,12 @@ __all__ = [
     "use_threads",
 ]
 
-#: Forward multiply-accumulates per training step that pay for one more intra-op thread (2**24, about 17
-#: million; a heuristic: ``benchmarks/busy_load.py --one-thread`` compares it with one thread). The Yin-Yang
-#: MLP (batch 32, T 10, 4-256-3) does 0.57 million and gets one thread; Fashion-MNIST's default MLP
-#: (784-256-10) does 65 million (three wanted); its conv model (16, 32 channels) about 450 million.
-MACS_PER_THREAD = 2**24
+#: Forward multiply-accumulates per training step that pay for one more intra-op thread (2**27, about 134
+#: million). Measured (benchmarks/RESULTS.md, "Training under background load"): one Fashion-MNIST MLP epoch
+#: (784-256-10, 65 million per step) trained as fast on 1 thread as on 2 on a quiet 2-core machine and twice
+#: as fast under two busy processes, so it gets one thread; the Yin-Yang MLP (0.57 million) gets one; the
+#: conv model (16, 32 channels, about 450 million) wants three.
+MACS_PER_THREAD = 2**27
 #: Environment variables torch reads for its default thread count; the first one set wins (as in torch).
 THREAD_ENV = ("MKL_NUM_THREADS", "OMP_NUM_THREADS")
 
