@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 from torch import nn
 
+from spikeforge._core.files import save_figure
 from spikeforge.cli._activity import Activity
 from spikeforge.cli._activity import collect_activity
 from spikeforge.cli._stats import FiringRates
@@ -58,7 +59,7 @@ def _save(fig: Any, path: str | Path) -> Path:
         raise ValueError(f"plots are written as PNG; give a path ending in .png, got {str(path)!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fig.savefig(path, format="png", dpi=110)
+        save_figure(fig, path, format="png", dpi=110)  # atomic, never through a planted link
     finally:
         fig.clear()
     return path

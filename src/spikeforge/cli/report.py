@@ -227,9 +227,9 @@ def write_report(
     """Write the HTML report of ``run_dir`` to ``out`` (default ``run_dir/report.html``) atomically and return
     what it holds: ``{"report", "run_dir", "plots", "missing_plots", "hardware", "bytes"}``."""
     from spikeforge import __version__
+    from spikeforge._core.files import atomic_write_bytes
     from spikeforge.cli.energy import energy_summary
     from spikeforge.energy import list_cost_models
-    from spikeforge.training.checkpoint import _atomic_write
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -263,7 +263,7 @@ def write_report(
         title, [str(run_dir.resolve())], sections, footer=f"written by spikeforge {__version__} (spikeforge report)"
     )
     data = document.encode("utf-8")
-    _atomic_write(out_path, lambda f: f.write(data))
+    atomic_write_bytes(out_path, data)
     return {
         "report": str(out_path),
         "run_dir": str(run_dir),

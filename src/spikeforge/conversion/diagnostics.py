@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from spikeforge._core.files import save_figure
 from spikeforge.conversion.snn import ConvertedSNN
 
 __all__ = ["AccuracyCurve", "LayerError", "accuracy_over_time", "layer_errors", "DEFAULT_STEPS"]
@@ -78,7 +79,7 @@ class AccuracyCurve:
             ax.grid(True, alpha=0.3)
             ax.legend(loc="lower right")
             fig.tight_layout()
-            fig.savefig(path, dpi=100)
+            save_figure(fig, path, format="png", dpi=100)  # atomic, never through a planted link
         finally:
             plt.close(fig)
         return path

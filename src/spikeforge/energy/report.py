@@ -29,6 +29,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from spikeforge._core.files import save_figure
 from spikeforge.energy._caveats import caveats as _caveats
 from spikeforge.energy._caveats import si as _si
 from spikeforge.energy.costs import CostModel
@@ -210,8 +211,7 @@ def _save(fig: Any, path: str | Path) -> Path:
     if path.suffix.lower() != ".png":
         raise ValueError(f"energy plots are written as PNG; give a path ending in .png, got {str(path)!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=110)
-    return path
+    return save_figure(fig, path, format="png", dpi=110)  # atomic, never through a planted link
 
 
 def _price_layers(counts: OpCounts, cm: CostModel) -> tuple[list[LayerEnergy], float | None, list[str]]:

@@ -18,6 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from spikeforge._core.files import atomic_write
+from spikeforge._core.files import atomic_write_bytes
+
 __all__ = [
     "FORMAT",
     "atomic_save",
@@ -31,49 +34,15 @@ __all__ = [
 FORMAT = "spikeforge-checkpoint-v1"
 
 
-def _tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows cannot open directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some file systems refuse
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    tmp = _tmp_path(path)
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # including KeyboardInterrupt: never leave the temporary file behind
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
 def atomic_save(obj: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """``torch.save(obj)`` to ``path`` atomically (temporary file, fsync, ``os.replace``)."""
-    _atomic_write(Path(path), lambda f: torch.save(obj, f))
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def atomic_write_json(obj: Any, path: str | os.PathLike[str]) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
     data = (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode()
-    _atomic_write(Path(path), lambda f: f.write(data))
+    atomic_write_bytes(path, data)
 
 
 def load_weights_only(path: str | os.PathLike[str], what: str = "checkpoint") -> Any:
