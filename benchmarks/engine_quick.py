@@ -12,54 +12,31 @@ Run: ``.venv/bin/python benchmarks/engine_quick.py [LABEL]``.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
-import time
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from torch import nn  # noqa: E402
+
+from events import build  # noqa: E402  (benchmarks/events.py: the sweep network)
+from events import median_time  # noqa: E402
 
 from spikeforge.events import StreamingEngine  # noqa: E402
-from spikeforge.layers import SNNSequential  # noqa: E402
-from spikeforge.neurons import LIF  # noqa: E402
 
 DENSITIES = (0.002, 0.02, 0.05, 0.2)
-
-
-def network(gen: torch.Generator) -> SNNSequential:
-    mods: list[nn.Module] = []
-    for _ in range(3):
-        lin = nn.Linear(1024, 1024, bias=False)
-        with torch.no_grad():
-            lin.weight.copy_(torch.randn(1024, 1024, generator=gen) * (2 / math.sqrt(1024)))
-        mods += [lin, LIF(beta=0.9, input_scaling="none", reset="subtract")]
-    return SNNSequential(*mods).eval()
-
-
-def median_ms(fn, calls: int) -> float:  # type: ignore[no-untyped-def]
-    fn()
-    times = []
-    for _ in range(calls):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times)) * 1e3
 
 
 def main() -> None:
     torch.set_num_threads(1)
     gen = torch.Generator().manual_seed(0)
-    eng = StreamingEngine(network(gen), (1024,))
+    eng = StreamingEngine(build(1024, 3, gen), (1024,))
     parts = []
     for d in DENSITIES:
         x = (torch.rand(100, 1, 1024, generator=gen) < d).float()
-        parts.append(f"{d * 100:g}%={median_ms(lambda: eng.run(x), 15):.2f}ms")
+        parts.append(f"{d * 100:g}%={median_time(lambda: eng.run(x), 15) * 1e3:.2f}ms")
     zero = torch.zeros(1, 1, 1024)
-    parts.append(f"per_call={median_ms(lambda: eng.run(zero), 200) * 1e3:.0f}us")
+    parts.append(f"per_call={median_time(lambda: eng.run(zero), 200) * 1e6:.0f}us")
     print(sys.argv[1] if len(sys.argv) > 1 else "engine", " ".join(parts))
 
 
