@@ -236,6 +236,23 @@ def test_export_import_round_trip_still_works(tmp_path: Path) -> None:
     x = torch.rand(12, 2, 4, generator=gen)
     assert torch.equal(net(x)[0], net2(x)[0]) and torch.equal(net(x)[0], net3(x)[0])
     assert MAX_NIR_BYTES == 256 * 2**20
+    _assert_same_tree(read_nir(path).to_dict(), nir.read(str(path)).to_dict())  # the same graph as nir.read
+
+
+def _assert_same_tree(a: Any, b: Any) -> None:
+    assert type(a) is type(b), (a, b)
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            _assert_same_tree(a[k], b[k])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _assert_same_tree(x, y)
+    elif isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+    else:
+        assert a == b
 
 
 @pytest.mark.parametrize("opts", [{}, {"shuffle": True}, {"fletcher32": True}, {"shuffle": True, "fletcher32": True}])

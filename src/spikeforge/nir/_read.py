@@ -227,7 +227,6 @@ def read_nir(path: str | os.PathLike[str], *, max_bytes: int = MAX_NIR_BYTES) ->
     """
     nir = require_nir()
     import h5py
-    from nir.serialization import hdf2dict
 
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
         raise ValueError(f"max_bytes must be a positive int (bytes), got {max_bytes!r}")
@@ -249,7 +248,7 @@ def read_nir(path: str | os.PathLike[str], *, max_bytes: int = MAX_NIR_BYTES) ->
             try:
                 if "node" not in f:
                     raise KeyError("no 'node' group")
-                data = hdf2dict(f["node"])
+                data = _as_dict(f["node"])
                 if "type_check" in data:
                     raise KeyError("a node field named 'type_check' (it clashes with nir's reader option)")
                 data["type_check"] = True
@@ -259,6 +258,20 @@ def read_nir(path: str | os.PathLike[str], *, max_bytes: int = MAX_NIR_BYTES) ->
                     f"{str(path)!r} is not a readable NIR graph ({type(err).__name__}: {err}){_diagnose(f)}; "
                     f"supported nodes: {', '.join(SUPPORTED_NODES)}"
                 ) from err
+
+
+def _as_dict(group: Any) -> dict[str, Any]:
+    """A checked HDF5 group as the nested dict ``nir.dict2NIRNode`` takes (byte strings decoded as UTF-8)."""
+    import h5py
+
+    out: dict[str, Any] = {}
+    for name, item in group.items():
+        if isinstance(item, h5py.Group):
+            out[name] = _as_dict(item)
+        else:
+            value = item[()]
+            out[name] = value.decode("utf8") if isinstance(value, bytes) else value
+    return out
 
 
 def _diagnose(file: Any) -> str:
