@@ -134,6 +134,7 @@ def test_soft_link_is_refused(tmp_path: Path) -> None:
     "edit,match",
     [
         (lambda f: f.__setitem__("node/nodes/affine/loop", f["node/nodes/affine"]), "two paths"),  # a cycle
+        (lambda f: f.__setitem__("node/nodes/affine/up", f["/"]), r"'/node/nodes/affine/up': an object reached by two"),
         (lambda f: f.__setitem__("node/nodes/lif/tau2", f["node/nodes/lif/tau"]), "two paths"),  # an alias
         (lambda f: f.__setitem__("node/nodes/affine/t", np.dtype("f4")), "committed datatype"),
         (lambda f: f.create_dataset("node/nodes/affine/ref", (1,), dtype=h5py.ref_dtype), "not a number or a string"),
@@ -152,6 +153,21 @@ def test_deep_nesting_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(NIRFileError, match="deeper than 64"):
         read_nir(_file(tmp_path, edit))
+
+
+def test_object_count_is_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spikeforge.nir import _read
+
+    path = tmp_path / "ok.nir"
+    nir.write(str(path), _graph())
+    with h5py.File(path, "r") as f:
+        names: list[str] = []
+        f.visit(names.append)
+    monkeypatch.setattr(_read, "MAX_NIR_OBJECTS", len(names))
+    read_nir(path)  # edge: exactly the cap
+    monkeypatch.setattr(_read, "MAX_NIR_OBJECTS", len(names) - 1)
+    with pytest.raises(NIRFileError, match=f"more than {len(names) - 1} HDF5 objects"):
+        read_nir(path)
 
 
 # ---- memory bombs -----------------------------------------------------------------------------------------------------

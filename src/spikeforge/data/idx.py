@@ -119,7 +119,7 @@ def _read_stream(
         raise ValueError(
             f"{path}: IDX file {what}: dims {dims} of {dt.name} need {nbytes} data bytes, found {found}; {_FIX}"
         )
-    return out.astype(dt.newbyteorder("="), copy=True)
+    return out.astype(dt.newbyteorder("="), copy=False)  # a fresh array: no copy for one-byte types
 
 
 def _open_regular(path: Path) -> io.BufferedReader:

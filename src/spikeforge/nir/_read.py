@@ -37,7 +37,7 @@ from spikeforge.nir._export import require_nir
 from spikeforge.nir._import_graph import SUPPORTED_NODES
 from spikeforge.nir._mapping import NIRImportError
 
-__all__ = ["read_nir", "NIRFileError", "MAX_NIR_BYTES", "MAX_NIR_OBJECTS", "MAX_NIR_DEPTH"]
+__all__ = ["read_nir", "check_hdf5", "NIRFileError", "MAX_NIR_BYTES", "MAX_NIR_OBJECTS", "MAX_NIR_DEPTH"]
 
 #: Default cap (bytes) on a NIR file's size and on its declared data (256 MiB: ~64 M float32 weights).
 MAX_NIR_BYTES = 256 * 2**20
@@ -158,7 +158,8 @@ def check_hdf5(file: Any, where: str, *, max_bytes: int = MAX_NIR_BYTES) -> int:
     """
     from h5py import h5o
 
-    seen: set[tuple[int, int]] = set()
+    root = h5o.get_info(file.id)
+    seen: set[tuple[int, int]] = {(int(root.fileno), int(root.addr))}  # a link back to the root is a loop too
     total, links = 0, 0
     stack: list[tuple[Any, str, int]] = [(file.id, "", 0)]
     while stack:
