@@ -18,9 +18,7 @@ longer than the dimensions say, broken gzip stream, a path that is not a regular
 from __future__ import annotations
 
 import gzip
-import io
 import os
-import stat
 import struct
 import zlib
 from pathlib import Path
@@ -31,6 +29,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from spikeforge._core.files import atomic_write_bytes
+from spikeforge._core.files import open_regular
 
 __all__ = ["read_idx", "write_idx", "IDX_TYPES", "MAX_IDX_BYTES"]
 
@@ -122,18 +121,6 @@ def _read_stream(
     return out.astype(dt.newbyteorder("="), copy=False)  # a fresh array: no copy for one-byte types
 
 
-def _open_regular(path: Path) -> io.BufferedReader:
-    """Open without blocking on a FIFO; refuse anything but a regular file (a device, a pipe, a folder)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ValueError(f"{path}: not a regular file; point data_dir at a folder holding the IDX files")
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
 def read_idx(
     path: str | os.PathLike[str],
     *,
@@ -164,7 +151,7 @@ def read_idx(
         raise ValueError(f"max_bytes must be a positive int (bytes), got {max_bytes!r}")
     want = np.dtype(dtype).newbyteorder("=") if dtype is not None else None
     want_shape = tuple(int(d) for d in shape) if shape is not None else None
-    with _open_regular(path) as raw:
+    with open_regular(path, f"{path}: not a regular file; point data_dir at a folder holding the IDX files") as raw:
         compressed = raw.read(2) == _GZIP_MAGIC
         raw.seek(0)
         if not compressed:

@@ -27,12 +27,12 @@ a :class:`NIRFileError` (a ``ValueError``): one line naming the file, the HDF5 p
 from __future__ import annotations
 
 import os
-import stat
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from spikeforge._core.files import open_regular
 from spikeforge.nir._export import require_nir
 from spikeforge.nir._import_graph import SUPPORTED_NODES
 from spikeforge.nir._mapping import NIRImportError
@@ -195,18 +195,16 @@ def check_hdf5(file: Any, where: str, *, max_bytes: int = MAX_NIR_BYTES) -> int:
 
 
 def _open_regular(path: Path, max_bytes: int) -> Any:
-    """Open ``path`` for reading without blocking on a FIFO; refuse anything but a regular file within the cap."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    """Open ``path`` without blocking on a FIFO; refuse anything but a regular file within the cap."""
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise NIRFileError(f"{path}: refused NIR file: not a regular file; pass the path of a .nir file")
-        if st.st_size > max_bytes:
-            raise NIRFileError(f"{path}: refused NIR file: {st.st_size} bytes on disk, {_cap_hint(max_bytes)}")
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+        fh = open_regular(path, f"{path}: refused NIR file: not a regular file; pass the path of a .nir file")
+    except ValueError as err:
+        raise NIRFileError(str(err)) from None
+    size = os.fstat(fh.fileno()).st_size
+    if size > max_bytes:
+        fh.close()
+        raise NIRFileError(f"{path}: refused NIR file: {size} bytes on disk, {_cap_hint(max_bytes)}")
+    return fh
 
 
 def read_nir(path: str | os.PathLike[str], *, max_bytes: int = MAX_NIR_BYTES) -> Any:
