@@ -199,13 +199,18 @@ class LIFFamily(Neuron):
         self._spec_names = (*taus, *(fixed or {}), "v_th")  # must be plain floats for membrane_spec()
         self._add_constant("v_reset", o["v_reset"], example=0.0)
         self._set_constant("reset", o["reset"], choices=RESET_MODES)
-        check_reset_rule(type(self).__name__, o["reset"], o["v_th"], self.v_reset)
         self.detach_reset = bool(o["detach_reset"])
+        v_next: float | Tensor = self.v_reset  # the membrane one step after a reset, with no input
         if self.leaky:
             check_input_scaling(o["input_scaling"])
             self._add_constant("v_rest", o["v_rest"], example=0.0)
             self._add_constant("r", o["r"], example=1.0, positive=True, why="the membrane resistance sets the input gain")
             self._set_constant("input_scaling", o["input_scaling"], choices=INPUT_SCALINGS)
+            tau = taus["tau_mem"]
+            v_next = self.v_rest + decay(tau.detach() if isinstance(tau, Tensor) else tau, self.dt) * (
+                self.v_reset - self.v_rest
+            )
+        check_reset_rule(type(self).__name__, o["reset"], o["v_th"], self.v_reset, v_next)
         if self.capabilities.fused:
             check_backend(o["backend"])
             self.backend: str = o["backend"]

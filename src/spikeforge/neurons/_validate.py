@@ -6,11 +6,14 @@ Every check raises a one-line error naming the model, the parameter, the value a
 Rules (a tensor parameter, e.g. per-neuron or trainable, is checked element by element):
 
 * every scalar parameter is a finite number; ``dt`` and every time constant are ``> 0``;
-* LIF family: ``r > 0`` (the membrane resistance sets the input gain); with ``reset="subtract"`` or
-  ``"to_value"``, ``v_th > v_reset``: otherwise the reset leaves the membrane at or above the threshold
-  (subtraction removes ``v_th - v_reset <= 0``; a reset to ``v_reset >= v_th`` lands on or above it), so a
-  neuron that fired once fires again on every step. ``reset="none"`` does not use ``v_reset``. ALIF's
-  ``adapt >= 0`` keeps its adaptive threshold ``v_th + adapt a >= v_th``, so the rule holds for it too;
+* LIF family: ``r > 0`` (the membrane resistance sets the input gain). ``reset="subtract"`` needs
+  ``v_th > v_reset``: it removes ``v_th - v_reset``, so otherwise the "reset" leaves the membrane where it
+  was or raises it. ``reset="to_value"`` is refused when the membrane one step after the reset, with no input,
+  is still above the threshold (``v_rest + beta (v_reset - v_rest) > v_th``; IF: ``v_reset > v_th``): a neuron
+  that fired once would fire on every step. A reset above ``v_th`` that the leak brings below it within the
+  step stays allowed (a defined, if unusual, after-potential), as does ``v_rest > v_th`` with a low reset (a
+  pacemaker). ``reset="none"`` does not use ``v_reset``. ALIF: ``adapt >= 0`` (its threshold
+  ``v_th + adapt a`` never falls below ``v_th``, so the rules with ``v_th`` are safe for it);
 * Izhikevich: ``c < v_peak`` (the after-spike reset lies below the spike cut-off);
 * Hodgkin-Huxley: ``c_m, g_l > 0`` and ``g_na, g_k >= 0``.
 
@@ -113,17 +116,24 @@ def check_below(owner: str, low: str, low_value: float | Tensor, high: str, high
         raise ValueError(f"{owner}: {low}={lo} must be < {high}={hi} ({why}); lower {low} or raise {high}")
 
 
-def check_reset_rule(owner: str, reset: str, v_th: float | Tensor, v_reset: float | Tensor) -> None:
-    """``v_th > v_reset`` for the resets that use ``v_reset`` (see the module docstring)."""
-    if reset not in ("subtract", "to_value"):
-        return
-    bad = torch.as_tensor(v_th).detach() <= torch.as_tensor(v_reset).detach()
-    if bool(bad.any()):
-        th = _show(_lowest(v_th))
-        effect = "subtracts v_th - v_reset <= 0" if reset == "subtract" else "puts the membrane at v_reset >= v_th"
+def check_reset_rule(
+    owner: str, reset: str, v_th: float | Tensor, v_reset: float | Tensor, v_next: float | Tensor
+) -> None:
+    """Refuse a reset after which a neuron fires on every step (see the module docstring).
+
+    ``v_next``: the membrane one step after a reset to ``v_reset`` with no input (``v_rest + beta (v_reset -
+    v_rest)``; IF: ``v_reset``)."""
+    if reset == "subtract" and bool((torch.as_tensor(v_th) <= torch.as_tensor(v_reset)).any()):
         raise ValueError(
-            f"{owner}: v_th={th} must be > v_reset={_show(_highest(v_reset))} with reset={reset!r} (the reset "
-            f"{effect}, so a neuron that fired once fires on every step); raise v_th, lower v_reset or use reset='none'"
+            f"{owner}: v_th={_show(_lowest(v_th))} must be > v_reset={_show(_highest(v_reset))} with reset='subtract' "
+            "(the reset removes v_th - v_reset, so it would not lower the membrane); raise v_th, lower v_reset or "
+            "use reset='none'"
+        )
+    if reset == "to_value" and bool((torch.as_tensor(v_next) > torch.as_tensor(v_th)).any()):
+        raise ValueError(
+            f"{owner}: v_reset={_show(_highest(v_reset))} with reset='to_value' leaves the membrane at "
+            f"{_show(_highest(v_next))} > v_th={_show(_lowest(v_th))} one step after the reset with no input, so a "
+            "neuron that fired once fires on every step; lower v_reset below v_th (e.g. v_reset=0.0)"
         )
 
 
