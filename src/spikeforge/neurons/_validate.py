@@ -48,7 +48,11 @@ __all__ = [
 CONSTANTS_FORMAT = 1
 
 
-def _show(value: float) -> str:
+def _show(value: float | Tensor) -> str:
+    """A python float as ``repr`` (exact); a tensor element to its dtype's precision (``0.2``, not ``0.2000000029``)."""
+    if isinstance(value, Tensor):
+        digits = {torch.float64: 17, torch.float32: 8}.get(value.dtype, 4)
+        return repr(float(f"{float(value):.{digits}g}"))
     return repr(float(value))
 
 
@@ -100,12 +104,12 @@ def check_param(
         raise ValueError(f"{owner}: {name}={_show(v)} must be >= 0{reason}; {fix}")
 
 
-def _lowest(value: float | Tensor) -> float:
-    return float(value.detach().min()) if isinstance(value, Tensor) else float(value)
+def _lowest(value: float | Tensor) -> float | Tensor:
+    return value.detach().min() if isinstance(value, Tensor) else float(value)
 
 
-def _highest(value: float | Tensor) -> float:
-    return float(value.detach().max()) if isinstance(value, Tensor) else float(value)
+def _highest(value: float | Tensor) -> float | Tensor:
+    return value.detach().max() if isinstance(value, Tensor) else float(value)
 
 
 def check_below(owner: str, low: str, low_value: float | Tensor, high: str, high_value: float | Tensor, why: str) -> None:

@@ -99,8 +99,7 @@ class Neuron(nn.Module):
     def __init__(self, *, dt: float = 1.0, surrogate: Surrogate | str | None = None) -> None:
         super().__init__()
         self._constants: dict[str, tuple[str, ...] | None] = {}  # name -> its choices (None: a number)
-        self._check("dt", dt, example=1.0, positive=True, why="the time step")
-        self._set_constant("dt", float(dt))
+        self._add_constant("dt", dt, example=1.0, positive=True, why="the time step")
         self.surrogate = resolve_surrogate(surrogate)
 
     # ---- parameters -------------------------------------------------------------------------
@@ -234,7 +233,7 @@ class Neuron(nn.Module):
             kind, mine = type(self).__name__, self._constant_values()
             problem = V.constants_mismatch(kind, mine, self._constant_choices(), state_dict[key])
             if problem is not None:
-                error_msgs.append(problem)
+                error_msgs.append(f"{prefix[:-1]}: {problem}" if prefix else problem)  # names the layer
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )

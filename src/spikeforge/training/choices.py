@@ -157,7 +157,7 @@ def check_surrogate(name: object) -> str:
     return str(name)
 
 
-_DEVICE_CHOICES = "valid choices: cpu, cuda, cuda:N (N: a GPU index), mps"
+_DEVICE_CHOICES = "use 'cpu', 'cuda', 'cuda:N' (N: a GPU index) or 'mps'"
 
 
 def check_device(name: str, value: object) -> str:
@@ -170,9 +170,9 @@ def check_device(name: str, value: object) -> str:
     try:
         dev = torch.device(value)
     except RuntimeError:
-        raise ValueError(f"unknown device {value!r} for {name} (--device); {_DEVICE_CHOICES}") from None
+        raise ValueError(f"{name}={value!r} is not a torch device the trainer knows (--device); {_DEVICE_CHOICES}") from None
     if dev.type not in DEVICE_TYPES:
-        raise ValueError(f"{name} (--device) {value!r}: the trainer does not run on {dev.type!r} devices; {_DEVICE_CHOICES}")
+        raise ValueError(f"{name}={value!r} (--device): the trainer does not run on {dev.type!r} devices; {_DEVICE_CHOICES}")
     return value
 
 
