@@ -32,7 +32,10 @@ def test_no_spiking_layer_is_refused() -> None:
 @pytest.mark.parametrize(
     ("device", "match"),
     [
-        ("cuda:x", r"TrainConfig.device='cuda:x' is not a torch device the trainer knows \(--device\); use 'cpu', 'cuda', 'cuda:N'"),
+        (
+            "cuda:x",
+            r"TrainConfig.device='cuda:x' is not a torch device the trainer knows \(--device\); use 'cpu', 'cuda', 'cuda:N'",
+        ),
         ("gpu", r"TrainConfig.device='gpu' is not a torch device the trainer knows \(--device\); use 'cpu'"),
         ("meta", r"TrainConfig.device='meta' \(--device\): the trainer does not run on 'meta' devices; use 'cpu'"),
         (3, r"TrainConfig.device \(--device\) must be a device string, got 3; use 'cpu'"),
@@ -52,7 +55,10 @@ def test_device_availability_is_checked_when_a_run_starts(monkeypatch: pytest.Mo
     assert TrainConfig(device="cuda").device == "cuda"
     assert C.available_devices() == ["cpu"]
     for dev in ("cuda", "cuda:1"):
-        with pytest.raises(ValueError, match=rf"device \(--device\) is '{dev}', but on this machine CUDA is not available; use one of: cpu"):
+        with pytest.raises(
+            ValueError,
+            match=rf"device \(--device\) is '{dev}', but on this machine CUDA is not available; use one of: cpu",
+        ):
             D.setup(dev)
     with pytest.raises(ValueError, match=r"'mps', but on this machine Apple MPS is not available; use one of: cpu"):
         C.check_device_available("device", "mps")
@@ -61,7 +67,9 @@ def test_device_availability_is_checked_when_a_run_starts(monkeypatch: pytest.Mo
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     assert C.available_devices() == ["cpu", "cuda", "cuda:0", "cuda:1"]
     assert C.check_device_available("device", "cuda:1") == "cuda:1"
-    with pytest.raises(ValueError, match=r"'cuda:2', but on this machine GPU 2 does not exist; use one of: cpu, cuda, cuda:0, cuda:1"):
+    with pytest.raises(
+        ValueError, match=r"'cuda:2', but on this machine GPU 2 does not exist; use one of: cpu, cuda, cuda:0, cuda:1"
+    ):
         C.check_device_available("device", "cuda:2")
 
 
@@ -97,5 +105,8 @@ def test_checkpoints_with_and_without_the_constant_table(tmp_path: Path) -> None
     # weights saved from a model whose neurons differ from the config's (tau_mem 7 vs the default 5): refused
     other = build_model(TrainConfig(hidden=(6,), time_steps=3, neuron_kwargs={"tau_mem": 7.0}), dataset_info("yinyang"))
     _checkpoint(tmp_path / "mismatch.pt", config, other.state_dict())
-    with pytest.raises(ValueError, match=r"(?s)does not match its own config.*network.layers.1: LIF constants .*tau_mem=7.0 \(saved\) vs tau_mem=5.0 \(this module\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"(?s)does not match its own config.*network.layers.1: LIF constants .*tau_mem=7.0 \(saved\) vs tau_mem=5.0 \(this module\)",
+    ):
         load_checkpoint(tmp_path / "mismatch.pt")

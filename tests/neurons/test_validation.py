@@ -198,7 +198,9 @@ def test_reset_rule_matches_the_dynamics(reset: str, tau: float, v_reset: float)
 def test_reset_rule_edges() -> None:
     N.LIF(v_th=1.0, v_reset=5.0, reset="none")  # v_reset unused
     N.IF(v_th=1.0, v_reset=1.0, reset="to_value")  # lands on v_th: strict threshold, no spike without input
-    with pytest.raises(ValueError, match=r"IF: v_reset=1.5 with reset='to_value' leaves the membrane at 1.5 > v_th=1.0"):
+    with pytest.raises(
+        ValueError, match=r"IF: v_reset=1.5 with reset='to_value' leaves the membrane at 1.5 > v_th=1.0"
+    ):
         N.IF(v_th=1.0, v_reset=1.5, reset="to_value")
     with pytest.raises(ValueError, match=r"IF: v_th=1.0 must be > v_reset=1.0 with reset='subtract'"):
         N.IF(v_th=1.0, v_reset=1.0)
@@ -239,14 +241,17 @@ def test_hh_refuses_a_non_finite_state() -> None:
     bad = s._replace(v=torch.tensor([[-65.0, float("nan")]], dtype=D))
     with pytest.raises(ValueError, match=r"HodgkinHuxley: the state became NaN/inf.*dt=0.01"):
         m(x, bad)
-    out, s2 = m(x, s)
+    _, s2 = m(x, s)
     assert all(bool(torch.isfinite(t).all()) for t in s2)
     assert not N.LIF.checks_divergence  # exact LIF updates cannot diverge: no per-call check
 
 
 # ---- scalar constants in the state_dict ---------------------------------------------------------------
 def test_lif_tau_mismatch_refuses_to_load_naming_both_values() -> None:
-    with pytest.raises(RuntimeError, match=r"tau_mem=50.0 \(saved\) vs tau_mem=5.0 \(this module\); build the module with the saved values \(tau_mem=50.0\)"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"tau_mem=50.0 \(saved\) vs tau_mem=5.0 \(this module\); build the module with the saved values \(tau_mem=50.0\)",
+    ):
         N.LIF(tau_mem=5.0).load_state_dict(N.LIF(tau_mem=50.0).state_dict())
     m = N.LIF(tau_mem=50.0)
     m.load_state_dict(N.LIF(tau_mem=50.0).state_dict())
@@ -301,7 +306,7 @@ def test_state_dicts_save_with_weights_only_and_nested_prefixes() -> None:
     buf.seek(0)
     loaded = torch.load(buf, weights_only=True)
     N.Stateful(N.CubaLIF(7.0, 2.0)).load_state_dict(loaded)
-    with pytest.raises(RuntimeError, match="neuron: CubaLIF constants .*tau_syn=2.0 \\(saved\\) vs tau_syn=3.0"):
+    with pytest.raises(RuntimeError, match=r"neuron: CubaLIF constants .*tau_syn=2.0 \(saved\) vs tau_syn=3.0"):
         N.Stateful(N.CubaLIF(7.0, 3.0)).load_state_dict(loaded)
     copies = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}  # what the trainer does
     assert set(copies) == {"neuron._extra_state"}

@@ -45,8 +45,8 @@ from spikeforge._core.spike import spike
 from spikeforge.backends import check_backend
 from spikeforge.backends import fused_run
 from spikeforge.backends import select_kernel
-from spikeforge.neurons.base import Capabilities
 from spikeforge.neurons._validate import check_reset_rule
+from spikeforge.neurons.base import Capabilities
 from spikeforge.neurons.base import Neuron
 from spikeforge.surrogate import Surrogate
 
@@ -204,7 +204,9 @@ class LIFFamily(Neuron):
         if self.leaky:
             check_input_scaling(o["input_scaling"])
             self._add_constant("v_rest", o["v_rest"], example=0.0)
-            self._add_constant("r", o["r"], example=1.0, positive=True, why="the membrane resistance sets the input gain")
+            self._add_constant(
+                "r", o["r"], example=1.0, positive=True, why="the membrane resistance sets the input gain"
+            )
             self._set_constant("input_scaling", o["input_scaling"], choices=INPUT_SCALINGS)
             tau = taus["tau_mem"]
             v_next = self.v_rest + decay(tau.detach() if isinstance(tau, Tensor) else tau, self.dt) * (

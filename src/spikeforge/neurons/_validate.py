@@ -112,7 +112,9 @@ def _highest(value: float | Tensor) -> float | Tensor:
     return value.detach().max() if isinstance(value, Tensor) else float(value)
 
 
-def check_below(owner: str, low: str, low_value: float | Tensor, high: str, high_value: float | Tensor, why: str) -> None:
+def check_below(
+    owner: str, low: str, low_value: float | Tensor, high: str, high_value: float | Tensor, why: str
+) -> None:
     """Refuse ``low >= high`` anywhere (values already checked finite; tensors compared elementwise)."""
     bad = torch.as_tensor(low_value).detach() >= torch.as_tensor(high_value).detach()
     if bool(bad.any()):
@@ -181,7 +183,9 @@ def constants_mismatch(
         return f"{owner} are not a spikeforge constant table; load a state_dict saved from a spikeforge {kind}"
     table = saved.detach().to("cpu", torch.float64)
     if float(table[0, 0]) != CONSTANTS_FORMAT or float(table[0, 1]) != _code(kind):
-        return f"{owner} were saved from another neuron type or spikeforge version; build the same model that saved them"
+        return (
+            f"{owner} were saved from another neuron type or spikeforge version; build the same model that saved them"
+        )
     rows = {float(c): float(v) for c, v in table[1:].tolist()}
     codes = {_code(n): n for n in constants}
     unknown = [c for c in rows if c not in codes]

@@ -63,7 +63,9 @@ class IF(LIFFamily):
 
     def __init__(self, *, c_mem: float = 1.0, size: int | None = None, **options: Unpack[SpikeOptions]) -> None:
         super().__init__({}, size=size, **options)
-        self._add_constant("c_mem", c_mem, example=1.0, positive=True, why="the capacitance; the input gain is dt / c_mem")
+        self._add_constant(
+            "c_mem", c_mem, example=1.0, positive=True, why="the capacitance; the input gain is dt / c_mem"
+        )
 
     def _spec_fields(self, value: Callable[[str], Any]) -> dict[str, Any]:
         return {"beta": 1.0, "v_rest": 0.0, "gain": self.dt / value("c_mem"), "is_if": True}

@@ -170,9 +170,13 @@ def check_device(name: str, value: object) -> str:
     try:
         dev = torch.device(value)
     except RuntimeError:
-        raise ValueError(f"{name}={value!r} is not a torch device the trainer knows (--device); {_DEVICE_CHOICES}") from None
+        raise ValueError(
+            f"{name}={value!r} is not a torch device the trainer knows (--device); {_DEVICE_CHOICES}"
+        ) from None
     if dev.type not in DEVICE_TYPES:
-        raise ValueError(f"{name}={value!r} (--device): the trainer does not run on {dev.type!r} devices; {_DEVICE_CHOICES}")
+        raise ValueError(
+            f"{name}={value!r} (--device): the trainer does not run on {dev.type!r} devices; {_DEVICE_CHOICES}"
+        )
     return value
 
 
