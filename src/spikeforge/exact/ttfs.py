@@ -1,0 +1,278 @@
+r"""Analytic time-to-first-spike (TTFS) layers with exact gradients (Göltz et al. 2021; Mostafa 2017).
+
+References: J. Göltz, L. Kriener et al., "Fast and energy-efficient neuromorphic deep learning with first-spike
+times", Nature Machine Intelligence 3, 823-835 (2021), arXiv:1912.11443; H. Mostafa, "Supervised learning based
+on temporal coding in spiking neural networks", IEEE TNNLS 29(7), 2018 (arXiv:1606.08165, 2016/2017).
+
+Each neuron is a current-based LIF with rest 0 that spikes **at most once**; its first-spike time has a closed
+form (:mod:`spikeforge.exact._ttfs_kernels`) for ``tau_mem == tau_syn`` (Lambert :math:`W_0`),
+``tau_mem == 2 * tau_syn`` (a quadratic in :math:`e^{-t/\tau_m}`) and ``tau_mem == inf`` (Mostafa's non-leaky
+neuron). Times are in the units of ``tau_syn``; an input or output that never spikes is ``+inf``.
+
+**Causal set** (Göltz et al., Methods): the output spike depends only on the inputs that arrive before it. Inputs
+are sorted by time :math:`t_{(1)} \le \dots \le t_{(N)}`; for each prefix :math:`k` the closed form gives the
+rising crossing :math:`t^*_k` of the membrane driven by the first :math:`k` inputs, and the spike time is
+:math:`t^*_k` for the first :math:`k` with :math:`t_{(k)} \le t^*_k \le t_{(k+1)}` (:math:`t_{(N+1)} = \infty`).
+Ties in input times are handled by this rule (the prefix that splits a tie has an empty interval). A crossing
+exactly at :math:`t_{(k+1)}` is assigned to prefix :math:`k`: input :math:`k+1` is then not causal.
+
+**Gradients** are exact: autograd differentiates the closed form of the selected prefix (the sort order and the
+prefix choice are piecewise constant, as in the paper). They match float64 central differences to round-off
+wherever no spike appears or disappears under the perturbation; near the point where the membrane maximum just
+touches threshold they diverge like :math:`1/\sqrt{u_{max} - \vartheta}` (a property of the true derivative,
+which is why Göltz et al. clip large updates).
+
+**Never firing**: an output whose membrane never exceeds threshold (strictly; a tangent touch does not fire) gets
+``t = +inf`` and gradient **0** with respect to every weight and input time; losses in
+:mod:`spikeforge.exact.losses` replace ``inf`` by a finite ``t_max`` so that they stay finite.
+
+Cost: time and memory :math:`O(B \cdot N_{in} \cdot N_{out})` per layer (every prefix of every output is
+evaluated at once); use float64 for gradient checks (float32 works for training).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+from torch import nn
+
+from spikeforge.exact._ttfs_kernels import TTFSParams
+from spikeforge.exact._ttfs_kernels import crossing_time
+from spikeforge.exact._ttfs_kernels import kernel_sums
+from spikeforge.exact._ttfs_kernels import psp_kernel
+
+__all__ = ["TTFSParams", "ttfs_spike_times", "ttfs_membrane", "TTFSLayer", "TTFSNetwork", "MAX_SPAN"]
+
+#: Largest span (in units of the smallest time constant) of the finite input times of one sample: the closed
+#: forms use :math:`e^{(t_i - t_{min})/\tau}`, which overflows float64 beyond ~709.
+MAX_SPAN = 600.0
+
+
+def _check(t_in: object, weight: object) -> tuple[Tensor, Tensor]:
+    if not isinstance(t_in, Tensor) or not isinstance(weight, Tensor):
+        raise TypeError("t_in and weight must be torch.Tensors; wrap them with torch.as_tensor(..., dtype=torch.float64)")
+    if not t_in.is_floating_point() or not weight.is_floating_point():
+        raise TypeError(f"t_in and weight must be floating point, got {t_in.dtype} and {weight.dtype}; use .double()")
+    if t_in.dim() != 2:
+        raise ValueError(
+            f"t_in must be [B, N_in] spike times, got shape {tuple(t_in.shape)}; for one sample use t_in.unsqueeze(0)"
+        )
+    if weight.dim() != 2 or weight.shape[0] != t_in.shape[1]:
+        raise ValueError(
+            f"weight must be [N_in, N_out] with N_in = {t_in.shape[1]} (t_in is {tuple(t_in.shape)}), got "
+            f"{tuple(weight.shape)}"
+        )
+    if t_in.dtype != weight.dtype:
+        raise TypeError(f"t_in is {t_in.dtype} but weight is {weight.dtype}; convert both to one dtype")
+    if bool(torch.isnan(t_in).any()):
+        raise ValueError("t_in contains NaN; mark an input that never spikes with +inf")
+    if bool((t_in == -math.inf).any()):
+        raise ValueError("t_in contains -inf; spike times must be finite, or +inf for no spike")
+    if not bool(torch.isfinite(weight).all()):
+        raise ValueError("weight contains NaN or inf; check the learning rate or re-initialise the layer")
+    return t_in, weight
+
+
+def _sorted_inputs(t_in: Tensor, weight: Tensor, params: TTFSParams) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Sorted times ``[B, N]``, their finite mask, times relative to ``r0`` (0 where not finite), sorted weights
+    ``[B, N, N_out]`` (0 where not finite) and the reference times ``r0`` ``[B, 1]`` (first finite time)."""
+    ts, order = torch.sort(t_in, dim=1, stable=True)
+    finite = torch.isfinite(ts)
+    r0 = ts[:, :1].detach()
+    r0 = torch.where(torch.isfinite(r0), r0, torch.zeros_like(r0))
+    x = torch.where(finite, ts - r0, torch.zeros_like(ts))
+    tau_min = min(params.tau_syn, params.tau_mem)
+    if x.numel() and float(x.detach().max()) > MAX_SPAN * tau_min:
+        raise ValueError(
+            f"finite input spike times of one sample span {float(x.detach().max()):.4g} > {MAX_SPAN} * {tau_min} "
+            "(the smallest time constant): the closed form would overflow; rescale the times or mark late inputs "
+            "+inf"
+        )
+    w = torch.where(finite[:, :, None], weight[order], torch.zeros((), dtype=weight.dtype, device=weight.device))
+    return ts, finite, x, w, r0
+
+
+def ttfs_spike_times(t_in: Tensor, weight: Tensor, params: TTFSParams | None = None) -> Tensor:
+    r"""First-spike times of a layer of TTFS neurons (closed form, exact gradients; see the module docstring).
+
+    Args:
+        t_in: input spike times ``[B, N_in]``; ``+inf`` marks an input that never spikes. Any finite value is
+            allowed (negative too); NaN and ``-inf`` are rejected.
+        weight: ``[N_in, N_out]`` synaptic weights (current amplitudes, in units of ``c_mem * threshold /
+            tau_syn`` when all parameters are 1).
+        params: neuron parameters (default :class:`TTFSParams` ``()``: all 1, ``tau_mem = tau_syn``).
+
+    Returns:
+        ``[B, N_out]`` first-spike times, ``+inf`` where the neuron never fires (gradient 0 there).
+
+    Raises:
+        TypeError, ValueError: wrong type, shape, dtype, NaN/-inf times, non-finite weights, or a time span too
+            large for float64 (:data:`MAX_SPAN`).
+    """
+    params = TTFSParams() if params is None else params
+    if not isinstance(params, TTFSParams):
+        raise TypeError(f"params must be a TTFSParams, got {type(params).__name__}")
+    t_in, weight = _check(t_in, weight)
+    batch, n_in = t_in.shape
+    n_out = weight.shape[1]
+    inf = torch.full((batch, n_out), math.inf, dtype=t_in.dtype, device=t_in.device)
+    if n_in == 0 or batch == 0 or n_out == 0:
+        return inf
+    ts, finite, x, w, r0 = _sorted_inputs(t_in, weight, params)
+    s1, s2 = kernel_sums(x[:, :, None], w, params, dim=1, cumulative=True)  # [B, N, N_out] per prefix
+    t_rel, valid = crossing_time(s1, s2, params)
+    cand = r0[:, :, None] + t_rel
+    with torch.no_grad():
+        lower = ts[:, :, None]
+        upper = torch.cat([ts[:, 1:], ts.new_full((batch, 1), math.inf)], dim=1)[:, :, None]
+        ok = valid & finite[:, :, None] & (cand >= lower) & (cand <= upper)
+        fired = ok.any(dim=1)
+        first = ok.to(torch.int8).argmax(dim=1)  # the first causal prefix
+    t_out = cand.gather(1, first[:, None, :]).squeeze(1)
+    return torch.where(fired, t_out, inf)
+
+
+def ttfs_membrane(t: Tensor, t_in: Tensor, weight: Tensor, params: TTFSParams | None = None) -> Tensor:
+    """Membrane potential ``u(t)`` of a TTFS layer with the spike (and everything after it) ignored.
+
+    Useful for plots and checks: the neuron's first spike is the first time this exceeds the threshold.
+
+    Args:
+        t: ``[T]`` evaluation times.
+        t_in: ``[B, N_in]`` input times (``+inf`` = no spike).
+        weight: ``[N_in, N_out]``.
+
+    Returns:
+        ``[T, B, N_out]`` (time-major), :math:`\\sum_i w_i \\kappa(t - t_i)\\Theta(t - t_i) / C_m`.
+    """
+    params = TTFSParams() if params is None else params
+    t_in, weight = _check(t_in, weight)
+    if not isinstance(t, Tensor) or t.dim() != 1:
+        raise ValueError("t must be a 1-D tensor of evaluation times; build it with torch.linspace(...)")
+    s = t[:, None, None] - t_in[None, :, :]  # [T, B, N_in]
+    s = torch.where(torch.isfinite(s), s, torch.full_like(s, -1.0))  # inputs at +inf never arrive
+    return torch.einsum("tbi,io->tbo", psp_kernel(s, params), weight)
+
+
+class TTFSLayer(nn.Module):
+    """A layer of TTFS neurons: ``weight`` ``[N_in + n_bias, N_out]`` and fixed bias spikes appended to the input.
+
+    Args:
+        in_features: number of input neurons ``N_in``.
+        out_features: number of neurons ``N_out``.
+        params: neuron parameters (shared by the layer).
+        bias_times: times of the bias spikes (one extra, trainable input row of ``weight`` each; Göltz et al. use
+            one bias spike at ``0.9 tau_syn`` per layer).
+        weight_mean, weight_std: normal initialisation of ``weight`` (Göltz et al., Yin-Yang: ``1.5, 0.8`` for the
+            hidden layer and ``0.5, 0.8`` for the output layer).
+        dtype: parameter dtype (float64 by default: exact gradient checks need it).
+        generator: RNG for the initialisation.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        params: TTFSParams | None = None,
+        bias_times: Sequence[float] = (),
+        weight_mean: float = 0.0,
+        weight_std: float = 1.0,
+        dtype: torch.dtype = torch.float64,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        bias = [float(b) for b in bias_times]
+        if any(not math.isfinite(b) for b in bias):
+            raise ValueError(f"bias_times must be finite, got {tuple(bias_times)}")
+        if not math.isfinite(weight_std) or weight_std < 0 or not math.isfinite(weight_mean):
+            raise ValueError(f"need finite weight_mean and weight_std >= 0, got {weight_mean}, {weight_std}")
+        self.params = TTFSParams() if params is None else params
+        self.in_features, self.out_features = in_features, out_features
+        w = torch.empty(in_features + len(bias), out_features, dtype=dtype)
+        w.normal_(weight_mean, weight_std, generator=generator)
+        self.weight = nn.Parameter(w)
+        self.register_buffer("bias_times", torch.tensor(bias, dtype=dtype))
+
+    def forward(self, t_in: Tensor) -> Tensor:
+        """``[B, N_in]`` input times -> ``[B, N_out]`` first-spike times (``+inf`` = silent)."""
+        if not isinstance(t_in, Tensor) or t_in.dim() != 2 or t_in.shape[1] != self.in_features:
+            shape = tuple(t_in.shape) if isinstance(t_in, Tensor) else type(t_in).__name__
+            raise ValueError(f"expected input times [B, {self.in_features}], got {shape}")
+        bias: Tensor = self.bias_times  # type: ignore[assignment]
+        full = torch.cat([t_in, bias.to(t_in.dtype).expand(t_in.shape[0], -1)], dim=1)
+        return ttfs_spike_times(full, self.weight.to(t_in.dtype), self.params)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, {self.out_features}, params={self.params}, bias_times={self.bias_times.tolist()}"
+
+
+class TTFSNetwork(nn.Module):
+    """Feed-forward stack of :class:`TTFSLayer` (Göltz et al. 2021): spike times in, output spike times out.
+
+    Args:
+        sizes: ``(N_in, N_1, ..., N_out)``, at least two entries (e.g. ``(4, 120, 3)`` for Yin-Yang).
+        params: neuron parameters of every layer.
+        bias_times: bias-spike times appended to the input of *every* layer (Göltz: ``(0.9,)``).
+        weight_mean, weight_std: per-layer normal initialisation (one value or one per layer; Göltz Yin-Yang:
+            ``(1.5, 0.5)`` and ``(0.8, 0.8)``).
+        dtype: parameter dtype.
+        generator: RNG for the initialisation.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        *,
+        params: TTFSParams | None = None,
+        bias_times: Sequence[float] = (0.9,),
+        weight_mean: float | Sequence[float] = (1.5, 0.5),
+        weight_std: float | Sequence[float] = (0.8, 0.8),
+        dtype: torch.dtype = torch.float64,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        sizes = tuple(sizes)
+        if len(sizes) < 2:
+            raise ValueError(f"sizes must list at least input and output sizes, got {sizes}")
+        n_layers = len(sizes) - 1
+        means = _per_layer(weight_mean, n_layers, "weight_mean")
+        stds = _per_layer(weight_std, n_layers, "weight_std")
+        self.sizes = sizes
+        self.layers = nn.ModuleList(
+            TTFSLayer(
+                sizes[i], sizes[i + 1], params=params, bias_times=bias_times, weight_mean=means[i],
+                weight_std=stds[i], dtype=dtype, generator=generator,
+            )  # fmt: skip
+            for i in range(n_layers)
+        )
+
+    def forward_all(self, t_in: Tensor) -> tuple[Tensor, ...]:
+        """Spike times of every layer, first hidden layer to output, each ``[B, N_l]``."""
+        out = []
+        t = t_in
+        for layer in self.layers:
+            t = layer(t)
+            out.append(t)
+        return tuple(out)
+
+    def forward(self, t_in: Tensor) -> Tensor:
+        """``[B, N_in]`` input times -> ``[B, N_out]`` output first-spike times (``+inf`` = silent)."""
+        return self.forward_all(t_in)[-1]
+
+
+def _per_layer(value: float | Sequence[float], n: int, name: str) -> tuple[float, ...]:
+    if isinstance(value, (int, float)):
+        return (float(value),) * n
+    values = tuple(float(v) for v in value)
+    if len(values) == 1:
+        return values * n
+    if len(values) != n:
+        raise ValueError(f"{name} needs one value or one per layer ({n}), got {len(values)}")
+    return values
