@@ -143,8 +143,9 @@ def crossing_time(s1: Tensor, s2: Tensor, params: TTFSParams) -> tuple[Tensor, T
         m = s2 / a
         log_arg = math.log(c) - torch.log(a) + m
         valid = pos & (log_arg < -1.0)
-        safe = torch.where(valid, log_arg, torch.full_like(log_arg, -2.0))
-        t_rel = tau * (m - lambertw0(-torch.exp(safe)))
+        # W_0 only where a crossing exists (index_put keeps the gradient); elsewhere W = 0
+        w0 = torch.zeros_like(log_arg).index_put((valid,), lambertw0(-torch.exp(log_arg[valid])))
+        t_rel = tau * (m - w0)
     elif kind == "double":
         c = params.c_mem * params.threshold / params.tau_mem
         disc = s1 * s1 - 4.0 * s2 * c

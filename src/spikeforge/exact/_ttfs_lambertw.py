@@ -11,7 +11,8 @@ Method: Halley iteration (Corless et al. 1996, "On the Lambert W function", Adv.
 
 started from the branch-point series :math:`w \approx -1 + p - p^2/3 + 11 p^3 / 72`, :math:`p = \sqrt{2(e x + 1)}`
 near :math:`-1/e`, and from :math:`w \approx x - x^2 + 3x^3/2` near 0. The iteration runs in float64 for a fixed
-number of steps (cubic convergence: 8 steps reach round-off from these starts), whatever the input dtype.
+for a fixed 4 steps, whatever the input dtype: from these starts (error <= 0.03) cubic convergence reaches
+round-off in 3 (the tests check the residual over the whole interval).
 
 Derivative: :math:`W'(x) = 1 / (e^{W} (1 + W))`, finite on :math:`(-1/e, 0]` and infinite at the branch point.
 """
@@ -27,7 +28,7 @@ __all__ = ["lambertw0"]
 
 #: ``-1/e``: the branch point; ``W_0(-1/e) = -1``.
 BRANCH_POINT = -math.exp(-1.0)
-_ITERATIONS = 8
+_ITERATIONS = 4
 
 
 def _w0_forward(x: Tensor) -> Tensor:
@@ -40,10 +41,9 @@ def _w0_forward(x: Tensor) -> Tensor:
     for _ in range(_ITERATIONS):
         ew = torch.exp(w)
         f = w * ew - xd
-        wp1 = w + 1.0
-        safe_wp1 = torch.where(wp1.abs() < 1e-300, torch.full_like(wp1, 1e-300), wp1)
-        denom = ew * wp1 - (w + 2.0) * f / (2.0 * safe_wp1)
-        step = torch.where(denom == 0.0, torch.zeros_like(f), f / torch.where(denom == 0.0, torch.ones_like(denom), denom))
+        wp1 = (w + 1.0).clamp(min=1e-300)  # w = -1 only at the branch point, where f = 0 already
+        step = f / (ew * wp1 - (w + 2.0) * f / (2.0 * wp1))
+        step = torch.nan_to_num(step, nan=0.0, posinf=0.0, neginf=0.0)
         w = (w - step).clamp(min=-1.0, max=0.0)
     return w.to(x.dtype)
 

@@ -130,7 +130,8 @@ def ttfs_spike_times(t_in: Tensor, weight: Tensor, params: TTFSParams | None = N
         upper = torch.cat([ts[:, 1:], ts.new_full((batch, 1), math.inf)], dim=1)[:, :, None]
         ok = valid & finite[:, :, None] & (cand >= lower) & (cand <= upper)
         fired = ok.any(dim=1)
-        first = ok.to(torch.int8).argmax(dim=1)  # the first causal prefix
+        prefix = torch.arange(n_in, device=ok.device)[None, :, None]
+        first = torch.where(ok, prefix, n_in).amin(dim=1).clamp(max=n_in - 1)  # the first causal prefix
     t_out = cand.gather(1, first[:, None, :]).squeeze(1)
     return torch.where(fired, t_out, inf)
 
