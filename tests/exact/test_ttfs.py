@@ -411,3 +411,56 @@ def test_bad_input_raises_clear_errors() -> None:
         TTFSNetwork((4, 5, 3), weight_mean=(1.0, 2.0, 3.0))
     with pytest.raises(ValueError, match="at least"):
         TTFSNetwork((4,))
+
+
+# ---------------------------------------------------------------- training (fit_ttfs)
+
+
+def test_ttfs_predict_first_output_and_silent_rows() -> None:
+    from spikeforge.exact.ttfs_train import ttfs_predict
+
+    t = torch.tensor([[0.5, 0.2, math.inf], [math.inf, math.inf, math.inf], [1.0, 3.0, 0.9]], dtype=F64)
+    assert ttfs_predict(t).tolist() == [1, -1, 2]
+
+
+def test_fit_ttfs_learns_a_separable_toy_task_and_records_history() -> None:
+    """Two classes told apart by which input spikes first: a few epochs must beat chance clearly."""
+    from spikeforge.exact.ttfs_train import TTFSTrainConfig
+    from spikeforge.exact.ttfs_train import fit_ttfs
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(240, 4, generator=g, dtype=F64)
+    y = (x[:, 0] < x[:, 1]).long()
+    times = 0.15 + 1.85 * x
+    cfg = TTFSTrainConfig(hidden=16, epochs=6, batch_size=20, lr=0.05, seed=1)
+    result = fit_ttfs(cfg, data=(times[:200], y[:200], times[200:], y[200:]))
+    assert len(result.history) == 6 and result.model.sizes == (4, 16, 2)
+    assert set(result.history[0]) == {"epoch", "loss", "train_accuracy", "test_accuracy", "seconds", "bumps", "skipped"}
+    assert result.test_accuracy == result.history[-1]["test_accuracy"] >= 0.9
+    assert all(math.isfinite(h["loss"]) for h in result.history)
+
+
+def test_fit_ttfs_bumps_weights_of_a_silent_network() -> None:
+    from spikeforge.exact.ttfs_train import TTFSTrainConfig
+    from spikeforge.exact.ttfs_train import fit_ttfs
+
+    x = 0.15 + 1.85 * torch.rand(30, 4, generator=torch.Generator().manual_seed(2), dtype=F64)
+    y = torch.zeros(30, dtype=torch.int64)
+    y[::2] = 1
+    cfg = TTFSTrainConfig(hidden=5, epochs=1, batch_size=10, weight_mean=(-3.0, -3.0), weight_std=(0.0, 0.0))
+    result = fit_ttfs(cfg, data=(x, y, x, y))
+    assert result.history[0]["bumps"] == 3.0  # every batch silent: bumped, no gradient step
+    w = result.model.layers[0].weight
+    # bumped three times in a row on layer 0: 0.0005 * (1 + 2 + 4)
+    torch.testing.assert_close(w, torch.full_like(w, -3.0 + 0.0005 * 7), rtol=0, atol=1e-15)
+
+
+def test_fit_ttfs_rejects_bad_configs() -> None:
+    from spikeforge.exact.ttfs_train import TTFSTrainConfig
+
+    with pytest.raises(ValueError, match="hidden"):
+        TTFSTrainConfig(hidden=0)
+    with pytest.raises(ValueError, match="lr"):
+        TTFSTrainConfig(lr=-1.0)
+    with pytest.raises(ValueError, match="max_missing"):
+        TTFSTrainConfig(max_missing=(0.3, 1.5))

@@ -149,11 +149,12 @@ def fit_ttfs(
         dtype=x_train.dtype, generator=gen,
     )  # fmt: skip
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimiser, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
     bump_state = {"layer": -1.0, "value": cfg.bump}
     history: list[dict[str, float]] = []
     for epoch in range(cfg.epochs):
         start = time.perf_counter()
+        for group in optimiser.param_groups:  # StepLR, written out (a bumped-only epoch makes no optimiser step)
+            group["lr"] = cfg.lr * cfg.lr_gamma ** (epoch // cfg.lr_step)
         order = torch.randperm(x_train.shape[0], generator=gen)
         total_loss, correct, seen, bumps, skipped = 0.0, 0, 0, 0, 0
         for i in range(0, len(order), cfg.batch_size):
@@ -175,7 +176,6 @@ def fit_ttfs(
                 continue
             optimiser.step()
             total_loss += float(loss.detach()) * len(idx)
-        scheduler.step()
         seconds = time.perf_counter() - start
         history.append(
             {
