@@ -30,7 +30,9 @@ def _hand_ce(t: list[list[float]], y: list[int], tau0: float, t_max: float, alph
 def test_first_spike_cross_entropy_matches_hand_computation() -> None:
     t = [[0.5, 1.2, INF], [2.0, 0.7, 1.1], [INF, INF, 0.9]]
     y = [0, 2, 1]
-    got = first_spike_cross_entropy(torch.tensor(t, dtype=F64), torch.tensor(y), tau0=0.2, t_max=4.0, alpha=0.005, tau1=1.0)
+    got = first_spike_cross_entropy(
+        torch.tensor(t, dtype=F64), torch.tensor(y), tau0=0.2, t_max=4.0, alpha=0.005, tau1=1.0
+    )
     assert abs(float(got) - _hand_ce(t, y, 0.2, 4.0, 0.005, 1.0)) < 1e-13
     plain = first_spike_cross_entropy(torch.tensor(t, dtype=F64), torch.tensor(y), tau0=0.5, t_max=3.0)
     assert abs(float(plain) - _hand_ce(t, y, 0.5, 3.0, 0.0, 1.0)) < 1e-13

@@ -141,7 +141,9 @@ def test_spike_times_match_bisection_of_the_textbook_membrane(p: TTFSParams, gen
 def test_fine_grid_simulation_converges_to_the_closed_form(p: TTFSParams, gen: torch.Generator) -> None:
     """The ODE on a grid with step dt finds the first spike within dt of the closed form; errors shrink with dt."""
     t_in = torch.randint(0, 64, (3, 4), generator=gen).to(F64) / 32.0  # on every grid below
-    w = torch.tensor([[1.6, 0.9], [0.8, -0.4], [1.1, 1.2], [-0.3, 0.7]], dtype=F64) * (0.5 if p.tau_mem == math.inf else 1.5)
+    w = torch.tensor([[1.6, 0.9], [0.8, -0.4], [1.1, 1.2], [-0.3, 0.7]], dtype=F64) * (
+        0.5 if p.tau_mem == math.inf else 1.5
+    )
     w = w * p.c_mem * p.threshold / p.tau_syn
     exact = ttfs_spike_times(t_in, w, p)
     assert bool(torch.isfinite(exact).any())
@@ -312,7 +314,11 @@ def test_membrane_touching_threshold_does_not_fire_and_slightly_above_does() -> 
     # tau_m = 2 tau_s = 2: peak 2 w (y - y^2) = w / 2 at y = 1/2: w = 2 touches (discriminant exactly 0)
     p2 = TTFSParams(tau_syn=1.0, tau_mem=2.0)
     assert math.isinf(float(ttfs_spike_times(t0, torch.tensor([[2.0]], dtype=F64), p2)))
-    assert 2 * math.log(2) - 1e-3 < float(ttfs_spike_times(t0, torch.tensor([[2.0 + 1e-9]], dtype=F64), p2)) < 2 * math.log(2)
+    assert (
+        2 * math.log(2) - 1e-3
+        < float(ttfs_spike_times(t0, torch.tensor([[2.0 + 1e-9]], dtype=F64), p2))
+        < 2 * math.log(2)
+    )
     # non-leaky: u -> w from below; w = 1 never exceeds threshold
     assert math.isinf(float(ttfs_spike_times(t0, torch.tensor([[1.0]], dtype=F64), NONLEAKY)))
 

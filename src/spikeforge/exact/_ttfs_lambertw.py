@@ -50,13 +50,13 @@ def _w0_forward(x: Tensor) -> Tensor:
 
 class _LambertW0(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, x: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: Tensor) -> Tensor:
         w = _w0_forward(x)
         ctx.save_for_backward(w)
         return w
 
     @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> Tensor:  # type: ignore[override]
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> Tensor:
         (w,) = ctx.saved_tensors  # type: ignore[attr-defined]
         return grad / (torch.exp(w) * (1.0 + w))
 
@@ -76,7 +76,9 @@ def lambertw0(x: Tensor) -> Tensor:
             is NaN.
     """
     if not isinstance(x, Tensor) or not x.is_floating_point():
-        raise TypeError("x must be a floating-point torch.Tensor; convert it with torch.as_tensor(x, dtype=torch.float64)")
+        raise TypeError(
+            "x must be a floating-point torch.Tensor; convert it with torch.as_tensor(x, dtype=torch.float64)"
+        )
     if x.numel():
         lo, hi = float(x.detach().min()), float(x.detach().max())
         if math.isnan(lo) or math.isnan(hi) or lo < BRANCH_POINT * (1.0 + 1e-12) or hi > 0.0:
@@ -84,5 +86,5 @@ def lambertw0(x: Tensor) -> Tensor:
                 f"lambertw0 is implemented on [-1/e, 0] only, got values in [{lo}, {hi}]; the TTFS spike time needs "
                 "no other range (a value below -1/e means the membrane never reaches threshold)"
             )
-    out: Tensor = _LambertW0.apply(x)  # type: ignore[no-untyped-call]
+    out: Tensor = _LambertW0.apply(x)
     return out

@@ -53,7 +53,9 @@ MAX_SPAN = 600.0
 
 def _check(t_in: object, weight: object) -> tuple[Tensor, Tensor]:
     if not isinstance(t_in, Tensor) or not isinstance(weight, Tensor):
-        raise TypeError("t_in and weight must be torch.Tensors; wrap them with torch.as_tensor(..., dtype=torch.float64)")
+        raise TypeError(
+            "t_in and weight must be torch.Tensors; wrap them with torch.as_tensor(..., dtype=torch.float64)"
+        )
     if not t_in.is_floating_point() or not weight.is_floating_point():
         raise TypeError(f"t_in and weight must be floating point, got {t_in.dtype} and {weight.dtype}; use .double()")
     if t_in.dim() != 2:
@@ -211,7 +213,8 @@ class TTFSLayer(nn.Module):
         return ttfs_spike_times(full, self.weight.to(t_in.dtype), self.params)
 
     def extra_repr(self) -> str:
-        return f"{self.in_features}, {self.out_features}, params={self.params}, bias_times={self.bias_times.tolist()}"
+        bias: Tensor = self.bias_times  # type: ignore[assignment]
+        return f"{self.in_features}, {self.out_features}, params={self.params}, bias_times={bias.tolist()}"
 
 
 class TTFSNetwork(nn.Module):
@@ -246,13 +249,20 @@ class TTFSNetwork(nn.Module):
         means = _per_layer(weight_mean, n_layers, "weight_mean")
         stds = _per_layer(weight_std, n_layers, "weight_std")
         self.sizes = sizes
-        self.layers = nn.ModuleList(
-            TTFSLayer(
-                sizes[i], sizes[i + 1], params=params, bias_times=bias_times, weight_mean=means[i],
-                weight_std=stds[i], dtype=dtype, generator=generator,
-            )  # fmt: skip
-            for i in range(n_layers)
-        )
+        layers = []
+        for i in range(n_layers):
+            layer = TTFSLayer(
+                sizes[i],
+                sizes[i + 1],
+                params=params,
+                bias_times=bias_times,
+                weight_mean=means[i],
+                weight_std=stds[i],
+                dtype=dtype,
+                generator=generator,
+            )
+            layers.append(layer)
+        self.layers = nn.ModuleList(layers)
 
     def forward_all(self, t_in: Tensor) -> tuple[Tensor, ...]:
         """Spike times of every layer, first hidden layer to output, each ``[B, N_l]``."""

@@ -32,6 +32,7 @@ from spikeforge.data.yinyang import make_yinyang
 from spikeforge.exact.encode import T_BIAS
 from spikeforge.exact.encode import yinyang_spike_times
 from spikeforge.exact.losses import first_spike_cross_entropy
+from spikeforge.exact.ttfs import TTFSLayer
 from spikeforge.exact.ttfs import TTFSNetwork
 from spikeforge.exact.ttfs import TTFSParams
 
@@ -108,9 +109,10 @@ def _bump(model: TTFSNetwork, layer_times: tuple[Tensor, ...], cfg: TTFSTrainCon
         limit = cfg.max_missing[0] if index < len(layer_times) - 1 else cfg.max_missing[1]
         if float(silent.double().mean()) > limit:
             value = state["value"] * 2.0 if state["layer"] == index else cfg.bump
+            layer = model.layers[index]
+            assert isinstance(layer, TTFSLayer)
             with torch.no_grad():
-                weight = model.layers[index].weight
-                weight[:, silent.any(dim=0)] += value
+                layer.weight[:, silent.any(dim=0)] += value
             state["layer"], state["value"] = index, value
             return True
     state["layer"], state["value"] = -1.0, cfg.bump
