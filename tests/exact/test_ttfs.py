@@ -173,6 +173,41 @@ def test_membrane_readout_agrees_with_the_textbook_psp(gen: torch.Generator) -> 
                     assert abs(float(u[k, b, j]) - _u(t, t_in[b].tolist(), w[:, j].tolist(), p)) < 1e-12
 
 
+def _u_grid(t: torch.Tensor, t_in: torch.Tensor, w: torch.Tensor, p: TTFSParams) -> torch.Tensor:
+    """Textbook membrane [T, B, M] on a grid t [T] (vectorised _u)."""
+    s = t[:, None, None] - t_in[None]  # [T, B, N]
+    pos = s > 0
+    s = torch.where(pos, s, torch.zeros_like(s))
+    ts, tm = p.tau_syn, p.tau_mem
+    if tm == math.inf:
+        k = ts * (1.0 - torch.exp(-s / ts))
+    elif tm == ts:
+        k = s * torch.exp(-s / ts)
+    else:
+        k = tm * ts / (tm - ts) * (torch.exp(-s / tm) - torch.exp(-s / ts))
+    return torch.einsum("tbn,nm->tbm", torch.where(pos, k, torch.zeros_like(k)) / p.c_mem, w)
+
+
+@pytest.mark.parametrize("p", [EQUAL, DOUBLE, NONLEAKY], ids=lambda p: p.kernel)
+def test_random_mixed_sign_cases_fire_at_threshold_and_never_earlier(p: TTFSParams) -> None:
+    """Many small random cases with strongly mixed-sign weights: at the reported time the membrane is at threshold
+    and it stayed at or below threshold on a grid before; a silent neuron stays at or below it throughout."""
+    g = torch.Generator().manual_seed(11)
+    t_in = torch.rand(60, 3, generator=g, dtype=F64) * 3.0
+    w = torch.randn(3, 40, generator=g, dtype=F64) * 2.0 * p.c_mem * p.threshold / p.tau_syn
+    out = ttfs_spike_times(t_in, w, p)
+    fired = torch.isfinite(out)
+    assert 0.1 < float(fired.double().mean()) < 0.9
+    rows, cols = torch.nonzero(fired, as_tuple=True)
+    for b, j in zip(rows.tolist(), cols.tolist()):
+        u = _u_grid(out[b, j].reshape(1), t_in[b : b + 1], w[:, j : j + 1], p)
+        assert abs(float(u) - p.threshold) < 1e-9 * p.threshold, (b, j)
+    grid = torch.linspace(0.0, 20.0 * p.tau_syn, 4001, dtype=F64)
+    u = _u_grid(grid, t_in, w, p)  # [T, B, M]
+    before = grid[:, None, None] < torch.where(fired, out, torch.full_like(out, math.inf))[None] - 1e-9
+    assert float(torch.where(before, u, torch.zeros_like(u)).max()) <= p.threshold
+
+
 # ---------------------------------------------------------------- hand-solved cases
 
 
