@@ -208,6 +208,38 @@ def test_random_mixed_sign_cases_fire_at_threshold_and_never_earlier(p: TTFSPara
     assert float(torch.where(before, u, torch.zeros_like(u)).max()) <= p.threshold
 
 
+@pytest.mark.parametrize("p", [EQUAL, DOUBLE, NONLEAKY], ids=lambda p: p.kernel)
+def test_max_membrane_matches_a_dense_grid_and_its_gradient_is_exact(p: TTFSParams) -> None:
+    from spikeforge.exact.losses import max_voltage_cross_entropy
+    from spikeforge.exact.ttfs import ttfs_max_membrane
+
+    g = torch.Generator().manual_seed(5)
+    t_in = torch.rand(8, 4, generator=g, dtype=F64) * 3.0
+    t_in[0, 1] = math.inf
+    t_in[1] = math.inf  # no input at all: max is 0 (the membrane rests at 0)
+    w = torch.randn(4, 5, generator=g, dtype=F64) * 1.5
+    exact = ttfs_max_membrane(t_in, w, p)
+    grid = torch.cat([torch.linspace(0, 40, 20001, dtype=F64), t_in[torch.isfinite(t_in)]]).sort().values
+    dense = _u_grid(grid, t_in, w, p).amax(0).clamp(min=0.0)  # includes the kinks at the input times
+    assert float((exact - dense).min()) >= -1e-12  # the grid never exceeds the exact maximum
+    assert float((exact - dense).max()) <= 2e-6  # smooth maxima: grid error ~ curvature * dt^2
+    assert bool((exact[1] == 0).all()) and bool((exact > 0).any())
+    assert bool((ttfs_max_membrane(t_in, -w.abs(), p) == 0).all())
+    t_in = t_in[2:].clone().requires_grad_()
+    w.requires_grad_()
+    y = torch.tensor([0, 1, 2, 3, 4, 0])
+
+    def loss() -> torch.Tensor:
+        return max_voltage_cross_entropy(ttfs_max_membrane(t_in, w, p), y)
+
+    loss().backward()
+    for x in (w, t_in):
+        assert x.grad is not None
+        with torch.no_grad():
+            fd = _central_differences(loss, x, 1e-6)
+        assert float((x.grad - fd).norm() / fd.norm()) <= 1e-6
+
+
 # ---------------------------------------------------------------- hand-solved cases
 
 

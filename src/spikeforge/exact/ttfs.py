@@ -44,7 +44,9 @@ from spikeforge.exact._ttfs_kernels import crossing_time
 from spikeforge.exact._ttfs_kernels import kernel_sums
 from spikeforge.exact._ttfs_kernels import psp_kernel
 
-__all__ = ["TTFSParams", "ttfs_spike_times", "ttfs_membrane", "TTFSLayer", "TTFSNetwork", "MAX_SPAN"]
+__all__ = [
+    "TTFSParams", "ttfs_spike_times", "ttfs_membrane", "ttfs_max_membrane", "TTFSLayer", "TTFSNetwork", "MAX_SPAN",
+]  # fmt: skip
 
 #: Largest span (in units of the smallest time constant) of the finite input times of one sample: the closed
 #: forms use :math:`e^{(t_i - t_{min})/\tau}`, which overflows float64 beyond ~709.
@@ -136,6 +138,68 @@ def ttfs_spike_times(t_in: Tensor, weight: Tensor, params: TTFSParams | None = N
         first = torch.where(ok, prefix, n_in).amin(dim=1).clamp(max=n_in - 1)  # the first causal prefix
     t_out = cand.gather(1, first[:, None, :]).squeeze(1)
     return torch.where(fired, t_out, inf)
+
+
+def ttfs_max_membrane(t_in: Tensor, weight: Tensor, params: TTFSParams | None = None) -> Tensor:
+    r"""Exact maximum over time of the membrane of a **non-spiking** layer (a max-membrane read-out).
+
+    On each interval between consecutive input times the membrane has the closed form of the prefix of inputs
+    received so far, so its maximum is at an interval start, at the interior stationary point (``equal``:
+    :math:`t = r + \tau(1 + b/a)` if :math:`a > 0`; ``double``: :math:`y = a_m / (2 a_s)` if :math:`a_s > 0`;
+    ``nonleaky``: none), or 0 (before the first input, and the limit :math:`t \to \infty` of a leaky membrane).
+    For ``nonleaky`` the limit :math:`\tau_s \sum_i w_i / C_m` is included: the supremum, approached but not
+    reached. Pair it with :func:`spikeforge.exact.losses.max_voltage_cross_entropy`; gradients (autograd through
+    the closed form) reach the time and weights of the inputs that shape the maximum.
+
+    Args:
+        t_in: ``[B, N_in]`` input times (``+inf`` = no spike).
+        weight: ``[N_in, N_out]``.
+
+    Returns:
+        ``[B, N_out]`` maxima of :func:`ttfs_membrane` over all ``t``.
+    """
+    params = TTFSParams() if params is None else params
+    t_in, weight = _check(t_in, weight)
+    batch, n_in = t_in.shape
+    zero = torch.zeros((batch, weight.shape[1]), dtype=t_in.dtype, device=t_in.device) + 0.0 * weight.sum()
+    if n_in == 0 or batch == 0:
+        return zero
+    _, finite, x, w, _ = _sorted_inputs(t_in, weight, params)
+    s1, s2 = kernel_sums(x[:, :, None], w, params, dim=1, cumulative=True)  # [B, N, N_out]
+    kind, c = params.kernel, params.c_mem
+    xk = x[:, :, None]
+    nxt = torch.cat([x[:, 1:], x.new_full((batch, 1), math.inf)], dim=1)
+    nxt = torch.where(torch.cat([finite[:, 1:], finite.new_zeros(batch, 1)], dim=1), nxt, math.inf)[:, :, None]
+    if kind == "equal":
+        tau = params.tau_syn
+
+        def u_at(z: Tensor) -> Tensor:
+            return tau / c * torch.exp(-z) * (s1 * z - s2)
+
+        start = u_at(xk / tau)
+        pos = s1 > 0
+        z_star = 1.0 + s2 / torch.where(pos, s1, torch.ones_like(s1))
+        inside = pos & (z_star * tau >= xk) & (z_star * tau <= nxt)
+        interior = u_at(torch.where(inside, z_star, xk / tau))
+    elif kind == "double":
+        tm = params.tau_mem
+
+        def u_of_y(y: Tensor) -> Tensor:
+            return tm / c * (s1 * y - s2 * y * y)
+
+        start = u_of_y(torch.exp(-xk / tm))
+        pos = s2 > 0
+        y_star = s1 / (2.0 * torch.where(pos, s2, torch.ones_like(s2)))
+        t_star = -tm * torch.log(torch.where(pos & (y_star > 0), y_star, torch.ones_like(y_star)))
+        inside = pos & (y_star > 0) & (t_star >= xk) & (t_star <= nxt)
+        interior = u_of_y(torch.where(inside, y_star, torch.exp(-xk / tm)))
+    else:
+        start = params.tau_syn / c * (s2 - s1 * torch.exp(-xk / params.tau_syn))
+        last = finite & ~torch.cat([finite[:, 1:], finite.new_zeros(batch, 1)], dim=1)
+        inside = last[:, :, None].expand_as(s2)
+        interior = torch.where(inside, params.tau_syn / c * s2, start)
+    cands = torch.where(finite[:, :, None], torch.maximum(start, interior), torch.zeros_like(start))
+    return torch.maximum(cands.amax(dim=1), zero)
 
 
 def ttfs_membrane(t: Tensor, t_in: Tensor, weight: Tensor, params: TTFSParams | None = None) -> Tensor:
