@@ -259,7 +259,7 @@ def test_single_input_hand_solved() -> None:
 
 def test_two_inputs_hand_solved_causal_set() -> None:
     # non-leaky, first input alone stays below threshold (w1 = 0.6 < 1), the second makes it fire:
-    # e^{t} = (w1 e^{t1} + w2 e^{t2}) / (w1 + w2 - 1)  (Mostafa 2017, eq. 4)
+    # e^{t} = (w1 e^{t1} + w2 e^{t2}) / (w1 + w2 - 1)  (Mostafa 2017)
     t1, t2, w1, w2 = 0.2, 0.5, 0.6, 0.9
     t = ttfs_spike_times(torch.tensor([[t2, t1]], dtype=F64), torch.tensor([[w2], [w1]], dtype=F64), NONLEAKY)
     assert abs(float(t) - math.log((w1 * math.exp(t1) + w2 * math.exp(t2)) / (w1 + w2 - 1.0))) < 1e-14
@@ -537,3 +537,15 @@ def test_fit_ttfs_rejects_bad_configs() -> None:
         TTFSTrainConfig(lr=-1.0)
     with pytest.raises(ValueError, match="max_missing"):
         TTFSTrainConfig(max_missing=(0.3, 1.5))
+
+
+def test_fit_ttfs_rejects_bad_data() -> None:
+    from spikeforge.exact.ttfs_train import fit_ttfs
+
+    x, y = torch.rand(4, 4, dtype=F64), torch.zeros(4, dtype=torch.int64)
+    with pytest.raises(TypeError, match="four tensors"):
+        fit_ttfs(data=(x, y, x))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="long"):
+        fit_ttfs(data=(x, y.float(), x, y))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="make them equal"):
+        fit_ttfs(data=(x, y, x[:, :3], y))

@@ -27,7 +27,7 @@ at 0, exponential synapses, each input spike :math:`t_i` with weight :math:`w_i`
 
   valid iff :math:`a_m > 0`, :math:`a_s > 0` and :math:`a_m^2 - 4 a_s c > 0`.
 * ``nonleaky`` (:math:`\tau_m = \infty`, :math:`\kappa(s) = \tau_s (1 - e^{-s/\tau_s})`,
-  :math:`c = C_m\vartheta/\tau_s`; Mostafa 2017 eq. 4 with :math:`\tau_s = C_m = \vartheta = 1`):
+  :math:`c = C_m\vartheta/\tau_s`; Mostafa 2017's closed form with :math:`\tau_s = C_m = \vartheta = 1`):
   with :math:`a = \sum w_i e^{x_i/\tau_s}`, :math:`S = \sum w_i`,
 
   .. math:: t = r + \tau_s \left[\log a - \log(S - c)\right],

@@ -5,7 +5,7 @@ branch :math:`W_0` (values in :math:`[-1, 0]`) on :math:`x \in [-1/e, 0)` (Gölt
 :math:`T` in the "equal time constants" case): :math:`W_0` gives the *rising* threshold crossing, :math:`W_{-1}`
 the falling one. Only this interval is implemented, since nothing else is needed.
 
-Method: Halley iteration (Corless et al. 1996, "On the Lambert W function", Adv. Comput. Math. 5, eq. 5.9)
+Method: Halley iteration (Corless et al. 1996, "On the Lambert W function", Adv. Comput. Math. 5, sec. 5)
 
 .. math:: w_{n+1} = w_n - \frac{f}{e^{w_n}(w_n + 1) - \frac{(w_n + 2) f}{2 w_n + 2}}, \qquad f = w_n e^{w_n} - x,
 

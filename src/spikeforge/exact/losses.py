@@ -1,5 +1,5 @@
-r"""Losses for exact-gradient training on spike times and membrane maxima (Göltz et al. 2021; Wunderlich &
-Pehle 2021; Zenke & Vogels 2021), with equations.
+r"""Losses for exact-gradient training on spike times and membrane maxima (Göltz et al. 2021; Cramer et al.
+2020; Zenke & Vogels 2021), with equations.
 
 Shapes: output spike times ``t`` are ``[B, C]`` (``+inf`` = the neuron never fired), membrane maxima ``[B, C]``,
 ``target`` is ``[B]`` int64 class indices. Every loss is the **mean over the batch** and returns a scalar in the
@@ -80,7 +80,7 @@ def time_regulariser(t: Tensor, target: Tensor, *, t_max: float, alpha: float = 
 def first_spike_cross_entropy(
     t: Tensor, target: Tensor, *, tau0: float = 0.2, t_max: float, alpha: float = 0.0, tau1: float = 1.0
 ) -> Tensor:
-    r"""First-spike-time cross-entropy of Göltz et al. 2021 (eq. 3 there), with its regulariser:
+    r"""First-spike-time cross-entropy of Göltz et al. 2021 (Methods, loss function), with its regulariser:
 
     .. math::
         L = \frac{1}{B} \sum_b \left[ -\log \frac{\exp(-t_{b, y_b} / \tau_0)}{\sum_c \exp(-t_{b,c} / \tau_0)}
@@ -88,8 +88,8 @@ def first_spike_cross_entropy(
 
     i.e. a softmax over :math:`-t / \tau_0`: the correct neuron should fire first, by a margin of order
     :math:`\tau_0`. Göltz et al. (Yin-Yang): :math:`\tau_0 = \xi \tau_s` with :math:`\xi = 0.2`,
-    :math:`\alpha = 0.005`, :math:`\tau_1 = \beta\tau_s`, :math:`\beta = 1`. Wunderlich & Pehle 2021 use the same
-    form for EventProp on Yin-Yang (their eq. for the first-spike loss). Gradient with respect to a firing neuron:
+    :math:`\alpha = 0.005`, :math:`\tau_1 = \beta\tau_s`, :math:`\beta = 1`. Wunderlich & Pehle 2021 train EventProp on
+    Yin-Yang with a first-spike loss of this kind. Gradient with respect to a firing neuron:
     :math:`\partial L / \partial t_{b,c} = [\delta_{c y_b} - p_{b,c}] / (B\tau_0) + \delta_{c y_b}\,\alpha
     e^{t_{b,c}/\tau_1} / (B\tau_1)`, :math:`p = \mathrm{softmax}(-t_b/\tau_0)`. ``+inf`` times count as ``t_max``
     (finite loss, zero gradient for them; if nothing fires the loss is :math:`\log C + \alpha(e^{t_{max}/\tau_1}-1)`).
@@ -112,8 +112,9 @@ def first_spike_cross_entropy(
 
 
 def max_voltage_cross_entropy(v_max: Tensor, target: Tensor) -> Tensor:
-    r"""Max-membrane (voltage) read-out cross-entropy (e.g. Wunderlich & Pehle 2021, "max-over-time" read-out of
-    non-spiking output neurons; Cramer et al. 2020):
+    r"""Max-membrane (voltage) read-out cross-entropy (the "max-over-time" read-out of non-spiking output
+    neurons, Cramer et al. 2020, IEEE TNNLS, "The Heidelberg spiking data sets ..."; used with EventProp by Nowotny,
+    Turner & Knight 2022, arXiv:2212.01232):
 
     .. math:: L = \frac{1}{B} \sum_b -\log \frac{\exp(\hat v_{b, y_b})}{\sum_c \exp(\hat v_{b, c})}, \qquad
         \hat v_{b,c} = \max_t v_{b,c}(t)
@@ -136,7 +137,7 @@ def spike_count_regulariser(
     counts: Tensor, *, lower: float = 0.0, upper: float = math.inf, s_lower: float = 1.0, s_upper: float = 1.0
 ) -> Tensor:
     r"""Spike-count regulariser with a lower and an upper bound per neuron (after Zenke & Vogels 2021, Neural
-    Comput. 33(4), "The remarkable robustness of surrogate gradient learning ...", eqs. for
+    Comput. 33(4), "The remarkable robustness of surrogate gradient learning ...", bounds
     :math:`L_{lower}`, :math:`L_{upper}`, here both per neuron):
 
     .. math:: R = \frac{1}{B} \sum_b \sum_i \left[ s_{l}\, \max(0, \nu_l - n_{b,i})^2

@@ -119,6 +119,18 @@ def _bump(model: TTFSNetwork, layer_times: tuple[Tensor, ...], cfg: TTFSTrainCon
     return False
 
 
+def _check_data(data: object) -> None:
+    if not isinstance(data, tuple) or len(data) != 4 or not all(isinstance(d, Tensor) for d in data):
+        raise TypeError("data must be a tuple of four tensors (train_times, train_labels, test_times, test_labels)")
+    for times, labels, split in ((data[0], data[1], "train"), (data[2], data[3], "test")):
+        if not times.is_floating_point() or times.dim() != 2 or times.shape[0] == 0:
+            raise ValueError(f"{split} times must be a non-empty floating-point [N, N_in] tensor")
+        if labels.dtype != torch.int64 or labels.shape != times.shape[:1] or bool((labels < 0).any()):
+            raise ValueError(f"{split} labels must be int64 [N] class indices >= 0 matching the times; use .long()")
+    if data[0].shape[1] != data[2].shape[1]:
+        raise ValueError(f"train and test times have {data[0].shape[1]} and {data[2].shape[1]} inputs; make them equal")
+
+
 def fit_ttfs(
     config: TTFSTrainConfig | None = None,
     *,
@@ -137,16 +149,20 @@ def fit_ttfs(
         bumps, skipped`` (``train_accuracy`` is the running accuracy of the batches before their update).
     """
     cfg = TTFSTrainConfig() if config is None else config
+    num_classes = 3  # Yin-Yang
     if data is None:
         parts = []
         for split, size in (("train", cfg.train_size), ("test", cfg.test_size)):
             feats, labels = make_yinyang(size, YINYANG_SPLITS[split][1])
             parts += [yinyang_spike_times(feats), torch.from_numpy(labels)]
         data = (parts[0], parts[1], parts[2], parts[3])
+    else:
+        _check_data(data)
+        num_classes = int(max(data[1].max(), data[3].max())) + 1
     x_train, y_train, x_test, y_test = data
     gen = torch.Generator().manual_seed(cfg.seed)
     model = TTFSNetwork(
-        (x_train.shape[1], cfg.hidden, 3 if data is None else int(max(y_train.max(), y_test.max())) + 1),
+        (x_train.shape[1], cfg.hidden, num_classes),
         params=TTFSParams(), bias_times=(cfg.bias_time,), weight_mean=cfg.weight_mean, weight_std=cfg.weight_std,
         dtype=x_train.dtype, generator=gen,
     )  # fmt: skip
