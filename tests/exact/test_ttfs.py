@@ -367,6 +367,41 @@ def test_gradcheck_single_layer_every_kernel(gen: torch.Generator) -> None:
         assert torch.autograd.gradcheck(f, (t_in, w), eps=1e-7, atol=1e-6, rtol=1e-6)
 
 
+def test_max_dw_norm_drops_exactly_the_large_per_sample_weight_gradients() -> None:
+    g = torch.Generator().manual_seed(3)
+    t_in = torch.rand(6, 4, generator=g, dtype=F64) * 2.0
+    w = torch.randn(4, 3, generator=g, dtype=F64) * 0.8 + 1.5
+    coef = torch.randn(6, 3, generator=g, dtype=F64)
+    per_sample = torch.zeros(6, 4, 3, dtype=F64)  # d(coef_bj t_bj)/dw[:, j], one backward per (b, j)
+    for b in range(6):
+        for j in range(3):
+            wj = w.clone().requires_grad_()
+            t = ttfs_spike_times(t_in[b : b + 1], wj)[0, j]
+            if bool(torch.isfinite(t)):
+                (coef[b, j] * t).backward()
+                assert wj.grad is not None
+                per_sample[b, :, j] = wj.grad[:, j]
+    largest = per_sample.abs().amax(dim=1)  # [6, 3]
+    limit = float(largest[largest > 0].median())
+    expected = torch.where((largest > limit)[:, None, :], 0.0, per_sample).sum(0)
+    assert 0 < int((largest > limit).sum()) < int((largest > 0).sum())  # some pairs clipped, some kept
+
+    def grads(clip: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+        wc, tc = w.clone().requires_grad_(), t_in.clone().requires_grad_()
+        t = ttfs_spike_times(tc, wc, max_dw_norm=clip)
+        (torch.where(torch.isfinite(t), t, torch.zeros_like(t)) * coef).sum().backward()
+        assert wc.grad is not None and tc.grad is not None
+        return wc.grad, tc.grad
+
+    w_clipped, t_clipped = grads(limit)
+    w_exact, t_exact = grads(None)
+    torch.testing.assert_close(w_clipped, expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(w_exact, per_sample.sum(0), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(t_clipped, t_exact, rtol=0, atol=0)  # input-time gradients are never clipped
+    with pytest.raises(ValueError, match="max_dw_norm"):
+        ttfs_spike_times(t_in, w, max_dw_norm=0.0)
+
+
 # ---------------------------------------------------------------- edge cases
 
 

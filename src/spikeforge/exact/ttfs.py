@@ -99,7 +99,16 @@ def _sorted_inputs(t_in: Tensor, weight: Tensor, params: TTFSParams) -> tuple[Te
     return ts, finite, x, w, r0
 
 
-def ttfs_spike_times(t_in: Tensor, weight: Tensor, params: TTFSParams | None = None) -> Tensor:
+def _clip_per_sample(grad: Tensor, max_dw_norm: float) -> Tensor:
+    """Göltz et al.'s update clipping on the per-sample weight gradient ``[B, N_in, N_out]``: zero the
+    contribution of every (sample, output neuron) whose largest entry exceeds ``max_dw_norm``."""
+    too_large = grad.abs().amax(dim=1, keepdim=True) > max_dw_norm
+    return torch.where(too_large, torch.zeros_like(grad), grad)
+
+
+def ttfs_spike_times(
+    t_in: Tensor, weight: Tensor, params: TTFSParams | None = None, *, max_dw_norm: float | None = None
+) -> Tensor:
     r"""First-spike times of a layer of TTFS neurons (closed form, exact gradients; see the module docstring).
 
     Args:
@@ -108,6 +117,10 @@ def ttfs_spike_times(t_in: Tensor, weight: Tensor, params: TTFSParams | None = N
         weight: ``[N_in, N_out]`` synaptic weights (current amplitudes, in units of ``c_mem * threshold /
             tau_syn`` when all parameters are 1).
         params: neuron parameters (default :class:`TTFSParams` ``()``: all 1, ``tau_mem = tau_syn``).
+        max_dw_norm: if given, the update clipping of Göltz et al. (their ``max_dw_norm``, 0.2 on Yin-Yang): in
+            the backward pass, the weight gradient of each (sample, output neuron) pair whose largest entry
+            exceeds this is set to 0 (the diverging derivatives of a membrane that barely reaches threshold). The
+            gradient with respect to ``t_in`` is not clipped. ``None`` (default): exact gradients.
 
     Returns:
         ``[B, N_out]`` first-spike times, ``+inf`` where the neuron never fires (gradient 0 there).
@@ -126,6 +139,12 @@ def ttfs_spike_times(t_in: Tensor, weight: Tensor, params: TTFSParams | None = N
     if n_in == 0 or batch == 0 or n_out == 0:
         return inf
     ts, finite, x, w, r0 = _sorted_inputs(t_in, weight, params)
+    if max_dw_norm is not None:
+        if not (isinstance(max_dw_norm, (int, float)) and math.isfinite(max_dw_norm) and max_dw_norm > 0):
+            raise ValueError(f"max_dw_norm must be a finite number > 0 or None, got {max_dw_norm!r}")
+        if w.requires_grad:  # w is the per-sample copy of the weights: its gradient is per sample
+            limit = float(max_dw_norm)
+            w.register_hook(lambda g: _clip_per_sample(g, limit))
     s1, s2 = kernel_sums(x[:, :, None], w, params, dim=1, cumulative=True)  # [B, N, N_out] per prefix
     t_rel, valid = crossing_time(s1, s2, params)
     cand = r0[:, :, None] + t_rel
@@ -237,6 +256,8 @@ class TTFSLayer(nn.Module):
             hidden layer and ``0.5, 0.8`` for the output layer).
         dtype: parameter dtype (float64 by default: exact gradient checks need it).
         generator: RNG for the initialisation.
+        max_dw_norm: per-sample update clipping of the weight gradient (see :func:`ttfs_spike_times`); ``None``
+            = exact gradients. A plain attribute: change it at any time.
     """
 
     def __init__(
@@ -250,6 +271,7 @@ class TTFSLayer(nn.Module):
         weight_std: float = 1.0,
         dtype: torch.dtype = torch.float64,
         generator: torch.Generator | None = None,
+        max_dw_norm: float | None = None,
     ) -> None:
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
@@ -261,6 +283,7 @@ class TTFSLayer(nn.Module):
         if not math.isfinite(weight_std) or weight_std < 0 or not math.isfinite(weight_mean):
             raise ValueError(f"need finite weight_mean and weight_std >= 0, got {weight_mean}, {weight_std}")
         self.params = TTFSParams() if params is None else params
+        self.max_dw_norm = max_dw_norm
         self.in_features, self.out_features = in_features, out_features
         w = torch.empty(in_features + len(bias), out_features, dtype=dtype)
         w.normal_(weight_mean, weight_std, generator=generator)
@@ -274,7 +297,7 @@ class TTFSLayer(nn.Module):
             raise ValueError(f"expected input times [B, {self.in_features}], got {shape}")
         bias: Tensor = self.bias_times  # type: ignore[assignment]
         full = torch.cat([t_in, bias.to(t_in.dtype).expand(t_in.shape[0], -1)], dim=1)
-        return ttfs_spike_times(full, self.weight.to(t_in.dtype), self.params)
+        return ttfs_spike_times(full, self.weight.to(t_in.dtype), self.params, max_dw_norm=self.max_dw_norm)
 
     def extra_repr(self) -> str:
         bias: Tensor = self.bias_times  # type: ignore[assignment]
@@ -292,6 +315,7 @@ class TTFSNetwork(nn.Module):
             ``(1.5, 0.5)`` and ``(0.8, 0.8)``).
         dtype: parameter dtype.
         generator: RNG for the initialisation.
+        max_dw_norm: per-sample update clipping in every layer (see :func:`ttfs_spike_times`; Göltz: 0.2).
     """
 
     def __init__(
@@ -304,6 +328,7 @@ class TTFSNetwork(nn.Module):
         weight_std: float | Sequence[float] = (0.8, 0.8),
         dtype: torch.dtype = torch.float64,
         generator: torch.Generator | None = None,
+        max_dw_norm: float | None = None,
     ) -> None:
         super().__init__()
         sizes = tuple(sizes)
@@ -324,6 +349,7 @@ class TTFSNetwork(nn.Module):
                 weight_std=stds[i],
                 dtype=dtype,
                 generator=generator,
+                max_dw_norm=max_dw_norm,
             )
             layers.append(layer)
         self.layers = nn.ModuleList(layers)

@@ -12,8 +12,9 @@ output neuron that fires first.
 than ``max_missing[l]`` of the (sample, neuron) pairs of layer ``l`` did not fire (checked from the first layer
 on; defaults 0.3 hidden, 0 output), the weights into every neuron of that layer that missed a spike are raised by
 ``bump`` (doubled while the same layer is bumped on consecutive batches), and that batch makes no gradient step.
-Not reproduced: the per-sample clipping of large weight updates (``max_dw_norm``); a step whose gradient is not
-finite (a membrane touching threshold) is skipped and counted instead.
+**Update clipping** (Göltz et al.): the weight gradient of each (sample, neuron) pair whose largest entry exceeds
+``max_dw_norm`` (0.2) is dropped (:func:`spikeforge.exact.ttfs.ttfs_spike_times`). A step whose gradient is still
+not finite is skipped and counted.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class TTFSTrainConfig:
     bias_time: float = T_BIAS
     bump: float = 0.0005
     max_missing: tuple[float, float] = (0.3, 0.0)
+    max_dw_norm: float | None = 0.2
     train_size: int = YINYANG_SPLITS["train"][0]
     test_size: int = YINYANG_SPLITS["test"][0]
     seed: int = 0
@@ -73,6 +75,8 @@ class TTFSTrainConfig:
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
         if not (math.isfinite(self.alpha) and self.alpha >= 0 and math.isfinite(self.bump) and self.bump >= 0):
             raise ValueError(f"alpha and bump must be finite and >= 0, got {self.alpha}, {self.bump}")
+        if self.max_dw_norm is not None and not (math.isfinite(self.max_dw_norm) and self.max_dw_norm > 0):
+            raise ValueError(f"max_dw_norm must be > 0 or None (no clipping), got {self.max_dw_norm}")
         if len(self.max_missing) != 2 or not all(0.0 <= m <= 1.0 for m in self.max_missing):
             raise ValueError(f"max_missing needs two fractions in [0, 1] (hidden, output), got {self.max_missing}")
 
@@ -164,7 +168,7 @@ def fit_ttfs(
     model = TTFSNetwork(
         (x_train.shape[1], cfg.hidden, num_classes),
         params=TTFSParams(), bias_times=(cfg.bias_time,), weight_mean=cfg.weight_mean, weight_std=cfg.weight_std,
-        dtype=x_train.dtype, generator=gen,
+        dtype=x_train.dtype, generator=gen, max_dw_norm=cfg.max_dw_norm,
     )  # fmt: skip
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     bump_state = {"layer": -1.0, "value": cfg.bump}
