@@ -19,8 +19,8 @@ exactly at :math:`t_{(k+1)}` is assigned to prefix :math:`k`: input :math:`k+1` 
 **Gradients** are exact: autograd differentiates the closed form of the selected prefix (the sort order and the
 prefix choice are piecewise constant, as in the paper). They match float64 central differences to round-off
 wherever no spike appears or disappears under the perturbation; near the point where the membrane maximum just
-touches threshold they diverge like :math:`1/\sqrt{u_{max} - \vartheta}` (a property of the true derivative,
-which is why Göltz et al. clip large updates).
+touches threshold they diverge like :math:`1/\sqrt{u_{max} - \vartheta}` (a property of the true derivative;
+the optional ``max_dw_norm`` reproduces Göltz et al.'s per-sample clipping of such weight updates).
 
 **Never firing**: an output whose membrane never exceeds threshold (strictly; a tangent touch does not fire) gets
 ``t = +inf`` and gradient **0** with respect to every weight and input time; losses in
