@@ -116,6 +116,9 @@ def test_lambertw0_gradient_and_range() -> None:
         lambertw0(torch.tensor([0.1], dtype=F64))
     with pytest.raises(ValueError, match=r"\[-1/e, 0\]"):
         lambertw0(torch.tensor([-0.5], dtype=F64))
+    # -1/e rounded to float32 lies just below -1/e: still accepted, W = -1 within float32 rounding
+    w32 = lambertw0(torch.tensor([-math.exp(-1.0)], dtype=torch.float32))
+    assert w32.dtype == torch.float32 and abs(float(w32) + 1.0) < 1e-3
 
 
 # ---------------------------------------------------------------- spike times vs references

@@ -72,8 +72,8 @@ def lambertw0(x: Tensor) -> Tensor:
         (``inf`` exactly at the branch point ``-1/e``).
 
     Raises:
-        ValueError: an element lies outside ``[-1/e, 0]`` (beyond a relative ``1e-12`` of the branch point) or
-            is NaN.
+        ValueError: an element lies outside ``[-1/e, 0]`` (beyond rounding of the branch point in ``x``'s dtype)
+            or is NaN.
     """
     if not isinstance(x, Tensor) or not x.is_floating_point():
         raise TypeError(
@@ -81,7 +81,8 @@ def lambertw0(x: Tensor) -> Tensor:
         )
     if x.numel():
         lo, hi = float(x.detach().min()), float(x.detach().max())
-        if math.isnan(lo) or math.isnan(hi) or lo < BRANCH_POINT * (1.0 + 1e-12) or hi > 0.0:
+        tol = max(1e-12, 4.0 * torch.finfo(x.dtype).eps)  # -1/e rounded to x's dtype is accepted
+        if math.isnan(lo) or math.isnan(hi) or lo < BRANCH_POINT * (1.0 + tol) or hi > 0.0:
             raise ValueError(
                 f"lambertw0 is implemented on [-1/e, 0] only, got values in [{lo}, {hi}]; the TTFS spike time needs "
                 "no other range (a value below -1/e means the membrane never reaches threshold)"
