@@ -561,6 +561,7 @@ def test_fit_ttfs_bumps_weights_of_a_silent_network() -> None:
     cfg = TTFSTrainConfig(hidden=5, epochs=1, batch_size=10, weight_mean=(-3.0, -3.0), weight_std=(0.0, 0.0))
     result = fit_ttfs(cfg, data=(x, y, x, y))
     assert result.history[0]["bumps"] == 3.0  # every batch silent: bumped, no gradient step
+    assert math.isnan(result.history[0]["loss"])  # no batch made a step
     w = result.model.layers[0].weight
     # bumped three times in a row on layer 0: 0.0005 * (1 + 2 + 4)
     torch.testing.assert_close(w, torch.full_like(w, -3.0 + 0.0005 * 7), rtol=0, atol=1e-15)

@@ -150,7 +150,9 @@ def fit_ttfs(
 
     Returns:
         :class:`TTFSFitResult`; ``history`` rows hold ``epoch, loss, train_accuracy, test_accuracy, seconds,
-        bumps, skipped`` (``train_accuracy`` is the running accuracy of the batches before their update).
+        bumps, skipped``: ``loss`` is the mean over the batches that made a gradient step (NaN if none did),
+        ``train_accuracy`` the running accuracy of all batches before their update, ``bumps`` / ``skipped`` the
+        number of batches that bumped weights / had a non-finite gradient.
     """
     cfg = TTFSTrainConfig() if config is None else config
     num_classes = 3  # Yin-Yang
@@ -178,7 +180,7 @@ def fit_ttfs(
         for group in optimiser.param_groups:  # StepLR, written out (a bumped-only epoch makes no optimiser step)
             group["lr"] = cfg.lr * cfg.lr_gamma ** (epoch // cfg.lr_step)
         order = torch.randperm(x_train.shape[0], generator=gen)
-        total_loss, correct, seen, bumps, skipped = 0.0, 0, 0, 0, 0
+        total_loss, correct, seen, stepped, bumps, skipped = 0.0, 0, 0, 0, 0, 0
         for i in range(0, len(order), cfg.batch_size):
             idx = order[i : i + cfg.batch_size]
             layer_times = model.forward_all(x_train[idx])
@@ -198,10 +200,11 @@ def fit_ttfs(
                 continue
             optimiser.step()
             total_loss += float(loss.detach()) * len(idx)
+            stepped += len(idx)
         seconds = time.perf_counter() - start
         history.append(
             {
-                "epoch": float(epoch + 1), "loss": total_loss / max(1, seen), "train_accuracy": correct / max(1, seen),
+                "epoch": float(epoch + 1), "loss": total_loss / stepped if stepped else math.nan, "train_accuracy": correct / max(1, seen),
                 "test_accuracy": ttfs_accuracy(model, x_test, y_test), "seconds": seconds, "bumps": float(bumps),
                 "skipped": float(skipped),
             }
