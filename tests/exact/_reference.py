@@ -32,12 +32,12 @@ def rk4_layer(
         return v + h / 6 * (k1[0] + 2 * k2[0] + 2 * k3[0] + k4[0]), i + h / 6 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1])
 
     bsz, n_post = pre.shape[0], w.shape[0]
-    n_steps = int(round(t_end / dt))
+    n_steps = round(t_end / dt)
     result: list[list[list[float]]] = []
     for b in range(bsz):
         drive = np.zeros((n_steps + 1, n_post))
         for j, k in zip(*np.nonzero(np.isfinite(pre[b])), strict=True):
-            step = int(round(pre[b, j, k] / dt))
+            step = round(pre[b, j, k] / dt)
             if abs(step * dt - pre[b, j, k]) > 1e-9:
                 raise AssertionError("reference needs input times on the grid")
             drive[step] += w[:, j] / tau_syn
@@ -64,12 +64,12 @@ def cuba_first_spikes(
     input scaling). An input at ``t = k dt`` enters at step ``k``; the state after step ``n`` stands for time
     ``(n + 1) dt``; the crossing is interpolated linearly between steps."""
     p = CubaLIFParams(tau_mem=tau_mem, tau_syn=tau_syn, v_th=v_th, reset="none")
-    n_steps = int(round(t_end / dt))
+    n_steps = round(t_end / dt)
     bsz, n_post = pre.shape[0], w.shape[0]
     x = torch.zeros(n_steps, bsz, n_post, dtype=torch.float64)
     for b in range(bsz):
         for j, k in zip(*np.nonzero(np.isfinite(pre[b])), strict=True):
-            x[int(round(pre[b, j, k] / dt)), b] += torch.from_numpy(w[:, j] / tau_syn)
+            x[round(pre[b, j, k] / dt), b] += torch.from_numpy(w[:, j] / tau_syn)
     state = cuba_lif_init(x[0], p)
     v_prev = state.v.clone()
     first = torch.full((bsz, n_post), math.inf, dtype=torch.float64)

@@ -12,13 +12,13 @@ import pytest
 import torch
 
 from spikeforge.exact import EventConfig
+from spikeforge.exact import _kernels
 from spikeforge.exact import max_membrane
 from spikeforge.exact import simulate
-from spikeforge.exact import _kernels
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _reference import cuba_first_spikes  # noqa: E402
-from _reference import rk4_layer  # noqa: E402
+from _reference import cuba_first_spikes
+from _reference import rk4_layer
 
 INF = math.inf
 
@@ -191,7 +191,7 @@ def test_empty_input_and_silent_network() -> None:
 def test_max_membrane_matches_dense_evaluation() -> None:
     pre, weights = _grid_network(5)
     cfg = EventConfig(readout="max_membrane", t_end=40.0)
-    vmax, tmax = max_membrane(torch.from_numpy(pre), [torch.from_numpy(weights)], cfg)
+    vmax, _ = max_membrane(torch.from_numpy(pre), [torch.from_numpy(weights)], cfg)
     grid = np.linspace(0.0, 40.0, 40001)
     a, c = 1 / 20.0, 1 / 5.0
     for b in range(3):

@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 from typing import TypeVar
+from typing import cast
 
 import numpy as np
 
@@ -30,8 +31,8 @@ try:  # the ``fast`` extra; without it the same loops run interpreted (slow but 
     import numba
 
     def _jit(fn: F) -> F:
-        out: F = numba.njit(cache=True, nogil=True)(fn)
-        return out
+        compiled: Any = numba.njit(cache=True, nogil=True)(fn)
+        return cast(F, compiled)
 
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - exercised only where numba is absent

@@ -64,17 +64,16 @@ class EventPropFunction(torch.autograd.Function):
         ws = [_np(w) for w in weights]
         spiking = len(ws) if cfg.readout == "spikes" else len(ws) - 1
         times, currents = run_layers(x, ws, cfg, spiking)
-        like = {"device": input_times.device, "dtype": input_times.dtype}
         ctx.cfg, ctx.x, ctx.ws, ctx.times, ctx.currents = cfg, x, ws, times, currents
         ctx.devices = [(w.device, w.dtype) for w in weights]
         if cfg.readout == "spikes":
             full = np.full(times[-1].shape[:2] + (cfg.max_spikes,), math.inf)
             full[:, :, : times[-1].shape[2]] = times[-1]
-            return torch.from_numpy(full).to(**like)  # type: ignore[arg-type]
+            return torch.from_numpy(full).to(input_times.device, input_times.dtype)
         pre = times[-1] if times else x
         vmax, tmax = _kernels.readout_layer(pre, ws[-1], cfg.tau_mem, cfg.tau_syn, cfg.t_end)
         ctx.tmax = tmax
-        return torch.from_numpy(vmax).to(**like)  # type: ignore[arg-type]
+        return torch.from_numpy(vmax).to(input_times.device, input_times.dtype)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:

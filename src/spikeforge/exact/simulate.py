@@ -173,5 +173,5 @@ def max_membrane(
     times, _ = run_layers(_as_numpy(input_times), ws, cfg, len(ws) - 1)
     pre = times[-1] if times else _as_numpy(input_times)
     vmax, tmax = _kernels.readout_layer(pre, ws[-1], cfg.tau_mem, cfg.tau_syn, cfg.t_end)
-    conv = {"device": input_times.device, "dtype": input_times.dtype}
-    return torch.from_numpy(vmax).to(**conv), torch.from_numpy(tmax).to(**conv)  # type: ignore[arg-type]
+    device, dtype = input_times.device, input_times.dtype
+    return torch.from_numpy(vmax).to(device, dtype), torch.from_numpy(tmax).to(device, dtype)
