@@ -22,6 +22,7 @@ constants. Without the ``data`` layer here: the caller passes features and label
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from torch import Tensor
 from spikeforge.exact import _kernels
 from spikeforge.exact.eventprop import eventprop
 from spikeforge.exact.simulate import EventConfig
+from spikeforge.exact.simulate import Readout
 
 __all__ = ["EventPropTrainConfig", "EventPropFitResult", "fit_eventprop", "latency_code", "predict", "unit_weight"]
 
@@ -80,7 +82,7 @@ class EventPropTrainConfig:
         self.event_config()  # validates the neuron constants
 
     def event_config(self) -> EventConfig:
-        readout = "spikes" if self.readout == "first_spike" else "max_membrane"
+        readout: Readout = "spikes" if self.readout == "first_spike" else "max_membrane"
         return EventConfig(
             tau_mem=self.tau_mem,
             tau_syn=self.tau_syn,
@@ -164,7 +166,7 @@ def fit_eventprop(
     scale = unit_weight(cfg.tau_mem, cfg.tau_syn, cfg.v_th)
     params = [
         (torch.randn(n_out, n_in, generator=gen, dtype=torch.float64) * std + mean).requires_grad_()
-        for (n_in, n_out), (mean, std) in zip(zip(sizes[:-1], sizes[1:], strict=True), cfg.init, strict=True)
+        for (n_in, n_out), (mean, std) in zip(itertools.pairwise(sizes), cfg.init, strict=True)
     ]
     opt = torch.optim.Adam(params, lr=cfg.lr)
     ecfg = cfg.event_config()
@@ -180,7 +182,7 @@ def fit_eventprop(
             out = eventprop(inputs[idx], [p * scale for p in params], ecfg)
             loss = _loss(out, labels[idx], cfg)
             opt.zero_grad()
-            loss.backward()  # type: ignore[no-untyped-call]
+            loss.backward()
             opt.step()
             if cfg.readout == "first_spike" and cfg.bump > 0:
                 with torch.no_grad():  # weight bumping (Göltz et al. 2021): silent outputs get no gradient
