@@ -11,6 +11,7 @@ plus one bias spike at ``t_bias``: ``[B, F + 1, 1]`` input times. Readouts:
   as ``t_end`` (finite loss, no gradient through it); prediction ``argmin t_first``. Since a silent output gets
   no gradient, an output that is silent for any sample of a batch has its input weights raised by ``bump``
   after the step (Göltz et al.'s weight bumping); without it the outputs fall silent one after another.
+  With either readout, a hidden neuron silent on every sample of a batch is bumped likewise.
 * ``"max_membrane"``: the output layer is a non-spiking leaky integrator; ``L = -log softmax(V_max)[label]``,
   prediction ``argmax V_max``.
 
@@ -28,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from typing import Literal
 from typing import NamedTuple
 
@@ -39,6 +41,7 @@ from spikeforge.exact import _kernels
 from spikeforge.exact.eventprop import eventprop
 from spikeforge.exact.simulate import EventConfig
 from spikeforge.exact.simulate import Readout
+from spikeforge.exact.simulate import simulate
 
 __all__ = ["EventPropTrainConfig", "EventPropFitResult", "fit_eventprop", "latency_code", "predict", "unit_weight"]
 
@@ -50,7 +53,7 @@ class EventPropTrainConfig:
     hidden: int = 100
     epochs: int = 10
     batch_size: int = 32
-    lr: float = 2e-3  # Adam, on weights in units of w_unit
+    lr: float = 1e-3  # Adam, on weights in units of w_unit
     tau_mem: float = 20.0
     tau_syn: float = 5.0
     v_th: float = 1.0
@@ -62,7 +65,7 @@ class EventPropTrainConfig:
     tau0: float = 1.0  # softmax temperature of the first-spike loss (Göltz: 0.2 tau_syn)
     tau1: float = 5.0  # regulariser time scale (Göltz: tau_syn)
     alpha: float = 5e-3  # regulariser strength (Göltz: 0.005)
-    bump: float = 5e-3  # first_spike: added (in w_unit) to the inputs of an output silent on any batch sample
+    bump: float = 5e-3  # added (in w_unit) to the input weights of silent neurons after a step (0: off)
     init: tuple[tuple[float, float], ...] = field(default=((0.4, 0.4), (0.02, 0.1)))  # (mean, std) per layer
     seed: int = 0
 
@@ -133,6 +136,15 @@ def _loss(out: Tensor, labels: Tensor, cfg: EventPropTrainConfig) -> Tensor:
     return loss
 
 
+def _bump(params: list[Tensor], x: Tensor, out: Tensor, scale: float, cfg: EventPropTrainConfig) -> None:
+    """Weight bumping (Göltz et al. 2021): silent neurons get no gradient, so raise their input weights."""
+    with torch.no_grad():
+        hidden = simulate(x, [params[0] * scale], replace(cfg.event_config(), readout="spikes"))[0]
+        params[0][torch.isinf(hidden[:, :, 0]).all(dim=0)] += cfg.bump
+        if cfg.readout == "first_spike":
+            params[-1][torch.isinf(out[:, :, 0]).any(dim=0)] += cfg.bump
+
+
 def predict(weights: list[Tensor], features: Tensor, cfg: EventPropTrainConfig) -> Tensor:
     """Predicted classes ``[B]``: first output spike (ties and all-silent: lowest index) or largest ``V_max``."""
     with torch.no_grad():
@@ -184,10 +196,8 @@ def fit_eventprop(
             opt.zero_grad()
             loss.backward()
             opt.step()
-            if cfg.readout == "first_spike" and cfg.bump > 0:
-                with torch.no_grad():  # weight bumping (Göltz et al. 2021): silent outputs get no gradient
-                    silent = torch.isinf(out[:, :, 0]).any(dim=0)
-                    params[-1][silent] += cfg.bump
+            if cfg.bump > 0:
+                _bump(params, inputs[idx], out, scale, cfg)
             total += float(loss.detach()) * idx.numel()
             correct += int((_scores(out.detach(), cfg).argmax(1) == labels[idx]).sum())
         weights = [p.detach() * scale for p in params]
