@@ -175,6 +175,19 @@ def test_compiled_and_interpreted_paths_agree() -> None:
     interpreted = _kernels.forward_layer.py_func(*args)  # type: ignore[attr-defined]
     for got, want in zip(compiled, interpreted, strict=True):
         assert np.array_equal(got, want)
+    out, cur, _ = compiled
+    g_out = np.where(np.isfinite(out), 1.0, 0.0)
+    none = np.zeros((0, 0))
+    back = (pre, weights, out, cur, g_out, none, none, 20.0, 5.0, 1.0)
+    for got, want in zip(
+        _kernels.backward_layer(*back),
+        _kernels.backward_layer.py_func(*back),
+        strict=True,  # type: ignore[attr-defined]
+    ):
+        assert np.allclose(got, want, rtol=1e-13, atol=1e-15)
+    read = (pre, weights, 20.0, 5.0, 40.0)
+    for got, want in zip(_kernels.readout_layer(*read), _kernels.readout_layer.py_func(*read), strict=True):  # type: ignore[attr-defined]
+        assert np.array_equal(got, want)
 
 
 def test_empty_input_and_silent_network() -> None:
