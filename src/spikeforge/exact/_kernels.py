@@ -96,7 +96,7 @@ def crossing(v0: float, i0: float, a: float, c: float, v_th: float, span: float)
         xn = x - fx / slope if slope > 0.0 else 0.5 * (lo + hi)
         if not lo < xn < hi:
             xn = 0.5 * (lo + hi)
-        if abs(xn - x) <= 4e-16 * xn or hi - lo <= 4e-16 * hi:
+        if abs(xn - x) <= 1e-15 * (1.0 + xn) or hi - lo <= 4e-16 * hi:  # below the ulp of a time
             return xn
         x = xn
     return x
@@ -127,16 +127,24 @@ def sorted_events(times: Any) -> tuple[Any, Any, Any]:
 
 
 @_jit
+def _grown(arr: Any, cap: int, fill: float) -> Any:
+    """``arr [B, N, K]`` widened to ``K = cap``, the new slots set to ``fill``."""
+    new = np.full((arr.shape[0], arr.shape[1], cap), fill)
+    new[:, :, : arr.shape[2]] = arr
+    return new
+
+
+@_jit
 def forward_layer(
     pre: Any, w: Any, tau_mem: float, tau_syn: float, v_th: float, t_end: float, max_spikes: int
 ) -> tuple[Any, Any, int]:
-    """Spike times of one layer ``[B, N, max_spikes]`` (+inf padded), the current ``I`` at each spike and the
+    """Spike times of one layer ``[B, N, K <= max_spikes]`` (+inf padded), the current ``I`` at each spike and the
     largest spike count (> ``max_spikes`` means overflow: the caller raises). ``tau_syn == 0``: V jumps, and
     fires (losing ``v_th``) while above ``v_th``."""
     bsz = pre.shape[0]
     n_post = w.shape[0]
-    out = np.full((bsz, n_post, max_spikes), math.inf)
-    cur = np.zeros((bsz, n_post, max_spikes))
+    out = np.full((bsz, n_post, min(4, max_spikes)), math.inf)  # grown on demand: memory follows the spikes
+    cur = np.zeros((bsz, n_post, min(4, max_spikes)))
     a = 1.0 / tau_mem
     c = 1.0 / tau_syn if tau_syn > 0.0 else 0.0
     most = 0
@@ -166,6 +174,9 @@ def forward_layer(
                         cu = cu * math.exp(-c * s)
                         tc = tc + s
                         if n < max_spikes:
+                            if n == out.shape[2]:
+                                cap = min(2 * n, max_spikes)
+                                out, cur = _grown(out, cap, math.inf), _grown(cur, cap, 0.0)
                             out[b, i, n] = tc
                             cur[b, i, n] = cu
                         n += 1
@@ -182,6 +193,9 @@ def forward_layer(
                     if e + 1 == n_ev or et[e + 1] > et[e]:  # after all simultaneous inputs
                         while v > v_th:  # the tau_syn -> 0 limit: the charge left after a reset still arrives
                             if n < max_spikes:
+                                if n == out.shape[2]:
+                                    cap = min(2 * n, max_spikes)
+                                    out, cur = _grown(out, cap, math.inf), _grown(cur, cap, 0.0)
                                 out[b, i, n] = tc
                             n += 1
                             v -= v_th
