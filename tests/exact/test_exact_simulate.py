@@ -17,8 +17,8 @@ from spikeforge.exact import max_membrane
 from spikeforge.exact import simulate
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _reference import cuba_first_spikes
-from _reference import rk4_layer
+from _exact_reference import cuba_first_spikes
+from _exact_reference import rk4_layer
 
 INF = math.inf
 
