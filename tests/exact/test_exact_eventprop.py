@@ -238,3 +238,17 @@ def test_bad_input_raises() -> None:
         eventprop(torch.full((1, 1, 1), math.nan), [torch.ones(1, 1)])
     with pytest.raises(ValueError, match="max_spikes"):
         eventprop(torch.zeros(1, 1, 1), [torch.full((1, 1), 1e4)], EventConfig(max_spikes=1))
+
+
+def test_saved_state_grows_with_spikes_not_with_max_spikes() -> None:
+    """What the backward pass keeps: per spiking layer the spike times and currents ``[B, N, K]`` with ``K`` the
+    largest spike count seen (the +inf padding of the output to ``max_spikes`` is not stored)."""
+    x, ws = random_network(5, [3, 4, 2])
+    ws = [w.requires_grad_() for w in ws]
+    out = eventprop(x, ws, EventConfig(max_spikes=1000))
+    node = out.grad_fn
+    assert node is not None
+    counts = [int(torch.isfinite(t).sum(-1).max()) for t in simulate(x, ws, EventConfig(max_spikes=1000))]
+    assert [t.shape for t in node.times] == [(2, 4, counts[0]), (2, 2, counts[1])]  # type: ignore[attr-defined]
+    assert [c.shape for c in node.currents] == [t.shape for t in node.times]  # type: ignore[attr-defined]
+    assert max(counts) < 30 and out.shape == (2, 2, 1000)
