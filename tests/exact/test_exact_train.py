@@ -9,11 +9,11 @@ import torch
 
 from spikeforge.exact import EventConfig
 from spikeforge.exact import simulate
-from spikeforge.exact.train import EventPropTrainConfig
-from spikeforge.exact.train import fit_eventprop
-from spikeforge.exact.train import latency_code
-from spikeforge.exact.train import predict
-from spikeforge.exact.train import unit_weight
+from spikeforge.training.exact_eventprop import EventPropTrainConfig
+from spikeforge.training.exact_eventprop import fit_eventprop
+from spikeforge.training.exact_eventprop import latency_code
+from spikeforge.training.exact_eventprop import predict
+from spikeforge.training.exact_eventprop import unit_weight
 
 
 @pytest.mark.parametrize(("tau_mem", "tau_syn"), [(20.0, 5.0), (10.0, 10.0), (5.0, 8.0)])

@@ -528,7 +528,7 @@ def test_bad_input_raises_clear_errors() -> None:
 
 
 def test_ttfs_predict_first_output_and_silent_rows() -> None:
-    from spikeforge.exact.ttfs_train import ttfs_predict
+    from spikeforge.training.exact_ttfs import ttfs_predict
 
     t = torch.tensor([[0.5, 0.2, math.inf], [math.inf, math.inf, math.inf], [1.0, 3.0, 0.9]], dtype=F64)
     assert ttfs_predict(t).tolist() == [1, -1, 2]
@@ -536,8 +536,8 @@ def test_ttfs_predict_first_output_and_silent_rows() -> None:
 
 def test_fit_ttfs_learns_a_separable_toy_task_and_records_history() -> None:
     """Two classes told apart by which input spikes first: a few epochs must beat chance clearly."""
-    from spikeforge.exact.ttfs_train import TTFSTrainConfig
-    from spikeforge.exact.ttfs_train import fit_ttfs
+    from spikeforge.training.exact_ttfs import TTFSTrainConfig
+    from spikeforge.training.exact_ttfs import fit_ttfs
 
     g = torch.Generator().manual_seed(0)
     x = torch.rand(240, 4, generator=g, dtype=F64)
@@ -552,8 +552,8 @@ def test_fit_ttfs_learns_a_separable_toy_task_and_records_history() -> None:
 
 
 def test_fit_ttfs_bumps_weights_of_a_silent_network() -> None:
-    from spikeforge.exact.ttfs_train import TTFSTrainConfig
-    from spikeforge.exact.ttfs_train import fit_ttfs
+    from spikeforge.training.exact_ttfs import TTFSTrainConfig
+    from spikeforge.training.exact_ttfs import fit_ttfs
 
     x = 0.15 + 1.85 * torch.rand(30, 4, generator=torch.Generator().manual_seed(2), dtype=F64)
     y = torch.zeros(30, dtype=torch.int64)
@@ -568,7 +568,7 @@ def test_fit_ttfs_bumps_weights_of_a_silent_network() -> None:
 
 
 def test_fit_ttfs_rejects_bad_configs() -> None:
-    from spikeforge.exact.ttfs_train import TTFSTrainConfig
+    from spikeforge.training.exact_ttfs import TTFSTrainConfig
 
     with pytest.raises(ValueError, match="hidden"):
         TTFSTrainConfig(hidden=0)
@@ -579,7 +579,7 @@ def test_fit_ttfs_rejects_bad_configs() -> None:
 
 
 def test_fit_ttfs_rejects_bad_data() -> None:
-    from spikeforge.exact.ttfs_train import fit_ttfs
+    from spikeforge.training.exact_ttfs import fit_ttfs
 
     x, y = torch.rand(4, 4, dtype=F64), torch.zeros(4, dtype=torch.int64)
     with pytest.raises(TypeError, match="four tensors"):

@@ -9,7 +9,7 @@ input dtype.
 constant ``t_max`` *before* anything else (so ``exp(-inf)`` and ``inf - inf`` never occur): the loss stays finite
 even when nothing fires, and its gradient with respect to a silent neuron's time is 0 (the replacement is a
 constant). Bringing silent neurons back is the job of the trainer (e.g. weight bumping in
-:func:`spikeforge.exact.ttfs_train.fit_ttfs`, as in Göltz et al.). Finite times larger than ``t_max`` are kept.
+:func:`spikeforge.training.exact_ttfs.fit_ttfs`, as in Göltz et al.). Finite times larger than ``t_max`` are kept.
 """
 
 from __future__ import annotations
