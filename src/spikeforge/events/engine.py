@@ -36,6 +36,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from spikeforge.events._checks import check_csr
+from spikeforge.events._checks import check_engine_state
 from spikeforge.events._kernel import get_advance
 from spikeforge.events._kernel import numba_available
 from spikeforge.events._layout import NEVER
@@ -197,13 +199,12 @@ class StreamingEngine:
         record: bool = False,
     ) -> EngineResult:
         """Run ``len(in_ptr) - 1`` steps; step ``k``'s inputs are ``in_idx[in_ptr[k]:in_ptr[k+1]]`` (flat indices
-        into ``input_shape``) with values ``in_val``. The lowest-level entry point; see :meth:`run`."""
-        in_ptr = np.ascontiguousarray(in_ptr, dtype=np.int64)
-        in_idx = np.ascontiguousarray(in_idx, dtype=np.int64)
-        in_val = np.ascontiguousarray(in_val, dtype=np.float64)
-        n_in = int(np.prod(self.input_shape))
-        if in_idx.size and (in_idx.min() < 0 or in_idx.max() >= n_in):
-            raise ValueError(f"input indices must lie in [0, {n_in}) for input_shape {self.input_shape}")
+        into ``input_shape``) with values ``in_val``. The lowest-level entry point; see :meth:`run`.
+
+        Everything is checked before the compiled loop runs (raising ``ValueError``/``TypeError`` with the fix):
+        ``in_ptr`` non-decreasing integer offsets with ``0 <= in_ptr[0]`` and ``in_ptr[-1] <= len(in_idx)``,
+        integer indices in range, finite values, and a ``state`` that belongs to this engine."""
+        in_ptr, in_idx, in_val = check_csr(in_ptr, in_idx, in_val, int(np.prod(self.input_shape)))
         return self._run(in_ptr, in_idx, in_val, state, bool(record))
 
     def _run(
@@ -213,6 +214,7 @@ class StreamingEngine:
         state = self.init_state() if state is None else state
         if not isinstance(state, EngineState):
             raise TypeError(f"state must be an EngineState from init_state(), got {type(state).__name__}")
+        check_engine_state(state, self._lay.n_out, self._lay.off)
         n_steps = len(in_ptr) - 1
         ops0 = state.ops.copy()
         dense = np.zeros((n_steps, self._width[record]), dtype=np.float32)
@@ -302,5 +304,5 @@ class StreamingEngine:
         if events.size and steps[-1] >= num_steps:
             raise ValueError(f"events run past num_steps={num_steps}; raise num_steps")
         flat = (events["p"].astype(np.int64) * h + events["y"].astype(np.int64)) * w + events["x"].astype(np.int64)
-        ptr = np.concatenate([[0], np.cumsum(np.bincount(steps, minlength=num_steps))]) if num_steps else np.zeros(1)
+        ptr = np.concatenate([[0], np.cumsum(np.bincount(steps, minlength=num_steps))]) if num_steps else np.zeros(1, np.int64)
         return self.run_csr(ptr, flat, np.ones(flat.size), state, record=record)
