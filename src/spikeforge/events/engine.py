@@ -46,7 +46,10 @@ from spikeforge.events._layout import Outputs
 from spikeforge.events._layout import Scratch
 from spikeforge.events._layout import State
 from spikeforge.events._network import build_network
+from spikeforge.events.stream import MAX_ELEMENTS
+from spikeforge.events.stream import check_dense_size
 from spikeforge.events.stream import check_events
+from spikeforge.events.stream import check_origin
 from spikeforge.layers import SNNSequential
 
 __all__ = ["StreamingEngine", "EngineState", "EngineOps", "LayerOps", "EngineResult"]
@@ -284,11 +287,14 @@ class StreamingEngine:
         t0: int = 0,
         state: EngineState | None = None,
         record: bool = False,
+        max_elements: int = MAX_ELEMENTS,
     ) -> EngineResult:
         """Stream an event array (see :mod:`spikeforge.events.stream`) without building a dense tensor.
 
         Event ``(x, y, t, p)`` is input ``(p, y, x)`` of ``input_shape = (P, H, W)`` (or its flat index for a
         flat input of ``P * H * W``) at step ``(t - t0) // dt``; repeated events in a step add up.
+        ``max_elements`` bounds the output (``num_steps`` x output width), as in
+        :func:`~spikeforge.events.events_to_dense`.
         """
         check_events(events, sensor_size)
         w, h, npol = (int(s) for s in sensor_size)
@@ -296,11 +302,22 @@ class StreamingEngine:
             raise ValueError(f"sensor_size {sensor_size} has {npol * h * w} inputs, the network {self.input_shape}")
         if isinstance(dt, bool) or not isinstance(dt, int) or dt < 1:
             raise ValueError(f"dt must be a positive int (microseconds), got {dt!r}")
+        t0 = check_origin(events["t"], t0, "t0")
         steps = (events["t"] - t0) // dt
-        if events.size and steps[0] < 0:
-            raise ValueError(f"events start before t0={t0}")
+        inferred = num_steps is None
         if num_steps is None:
             num_steps = int(steps[-1]) + 1 if events.size else 0
+        if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 0:
+            raise ValueError(f"num_steps must be a non-negative int, got {num_steps!r}")
+        check_dense_size(
+            num_steps,
+            self._width[bool(record)],
+            max_elements,
+            f"num_steps (inferred from the last event at t={int(events['t'][-1])}, t0={t0}, dt={dt})"
+            if inferred and events.size
+            else "num_steps",
+            "pass num_steps explicitly and drop late events (events[events['t'] < t_end]), or use a larger dt",
+        )
         if events.size and steps[-1] >= num_steps:
             raise ValueError(f"events run past num_steps={num_steps}; raise num_steps")
         flat = (events["p"].astype(np.int64) * h + events["y"].astype(np.int64)) * w + events["x"].astype(np.int64)
