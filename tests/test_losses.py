@@ -9,14 +9,12 @@ import pytest
 import torch
 
 from spikeforge import LIF
-from spikeforge.losses import (
-    first_spike_time_loss,
-    max_membrane_cross_entropy,
-    rate_cross_entropy,
-    rate_l2_per_neuron,
-    spike_count_mse,
-    spike_l1,
-)
+from spikeforge.losses import first_spike_time_loss
+from spikeforge.losses import max_membrane_cross_entropy
+from spikeforge.losses import rate_cross_entropy
+from spikeforge.losses import rate_l2_per_neuron
+from spikeforge.losses import spike_count_mse
+from spikeforge.losses import spike_l1
 
 DTYPES = [torch.float32, torch.float64]
 
@@ -234,9 +232,7 @@ Z = torch.zeros(4, 2, 3)
 T_OK = torch.tensor([0, 2])
 
 
-@pytest.mark.parametrize(
-    "fn", [rate_cross_entropy, spike_count_mse, max_membrane_cross_entropy, first_spike_time_loss]
-)
+@pytest.mark.parametrize("fn", [rate_cross_entropy, spike_count_mse, max_membrane_cross_entropy, first_spike_time_loss])
 @pytest.mark.parametrize(
     "seq, target, exc, match",
     [

@@ -20,17 +20,28 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
 from spikeforge.backends import available_backends
-from spikeforge.encoding import first_spike_time, soft_first_spike_time
-from spikeforge.events import StreamingEngine, make_events, to_frames
+from spikeforge.encoding import first_spike_time
+from spikeforge.encoding import soft_first_spike_time
+from spikeforge.events import StreamingEngine
+from spikeforge.events import make_events
+from spikeforge.events import to_frames
 from spikeforge.events._kernel import numba_available
 from spikeforge.layers import SNNSequential
-from spikeforge.losses import first_spike_time_loss, rate_cross_entropy, rate_l2_per_neuron, spike_count_mse
-from spikeforge.neurons import LIF, NEURON_REGISTRY, get_neuron
+from spikeforge.losses import first_spike_time_loss
+from spikeforge.losses import rate_cross_entropy
+from spikeforge.losses import rate_l2_per_neuron
+from spikeforge.losses import spike_count_mse
+from spikeforge.neurons import LIF
+from spikeforge.neurons import NEURON_REGISTRY
+from spikeforge.neurons import get_neuron
 from spikeforge.surrogate import list_surrogates
 
 FAST = settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -86,7 +97,6 @@ def _run(name: str, params: dict[str, Any], backend: str, x: Tensor, s0: Any, w:
     loss = (z * w).sum() + sum((t * (k + 1)).sum() for k, t in enumerate(state))
     grads = torch.autograd.grad(loss, [xx, *ss], allow_unused=True, materialize_grads=True)
     return z.detach(), [t.detach() for t in state], grads
-
 
 
 @pytest.mark.skipif(not FUSED_BACKENDS, reason="no fused CPU backend")
@@ -261,7 +271,7 @@ def test_first_spike_time_equals_loop(dtype: torch.dtype, T: int, B: int, densit
     g = torch.Generator().manual_seed(seed)
     z = (torch.rand(T, B, 2, generator=g) < density).to(dtype)
     exact = round(2 / torch.finfo(dtype).eps)
-    if T > exact:
+    if exact < T:
         with pytest.raises(ValueError, match="exactly only up to"):
             first_spike_time(z)
         return
@@ -291,7 +301,7 @@ def test_losses_finite_for_any_binary_spikes(dtype: torch.dtype, T: int, B: int,
     assert torch.isfinite(rate_l2_per_neuron(z, target_rate=0.1))
     if B == 0:
         return  # the classification losses reject an empty batch with a message (tested in test_losses.py)
-    if T > round(2 / torch.finfo(dtype).eps):
+    if round(2 / torch.finfo(dtype).eps) < T:
         return  # spike times not representable: a clear error (test_first_spike_time_equals_loop)
     for loss in (
         rate_cross_entropy(z, target),

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _fused_cases import NEURONS
+from _fused_cases import SCALE
 
 import spikeforge as sf
-from spikeforge.backends import available_backends, triton_installed
-
-from _fused_cases import NEURONS, SCALE
+from spikeforge.backends import available_backends
+from spikeforge.backends import triton_installed
 
 FUSED = [b for b in available_backends() if b not in ("reference", "triton")]
 CPU_BACKENDS = FUSED + (["triton_interpret"] if triton_installed() else [])

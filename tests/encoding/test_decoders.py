@@ -171,6 +171,8 @@ def test_first_spike_time_low_precision_exact_or_raises(dtype, exact):
     z = torch.zeros(exact + 3, 1, 1, dtype=dtype)
     z[exact + 1] = 1
     for fn in (first_spike_time, soft_first_spike_time):
-        with pytest.raises(ValueError, match=rf"holds step indices exactly only up to {exact}, but T = {exact + 3}.*z_seq.float\(\)"):
+        with pytest.raises(
+            ValueError, match=rf"holds step indices exactly only up to {exact}, but T = {exact + 3}.*z_seq.float\(\)"
+        ):
             fn(z)
     assert first_spike_time(z.float()).item() == exact + 1  # the fix the message names

@@ -16,7 +16,8 @@ from torch import nn
 from spikeforge.events import StreamingEngine
 from spikeforge.events._kernel import numba_available
 from spikeforge.layers import SNNSequential
-from spikeforge.neurons import LIF, RecurrentLIF
+from spikeforge.neurons import LIF
+from spikeforge.neurons import RecurrentLIF
 
 MODES = [False] + ([True] if numba_available() else [])
 
@@ -102,10 +103,10 @@ def test_tampered_state_raises(use_numba: bool, edit: str) -> None:
 def test_state_of_another_engine_raises(use_numba: bool) -> None:
     eng = _engine(use_numba)
     other = StreamingEngine(SNNSequential(nn.Linear(6, 9), LIF(3.0)).double(), (6,), use_numba=use_numba)
-    with pytest.raises(ValueError, match="state.v must be a contiguous float64 array of shape"):
+    with pytest.raises(ValueError, match=r"state\.v must be a contiguous float64 array of shape"):
         eng.run_csr(*GOOD, state=other.init_state())
     state = eng.init_state()
-    with pytest.raises(ValueError, match="state.due"):
+    with pytest.raises(ValueError, match=r"state\.due"):
         eng.run_csr(*GOOD, state=dataclasses.replace(state, due=state.due.astype(np.int32)))
-    with pytest.raises(ValueError, match="state.t"):
+    with pytest.raises(ValueError, match=r"state\.t "):
         eng.run_csr(*GOOD, state=dataclasses.replace(state, t=-3))

@@ -9,7 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from spikeforge.events import StreamingEngine, events_to_dense, make_events, to_frames
+from spikeforge.events import StreamingEngine
+from spikeforge.events import events_to_dense
+from spikeforge.events import make_events
+from spikeforge.events import to_frames
 from spikeforge.layers import SNNSequential
 from spikeforge.neurons import LIF
 
@@ -34,9 +37,14 @@ def _frames_by_hand(ts: list[int], n_bins: int, start: int) -> torch.Tensor:
 def test_far_future_event_names_inferred_num_steps() -> None:
     # the probe: one event at t = 1e13 (dt = 1) asked for 6.82 PiB without saying why
     ev = _ev([0, 10**13])
-    with pytest.raises(ValueError, match=r"num_steps \(inferred from the last event at t=10000000000000.*= 10000000000001 steps.*pass num_steps"):
+    with pytest.raises(
+        ValueError,
+        match=r"num_steps \(inferred from the last event at t=10000000000000.*= 10000000000001 steps.*pass num_steps",
+    ):
         events_to_dense(ev, SENSOR, 1)
-    with pytest.raises(ValueError, match=r"number of frames \(inferred from the last event at t=10000000000000.*time_window"):
+    with pytest.raises(
+        ValueError, match=r"number of frames \(inferred from the last event at t=10000000000000.*time_window"
+    ):
         to_frames(ev, SENSOR, time_window=1)
     # the fixes the message names work
     assert events_to_dense(ev[:1], SENSOR, 1, num_steps=3).sum() == 1

@@ -140,15 +140,13 @@ def _exact_backward(ctx: Any, grads: tuple[Tensor | None, ...]) -> tuple[Any, ..
     needs = ctx.needs_input_grad[:4]
     with torch.enable_grad():
         ins = [t if t.requires_grad else t.detach().requires_grad_(need) for t, need in zip((x, v0, i0, a0), needs)]
-        outs = differentiable_run(*ins, ctx.spec, ctx.surrogate)
+        outs = differentiable_run(ins[0], ins[1], ins[2], ins[3], ctx.spec, ctx.surrogate)
         pairs = [(o, g) for o, g in zip(outs, grads) if g is not None and o.requires_grad]
         wrt = [t for t, need in zip(ins, needs) if need]
         if not pairs or not wrt:
             return None, None, None, None, None, None, None
         got = iter(
-            torch.autograd.grad(
-                [o for o, _ in pairs], wrt, [g for _, g in pairs], create_graph=True, allow_unused=True
-            )
+            torch.autograd.grad([o for o, _ in pairs], wrt, [g for _, g in pairs], create_graph=True, allow_unused=True)
         )
     result = [next(got) if need else None for need in needs]
     return (*result, None, None, None)

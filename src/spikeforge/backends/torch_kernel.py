@@ -22,8 +22,8 @@ from torch import Tensor
 
 from spikeforge._core.codes import SUBTRACT
 from spikeforge._core.codes import TO_VALUE
-from spikeforge._core.spike import spike
 from spikeforge._core.spec import FusedSpec
+from spikeforge._core.spike import spike
 from spikeforge.backends.spec import FinalGrads
 from spikeforge.backends.spec import Grads
 

@@ -321,5 +321,9 @@ class StreamingEngine:
         if events.size and steps[-1] >= num_steps:
             raise ValueError(f"events run past num_steps={num_steps}; raise num_steps")
         flat = (events["p"].astype(np.int64) * h + events["y"].astype(np.int64)) * w + events["x"].astype(np.int64)
-        ptr = np.concatenate([[0], np.cumsum(np.bincount(steps, minlength=num_steps))]) if num_steps else np.zeros(1, np.int64)
+        ptr = (
+            np.concatenate([[0], np.cumsum(np.bincount(steps, minlength=num_steps))])
+            if num_steps
+            else np.zeros(1, np.int64)
+        )
         return self.run_csr(ptr, flat, np.ones(flat.size), state, record=record)

@@ -145,7 +145,7 @@ def check_origin(t: np.ndarray, origin: object, name: str) -> int:
     origin = int(origin)
     if t.size and int(t[0]) < origin:
         raise ValueError(f"events start at t={int(t[0])} before {name}={origin}; pass a smaller {name}")
-    if t.size and int(t[-1]) - origin > np.iinfo(np.int64).max or origin < np.iinfo(np.int64).min:
+    if (t.size and int(t[-1]) - origin > np.iinfo(np.int64).max) or origin < np.iinfo(np.int64).min:
         raise ValueError(f"{name}={origin} is too far before the last event (t={int(t[-1])}); pass {name} >= 0")
     return origin
 
@@ -281,12 +281,12 @@ def to_frames(
         window = _check_dt(time_window)
         idx = (t - start) // window
         n = int(idx[-1]) + 1 if t.size else 0
+        last = f"inferred from the last event at t={int(t[-1])}, " if t.size else ""
         check_dense_size(
             n,
             npol * h * w,
             max_elements,
-            f"the number of frames (inferred from the last event at t={int(t[-1])}, start={start}, "
-            f"time_window={window})" if t.size else "the number of frames",
+            f"the number of frames ({last}start={start}, time_window={window})",
             "drop late events (events[events['t'] < t_end]), use a larger time_window or n_bins",
         )
     else:
