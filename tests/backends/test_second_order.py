@@ -92,12 +92,12 @@ def test_hessian_vector_product_through_initial_state(backend, name):
 @pytest.mark.parametrize("backend", FUSED)
 def test_first_order_backward_keeps_the_fast_path(backend, monkeypatch):
     # without create_graph the hand-written kernel backward runs: the differentiable rerun is not used
-    import spikeforge.backends.torch_kernel as tk
+    import spikeforge.backends._differentiable as diff
 
     def boom(*args, **kwargs):
         raise AssertionError("the differentiable rerun must only run under create_graph=True")
 
-    monkeypatch.setattr(tk, "differentiable_run", boom)
+    monkeypatch.setattr(diff, "differentiable_run", boom)
     x = (torch.rand(10, 2, 3) * 3).requires_grad_()
     z, _ = sf.LIF(backend=backend)(x)
     (gx,) = torch.autograd.grad(z.sum(), x)

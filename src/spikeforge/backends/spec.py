@@ -42,6 +42,7 @@ from spikeforge._core.codes import SG_CUSTOM
 from spikeforge._core.codes import SUBTRACT
 from spikeforge._core.codes import TO_VALUE
 from spikeforge._core.spec import FusedSpec
+from spikeforge.backends import _differentiable
 
 __all__ = [
     "FusedSpec", "FinalGrads", "Grads", "Kernel", "fused_run", "surrogate_kernel_code", "importable", "TO_VALUE",
@@ -130,17 +131,15 @@ class _FusedFunction(torch.autograd.Function):
 
 def _exact_backward(ctx: Any, grads: tuple[Tensor | None, ...]) -> tuple[Any, ...]:
     """The backward under ``create_graph=True`` (a gradient penalty, Hessian-vector products): rerun the
-    forward as differentiable torch ops (:func:`~spikeforge.backends.torch_kernel.differentiable_run`, the
+    forward as differentiable torch ops (:func:`~spikeforge.backends._differentiable.differentiable_run`, the
     reference step functions' operations) and differentiate that with ``create_graph=True``, so first- and
     second-order gradients are the reference loop's. The hand-written kernels' backward is not itself
     differentiable (it would silently drop every second-order term)."""
-    from spikeforge.backends.torch_kernel import differentiable_run
-
     x, v0, i0, a0 = ctx.saved_tensors[:4]
     needs = ctx.needs_input_grad[:4]
     with torch.enable_grad():
         ins = [t if t.requires_grad else t.detach().requires_grad_(need) for t, need in zip((x, v0, i0, a0), needs)]
-        outs = differentiable_run(ins[0], ins[1], ins[2], ins[3], ctx.spec, ctx.surrogate)
+        outs = _differentiable.differentiable_run(ins[0], ins[1], ins[2], ins[3], ctx.spec, ctx.surrogate)
         pairs = [(o, g) for o, g in zip(outs, grads) if g is not None and o.requires_grad]
         wrt = [t for t, need in zip(ins, needs) if need]
         if not pairs or not wrt:
