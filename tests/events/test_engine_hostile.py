@@ -110,3 +110,18 @@ def test_state_of_another_engine_raises(use_numba: bool) -> None:
         eng.run_csr(*GOOD, state=dataclasses.replace(state, due=state.due.astype(np.int32)))
     with pytest.raises(ValueError, match=r"state\.t "):
         eng.run_csr(*GOOD, state=dataclasses.replace(state, t=-3))
+
+
+@pytest.mark.parametrize("use_numba", MODES)
+def test_step_checks_what_the_loop_indexes_with(use_numba: bool) -> None:
+    # step() (the per-step path) skips only the value checks; an out-of-range index in the state still raises
+    eng = _engine(use_numba)
+    x = torch.rand(1, 6, dtype=torch.float64) * 3
+    _, state = eng.step(x)
+    state.prev_cnt[0] = 10**9
+    with pytest.raises(ValueError, match=r"state\.prev_cnt\[0\]"):
+        eng.step(x, state)
+    state = eng.init_state()
+    state.prev_cnt[0], state.prev_sp[0] = 1, -5
+    with pytest.raises(ValueError, match=r"state\.prev_sp of layer 0"):
+        eng.step(x, state)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_csr", "check_engine_state"]
+__all__ = ["check_csr", "check_engine_state", "check_state_values"]
 
 
 def _array(a: object, name: str, kinds: str, what: str) -> np.ndarray:
@@ -60,13 +60,16 @@ def check_csr(in_ptr: object, in_idx: object, in_val: object, n_in: int) -> tupl
     return ptr, idx, val
 
 
-def _field(state: Any, name: str, dtype: type, size: int, shape: tuple[int, ...] | None = None) -> np.ndarray:
+_F64, _I64 = np.dtype(np.float64), np.dtype(np.int64)
+
+
+def _field(state: Any, name: str, dtype: np.dtype, size: int, shape: tuple[int, ...] | None = None) -> np.ndarray:
     a = getattr(state, name)
     want = (size,) if shape is None else shape
-    if not isinstance(a, np.ndarray) or a.dtype != dtype or a.shape != want or not a.flags.c_contiguous:
+    if type(a) is not np.ndarray or a.dtype != dtype or a.shape != want or not a.flags.c_contiguous:
         got = f"{a.dtype} {a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
         raise ValueError(
-            f"state.{name} must be a contiguous {np.dtype(dtype)} array of shape {want} for this engine, got {got}; "
+            f"state.{name} must be a contiguous {dtype} array of shape {want} for this engine, got {got}; "
             "pass state=None or a state from this engine's init_state()"
         )
     return a
@@ -74,26 +77,40 @@ def _field(state: Any, name: str, dtype: type, size: int, shape: tuple[int, ...]
 
 def check_engine_state(state: Any, n_out: np.ndarray, off: np.ndarray) -> None:
     """Raise unless ``state`` (an :class:`~spikeforge.events.EngineState`) fits an engine whose layers have
-    ``n_out`` neurons starting at ``off``: array types and shapes, and the values the loop indexes with."""
+    ``n_out`` neurons starting at ``off``: array types and shapes, and the values the loop indexes memory
+    with (``prev_cnt``, ``prev_sp``). Runs on every call (also every :meth:`StreamingEngine.step`), so it
+    checks only what could make the compiled loop read or write out of bounds, in a few vectorised passes;
+    the membrane values themselves are the engine's own (see :func:`check_state_values`)."""
     total, n_layers = int(n_out.sum()), len(n_out)
     t = state.t
     if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or int(t) < 0:
         raise ValueError(f"state.t must be a non-negative int step index, got {t!r}")
     for name in ("v", "i"):
-        if not bool(np.isfinite(_field(state, name, np.float64, total)).all()):
-            raise ValueError(f"state.{name} contains NaN or inf; pass state=None to start fresh")
-    last = _field(state, "last", np.int64, total)
-    if total and (int(last.min()) < -1 or int(last.max()) >= int(t)):
-        raise ValueError(f"state.last must lie in [-1, state.t) = [-1, {int(t)}); pass state=None to start fresh")
-    _field(state, "due", np.int64, total)
-    _field(state, "min_due", np.int64, n_layers)
-    prev_sp = _field(state, "prev_sp", np.int64, total)
-    prev_cnt = _field(state, "prev_cnt", np.int64, n_layers)
-    _field(state, "ops", np.int64, n_layers, (n_layers, 4))
-    for layer, (o, n) in enumerate(zip(off.tolist(), n_out.tolist())):
-        c = int(prev_cnt[layer])
+        _field(state, name, _F64, total)
+    for name in ("last", "due"):
+        _field(state, name, _I64, total)
+    _field(state, "min_due", _I64, n_layers)
+    prev_sp = _field(state, "prev_sp", _I64, total)
+    prev_cnt = _field(state, "prev_cnt", _I64, n_layers)
+    _field(state, "ops", _I64, n_layers, (n_layers, 4))
+    for layer, (c, n) in enumerate(zip(prev_cnt.tolist(), n_out.tolist())):  # a few layers: plain Python
+        if c == 0:
+            continue
         if c < 0 or c > n:
             raise ValueError(f"state.prev_cnt[{layer}] = {c} must lie in [0, {n}]; pass state=None to start fresh")
-        sp = prev_sp[o : o + c]
-        if c and (int(sp.min()) < 0 or int(sp.max()) >= n):
+        o = int(off[layer])
+        sp = prev_sp[o : o + c]  # the spikes this (recurrent) layer carries into the next step
+        if int(sp.min()) < 0 or int(sp.max()) >= n:
             raise ValueError(f"state.prev_sp of layer {layer} must index its {n} neurons; pass state=None")
+
+
+def check_state_values(state: Any) -> None:
+    """The value checks of a carried state that are not needed for memory safety but catch a state edited
+    by hand: finite membranes and currents, ``-1 <= last < t``. Run once per :meth:`StreamingEngine.run_csr`
+    / :meth:`~StreamingEngine.run` call that is given a state (not per step of a run)."""
+    for name in ("v", "i"):
+        if not bool(np.isfinite(getattr(state, name)).all()):
+            raise ValueError(f"state.{name} contains NaN or inf; pass state=None to start fresh")
+    last = state.last
+    if last.size and (int(last.min()) < -1 or int(last.max()) >= int(state.t)):
+        raise ValueError(f"state.last must lie in [-1, state.t) = [-1, {int(state.t)}); pass state=None")

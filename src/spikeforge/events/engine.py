@@ -38,6 +38,7 @@ from torch import Tensor
 
 from spikeforge.events._checks import check_csr
 from spikeforge.events._checks import check_engine_state
+from spikeforge.events._checks import check_state_values
 from spikeforge.events._kernel import get_advance
 from spikeforge.events._kernel import numba_available
 from spikeforge.events._layout import NEVER
@@ -211,13 +212,25 @@ class StreamingEngine:
         return self._run(in_ptr, in_idx, in_val, state, bool(record))
 
     def _run(
-        self, in_ptr: np.ndarray, in_idx: np.ndarray, in_val: np.ndarray, state: EngineState | None, record: bool
+        self,
+        in_ptr: np.ndarray,
+        in_idx: np.ndarray,
+        in_val: np.ndarray,
+        state: EngineState | None,
+        record: bool,
+        values: bool = True,
     ) -> EngineResult:
-        """:meth:`run_csr` on arrays already checked (int64 / float64, contiguous, indices in range)."""
-        state = self.init_state() if state is None else state
-        if not isinstance(state, EngineState):
+        """:meth:`run_csr` on arrays already checked (int64 / float64, contiguous, indices in range). A given
+        state is always checked for what the loop indexes with; ``values``: also for hand-edited values
+        (skipped by :meth:`step`, the per-step path)."""
+        if state is None:
+            state = self.init_state()
+        elif not isinstance(state, EngineState):
             raise TypeError(f"state must be an EngineState from init_state(), got {type(state).__name__}")
-        check_engine_state(state, self._lay.n_out, self._lay.off)
+        else:
+            check_engine_state(state, self._lay.n_out, self._lay.off)
+            if values:
+                check_state_values(state)
         n_steps = len(in_ptr) - 1
         ops0 = state.ops.copy()
         dense = np.zeros((n_steps, self._width[record]), dtype=np.float32)
@@ -250,6 +263,10 @@ class StreamingEngine:
 
         ``record=True`` also returns every neuron layer's spikes ``[T, 1, N_l]`` (flattened) in ``layer_spikes``.
         """
+        return self._run(*self._csr(x_seq), state, bool(record))
+
+    def _csr(self, x_seq: Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The nonzeros of ``x_seq [T, 1, *input_shape]`` as ``(in_ptr, in_idx, in_val)`` (checked: finite)."""
         if not isinstance(x_seq, Tensor) or not x_seq.is_floating_point():
             raise TypeError("x_seq must be a floating-point torch.Tensor [T, 1, *input_shape]")
         if (
@@ -270,11 +287,11 @@ class StreamingEngine:
         nnz = self._kernels.dense_csr(xn, xn.view(np.uint64), ptr, idx, vals)  # nonzeros per step, NaN/inf check
         if nnz < 0:
             raise ValueError("x_seq contains NaN or inf")
-        return self._run(ptr, idx[:nnz], vals[:nnz], state, bool(record))
+        return ptr, idx[:nnz], vals[:nnz]
 
     def step(self, x_t: Tensor, state: EngineState | None = None) -> tuple[Tensor, EngineState]:
         """One time step: ``x_t [1, *input_shape]`` -> ``(spikes [1, *output_shape], state)``."""
-        res = self.run(x_t.unsqueeze(0), state)
+        res = self._run(*self._csr(x_t.unsqueeze(0)), state, False, values=False)
         return res.spikes[0], res.state
 
     def run_events(
