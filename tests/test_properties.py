@@ -8,8 +8,8 @@
   raises ValueError/TypeError; event binning conserves events for any time stamps;
 * decoders and losses: spike times equal a plain loop; losses are finite for any binary spikes.
 
-Examples are drawn deterministically (``derandomize=True``) so CI is reproducible; ``max_examples`` is kept
-small so the file runs in well under a minute on two cores.
+Examples are drawn deterministically (``derandomize=True``, no example database written) so CI is
+reproducible; ``max_examples`` is kept small so the file runs in well under a minute on two cores.
 """
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ from spikeforge.neurons import NEURON_REGISTRY
 from spikeforge.neurons import get_neuron
 from spikeforge.surrogate import list_surrogates
 
-FAST = settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(
+    max_examples=40, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 FUSED_BACKENDS = [b for b in available_backends() if b not in ("reference", "triton")]
 FUSED_NEURONS = sorted(name for name, cls in NEURON_REGISTRY.items() if cls.capabilities.fused)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}

@@ -235,14 +235,14 @@ def test_backward_twice_with_retain_graph(backend):
     assert g1.abs().sum() > 0 and torch.equal(g1, g2)
 
 
-@pytest.mark.skipif("numba" not in FUSED, reason="needs numba")
-def test_input_modified_after_forward_is_caught():
-    # the numba backward recomputes from the saved input; an in-place change after the forward must
-    # raise (autograd's version counter) instead of giving silently wrong gradients (the torch kernel
-    # saves h instead, so it is unaffected by such a change)
+@pytest.mark.parametrize("backend", FUSED)
+def test_input_modified_after_forward_is_caught(backend):
+    # the numba backward recomputes from the saved input, and every fused node keeps its input for a
+    # create_graph backward: an in-place change after the forward must raise (autograd's version counter)
+    # instead of giving silently wrong gradients
     x = (torch.rand(20, 2, 9) * 2).requires_grad_()
     u = x * 1.0
-    z, _ = sf.LIF(4.0, backend="numba", surrogate="atan")(u)
+    z, _ = sf.LIF(4.0, backend=backend, surrogate="atan")(u)
     u.mul_(2.0)
     with pytest.raises(RuntimeError, match="inplace"):
         z.sum().backward()
