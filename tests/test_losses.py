@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from spikeforge import LIF
-from spikeforge.losses import (
-    first_spike_time_loss,
-    max_membrane_cross_entropy,
-    rate_cross_entropy,
-    rate_l2_per_neuron,
-    spike_count_mse,
-    spike_l1,
-)
+from spikeforge.losses import first_spike_time_loss
+from spikeforge.losses import max_membrane_cross_entropy
+from spikeforge.losses import rate_cross_entropy
+from spikeforge.losses import rate_l2_per_neuron
+from spikeforge.losses import spike_count_mse
+from spikeforge.losses import spike_l1
 
 DTYPES = [torch.float32, torch.float64]
 
@@ -232,9 +232,7 @@ Z = torch.zeros(4, 2, 3)
 T_OK = torch.tensor([0, 2])
 
 
-@pytest.mark.parametrize(
-    "fn", [rate_cross_entropy, spike_count_mse, max_membrane_cross_entropy, first_spike_time_loss]
-)
+@pytest.mark.parametrize("fn", [rate_cross_entropy, spike_count_mse, max_membrane_cross_entropy, first_spike_time_loss])
 @pytest.mark.parametrize(
     "seq, target, exc, match",
     [
@@ -277,3 +275,59 @@ def test_classification_losses_bad_input(fn, seq, target, exc, match):
 def test_regulariser_and_option_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+# ---------------------------------------------------------------- hostile input (issue 13)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+@pytest.mark.parametrize("T", [10, 100, 250])
+def test_first_spike_time_loss_finite_when_nothing_fires(dtype, T):
+    # the probe: silent outputs (t = T) gave inf through exp(T / reg_tau); the loss must be finite, equal to
+    # the reference where that is representable, and its gradient finite
+    z = torch.zeros(T, 2, 3, dtype=dtype, requires_grad=True)
+    target = torch.tensor([0, 2])
+    for tau, reg_weight, reg_tau in ((1.0, 0.0, None), (1.0, 1.0, None), (1e-30, 0.5, 0.1), (3.0, 2.0, 1.0)):
+        loss = first_spike_time_loss(z, target, tau=tau, reg_weight=reg_weight, reg_tau=reg_tau)
+        (g,) = torch.autograd.grad(loss, z)
+        assert loss.dtype == dtype and bool(torch.isfinite(loss))
+        if tau >= 1.0:  # (a gradient scaled by 1 / tau = 1e30 overflows float16 and bfloat16 legitimately)
+            assert bool(torch.isfinite(g).all())
+        # every class ties: the cross-entropy is exactly log C; the regulariser is at least the linear part
+        assert loss.item() >= math.log(3) * (1 - 1e-2)
+        if reg_weight == 0.0:
+            assert loss.item() == pytest.approx(math.log(3), rel=1e-2)
+
+
+def test_first_spike_time_regulariser_exact_below_the_cap_and_linear_beyond():
+    from spikeforge.losses import _expm1_capped
+
+    u = torch.tensor([0.0, 1.0, 30.0, 80.0, 200.0, 1e4], dtype=torch.float64, requires_grad=True)
+    got = _expm1_capped(u, bound=1e4, weight=1.0)
+    cap = math.log(torch.finfo(torch.float64).max) - math.log(8) - math.log(2 + 1e4)  # about 700
+    assert cap > 200
+    torch.testing.assert_close(got[:5], torch.expm1(u[:5].detach()), rtol=1e-12, atol=0)
+    assert math.isclose(got[5].item(), math.exp(cap) * (1 + 1e4 - cap) - 1, rel_tol=1e-12)
+    # float32: beyond the cap the value continues with the slope at the cap (continuous, increasing)
+    v = torch.tensor([10.0, 200.0, 400.0], dtype=torch.float32, requires_grad=True)
+    out = _expm1_capped(v, bound=400.0, weight=1.0)
+    (g,) = torch.autograd.grad(out.sum(), v)
+    cap32 = math.log(torch.finfo(torch.float32).max) - math.log(8) - math.log(402)
+    assert torch.isfinite(out).all() and out[1] < out[2]
+    assert g[1].item() == pytest.approx(math.exp(cap32), rel=1e-5) == pytest.approx(g[2].item(), rel=1e-5)
+    assert out[0].item() == pytest.approx(math.expm1(10.0), rel=1e-6)
+    with pytest.raises(ValueError, match="lower reg_weight"):
+        first_spike_time_loss(torch.zeros(100, 1, 2, dtype=torch.float16), torch.tensor([1]), reg_weight=1e30)
+
+
+@pytest.mark.parametrize("shape", [(5, 0, 3), (5, 2, 0), (5, 0)])
+def test_rate_l2_per_neuron_empty_batch_is_zero_not_nan(shape):
+    z = torch.zeros(shape, requires_grad=True)
+    for side in ("both", "upper", "lower"):
+        loss = rate_l2_per_neuron(z, target_rate=0.3, side=side)
+        assert loss.item() == 0.0
+        (g,) = torch.autograd.grad(loss, z)
+        assert g.shape == z.shape
+    assert spike_l1(z).item() == 0.0
+    with pytest.raises(ValueError, match="side"):
+        rate_l2_per_neuron(z, side="above")

@@ -8,6 +8,7 @@ gradients reach the spikes so that surrogate gradients flow to the membranes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Literal
 
@@ -121,7 +122,14 @@ def first_spike_time_loss(
             + \alpha \big(e^{\hat t_{b,y_b}/\tau_r} - 1\big) \Big]
 
     Gradients reach the spikes through :func:`soft_first_spike_time` (hence, via the surrogate, the
-    membranes). Note that :math:`e^{\hat t/\tau_r}` overflows float32 for :math:`\hat t/\tau_r > 88`.
+    membranes). The loss is finite for every input, including outputs that never fire (:math:`\hat t = T`):
+    the cross-entropy is computed on :math:`-(\hat t - \min_c \hat t)/\tau` (the same value: it is
+    shift-invariant), and since :math:`e^{\hat t/\tau_r}` would overflow (float32 beyond
+    :math:`\hat t/\tau_r \approx 88`, float16 beyond 11) the exponential is continued linearly, with the
+    same value and slope, above a cap at which ``reg_weight`` times it is still finite in the input's dtype
+    (about :math:`\ln(\max/8) - \ln(2 + T/\tau_r) - \ln\max(\alpha, 1)`, at least 0; below the cap the
+    term is exact). A ``reg_weight`` so large that :math:`8\alpha(2 + T/\tau_r)` exceeds the dtype's range
+    raises ``ValueError``.
 
     Args:
         z_seq: output spikes ``[T, B, C]``.
@@ -135,11 +143,31 @@ def first_spike_time_loss(
     reg_weight = check_number(reg_weight, "reg_weight", nonnegative=True)
     reg_tau = tau if reg_tau is None else check_number(reg_tau, "reg_tau", positive=True)
     t_first = soft_first_spike_time(z_seq)  # [B, C]
-    loss = F.cross_entropy(-t_first / tau, target)
+    # cross-entropy is shift-invariant: subtracting the earliest time keeps silent outputs (t = T) and tiny
+    # tau finite; the clamp keeps the remaining logits (and so the loss) within half the dtype's range
+    shifted = t_first - t_first.detach().min(dim=1, keepdim=True).values
+    loss = F.cross_entropy((-shifted / tau).clamp(min=torch.finfo(t_first.dtype).min / 2), target)
     if reg_weight > 0:
         t_true = t_first.gather(1, target.unsqueeze(1)).squeeze(1)
-        loss = loss + reg_weight * torch.expm1(t_true / reg_tau).mean()
+        bound = z_seq.shape[0] / reg_tau  # the largest t_true / reg_tau (t_first <= T)
+        loss = loss + reg_weight * _expm1_capped(t_true / reg_tau, bound, reg_weight).mean()
     return loss
+
+
+def _expm1_capped(u: Tensor, bound: float, weight: float) -> Tensor:
+    """``expm1(u)`` up to a cap chosen so that ``weight * value`` stays finite for every ``u <= bound`` in
+    ``u``'s dtype, continued linearly beyond it (same value and slope at the cap: still increasing, so the
+    gradient still pulls the spike earlier)."""
+    finfo = torch.finfo(u.dtype)
+    if weight * 8.0 * (2.0 + bound) > finfo.max:
+        raise ValueError(
+            f"reg_weight = {weight} times T / reg_tau = {bound:g} overflows {u.dtype}; lower reg_weight, raise "
+            "reg_tau or compute the loss in float32 (z_seq.float())"
+        )
+    cap = max(0.0, math.log(finfo.max) - math.log(8.0) - math.log(2.0 + bound) - math.log(max(weight, 1.0)))
+    over = u > cap
+    safe = torch.where(over, torch.full_like(u, cap), u)  # no inf in the unused branch (its gradient is 0)
+    return torch.where(over, math.exp(cap) * (1 + (u - cap)) - 1, torch.expm1(safe))
 
 
 def spike_l1(z_seqs: Tensor | Iterable[Tensor], *, weight: float = 1.0) -> Tensor:
@@ -187,12 +215,18 @@ def rate_l2_per_neuron(
         target_rate: :math:`\nu` in spikes per step, ``[0, 1]``.
         weight: :math:`w \ge 0`.
         side: ``"both"``, ``"upper"`` or ``"lower"``.
+    Returns:
+        The penalty; 0 for an empty batch or no neurons (like :func:`spike_l1`).
     """
     z_seq = check_seq(z_seq, "z_seq")
     nu = check_number(target_rate, "target_rate")
     if not 0.0 <= nu <= 1.0:
         raise ValueError(f"target_rate is spikes per step and must lie in [0, 1], got {target_rate}")
     weight = check_number(weight, "weight", nonnegative=True)
+    if side not in _SIDES:
+        raise ValueError(f"unknown side {side!r}; choose one of {_SIDES}")
+    if z_seq.numel() == 0:  # an empty batch (or no neurons): nothing to penalise, not NaN (a mean over nothing)
+        return weight * z_seq.sum()
     rates = z_seq.mean(dim=(0, 1))
     if side == "both":
         d = rates - nu

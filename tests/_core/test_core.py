@@ -1,15 +1,24 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from spikeforge._core.discretize import check_positive, decay, tau_from_decay
+from spikeforge._core.checks import check_finite
+from spikeforge._core.discretize import check_positive
+from spikeforge._core.discretize import decay
+from spikeforge._core.discretize import tau_from_decay
 from spikeforge._core.reset import apply_reset
-from spikeforge._core.scan import scan, scan_record
-from spikeforge._core.spike import heaviside, spike
-from spikeforge.surrogate import ATan, FastSigmoid
+from spikeforge._core.scan import scan
+from spikeforge._core.scan import scan_record
+from spikeforge._core.spike import heaviside
+from spikeforge._core.spike import spike
+from spikeforge.surrogate import ATan
+from spikeforge.surrogate import FastSigmoid
 
 
 def test_decay_is_exact_exponential_and_inverts():
@@ -120,3 +129,102 @@ def test_check_seq_is_the_one_sequence_check():
     with pytest.raises(ValueError, match="NaN"):
         check_seq(torch.full((3, 2), float("nan")), "x_seq")
     assert check_seq(torch.full((3, 2), float("nan")), "x_seq", finite=False) is not None
+
+
+# ---- the NaN/inf check: no copy of the input, same answer as torch.isfinite(x).all() (issue 13) ----------
+def _largest_temporary(fn, x):
+    """Bytes of the largest new storage any aten op creates while ``fn(x)`` runs (views of ``x`` share its
+    storage and are not counted)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    largest = [0]
+    base = x.untyped_storage().data_ptr()
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in tree_leaves(out):
+                if isinstance(t, torch.Tensor) and t.untyped_storage().data_ptr() != base:
+                    largest[0] = max(largest[0], t.untyped_storage().nbytes())
+            return out
+
+    with Record():
+        result = fn(x)
+    return result, largest[0]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.float64])
+@pytest.mark.parametrize("bad", [None, float("nan"), float("inf")])
+def test_finite_check_makes_no_copy(dtype, bad):
+    # the old check summed in float64: a temporary twice the size of a float32 input
+    from spikeforge._core.checks import _all_finite
+
+    x = torch.rand(64, 8, 8192, dtype=dtype)  # 4M elements
+    if dtype == torch.float16:
+        x.fill_(60000.0)  # finite, but its float16 sum overflows: the exact pass must run and say True
+    if bad is not None:
+        x[-1, -1, -1] = bad
+    ok, largest = _largest_temporary(_all_finite, x)
+    assert ok is (bad is None)
+    # isfinite's temporaries of one 2**20-element slice, a quarter of the input here (was: the whole input)
+    assert largest <= 2**20 * x.element_size(), (
+        f"a {largest}-byte temporary for a {x.numel() * x.element_size()}-byte input"
+    )
+    # and the public check raises exactly when it should
+    if bad is None:
+        check_finite(x, "x")
+    else:
+        with pytest.raises(ValueError, match="x contains NaN or inf; clean it first"):
+            check_finite(x, "x")
+
+
+def test_finite_check_equals_isfinite_all(monkeypatch):
+    # small slices force every branch (1-D split, rows per slice, recursion into over-large rows)
+    import spikeforge._core.checks as checks
+
+    monkeypatch.setattr(checks, "_FINITE_CHUNK", 7)
+    g = torch.Generator().manual_seed(0)
+    shapes = [(), (1,), (50,), (3, 4), (2, 30), (5, 2, 9), (3, 1, 2, 11)]
+    seen = set()
+    for shape in shapes:
+        for bad in (None, float("nan"), float("inf"), -float("inf"), "pair"):
+            for transpose in (False, True):
+                x = torch.rand(shape, generator=g)
+                if transpose and x.dim() >= 2:
+                    x = x.transpose(0, -1)  # non-contiguous: checked through views, never copied
+                if bad == "pair" and x.numel() >= 2:
+                    x[(0,) * x.dim()] = float("inf")
+                    x[tuple(s - 1 for s in x.shape)] = -float("inf")  # the sum is NaN, not inf
+                elif isinstance(bad, float) and x.numel():
+                    idx = int(torch.randint(x.numel(), (1,), generator=g))
+                    pos = torch.unravel_index(torch.tensor(idx), x.shape)  # works for non-contiguous x too
+                    x[tuple(int(p) for p in pos)] = bad
+                want = bool(torch.isfinite(x).all())
+                assert checks._all_finite(x) is want, (shape, bad, transpose)
+                seen.add(want)
+    assert seen == {True, False}
+    big = torch.full((4, 3), 3e38)  # finite, but the sum overflows float32
+    assert checks._all_finite(big) is True
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads the peak resident memory from /proc (Linux)")
+def test_finite_check_peak_memory_stays_small():
+    # the issue's probe, measured as the process's peak resident memory: the old check cast a float32 input
+    # to float64 inside the sum (+800 MB for this 400 MB input); the reduction and the sliced exact pass
+    # must stay within a few MB (inside a fresh process so the peak is this check's own)
+    code = (
+        "import torch\n"
+        "from spikeforge._core.checks import _all_finite\n"
+        "def hwm():\n"
+        "    return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')) // 1024\n"
+        "x = torch.rand(100_000_000)\n"
+        "base = hwm(); ok = _all_finite(x); grew = hwm() - base\n"
+        "x[-1] = float('nan'); base = hwm(); bad = _all_finite(x); grew_bad = hwm() - base\n"
+        "print(ok, bad, grew, grew_bad)\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    ok, bad, grew, grew_bad = out.split()
+    assert (ok, bad) == ("True", "False")
+    assert int(grew) < 32 and int(grew_bad) < 32, f"peak grew by {grew} MB / {grew_bad} MB for a 400 MB input"

@@ -155,3 +155,24 @@ def test_decoder_bad_input(fn):
 def test_first_spike_time_bad_no_spike():
     with pytest.raises(TypeError, match="no_spike"):
         first_spike_time(Z_HAND, no_spike="never")  # type: ignore[arg-type]
+
+
+# ---- low-precision spike times (issue 13): exact, or an error naming the fix -----------------------------
+@pytest.mark.parametrize("dtype, exact", [(torch.float16, 2048), (torch.bfloat16, 256)])
+def test_first_spike_time_low_precision_exact_or_raises(dtype, exact):
+    # the probe: a spike at step 2049 (float16) / 257 (bfloat16) was reported at 2048 / 256, with no error
+    for T in (exact - 1, exact):  # every index 0..T (T = the silent value) is exact: results are right
+        z = torch.zeros(T, 1, 3, dtype=dtype)
+        z[T - 1, 0, 0] = 1
+        z[T - 2, 0, 1] = 1
+        want = torch.tensor([[T - 1, T - 2, T]], dtype=torch.float64)
+        assert torch.equal(first_spike_time(z).double(), want)
+        assert torch.equal(soft_first_spike_time(z).double(), want)
+    z = torch.zeros(exact + 3, 1, 1, dtype=dtype)
+    z[exact + 1] = 1
+    for fn in (first_spike_time, soft_first_spike_time):
+        with pytest.raises(
+            ValueError, match=rf"holds step indices exactly only up to {exact}, but T = {exact + 3}.*z_seq.float\(\)"
+        ):
+            fn(z)
+    assert first_spike_time(z.float()).item() == exact + 1  # the fix the message names

@@ -18,14 +18,33 @@ __all__ = [
 ]  # fmt: skip
 
 
+_FINITE_CHUNK = 1 << 20  # elements per slice of the exact test: bounds its temporaries (mask, |x|) to one slice
+
+
 def _all_finite(x: Tensor) -> bool:
-    """True iff every element is finite. One reduction pass: NaN and inf propagate through a sum; only
-    when the sum is not finite (or overflowed) is the exact element-wise test run."""
+    """True iff every element is finite, without a copy of ``x``.
+
+    One reduction pass in ``x``'s own dtype (no float64 copy): NaN and inf propagate through a sum, so a
+    finite sum proves every element finite. Only when the sum is not finite (a bad element, or finite values
+    whose sum overflowed) is the exact element-wise test run, slice by slice, so its temporaries stay at
+    about ``_FINITE_CHUNK`` elements.
+    """
     if x.numel() == 0:
         return True
-    if bool(torch.isfinite(x.detach().sum(dtype=torch.float64))):
-        return True
-    return bool(torch.isfinite(x).all())
+    x = x.detach()
+    return bool(torch.isfinite(x.sum())) or _finite_exact(x)
+
+
+def _finite_exact(x: Tensor) -> bool:
+    """``torch.isfinite(x).all()`` in slices of at most about ``_FINITE_CHUNK`` elements (views, no copy)."""
+    if x.numel() <= _FINITE_CHUNK or x.dim() == 0:
+        return bool(torch.isfinite(x).all())
+    if x.dim() == 1:
+        return all(bool(torch.isfinite(part).all()) for part in x.split(_FINITE_CHUNK))
+    rows = _FINITE_CHUNK // x[0].numel()
+    if rows == 0:  # one slice along dim 0 is itself too large: recurse into it
+        return all(_finite_exact(part) for part in x.unbind(0))
+    return all(bool(torch.isfinite(part).all()) for part in x.split(rows))
 
 
 def check_float_tensor(x: object, name: str, *, min_dim: int = 0, finite: bool = True) -> Tensor:

@@ -17,7 +17,10 @@
   ``torch.compile`` traces, or when the layer has trainable/per-neuron tensor parameters.
 
 The choice is one table (:mod:`spikeforge.backends.select`). Every fused path is tested against the
-reference loop: identical spikes, gradients within tolerance.
+reference loop: identical spikes, gradients within tolerance. Second-order gradients
+(``torch.autograd.grad(..., create_graph=True)``, e.g. a gradient penalty) are the reference loop's too:
+under ``create_graph`` the fused node reruns the sequence as differentiable torch ops (at the reference
+loop's speed) instead of its hand-written backward, which autograd cannot differentiate.
 ``auto`` never picks a path whose spikes can differ from the reference loop (float16/bfloat16 Triton runs
 carry the membrane in float32, so they are used only when ``backend="triton"`` is asked for).
 """

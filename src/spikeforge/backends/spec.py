@@ -18,6 +18,12 @@ built-in surrogate), only the input and initial state, from which the backward r
 backward evaluates ``surrogate.grad(h)`` (vectorised over the whole sequence, or inside the compiled kernel
 for the built-in surrogates: ``surrogate.kernel_code()``) and runs the reverse-time recurrence derived by
 hand (see :mod:`spikeforge.backends.torch_kernel`).
+
+Second-order gradients (``torch.autograd.grad(..., create_graph=True)``, e.g. a gradient penalty): the
+hand-written backward is not differentiable, so when autograd records the backward the fused node instead
+reruns the sequence as differentiable torch ops (the reference step functions' operations) and
+differentiates that: first- and second-order gradients are the reference loop's, at the reference loop's
+speed. For this the node keeps a reference to its input ``x`` (no copy) besides ``h``.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from spikeforge._core.codes import SG_CUSTOM
 from spikeforge._core.codes import SUBTRACT
 from spikeforge._core.codes import TO_VALUE
 from spikeforge._core.spec import FusedSpec
+from spikeforge.backends import _differentiable
 
 __all__ = [
     "FusedSpec", "FinalGrads", "Grads", "Kernel", "fused_run", "surrogate_kernel_code", "importable", "TO_VALUE",
@@ -98,13 +105,16 @@ class _FusedFunction(torch.autograd.Function):
             return z, v_t, i_t, a_t
         z, h, a_prev, v_t, i_t, a_t = kernel.forward(x, v0, i0, a0, spec)
         if need_grad:
-            ctx.save_for_backward(h, a_prev)
+            # the inputs are kept (not copied) for a backward that autograd records (see _exact_backward)
+            ctx.save_for_backward(x, v0, i0, a0, h, a_prev)
         return z, v_t, i_t, a_t
 
     @staticmethod
     def backward(
         ctx: Any, gz: Tensor | None, gvT: Tensor | None, giT: Tensor | None, gaT: Tensor | None
     ) -> tuple[Any, ...]:
+        if torch.is_grad_enabled():  # create_graph=True: the backward itself must be differentiable
+            return _exact_backward(ctx, (gz, gvT, giT, gaT))
         saved = ctx.saved_tensors
         like = saved[0]
         zeros = like.new_zeros(like.shape[1:])
@@ -114,9 +124,31 @@ class _FusedFunction(torch.autograd.Function):
             x, v0, i0, a0 = saved
             gx, gv0, gi0, ga0 = ctx.kernel.backward_recompute(gz, x, v0, i0, a0, gT, ctx.spec, ctx.surrogate)
         else:
-            h, a_prev = saved
+            h, a_prev = saved[4:]
             gx, gv0, gi0, ga0 = ctx.kernel.backward(gz, h, a_prev, gT, ctx.spec, ctx.surrogate)
         return gx, gv0, gi0, ga0, None, None, None
+
+
+def _exact_backward(ctx: Any, grads: tuple[Tensor | None, ...]) -> tuple[Any, ...]:
+    """The backward under ``create_graph=True`` (a gradient penalty, Hessian-vector products): rerun the
+    forward as differentiable torch ops (:func:`~spikeforge.backends._differentiable.differentiable_run`, the
+    reference step functions' operations) and differentiate that with ``create_graph=True``, so first- and
+    second-order gradients are the reference loop's. The hand-written kernels' backward is not itself
+    differentiable (it would silently drop every second-order term)."""
+    x, v0, i0, a0 = ctx.saved_tensors[:4]
+    needs = ctx.needs_input_grad[:4]
+    with torch.enable_grad():
+        ins = [t if t.requires_grad else t.detach().requires_grad_(need) for t, need in zip((x, v0, i0, a0), needs)]
+        outs = _differentiable.differentiable_run(ins[0], ins[1], ins[2], ins[3], ctx.spec, ctx.surrogate)
+        pairs = [(o, g) for o, g in zip(outs, grads) if g is not None and o.requires_grad]
+        wrt = [t for t, need in zip(ins, needs) if need]
+        if not pairs or not wrt:
+            return None, None, None, None, None, None, None
+        got = iter(
+            torch.autograd.grad([o for o, _ in pairs], wrt, [g for _, g in pairs], create_graph=True, allow_unused=True)
+        )
+    result = [next(got) if need else None for need in needs]
+    return (*result, None, None, None)
 
 
 def fused_run(

@@ -33,6 +33,19 @@ def max_membrane(v_seq: Tensor) -> Tensor:
     return check_seq(v_seq, "v_seq").max(dim=0).values
 
 
+def _check_exact_steps(z_seq: Tensor, name: str) -> None:
+    """Raise unless ``z_seq``'s dtype holds every step index ``0 .. T`` exactly (float16: ``T <= 2048``,
+    bfloat16: ``T <= 256``, float32: ``T <= 2**24``); beyond that, indices would round to their neighbours."""
+    num_steps = z_seq.shape[0]
+    exact = round(2 / torch.finfo(z_seq.dtype).eps)  # 2**(mantissa bits + 1): the last of the exact integers
+    if num_steps > exact:
+        wider = "z_seq.double()" if z_seq.dtype == torch.float32 else "z_seq.float()"
+        raise ValueError(
+            f"{name}: z_seq is {z_seq.dtype}, which holds step indices exactly only up to {exact}, but T = "
+            f"{num_steps}; later spike times would be rounded: pass {wider}"
+        )
+
+
 def first_spike_time(z_seq: Tensor, *, no_spike: float | None = None) -> Tensor:
     """Index of the first step with ``z > 0``, as ``z_seq``'s dtype (no gradient).
 
@@ -42,8 +55,12 @@ def first_spike_time(z_seq: Tensor, *, no_spike: float | None = None) -> Tensor:
             also what :func:`soft_first_spike_time` returns. ``float("inf")`` is allowed.
     Returns:
         ``[B, ...]`` step indices in ``0 .. T-1``, or ``no_spike``.
+    Raises:
+        ValueError: when ``z_seq``'s dtype cannot hold every index ``0 .. T`` exactly (float16 beyond 2048
+            steps, bfloat16 beyond 256): cast ``z_seq`` to float32 first.
     """
     z_seq = check_seq(z_seq, "z_seq")
+    _check_exact_steps(z_seq, "first_spike_time")
     num_steps = z_seq.shape[0]
     if no_spike is None:
         no_spike = float(num_steps)
@@ -74,8 +91,11 @@ def soft_first_spike_time(z_seq: Tensor) -> Tensor:
         z_seq: spikes ``[T, B, ...]`` (binary, or probabilities in ``[0, 1]``).
     Returns:
         ``[B, ...]`` in ``z_seq``'s dtype.
+    Raises:
+        ValueError: as :func:`first_spike_time`, when the dtype cannot hold every step index exactly.
     """
     z_seq = check_seq(z_seq, "z_seq")
+    _check_exact_steps(z_seq, "soft_first_spike_time")
     num_steps = z_seq.shape[0]
     survive = torch.cumprod(1 - z_seq, dim=0)  # prod_{s<=t} (1 - z_s)
     before = torch.cat([torch.ones_like(survive[:1]), survive[:-1]], dim=0)  # prod_{s<t} (1 - z_s)

@@ -36,6 +36,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from spikeforge.events._checks import check_csr
+from spikeforge.events._checks import check_engine_state
+from spikeforge.events._checks import check_state_values
 from spikeforge.events._kernel import get_advance
 from spikeforge.events._kernel import numba_available
 from spikeforge.events._layout import NEVER
@@ -44,7 +47,10 @@ from spikeforge.events._layout import Outputs
 from spikeforge.events._layout import Scratch
 from spikeforge.events._layout import State
 from spikeforge.events._network import build_network
+from spikeforge.events.stream import MAX_ELEMENTS
+from spikeforge.events.stream import check_dense_size
 from spikeforge.events.stream import check_events
+from spikeforge.events.stream import check_origin
 from spikeforge.layers import SNNSequential
 
 __all__ = ["StreamingEngine", "EngineState", "EngineOps", "LayerOps", "EngineResult"]
@@ -197,22 +203,34 @@ class StreamingEngine:
         record: bool = False,
     ) -> EngineResult:
         """Run ``len(in_ptr) - 1`` steps; step ``k``'s inputs are ``in_idx[in_ptr[k]:in_ptr[k+1]]`` (flat indices
-        into ``input_shape``) with values ``in_val``. The lowest-level entry point; see :meth:`run`."""
-        in_ptr = np.ascontiguousarray(in_ptr, dtype=np.int64)
-        in_idx = np.ascontiguousarray(in_idx, dtype=np.int64)
-        in_val = np.ascontiguousarray(in_val, dtype=np.float64)
-        n_in = int(np.prod(self.input_shape))
-        if in_idx.size and (in_idx.min() < 0 or in_idx.max() >= n_in):
-            raise ValueError(f"input indices must lie in [0, {n_in}) for input_shape {self.input_shape}")
+        into ``input_shape``) with values ``in_val``. The lowest-level entry point; see :meth:`run`.
+
+        Everything is checked before the compiled loop runs (raising ``ValueError``/``TypeError`` with the fix):
+        ``in_ptr`` non-decreasing integer offsets with ``0 <= in_ptr[0]`` and ``in_ptr[-1] <= len(in_idx)``,
+        integer indices in range, finite values, and a ``state`` that belongs to this engine."""
+        in_ptr, in_idx, in_val = check_csr(in_ptr, in_idx, in_val, int(np.prod(self.input_shape)))
         return self._run(in_ptr, in_idx, in_val, state, bool(record))
 
     def _run(
-        self, in_ptr: np.ndarray, in_idx: np.ndarray, in_val: np.ndarray, state: EngineState | None, record: bool
+        self,
+        in_ptr: np.ndarray,
+        in_idx: np.ndarray,
+        in_val: np.ndarray,
+        state: EngineState | None,
+        record: bool,
+        values: bool = True,
     ) -> EngineResult:
-        """:meth:`run_csr` on arrays already checked (int64 / float64, contiguous, indices in range)."""
-        state = self.init_state() if state is None else state
-        if not isinstance(state, EngineState):
+        """:meth:`run_csr` on arrays already checked (int64 / float64, contiguous, indices in range). A given
+        state is always checked for what the loop indexes with; ``values``: also for hand-edited values
+        (skipped by :meth:`step`, the per-step path)."""
+        if state is None:
+            state = self.init_state()
+        elif not isinstance(state, EngineState):
             raise TypeError(f"state must be an EngineState from init_state(), got {type(state).__name__}")
+        else:
+            check_engine_state(state, self._lay.n_out, self._lay.off)
+            if values:
+                check_state_values(state)
         n_steps = len(in_ptr) - 1
         ops0 = state.ops.copy()
         dense = np.zeros((n_steps, self._width[record]), dtype=np.float32)
@@ -245,6 +263,10 @@ class StreamingEngine:
 
         ``record=True`` also returns every neuron layer's spikes ``[T, 1, N_l]`` (flattened) in ``layer_spikes``.
         """
+        return self._run(*self._csr(x_seq), state, bool(record))
+
+    def _csr(self, x_seq: Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The nonzeros of ``x_seq [T, 1, *input_shape]`` as ``(in_ptr, in_idx, in_val)`` (checked: finite)."""
         if not isinstance(x_seq, Tensor) or not x_seq.is_floating_point():
             raise TypeError("x_seq must be a floating-point torch.Tensor [T, 1, *input_shape]")
         if (
@@ -265,11 +287,11 @@ class StreamingEngine:
         nnz = self._kernels.dense_csr(xn, xn.view(np.uint64), ptr, idx, vals)  # nonzeros per step, NaN/inf check
         if nnz < 0:
             raise ValueError("x_seq contains NaN or inf")
-        return self._run(ptr, idx[:nnz], vals[:nnz], state, bool(record))
+        return ptr, idx[:nnz], vals[:nnz]
 
     def step(self, x_t: Tensor, state: EngineState | None = None) -> tuple[Tensor, EngineState]:
         """One time step: ``x_t [1, *input_shape]`` -> ``(spikes [1, *output_shape], state)``."""
-        res = self.run(x_t.unsqueeze(0), state)
+        res = self._run(*self._csr(x_t.unsqueeze(0)), state, False, values=False)
         return res.spikes[0], res.state
 
     def run_events(
@@ -282,11 +304,14 @@ class StreamingEngine:
         t0: int = 0,
         state: EngineState | None = None,
         record: bool = False,
+        max_elements: int = MAX_ELEMENTS,
     ) -> EngineResult:
         """Stream an event array (see :mod:`spikeforge.events.stream`) without building a dense tensor.
 
         Event ``(x, y, t, p)`` is input ``(p, y, x)`` of ``input_shape = (P, H, W)`` (or its flat index for a
         flat input of ``P * H * W``) at step ``(t - t0) // dt``; repeated events in a step add up.
+        ``max_elements`` bounds the output (``num_steps`` x output width), as in
+        :func:`~spikeforge.events.events_to_dense`.
         """
         check_events(events, sensor_size)
         w, h, npol = (int(s) for s in sensor_size)
@@ -294,13 +319,28 @@ class StreamingEngine:
             raise ValueError(f"sensor_size {sensor_size} has {npol * h * w} inputs, the network {self.input_shape}")
         if isinstance(dt, bool) or not isinstance(dt, int) or dt < 1:
             raise ValueError(f"dt must be a positive int (microseconds), got {dt!r}")
+        t0 = check_origin(events["t"], t0, "t0")
         steps = (events["t"] - t0) // dt
-        if events.size and steps[0] < 0:
-            raise ValueError(f"events start before t0={t0}")
+        inferred = num_steps is None
         if num_steps is None:
             num_steps = int(steps[-1]) + 1 if events.size else 0
+        if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 0:
+            raise ValueError(f"num_steps must be a non-negative int, got {num_steps!r}")
+        check_dense_size(
+            num_steps,
+            self._width[bool(record)],
+            max_elements,
+            f"num_steps (inferred from the last event at t={int(events['t'][-1])}, t0={t0}, dt={dt})"
+            if inferred and events.size
+            else "num_steps",
+            "pass num_steps explicitly and drop late events (events[events['t'] < t_end]), or use a larger dt",
+        )
         if events.size and steps[-1] >= num_steps:
             raise ValueError(f"events run past num_steps={num_steps}; raise num_steps")
         flat = (events["p"].astype(np.int64) * h + events["y"].astype(np.int64)) * w + events["x"].astype(np.int64)
-        ptr = np.concatenate([[0], np.cumsum(np.bincount(steps, minlength=num_steps))]) if num_steps else np.zeros(1)
+        ptr = (
+            np.concatenate([[0], np.cumsum(np.bincount(steps, minlength=num_steps))])
+            if num_steps
+            else np.zeros(1, np.int64)
+        )
         return self.run_csr(ptr, flat, np.ones(flat.size), state, record=record)

@@ -22,7 +22,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["EVENT_DTYPE", "make_events", "check_events", "events_to_dense", "dense_to_events", "to_frames"]
+__all__ = [
+    "EVENT_DTYPE", "MAX_ELEMENTS", "make_events", "check_events", "events_to_dense", "dense_to_events", "to_frames",
+    "check_dense_size", "check_origin",
+]  # fmt: skip
 
 EVENT_DTYPE = np.dtype([("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", np.bool_)])
 """Default dtype of event arrays made here; any integer ``x``/``y``, ``int64`` ``t`` and bool or integer
@@ -129,6 +132,38 @@ def _check_dt(dt: object) -> int:
     return int(dt)
 
 
+MAX_ELEMENTS = 2**32
+"""Default ``max_elements`` of :func:`events_to_dense` and :func:`to_frames`: the largest dense result they
+build (2**32 entries: 16 GiB in float32, plus an int64 count buffer twice that size while binning)."""
+
+
+def check_origin(t: np.ndarray, origin: object, name: str) -> int:
+    """``origin`` (``t0`` / ``start``) as an int at or before the first event, with every ``t - origin``
+    representable in int64 (so the binning arithmetic cannot overflow)."""
+    if isinstance(origin, bool) or not isinstance(origin, (int, np.integer)):
+        raise TypeError(f"{name} must be an int number of microseconds, got {origin!r}")
+    origin = int(origin)
+    if t.size and int(t[0]) < origin:
+        raise ValueError(f"events start at t={int(t[0])} before {name}={origin}; pass a smaller {name}")
+    if (t.size and int(t[-1]) - origin > np.iinfo(np.int64).max) or origin < np.iinfo(np.int64).min:
+        raise ValueError(f"{name}={origin} is too far before the last event (t={int(t[-1])}); pass {name} >= 0")
+    return origin
+
+
+def check_dense_size(steps: int, per_step: int, max_elements: int, steps_name: str, fix: str) -> None:
+    """Raise (naming ``steps_name`` and the fix) when ``steps x per_step`` entries exceed ``max_elements``:
+    an inferred step count from one stray late time stamp must fail with a message, not a petabyte
+    allocation."""
+    if isinstance(max_elements, bool) or not isinstance(max_elements, int) or max_elements < 1:
+        raise ValueError(f"max_elements must be a positive int, got {max_elements!r}")
+    total = steps * per_step
+    if total > max_elements:
+        raise ValueError(
+            f"{steps_name} = {steps} steps x {per_step} entries per step = {total} entries, more than "
+            f"max_elements = {max_elements} ({total * 4 / 2**30:.3g} GiB in float32); {fix}, or raise max_elements"
+        )
+
+
 def events_to_dense(
     events: np.ndarray,
     sensor_size: tuple[int, int, int],
@@ -138,6 +173,7 @@ def events_to_dense(
     t0: int = 0,
     binary: bool = False,
     dtype: torch.dtype = torch.float32,
+    max_elements: int = MAX_ELEMENTS,
 ) -> Tensor:
     """Events to a dense time-major tensor ``[T, P, H, W]``.
 
@@ -150,21 +186,32 @@ def events_to_dense(
         t0: start time in microseconds; events before ``t0`` raise.
         binary: False (default): each entry counts the events in its bin; True: 1 if any.
         dtype: floating dtype of the result.
+        max_elements: the largest ``T * P * H * W`` built (default :data:`MAX_ELEMENTS`); beyond it (e.g.
+            one stray time stamp far in the future inflating the inferred ``T``) raise, naming ``T``.
     Returns:
         ``[T, P, H, W]`` tensor of event counts (or 0/1).
     """
     w, h, npol = _check_sensor(sensor_size)
     check_events(events, sensor_size)
     dt = _check_dt(dt)
-    if events.size and int(events["t"][0]) < t0:
-        raise ValueError(f"events start at t={int(events['t'][0])} before t0={t0}; pass a smaller t0")
+    t0 = check_origin(events["t"], t0, "t0")
     steps = (events["t"] - t0) // dt
+    inferred = num_steps is None
     if num_steps is None:
         if events.size == 0:
             raise ValueError("cannot infer num_steps from an empty event array; pass num_steps")
         num_steps = int(steps[-1]) + 1
     if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
         raise ValueError(f"num_steps must be a positive int, got {num_steps!r}")
+    last = f" from the last event at t={int(events['t'][-1])} with t0={t0}, dt={dt}" if inferred else ""
+    check_dense_size(
+        num_steps,
+        npol * h * w,
+        max_elements,
+        f"num_steps{' (inferred' + last + ')' if inferred else ''}",
+        "pass num_steps explicitly and drop late events (events[events['t'] < t_end]), use a larger dt, or "
+        "set t0 nearer the first event",
+    )
     if events.size and int(steps[-1]) >= num_steps:
         raise ValueError(
             f"the last event (t={int(events['t'][-1])}) falls in step {int(steps[-1])} >= num_steps={num_steps}; "
@@ -211,6 +258,7 @@ def to_frames(
     n_bins: int | None = None,
     start: int | None = None,
     dtype: torch.dtype = torch.float32,
+    max_elements: int = MAX_ELEMENTS,
 ) -> Tensor:
     """Bin events into frames of event counts ``[n, P, H, W]``. Give exactly one of the two options.
 
@@ -220,26 +268,37 @@ def to_frames(
         n_bins: split ``[start, t_last]`` into ``n_bins`` frames of equal length
             ``(t_last - start + 1) / n_bins`` (so the last event lands in the last frame).
         start: first frame's start time (default: the first event's time stamp; 0 if empty).
+        max_elements: the largest ``n * P * H * W`` built (default :data:`MAX_ELEMENTS`); beyond it raise,
+            naming the inferred number of frames. The binning is exact for any int64 time stamps.
     """
     if (time_window is None) == (n_bins is None):
         raise ValueError("give exactly one of time_window (microseconds) or n_bins")
     w, h, npol = _check_sensor(sensor_size)
     check_events(events, sensor_size)
     t = events["t"]
-    if start is None:
-        start = int(t[0]) if t.size else 0
-    if t.size and int(t[0]) < start:
-        raise ValueError(f"events start at t={int(t[0])} before start={start}")
+    start = check_origin(t, int(t[0]) if t.size and start is None else (start or 0), "start")
     if time_window is not None:
         window = _check_dt(time_window)
         idx = (t - start) // window
         n = int(idx[-1]) + 1 if t.size else 0
+        last = f"inferred from the last event at t={int(t[-1])}, " if t.size else ""
+        check_dense_size(
+            n,
+            npol * h * w,
+            max_elements,
+            f"the number of frames ({last}start={start}, time_window={window})",
+            "drop late events (events[events['t'] < t_end]), use a larger time_window or n_bins",
+        )
     else:
         if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
             raise ValueError(f"n_bins must be a positive int, got {n_bins!r}")
         n = n_bins
+        check_dense_size(n, npol * h * w, max_elements, "n_bins", "use fewer bins")
         span = int(t[-1]) - start + 1 if t.size else 1
-        idx = ((t - start) * n) // span
+        if span * n <= np.iinfo(np.int64).max:
+            idx = ((t - start) * n) // span
+        else:  # (t - start) * n would overflow int64: exact integer arithmetic in Python ints
+            idx = np.array([(int(d) * n) // span for d in (t - start).tolist()], dtype=np.int64)
     flat = ((idx * npol + events["p"].astype(np.int64)) * h + events["y"].astype(np.int64)) * w + events["x"].astype(
         np.int64
     )
