@@ -16,9 +16,11 @@ from torch import nn
 from spikeforge.cli._common import PROG
 from spikeforge.cli._common import Command
 from spikeforge.cli._common import Output
+from spikeforge.cli._common import UsageError
 from spikeforge.cli._common import existing_file
 from spikeforge.cli._common import numbered
 from spikeforge.cli._common import positive_float
+from spikeforge.cli._common import writable_file
 from spikeforge.cli.import_ import network_layer_lines
 
 __all__ = ["COMMAND", "run", "export_network", "export_checkpoint"]
@@ -125,6 +127,7 @@ def run(args: argparse.Namespace) -> Output:
     from spikeforge.nir import NIRExportError
 
     existing_file(args.checkpoint, "checkpoint")
+    writable_file(args.nir, "--nir")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", NIRApproximationWarning)
@@ -133,7 +136,9 @@ def run(args: argparse.Namespace) -> Output:
                 approximate=tuple(args.approximate),
             )  # fmt: skip
     except NIRExportError as e:
-        raise NIRExportError(_flag_hint(str(e))) from e
+        if _flag_hint(str(e)) != str(e):  # a flag the user can add: a usage error (exit code 2)
+            raise UsageError(_flag_hint(str(e))) from e
+        raise NIRExportError(str(e)) from e  # the model has no NIR form: a runtime failure (exit code 1)
     notes = [str(w.message) for w in caught if issubclass(w.category, NIRApproximationWarning)]
     for w in caught:
         if not issubclass(w.category, NIRApproximationWarning):  # pass any other warning on unchanged

@@ -16,6 +16,8 @@ from spikeforge.training.memory import check_run_memory
 from spikeforge.training.models import SNNClassifier
 from spikeforge.training.models import build_model
 from spikeforge.training.splits import load_splits
+from spikeforge.training.threads import threads_for
+from spikeforge.training.threads import use_threads
 
 __all__ = ["evaluate", "load_checkpoint", "evaluate_checkpoint", "config_of", "check_input_shape"]
 
@@ -124,7 +126,8 @@ def evaluate_checkpoint(
     """:func:`evaluate` the model in a checkpoint on ``"train"``, ``"validation"`` or ``"test"`` of its dataset.
 
     ``data_dir`` overrides the one stored in the checkpoint's config. The validation split is the one
-    the run used (held out from ``"train"`` if the dataset has none).
+    the run used (held out from ``"train"`` if the dataset has none). Torch's thread count is chosen as for the
+    run's training (:func:`spikeforge.training.threads.threads_for`) for the duration of the call.
     """
     from spikeforge.data import dataset_info
 
@@ -135,4 +138,5 @@ def evaluate_checkpoint(
     check_run_memory(config, dataset_info(config.dataset), config.eval_batch_size, f"evaluating {str(path)!r}")
     x, y = load_splits(config, data_dir=data_dir)[split]
     check_input_shape(x, config, f"evaluating {str(path)!r}")
-    return evaluate(model, (x, y), batch_size=batch_size or config.eval_batch_size, device=device)
+    with use_threads(threads_for(config).threads):  # the training's thread policy
+        return evaluate(model, (x, y), batch_size=batch_size or config.eval_batch_size, device=device)
