@@ -46,8 +46,8 @@ def read_resume_state(out_dir: Path, config: TrainConfig) -> dict[str, Any]:
     path = out_dir / "checkpoint.pt"
     try:
         state = read_checkpoint(path)
-    except ValueError as err:
-        raise ValueError(f"cannot resume {str(out_dir)!r}: {err}; {_start_over(out_dir)}") from None
+    except ValueError as err:  # keep the diagnosis, replace its generic advice with one that can be followed
+        raise ValueError(f"cannot resume {str(out_dir)!r}: {str(err).split('; ')[0]}; {_start_over(out_dir)}") from None
     check_resumable(state["config"], config.to_dict(), path, RESUMABLE_CHANGES)
     return state
 
