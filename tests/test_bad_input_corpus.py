@@ -82,8 +82,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "unknown_field": lambda c: c["config"].update(colour="red"),
         "unknown_dataset": lambda c: c["config"].update(dataset="no_such_data"),
         "huge_steps": lambda c: c["config"].update(time_steps=10**9),
-        "nan_weights": lambda c: c["model"].update({k: torch.full_like(v, float("nan")) for k, v in c["model"].items()
-                                                   if v.is_floating_point()}),  # fmt: skip
+        "nan_weights": lambda c: c["model"].update(
+            {k: torch.full_like(v, float("nan")) for k, v in c["model"].items() if v.is_floating_point()}
+        ),
         "other_dataset": lambda c: c["config"].update(dataset="digits"),
     }
     for name, change in variants.items():
@@ -101,7 +102,9 @@ BAD_FILES = [
 ]  # fmt: skip
 
 
-def check_fails(root: Path, argv: list[str], capsys: pytest.CaptureFixture[str], *, codes: tuple[int, ...] = (1, 2)) -> str:
+def check_fails(
+    root: Path, argv: list[str], capsys: pytest.CaptureFixture[str], *, codes: tuple[int, ...] = (1, 2)
+) -> str:
     """Run ``argv`` twice (text, then --json); assert the corpus rules; return the error line."""
     before = snapshot(root)
     code = cli.main(argv)

@@ -260,7 +260,14 @@ def _train(
         if ctx.is_main:
             wall = wall_before + time.perf_counter() - t_call
             last = R.last_state(
-                model, optimizer, scheduler, gen, history, (best_val, best_epoch, bad_epochs, stopped), wall
+                model,
+                optimizer,
+                scheduler,
+                gen,
+                history,
+                (best_val, best_epoch, bad_epochs, stopped),
+                best_weights,
+                wall,
             )
             R.save_epoch(
                 out_dir, config, epoch, metrics, best_weights=best_weights, improved=improved, last=last,

@@ -90,18 +90,36 @@ def restore(
             f"cannot resume {str(out_dir)!r}: {where} is damaged or not from spikeforge "
             f"({type(err).__name__}: {message}); {_start_over(out_dir)}"
         ) from None
-    best_weights = None
-    if best_epoch > 0:
-        best_path = out_dir / "best.pt"
-        try:
-            best_weights = check_state_dict(read_checkpoint(best_path)["model"], f"checkpoint {str(best_path)!r}")
-            match_state_dict(model, best_weights, f"checkpoint {str(best_path)!r}")
-        except (FileNotFoundError, ValueError) as err:
-            raise ValueError(
-                f"cannot resume {str(out_dir)!r}: its best.pt is missing or damaged ({err}); start the run again "
-                "with --overwrite (overwrite=True), or train into a new --out"
-            ) from None
+    best_weights = _best_weights(state, out_dir, model, best_epoch) if best_epoch > 0 else None
     return Restored(history, best_val, best_epoch, bad_epochs, stopped, wall, best_weights)
+
+
+def _best_weights(state: dict[str, Any], out_dir: Path, model: nn.Module, best_epoch: int) -> dict[str, Tensor]:
+    """The best weights so far: ``checkpoint.pt``'s own copy (``best_model``), so a ``best.pt`` written ahead of
+    a checkpoint that then failed (a kill or a full disk between the two writes) is never mixed in; checkpoints
+    without that copy use ``best.pt`` if it holds exactly ``best_epoch``."""
+    if "best_model" in state:
+        where = f"checkpoint {str(out_dir / 'checkpoint.pt')!r} (best weights)"
+        try:
+            weights = check_state_dict(state["best_model"], where)
+            match_state_dict(model, weights, where)
+        except ValueError as err:
+            raise ValueError(f"cannot resume {str(out_dir)!r}: {err}; {_start_over(out_dir)}") from None
+        return weights
+    best_path = out_dir / "best.pt"
+    try:
+        best = read_checkpoint(best_path)
+        weights = check_state_dict(best["model"], f"checkpoint {str(best_path)!r}")
+        match_state_dict(model, weights, f"checkpoint {str(best_path)!r}")
+        if best["epoch"] != best_epoch:
+            raise ValueError(f"it holds epoch {best['epoch']}, the checkpoint's best epoch is {best_epoch}")
+    except (FileNotFoundError, ValueError) as err:
+        raise ValueError(
+            f"cannot resume {str(out_dir)!r}: its best.pt is missing, damaged or from another epoch "
+            f"({str(err).split('; ')[0]}); start the run again with --overwrite (overwrite=True), or train into a "
+            "new --out"
+        ) from None
+    return weights
 
 
 def _write_error(path: Path, err: OSError, saved: str) -> RunWriteError:
@@ -151,12 +169,14 @@ def save_epoch(
 
 def last_state(
     model: nn.Module, optimizer: Any, scheduler: Any, gen: torch.Generator, history: list[dict[str, Any]],
-    best: tuple[float, int, int, bool], wall_time_s: float,
+    best: tuple[float, int, int, bool], best_weights: dict[str, Tensor] | None, wall_time_s: float,
 ) -> dict[str, Any]:  # fmt: skip
-    """What ``checkpoint.pt`` holds besides the format, config, epoch and metrics (see :func:`save_epoch`)."""
+    """What ``checkpoint.pt`` holds besides the format, config, epoch and metrics (see :func:`save_epoch`),
+    including its own copy of the best weights so far (``best_model``; resuming never depends on ``best.pt``)."""
     best_val, best_epoch, bad_epochs, stopped = best
     return {
         "model": model.state_dict(),
+        "best_model": best_weights,
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "rng": rng_state(gen),
