@@ -24,9 +24,14 @@ import torch
 from spikeforge import cli
 from spikeforge.cli import _main
 from spikeforge.cli._config_options import add_config_options
-from spikeforge.cli.train import default_out, summary_text, train_config
-from spikeforge.data import dataset_info, list_datasets
-from spikeforge.models import DECODINGS, ENCODINGS, list_models
+from spikeforge.cli.train import default_out
+from spikeforge.cli.train import summary_text
+from spikeforge.cli.train import train_config
+from spikeforge.data import dataset_info
+from spikeforge.data import list_datasets
+from spikeforge.models import DECODINGS
+from spikeforge.models import ENCODINGS
+from spikeforge.models import list_models
 from spikeforge.neurons import list_neurons
 from spikeforge.surrogate import list_surrogates
 from spikeforge.train import TrainConfig
@@ -59,12 +64,37 @@ def test_train_defaults_are_trainconfig_defaults() -> None:
 
 def test_train_options_map_to_config_fields() -> None:
     args = cli.build_parser().parse_args(
-        ["train", "--epochs", "3", "--hidden", "8", "16", "--lr", "0.01", "--seed", "5", "--neuron", "alif",
-         "--surrogate", "atan", "--time-steps", "7", "--data-dir", "/some/where"]
+        [
+            "train",
+            "--epochs",
+            "3",
+            "--hidden",
+            "8",
+            "16",
+            "--lr",
+            "0.01",
+            "--seed",
+            "5",
+            "--neuron",
+            "alif",
+            "--surrogate",
+            "atan",
+            "--time-steps",
+            "7",
+            "--data-dir",
+            "/some/where",
+        ]
     )
     cfg = train_config(args)
     assert (cfg.epochs, cfg.hidden, cfg.lr, cfg.seed, cfg.neuron, cfg.surrogate, cfg.time_steps) == (
-        3, (8, 16), 0.01, 5, "alif", "atan", 7)
+        3,
+        (8, 16),
+        0.01,
+        5,
+        "alif",
+        "atan",
+        7,
+    )
     assert cfg.data_dir == "/some/where"
     assert args.out is None and not args.resume and not args.overwrite
 
@@ -80,7 +110,9 @@ def test_help_has_a_runnable_example(capsys: pytest.CaptureFixture[str], command
     code, out, _ = run(capsys, command, "--help")
     assert code == 0
     assert "example:" in out
-    examples = [line.strip() for line in out.split("example:")[1].splitlines() if line.strip().startswith("spikeforge ")]
+    examples = [
+        line.strip() for line in out.split("example:")[1].splitlines() if line.strip().startswith("spikeforge ")
+    ]
     assert examples
     parser = cli.build_parser()
     for line in examples:
@@ -117,7 +149,9 @@ def test_unknown_option_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
         ("--decoding", list(DECODINGS)),
     ],
 )
-def test_unknown_name_exits_2_listing_choices(capsys: pytest.CaptureFixture[str], option: str, valid: list[str]) -> None:
+def test_unknown_name_exits_2_listing_choices(
+    capsys: pytest.CaptureFixture[str], option: str, valid: list[str]
+) -> None:
     code, out, err = run(capsys, "train", option, "no_such_thing")
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1
@@ -193,8 +227,9 @@ def test_failure_json_envelope(command: str, tmp_path: Path, capsys: pytest.Capt
     assert code == exit_code and "\n" not in envelope["error"] and envelope["error"] in err.splitlines()[-1]
 
 
-def test_malloc_changes_the_process_only_when_asked(monkeypatch: pytest.MonkeyPatch,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_malloc_changes_the_process_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     calls: list[str] = []
     monkeypatch.setitem(_main.MALLOC, "steady", lambda: calls.append("steady") or True)
     assert run(capsys, "info")[0] == 0  # called from Python: default "system"
@@ -209,8 +244,9 @@ def test_malloc_changes_the_process_only_when_asked(monkeypatch: pytest.MonkeyPa
     assert code == 2 and "steady" in err and calls == ["steady", "steady"]
 
 
-def test_the_program_defaults_to_steady_malloc_and_can_opt_out(monkeypatch: pytest.MonkeyPatch,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_program_defaults_to_steady_malloc_and_can_opt_out(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     calls: list[str] = []
     monkeypatch.setitem(_main.MALLOC, "steady", lambda: calls.append("steady") or True)
     for argv, expected in ((["spikeforge", "info"], ["steady"]), (["spikeforge", "--malloc", "system", "info"], [])):
@@ -337,8 +373,18 @@ def test_evaluate_reproduces_test_accuracy(trained: dict[str, Any], capsys: pyte
 
 def test_train_summary_table(trained: dict[str, Any]) -> None:
     text = summary_text(result_of(trained["stdout"], "train"))
-    for row in ("epochs run", "best epoch", "train accuracy", "val accuracy", "test accuracy", "firing rate",
-                "spikes per sample", "wall time", "run directory", str(trained["out_dir"])):
+    for row in (
+        "epochs run",
+        "best epoch",
+        "train accuracy",
+        "val accuracy",
+        "test accuracy",
+        "firing rate",
+        "spikes per sample",
+        "wall time",
+        "run directory",
+        str(trained["out_dir"]),
+    ):
         assert row in text
 
 
@@ -370,7 +416,9 @@ def test_train_overwrite_quiet_no_plots(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 @pytest.mark.parametrize("content", [b"this is not a checkpoint", b""])
-def test_evaluate_corrupt_checkpoint_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes) -> None:
+def test_evaluate_corrupt_checkpoint_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes
+) -> None:
     bad = tmp_path / "bad.pt"
     bad.write_bytes(content)
     code, out, err = run(capsys, "evaluate", str(bad))
@@ -381,7 +429,9 @@ def test_evaluate_corrupt_checkpoint_exits_1(tmp_path: Path, capsys: pytest.Capt
         assert code == 1 and "Traceback" in err
 
 
-def test_evaluate_truncated_checkpoint_exits_1(trained: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluate_truncated_checkpoint_exits_1(
+    trained: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = (trained["out_dir"] / "best.pt").read_bytes()
     cut = tmp_path / "cut.pt"
     cut.write_bytes(data[: len(data) // 2])
@@ -435,8 +485,9 @@ def test_every_option_has_its_own_help_text(command: str) -> None:
         ["train", "--dataset", "no_such_thing"],
     ],
 )
-def test_unknown_names_and_bad_values_exit_2_everywhere(argv: list[str], tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_names_and_bad_values_exit_2_everywhere(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, err = run(capsys, *[a.format(tmp=tmp_path) for a in argv])
     assert code == 2 and out == "", err
     assert err.strip().splitlines()[-1].startswith(f"spikeforge {argv[0]}: error:")
@@ -456,8 +507,9 @@ def test_resume_refuses_a_folder_without_a_run(make: str, tmp_path: Path, capsys
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing trained, nothing written
 
 
-def test_a_failed_start_leaves_nothing_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_failed_start_leaves_nothing_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     for argv in (["train", "--dataset", "mnist"], ["train", "--dataset", "mnist", "--out", "run"]):
         code, out, err = run(capsys, *argv, *TINY)
@@ -465,8 +517,9 @@ def test_a_failed_start_leaves_nothing_on_disk(tmp_path: Path, monkeypatch: pyte
         assert list(tmp_path.iterdir()) == []  # no runs/... or run/ folder
 
 
-def test_plot_failure_still_prints_the_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_plot_failure_still_prints_the_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from spikeforge.cli import plots
 
     def full_disk(*args: Any, **kwargs: Any) -> Any:
@@ -485,13 +538,18 @@ def test_plot_failure_still_prints_the_summary(tmp_path: Path, monkeypatch: pyte
 
 
 @pytest.mark.parametrize("present", [True, False])
-def test_info_finds_fashion_mnist_in_its_default_place(present: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_info_finds_fashion_mnist_in_its_default_place(
+    present: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from spikeforge.data import mnist
 
     if present:
-        for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-                     "t10k-labels-idx1-ubyte.gz"):
+        for name in (
+            "train-images-idx3-ubyte.gz",
+            "train-labels-idx1-ubyte.gz",
+            "t10k-images-idx3-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz",
+        ):
             (tmp_path / name).write_bytes(b"")
     monkeypatch.setattr(mnist, "FASHION_MNIST_SYSTEM_DIR", tmp_path)
     code, out, _ = run(capsys, "info")
@@ -517,8 +575,9 @@ class _Payload:
 
 
 @pytest.mark.parametrize("command", ["evaluate", "energy", "export"])
-def test_a_foreign_or_malicious_checkpoint_is_refused_safely(command: str, tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_foreign_or_malicious_checkpoint_is_refused_safely(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     marker = tmp_path / "pwned"
     bad = tmp_path / "evil.pt"
     torch.save({"model": _Payload(marker)}, bad)
@@ -530,8 +589,9 @@ def test_a_foreign_or_malicious_checkpoint_is_refused_safely(command: str, tmp_p
     assert not marker.exists()
 
 
-def test_a_truncated_checkpoint_is_reported_as_such(trained: dict[str, Any], tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_truncated_checkpoint_is_reported_as_such(
+    trained: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = (trained["out_dir"] / "best.pt").read_bytes()
     cut = tmp_path / "cut.pt"
     cut.write_bytes(data[: len(data) // 2])
@@ -551,3 +611,117 @@ def test_steady_malloc_respects_the_environment(monkeypatch: pytest.MonkeyPatch)
         import ctypes.util
 
         assert result is (ctypes.util.find_library("c") is not None)
+
+
+# ---- one-line errors, the lock during the summary, the thread policy of the other subcommands ----------
+
+
+@pytest.mark.parametrize("argv", [["train", "--epochs", "x"], ["evaluate"], ["convert", "--steps"], ["info", "extra"]])
+def test_usage_errors_are_one_line_with_a_help_hint(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert "usage:" not in err and f"see 'spikeforge {argv[0]} --help'" in err
+    code, out, err = run(capsys, *argv, "--json")
+    envelope = json.loads(out)
+    assert code == 2 and envelope["ok"] is False and envelope["exit_code"] == 2 and envelope["command"] == argv[0]
+    assert "usage:" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_unanticipated_error_is_one_line_and_its_traceback_only_with_debug(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(args: argparse.Namespace) -> Any:
+        raise KeyError("surprise")
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    monkeypatch.setattr(sub.choices["info"], "_defaults", {**sub.choices["info"]._defaults, "handler": broken})
+    monkeypatch.setattr(_main, "build_parser", lambda malloc="system": parser)
+    code, out, err = run(capsys, "info")
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert "internal error (KeyError" in err and "--debug" in err and "Traceback" not in err
+    code, out, err = run(capsys, "info", "--debug")
+    assert code == 1 and "Traceback" in err and "internal error" in err.strip().splitlines()[-1]
+
+
+def test_out_of_memory_inside_torch_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def oom(args: argparse.Namespace) -> Any:
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: 5 bytes")
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    monkeypatch.setattr(sub.choices["info"], "_defaults", {**sub.choices["info"]._defaults, "handler": oom})
+    monkeypatch.setattr(_main, "build_parser", lambda malloc="system": parser)
+    code, _, err = run(capsys, "info")
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "out of memory" in err and "smaller" in err
+
+
+def test_the_run_directory_stays_locked_until_the_summary_is_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spikeforge.cli import train as train_cli
+    from spikeforge.training.rundir import RunDirBusyError
+    from spikeforge.training.rundir import RunLock
+
+    seen: list[str] = []
+
+    def energy(model: Any, test_ds: Any) -> dict[str, float]:  # the last step of the summary
+        try:
+            RunLock(tmp_path / "run").acquire()
+            seen.append("free")
+        except RunDirBusyError:
+            seen.append("locked")
+        return {}
+
+    monkeypatch.setattr(train_cli, "_energy_per_inference", energy)
+    code, _, err = run(capsys, "train", *TINY, "--out", str(tmp_path / "run"), "--quiet", "--no-plots")
+    assert code == 0, err
+    assert seen == ["locked"]
+    with RunLock(tmp_path / "run"):  # released when the command returns
+        pass
+
+
+@pytest.mark.parametrize("command", ["evaluate", "energy"])
+def test_evaluate_and_energy_use_the_training_thread_policy(
+    command: str, trained: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spikeforge.training import saved
+    from spikeforge.training import threads
+
+    chosen: list[int] = []
+    real = threads.use_threads
+
+    def spy(n: int) -> Any:
+        chosen.append(n)
+        return real(n)
+
+    monkeypatch.setattr(threads, "use_threads", spy)
+    monkeypatch.setattr(saved, "use_threads", spy)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    before = torch.get_num_threads()
+    argv = [command, str(trained["out_dir"] / "best.pt")] + (["--samples", "16"] if command == "energy" else [])
+    code, _, err = run(capsys, *argv)
+    assert code == 0, err
+    assert chosen == [1] and torch.get_num_threads() == before  # OMP_NUM_THREADS applied once, restored after
+
+
+def test_convert_uses_the_thread_policy_of_its_ann(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spikeforge.cli import convert
+
+    chosen: list[int] = []
+    real = convert.use_threads
+
+    def spy(n: int) -> Any:
+        chosen.append(n)
+        return real(n)
+
+    monkeypatch.setattr(convert, "use_threads", spy)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    code, _, err = run(capsys, "convert", "--dataset", "yinyang", "--epochs", "1", "--steps", "1", "--test-size", "16",
+                       "--calib-size", "16", "--no-errors")  # fmt: skip
+    assert code == 0, err
+    assert chosen == [1]

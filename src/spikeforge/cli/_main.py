@@ -168,8 +168,9 @@ def main(argv: Sequence[str] | None = None, *, malloc: str = DEFAULT_MALLOC) -> 
         args = parser.parse_args(tokens)
     except _ParseError as e:  # usage error: the command and --json are taken from the raw tokens
         command = next((t for t in tokens if t in {c.name for c in COMMANDS}), None)
-        hint = UsageError(f"{e}; see '{e.parser.prog} --help'")
-        return _report(e.parser.prog, command, hint, 2, as_json="--json" in tokens, debug=False)
+        where = f"{PROG} {command}" if command is not None else e.parser.prog
+        hint = UsageError(f"{e}; see '{where} --help'")
+        return _report(where, command, hint, 2, as_json="--json" in tokens, debug=False)
     except SystemExit as e:  # --help or --version (already printed)
         return e.code if isinstance(e.code, int) else 0
     if args.command is None:
