@@ -281,3 +281,15 @@ def test_a_run_stopped_before_its_first_checkpoint_says_overwrite(tmp_path: Path
     for kwargs in ({}, {"resume": True}):
         with pytest.raises(FileExistsError, match=r"stopped before its first checkpoint.*--overwrite"):
             train(tiny(), run, **kwargs)
+
+
+def test_training_on_data_of_the_wrong_shape_names_both_shapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spikeforge.training import loop
+
+    x, y = torch.zeros(20, 5), torch.zeros(20, dtype=torch.long)
+    monkeypatch.setattr(
+        loop, "load_splits", lambda config, data_dir=None: {s: (x, y) for s in ("train", "validation", "test")}
+    )
+    with pytest.raises(ValueError, match=r"training: the data's samples have shape \[5\] but .* takes \[4\]"):
+        train(tiny(), tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -230,6 +230,12 @@ def convert_command(
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     gen = torch.Generator().manual_seed(seed)
+    loaded = None
+    if load is not None:  # checked before any data is read: a bad file fails fast
+        from spikeforge.data import dataset_info
+
+        info = dataset_info(dataset)
+        loaded = _load_ann(load, method, tuple(int(d) for d in info.input_shape), int(info.num_classes), dataset)
     train = get_dataset(dataset, "train", data_dir=data_dir)
     test = get_dataset(dataset, "test", data_dir=data_dir)
     x_test, y_test = (test.x, test.y) if test_size is None else (test.x[:test_size], test.y[:test_size])
@@ -238,8 +244,8 @@ def convert_command(
     arch = default_arch(in_shape) if arch == "auto" else arch
     epochs = default_epochs(int(train.x.shape[0])) if epochs is None else epochs
     t0 = time.perf_counter()
-    if load is not None:
-        ann, arch, levels = _load_ann(load, method, in_shape, num_classes, dataset)
+    if loaded is not None:
+        ann, arch, levels = loaded
         epochs = None
     else:
         with torch.random.fork_rng():

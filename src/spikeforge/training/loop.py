@@ -30,6 +30,7 @@ from spikeforge.training.rundir import RUN_FILES
 from spikeforge.training.rundir import RunLock
 from spikeforge.training.rundir import check_out_dir
 from spikeforge.training.rundir import start_out_dir
+from spikeforge.training.splits import check_input_shape
 from spikeforge.training.splits import load_splits
 
 __all__ = ["Callback", "TrainResult", "train", "load_splits", "RUN_FILES"]
@@ -173,6 +174,7 @@ def _train(
 
     data = load_splits(config)
     (x_tr, y_tr), (x_val, y_val), (x_te, y_te) = data["train"], data["validation"], data["test"]
+    check_input_shape(x_tr, config, "training")  # before a layer fails with a backend's error
     n_train, bs, dev = len(y_tr), config.batch_size, ctx.device
     n_batches = math.ceil(n_train / bs)
 

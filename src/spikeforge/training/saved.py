@@ -15,6 +15,7 @@ from spikeforge.training.evaluate import evaluate_tensors
 from spikeforge.training.memory import check_run_memory
 from spikeforge.training.models import SNNClassifier
 from spikeforge.training.models import build_model
+from spikeforge.training.splits import check_input_shape
 from spikeforge.training.splits import load_splits
 from spikeforge.training.threads import threads_for
 from spikeforge.training.threads import use_threads
@@ -99,20 +100,6 @@ def config_of(ckpt: dict[str, Any], where: str) -> TrainConfig:
         raise ValueError(
             f"{where} holds an invalid config ({message}); the file is damaged or not from spikeforge"
         ) from None
-
-
-def check_input_shape(x: torch.Tensor, config: TrainConfig, where: str) -> None:
-    """``ValueError`` when the samples ``x`` do not have the shape of ``config.dataset``'s inputs (found before a
-    layer fails with a backend error such as oneDNN's "could not create a primitive descriptor")."""
-    from spikeforge.data import dataset_info
-
-    want = tuple(int(d) for d in dataset_info(config.dataset).input_shape)
-    have = tuple(int(d) for d in x.shape[1:])
-    if have != want:
-        raise ValueError(
-            f"{where}: the data's samples have shape {list(have)} but the model of dataset {config.dataset!r} "
-            f"takes {list(want)}; give the --data-dir of that dataset's files"
-        )
 
 
 def evaluate_checkpoint(

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from spikeforge.training.config import TrainConfig
 
-__all__ = ["load_splits"]
+__all__ = ["load_splits", "check_input_shape"]
 
 
 def load_splits(config: TrainConfig, data_dir: str | None = None) -> dict[str, tuple[Tensor, Tensor]]:
@@ -33,3 +33,17 @@ def load_splits(config: TrainConfig, data_dir: str | None = None) -> dict[str, t
         xv, yv = x[perm[:n_val]], y[perm[:n_val]]
         x, y = x[perm[n_val:]], y[perm[n_val:]]
     return {"train": (x, y), "validation": (xv, yv), "test": (test.x, test.y)}
+
+
+def check_input_shape(x: torch.Tensor, config: TrainConfig, where: str) -> None:
+    """``ValueError`` when the samples ``x`` do not have the shape of ``config.dataset``'s inputs (found before a
+    layer fails with a backend error such as oneDNN's "could not create a primitive descriptor")."""
+    from spikeforge.data import dataset_info
+
+    want = tuple(int(d) for d in dataset_info(config.dataset).input_shape)
+    have = tuple(int(d) for d in x.shape[1:])
+    if have != want:
+        raise ValueError(
+            f"{where}: the data's samples have shape {list(have)} but the model of dataset {config.dataset!r} "
+            f"takes {list(want)}; give the --data-dir of that dataset's files"
+        )
