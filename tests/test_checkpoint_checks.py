@@ -293,3 +293,31 @@ def test_training_on_data_of_the_wrong_shape_names_both_shapes(tmp_path: Path, m
     with pytest.raises(ValueError, match=r"training: the data's samples have shape \[5\] but .* takes \[4\]"):
         train(tiny(), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_lock_falls_back_to_a_lock_file_where_directories_cannot_be_locked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fcntl
+    import stat
+
+    real = fcntl.flock
+
+    def no_directory_locks(fd: int, op: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", no_directory_locks)
+    with RunLock(tmp_path):
+        assert (tmp_path / ".spikeforge.lock").is_file()
+        with pytest.raises(RunDirBusyError):
+            RunLock(tmp_path).acquire()
+    from spikeforge.training.rundir import check_out_dir
+
+    assert check_out_dir(tmp_path, resume=False, overwrite=False) is False  # the lock file is not a run file
+    (tmp_path / ".spikeforge.lock").unlink()
+    (tmp_path / ".spikeforge.lock").symlink_to(tmp_path / "victim")  # planted: never followed
+    with pytest.raises(OSError, match="cannot lock the run directory"):
+        RunLock(tmp_path).acquire()
+    assert not (tmp_path / "victim").exists()

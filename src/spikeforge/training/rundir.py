@@ -24,6 +24,7 @@ __all__ = ["RUN_FILES", "RunLock", "RunDirBusyError", "check_out_dir", "start_ou
 RUN_FILES = ("config.json", "metrics.json", "checkpoint.pt", "best.pt")
 #: The lock file, used only where the file system cannot lock a directory (e.g. some network file systems).
 LOCK_FILE = ".spikeforge.lock"
+_BUSY = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
 
 
 class RunDirBusyError(BlockingIOError):
@@ -47,27 +48,22 @@ class RunLock:
         return self._fd is not None
 
     def acquire(self) -> RunLock:
-        import fcntl
-
+        """Take the lock (idempotent); :class:`RunDirBusyError` when another holder has it. Without ``fcntl``
+        (Windows) there is no lock and this does nothing."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return self
         if self._fd is not None:
             return self
-        flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC
-        fd = os.open(self.path, flags)
+        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as err:
-                if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise self._busy() from None
-                os.close(fd)  # this file system cannot lock a directory: lock a file in it instead
-                fd = self._lock_file()
-        except BaseException:
-            if fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-            raise
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            os.close(fd)
+            if err.errno in _BUSY:
+                raise self._busy() from None
+            fd = self._lock_file()  # this file system cannot lock a directory: lock a file in it instead
         self._fd = fd
         return self
 
@@ -75,12 +71,21 @@ class RunLock:
         import fcntl
 
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC
-        fd = os.open(self.path / LOCK_FILE, flags, 0o644)
+        try:
+            fd = os.open(self.path / LOCK_FILE, flags, 0o644)
+        except OSError as err:  # e.g. ELOOP: a symbolic link planted at the lock file's name, never followed
+            raise OSError(
+                err.errno,
+                f"cannot lock the run directory {str(self.path)!r}: {str(self.path / LOCK_FILE)!r} cannot be opened "
+                f"({err.strerror}); remove it",
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as err:
             os.close(fd)
-            raise self._busy() from None
+            if err.errno in _BUSY:
+                raise self._busy() from None
+            raise OSError(err.errno, f"cannot lock the run directory {str(self.path)!r}: {err.strerror}") from None
         return fd
 
     def _busy(self) -> RunDirBusyError:
