@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from typing import TypeVar
 
 __all__ = ["RUN_FILES", "RunLock", "RunDirBusyError", "check_out_dir", "start_out_dir", "check_resumable"]
 
@@ -25,6 +26,13 @@ RUN_FILES = ("config.json", "metrics.json", "checkpoint.pt", "best.pt")
 #: The lock file, used only where the file system cannot lock a directory (e.g. some network file systems).
 LOCK_FILE = ".spikeforge.lock"
 _BUSY = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+E = TypeVar("E", bound=OSError)
+
+
+def _with_errno(error: E, code: int | None) -> E:
+    """``error`` (built from a message alone, so ``str()`` has no ``[Errno N]`` prefix) with ``errno`` set."""
+    error.errno = code
+    return error
 
 
 class RunDirBusyError(BlockingIOError):
@@ -74,10 +82,9 @@ class RunLock:
         try:
             fd = os.open(self.path / LOCK_FILE, flags, 0o644)
         except OSError as err:  # e.g. ELOOP: a symbolic link planted at the lock file's name, never followed
-            raise OSError(
-                err.errno,
-                f"cannot lock the run directory {str(self.path)!r}: {str(self.path / LOCK_FILE)!r} cannot be opened "
-                f"({err.strerror}); remove it",
+            message = f"{str(self.path / LOCK_FILE)!r} cannot be opened ({err.strerror}); remove it"
+            raise _with_errno(
+                OSError(f"cannot lock the run directory {str(self.path)!r}: {message}"), err.errno
             ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -85,14 +92,18 @@ class RunLock:
             os.close(fd)
             if err.errno in _BUSY:
                 raise self._busy() from None
-            raise OSError(err.errno, f"cannot lock the run directory {str(self.path)!r}: {err.strerror}") from None
+            raise _with_errno(
+                OSError(f"cannot lock the run directory {str(self.path)!r}: {err.strerror}"), err.errno
+            ) from None
         return fd
 
     def _busy(self) -> RunDirBusyError:
-        return RunDirBusyError(
+        return _with_errno(
+            RunDirBusyError(
+                f"another training is running in {str(self.path)!r} (it holds the run directory's lock); wait for "
+                "it to finish or stop it, or train into another --out"
+            ),
             errno.EWOULDBLOCK,
-            f"another training is running in {str(self.path)!r} (it holds the run directory's lock); wait for it "
-            "to finish or stop it, or train into another --out",
         )
 
     def release(self) -> None:
