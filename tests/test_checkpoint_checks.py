@@ -321,3 +321,40 @@ def test_lock_falls_back_to_a_lock_file_where_directories_cannot_be_locked(
     with pytest.raises(OSError, match="cannot lock the run directory"):
         RunLock(tmp_path).acquire()
     assert not (tmp_path / "victim").exists()
+
+
+def _wrong_moment(ck: dict[str, Any]) -> None:
+    state = ck["optimizer"]["state"][0]
+    state["exp_avg"] = torch.zeros(3, 3)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        _wrong_moment,
+        lambda ck: ck.update(history=["x"]),
+        lambda ck: ck["history"][0].pop("val_acc"),
+        lambda ck: ck.update(rng="garbage"),
+        lambda ck: ck.update(best_model={"w": torch.zeros(1)}),
+        lambda ck: ck.update(best_epoch=7),
+        lambda ck: ck.update(scheduler=[1]),
+        lambda ck: ck.pop("optimizer"),
+    ],
+)
+def test_a_damaged_checkpoint_is_not_resumed_and_the_advice_can_be_followed(damage: Any, run_dir: Path,
+                                                                           tmp_path: Path) -> None:  # fmt: skip
+    import hashlib
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for f in run_dir.iterdir():
+        (run / f.name).write_bytes(f.read_bytes())
+    ck = torch.load(run / "checkpoint.pt", weights_only=True)
+    damage(ck)
+    torch.save(ck, run / "checkpoint.pt")
+    before = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in run.iterdir()}
+    with pytest.raises(ValueError, match=r"cannot resume .*--overwrite") as info:
+        train(tiny(), run, resume=True)
+    assert "\n" not in str(info.value)
+    assert {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in run.iterdir()} == before
+    assert train(tiny(), run, overwrite=True).history  # the advice works

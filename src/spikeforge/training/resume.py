@@ -75,11 +75,13 @@ def restore(
         match_state_dict(model, weights, where)
         model.load_state_dict(weights)
         optimizer.load_state_dict(state["optimizer"])
+        _check_optimizer_state(optimizer)
         scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"], gen)
         history = list(state["history"])
-        if not all(isinstance(h, dict) for h in history):
-            raise TypeError("history entries must be dicts")
+        for h in history:
+            if not isinstance(h, dict) or not all(isinstance(h.get(k), (int, float)) for k in _HISTORY_NUMBERS):
+                raise TypeError(f"each history entry must be a dict with numbers {', '.join(_HISTORY_NUMBERS)}")
         best_val, best_epoch = float(state["best_val_acc"]), int(state["best_epoch"])
         bad_epochs, stopped, wall = int(state["bad_epochs"]), bool(state["stopped"]), float(state["wall_time_s"])
         if not (0 <= best_epoch <= len(history) and math.isfinite(wall)):
@@ -92,6 +94,22 @@ def restore(
         ) from None
     best_weights = _best_weights(state, out_dir, model, best_epoch) if best_epoch > 0 else None
     return Restored(history, best_val, best_epoch, bad_epochs, stopped, wall, best_weights)
+
+
+#: History entries the loop reads back after resuming.
+_HISTORY_NUMBERS = ("epoch", "val_acc", "test_acc")
+
+
+def _check_optimizer_state(optimizer: Any) -> None:
+    """Every saved per-parameter tensor (AdamW's moments) has its parameter's shape (a wrong one would fail only
+    at the first step, deep inside the optimizer)."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            for name, value in optimizer.state.get(p, {}).items():
+                if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != p.shape:
+                    raise ValueError(
+                        f"optimizer state {name!r} has shape {list(value.shape)}, its weight {list(p.shape)}"
+                    )
 
 
 def _best_weights(state: dict[str, Any], out_dir: Path, model: nn.Module, best_epoch: int) -> dict[str, Tensor]:
