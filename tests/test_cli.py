@@ -24,14 +24,9 @@ import torch
 from spikeforge import cli
 from spikeforge.cli import _main
 from spikeforge.cli._config_options import add_config_options
-from spikeforge.cli.train import default_out
-from spikeforge.cli.train import summary_text
-from spikeforge.cli.train import train_config
-from spikeforge.data import dataset_info
-from spikeforge.data import list_datasets
-from spikeforge.models import DECODINGS
-from spikeforge.models import ENCODINGS
-from spikeforge.models import list_models
+from spikeforge.cli.train import default_out, summary_text, train_config
+from spikeforge.data import dataset_info, list_datasets
+from spikeforge.models import DECODINGS, ENCODINGS, list_models
 from spikeforge.neurons import list_neurons
 from spikeforge.surrogate import list_surrogates
 from spikeforge.train import TrainConfig
@@ -64,37 +59,12 @@ def test_train_defaults_are_trainconfig_defaults() -> None:
 
 def test_train_options_map_to_config_fields() -> None:
     args = cli.build_parser().parse_args(
-        [
-            "train",
-            "--epochs",
-            "3",
-            "--hidden",
-            "8",
-            "16",
-            "--lr",
-            "0.01",
-            "--seed",
-            "5",
-            "--neuron",
-            "alif",
-            "--surrogate",
-            "atan",
-            "--time-steps",
-            "7",
-            "--data-dir",
-            "/some/where",
-        ]
+        ["train", "--epochs", "3", "--hidden", "8", "16", "--lr", "0.01", "--seed", "5", "--neuron", "alif",
+         "--surrogate", "atan", "--time-steps", "7", "--data-dir", "/some/where"]
     )
     cfg = train_config(args)
     assert (cfg.epochs, cfg.hidden, cfg.lr, cfg.seed, cfg.neuron, cfg.surrogate, cfg.time_steps) == (
-        3,
-        (8, 16),
-        0.01,
-        5,
-        "alif",
-        "atan",
-        7,
-    )
+        3, (8, 16), 0.01, 5, "alif", "atan", 7)
     assert cfg.data_dir == "/some/where"
     assert args.out is None and not args.resume and not args.overwrite
 
@@ -110,9 +80,7 @@ def test_help_has_a_runnable_example(capsys: pytest.CaptureFixture[str], command
     code, out, _ = run(capsys, command, "--help")
     assert code == 0
     assert "example:" in out
-    examples = [
-        line.strip() for line in out.split("example:")[1].splitlines() if line.strip().startswith("spikeforge ")
-    ]
+    examples = [line.strip() for line in out.split("example:")[1].splitlines() if line.strip().startswith("spikeforge ")]
     assert examples
     parser = cli.build_parser()
     for line in examples:
@@ -149,9 +117,7 @@ def test_unknown_option_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
         ("--decoding", list(DECODINGS)),
     ],
 )
-def test_unknown_name_exits_2_listing_choices(
-    capsys: pytest.CaptureFixture[str], option: str, valid: list[str]
-) -> None:
+def test_unknown_name_exits_2_listing_choices(capsys: pytest.CaptureFixture[str], option: str, valid: list[str]) -> None:
     code, out, err = run(capsys, "train", option, "no_such_thing")
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1
@@ -227,9 +193,8 @@ def test_failure_json_envelope(command: str, tmp_path: Path, capsys: pytest.Capt
     assert code == exit_code and "\n" not in envelope["error"] and envelope["error"] in err.splitlines()[-1]
 
 
-def test_malloc_changes_the_process_only_when_asked(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_malloc_changes_the_process_only_when_asked(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
     calls: list[str] = []
     monkeypatch.setitem(_main.MALLOC, "steady", lambda: calls.append("steady") or True)
     assert run(capsys, "info")[0] == 0  # called from Python: default "system"
@@ -244,9 +209,8 @@ def test_malloc_changes_the_process_only_when_asked(
     assert code == 2 and "steady" in err and calls == ["steady", "steady"]
 
 
-def test_the_program_defaults_to_steady_malloc_and_can_opt_out(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_the_program_defaults_to_steady_malloc_and_can_opt_out(monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
     calls: list[str] = []
     monkeypatch.setitem(_main.MALLOC, "steady", lambda: calls.append("steady") or True)
     for argv, expected in ((["spikeforge", "info"], ["steady"]), (["spikeforge", "--malloc", "system", "info"], [])):
@@ -373,18 +337,8 @@ def test_evaluate_reproduces_test_accuracy(trained: dict[str, Any], capsys: pyte
 
 def test_train_summary_table(trained: dict[str, Any]) -> None:
     text = summary_text(result_of(trained["stdout"], "train"))
-    for row in (
-        "epochs run",
-        "best epoch",
-        "train accuracy",
-        "val accuracy",
-        "test accuracy",
-        "firing rate",
-        "spikes per sample",
-        "wall time",
-        "run directory",
-        str(trained["out_dir"]),
-    ):
+    for row in ("epochs run", "best epoch", "train accuracy", "val accuracy", "test accuracy", "firing rate",
+                "spikes per sample", "wall time", "run directory", str(trained["out_dir"])):
         assert row in text
 
 
@@ -416,9 +370,7 @@ def test_train_overwrite_quiet_no_plots(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 @pytest.mark.parametrize("content", [b"this is not a checkpoint", b""])
-def test_evaluate_corrupt_checkpoint_exits_1(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes
-) -> None:
+def test_evaluate_corrupt_checkpoint_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes) -> None:
     bad = tmp_path / "bad.pt"
     bad.write_bytes(content)
     code, out, err = run(capsys, "evaluate", str(bad))
@@ -429,9 +381,7 @@ def test_evaluate_corrupt_checkpoint_exits_1(
         assert code == 1 and "Traceback" in err
 
 
-def test_evaluate_truncated_checkpoint_exits_1(
-    trained: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_evaluate_truncated_checkpoint_exits_1(trained: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = (trained["out_dir"] / "best.pt").read_bytes()
     cut = tmp_path / "cut.pt"
     cut.write_bytes(data[: len(data) // 2])
@@ -485,9 +435,8 @@ def test_every_option_has_its_own_help_text(command: str) -> None:
         ["train", "--dataset", "no_such_thing"],
     ],
 )
-def test_unknown_names_and_bad_values_exit_2_everywhere(
-    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_unknown_names_and_bad_values_exit_2_everywhere(argv: list[str], tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, *[a.format(tmp=tmp_path) for a in argv])
     assert code == 2 and out == "", err
     assert err.strip().splitlines()[-1].startswith(f"spikeforge {argv[0]}: error:")
@@ -507,9 +456,8 @@ def test_resume_refuses_a_folder_without_a_run(make: str, tmp_path: Path, capsys
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing trained, nothing written
 
 
-def test_a_failed_start_leaves_nothing_on_disk(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_failed_start_leaves_nothing_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
     for argv in (["train", "--dataset", "mnist"], ["train", "--dataset", "mnist", "--out", "run"]):
         code, out, err = run(capsys, *argv, *TINY)
@@ -517,9 +465,8 @@ def test_a_failed_start_leaves_nothing_on_disk(
         assert list(tmp_path.iterdir()) == []  # no runs/... or run/ folder
 
 
-def test_plot_failure_still_prints_the_summary(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_plot_failure_still_prints_the_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
     from spikeforge.cli import plots
 
     def full_disk(*args: Any, **kwargs: Any) -> Any:
@@ -538,18 +485,13 @@ def test_plot_failure_still_prints_the_summary(
 
 
 @pytest.mark.parametrize("present", [True, False])
-def test_info_finds_fashion_mnist_in_its_default_place(
-    present: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_info_finds_fashion_mnist_in_its_default_place(present: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
     from spikeforge.data import mnist
 
     if present:
-        for name in (
-            "train-images-idx3-ubyte.gz",
-            "train-labels-idx1-ubyte.gz",
-            "t10k-images-idx3-ubyte.gz",
-            "t10k-labels-idx1-ubyte.gz",
-        ):
+        for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                     "t10k-labels-idx1-ubyte.gz"):
             (tmp_path / name).write_bytes(b"")
     monkeypatch.setattr(mnist, "FASHION_MNIST_SYSTEM_DIR", tmp_path)
     code, out, _ = run(capsys, "info")
@@ -575,9 +517,8 @@ class _Payload:
 
 
 @pytest.mark.parametrize("command", ["evaluate", "energy", "export"])
-def test_a_foreign_or_malicious_checkpoint_is_refused_safely(
-    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_foreign_or_malicious_checkpoint_is_refused_safely(command: str, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
     marker = tmp_path / "pwned"
     bad = tmp_path / "evil.pt"
     torch.save({"model": _Payload(marker)}, bad)
@@ -589,9 +530,8 @@ def test_a_foreign_or_malicious_checkpoint_is_refused_safely(
     assert not marker.exists()
 
 
-def test_a_truncated_checkpoint_is_reported_as_such(
-    trained: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_truncated_checkpoint_is_reported_as_such(trained: dict[str, Any], tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
     data = (trained["out_dir"] / "best.pt").read_bytes()
     cut = tmp_path / "cut.pt"
     cut.write_bytes(data[: len(data) // 2])

@@ -10,20 +10,7 @@ import pytest
 
 from spikeforge import cli
 
-TINY = [
-    "--epochs",
-    "1",
-    "--hidden",
-    "16",
-    "--time-steps",
-    "4",
-    "--batch-size",
-    "128",
-    "--seed",
-    "1",
-    "--quiet",
-    "--no-plots",
-]
+TINY = ["--epochs", "1", "--hidden", "16", "--time-steps", "4", "--batch-size", "128", "--seed", "1", "--quiet", "--no-plots"]
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -47,18 +34,8 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_energy_json_prices_each_chip(checkpoint: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out, err = run(
-        capsys,
-        "energy",
-        str(checkpoint),
-        "--hardware",
-        "loihi,cmos45",
-        "--samples",
-        "32",
-        "--json",
-        "--plot",
-        str(tmp_path / "e.png"),
-    )
+    code, out, err = run(capsys, "energy", str(checkpoint), "--hardware", "loihi,cmos45", "--samples", "32", "--json",
+                         "--plot", str(tmp_path / "e.png"))
     assert code == 0, err
     data = result_of(out, "energy")
     assert set(data) == {"meta", "counts", "reports"} and set(data["reports"]) == {"loihi", "cmos45"}
@@ -77,13 +54,11 @@ def test_energy_missing_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture
     assert code == 1 and "does not exist" in err
 
 
-def test_export_refuses_lossy_reset_then_roundtrips_with_opt_in(
-    checkpoint: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_export_refuses_lossy_reset_then_roundtrips_with_opt_in(checkpoint: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     pytest.importorskip("nir")
     target = tmp_path / "net.nir"
     code, _, err = run(capsys, "export", str(checkpoint), "--nir", str(target))
-    assert code == 2 and not target.exists() and len(err.strip().splitlines()) == 1
+    assert code == 2 and not target.exists() and len(err.strip().splitlines()) == 1  # a flag to add: usage
     assert "--approximate subtract_as_reset" in err and "approximate=(" not in err  # names the flag, not a keyword
     code, out, err = run(capsys, "export", str(checkpoint), "--nir", str(target), "--approximate", "subtract_as_reset")
     assert code == 0, err
@@ -93,9 +68,8 @@ def test_export_refuses_lossy_reset_then_roundtrips_with_opt_in(
     code, out, err = run(capsys, "import", str(target), "--dt", "1.0")
     assert code == 0, err
     assert "LIF" in out or "lif" in out
-    code, out, err = run(
-        capsys, "export", str(checkpoint), "--nir", str(target), "--approximate", "subtract_as_reset", "--json"
-    )
+    code, out, err = run(capsys, "export", str(checkpoint), "--nir", str(target), "--approximate",
+                         "subtract_as_reset", "--json")
     assert code == 0, err
     exported = result_of(out, "export")
     assert exported["nir"] == str(target) and exported["approximate"] == ["subtract_as_reset"]
@@ -118,25 +92,8 @@ def test_import_garbage_file(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 def test_convert_digits_json(capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("sklearn")
-    code, out, err = run(
-        capsys,
-        "convert",
-        "--dataset",
-        "digits",
-        "--arch",
-        "mlp",
-        "--epochs",
-        "2",
-        "--steps",
-        "4",
-        "16",
-        "--test-size",
-        "100",
-        "--calib-size",
-        "100",
-        "--no-errors",
-        "--json",
-    )
+    code, out, err = run(capsys, "convert", "--dataset", "digits", "--arch", "mlp", "--epochs", "2", "--steps", "4", "16",
+                         "--test-size", "100", "--calib-size", "100", "--no-errors", "--json")
     assert code == 0, err
     data = result_of(out, "convert")
     assert data["curve"]["steps"] == [4, 16] and data["arch"] == "mlp" and 0.0 <= data["ann_accuracy"] <= 1.0
@@ -150,28 +107,9 @@ def test_tool_help_has_example(capsys: pytest.CaptureFixture[str], command: str)
 
 def test_convert_correction_flags(capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("sklearn")
-    code, out, err = run(
-        capsys,
-        "convert",
-        "--dataset",
-        "digits",
-        "--arch",
-        "mlp",
-        "--epochs",
-        "2",
-        "--steps",
-        "4",
-        "--test-size",
-        "100",
-        "--calib-size",
-        "100",
-        "--no-errors",
-        "--json",
-        "--correction",
-        "membrane",
-        "--correction-steps",
-        "4",
-    )
+    code, out, err = run(capsys, "convert", "--dataset", "digits", "--arch", "mlp", "--epochs", "2", "--steps", "4",
+                         "--test-size", "100", "--calib-size", "100", "--no-errors", "--json",
+                         "--correction", "membrane", "--correction-steps", "4")
     assert code == 0, err
     data = result_of(out, "convert")
     assert data["correction"] == "membrane" and data["correction_steps"] == 4
@@ -215,22 +153,8 @@ def test_convert_picks_an_ann_that_fits_the_data(capsys: pytest.CaptureFixture[s
 
     assert default_arch((4,)) == "mlp" and default_arch((1, 8, 8)) == "mlp" and default_arch((1, 28, 28)) == "vgg"
     assert default_epochs(1087) == 20 and default_epochs(55000) == 3
-    code, out, err = run(
-        capsys,
-        "convert",
-        "--dataset",
-        "yinyang",
-        "--epochs",
-        "2",
-        "--steps",
-        "4",
-        "--test-size",
-        "100",
-        "--calib-size",
-        "100",
-        "--no-errors",
-        "--json",
-    )
+    code, out, err = run(capsys, "convert", "--dataset", "yinyang", "--epochs", "2", "--steps", "4", "--test-size",
+                         "100", "--calib-size", "100", "--no-errors", "--json")
     assert code == 0, err
     data = result_of(out, "convert")
     assert data["arch"] == "mlp" and data["epochs"] == 2 and data["dataset"] == "yinyang"
@@ -238,28 +162,15 @@ def test_convert_picks_an_ann_that_fits_the_data(capsys: pytest.CaptureFixture[s
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and "--arch mlp" in err
 
 
-def test_convert_warns_when_the_ann_is_near_chance(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_convert_warns_when_the_ann_is_near_chance(capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("sklearn")
     from spikeforge.training import ann
 
     assert ann.near_chance(0.13, 10) and not ann.near_chance(0.9, 10) and ann.near_chance(0.45, 3)
     monkeypatch.setattr(ann, "ann_accuracy", lambda *a, **k: 0.13)
-    argv = [
-        "convert",
-        "--dataset",
-        "digits",
-        "--arch",
-        "mlp",
-        "--epochs",
-        "1",
-        "--steps",
-        "4",
-        "--test-size",
-        "50",
-        "--no-errors",
-    ]
+    argv = ["convert", "--dataset", "digits", "--arch", "mlp", "--epochs", "1", "--steps", "4", "--test-size", "50",
+            "--no-errors"]
     code, out, err = run(capsys, *argv)
     assert code == 0, err
     assert "warning: the ANN reached only 13.0 % test accuracy (chance 10.0 %)" in out

@@ -15,13 +15,9 @@ import torch
 from spikeforge import cli
 from spikeforge.cli.train import train_config
 from spikeforge.data import dataset_info
-from spikeforge.train import Callback
-from spikeforge.train import TrainConfig
-from spikeforge.train import train
+from spikeforge.train import Callback, TrainConfig, train
 from spikeforge.training import threads as TH
-from spikeforge.training.threads import MACS_PER_THREAD
-from spikeforge.training.threads import ThreadChoice
-from spikeforge.training.threads import choose_threads
+from spikeforge.training.threads import MACS_PER_THREAD, ThreadChoice, choose_threads
 
 BIG = 100 * MACS_PER_THREAD  # enough work for 100 threads
 
@@ -209,8 +205,6 @@ def test_cli_reports_and_applies_the_choice(
 
 def test_threads_for_module_counts_the_ann_work(monkeypatch: pytest.MonkeyPatch) -> None:
     from torch import nn
-
-    from spikeforge.training import threads as TH
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
