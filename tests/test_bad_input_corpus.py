@@ -268,3 +268,24 @@ def test_no_traceback_reaches_the_terminal(argv: list[str], corpus: Path, tmp_pa
     assert proc.returncode in (1, 2) and proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert not (corpus / "pwned").exists() and not (tmp_path / "r").exists()
+
+
+def test_outputs_named_by_a_planted_symlink_replace_the_link(corpus: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    outputs = {"ann.pt": ["convert", "--dataset", "yinyang", "--load", str(corpus / "ann.pt"), "--steps", "1",
+                          "--test-size", "8", "--calib-size", "8", "--no-errors", "--save"]}  # fmt: skip
+    try:
+        import nir  # noqa: F401
+
+        outputs["net.nir"] = ["export", str(corpus / "run" / "best.pt"), "--approximate", "subtract_as_reset", "--nir"]
+    except ImportError:  # the nir extra is optional; the convert case still runs
+        pass
+    for name, argv in outputs.items():
+        link = tmp_path / name
+        link.symlink_to(victim)
+        code = cli.main([*argv, str(link)])
+        _, err = capsys.readouterr()
+        assert code == 0, err
+        assert victim.read_bytes() == b"precious" and not link.is_symlink() and link.stat().st_size > 100

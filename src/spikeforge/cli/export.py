@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import re
 import sys
@@ -13,6 +14,7 @@ from typing import Any
 
 from torch import nn
 
+from spikeforge._core.files import atomic_write_bytes
 from spikeforge.cli._common import PROG
 from spikeforge.cli._common import Command
 from spikeforge.cli._common import Output
@@ -94,7 +96,9 @@ def export_network(
     graph = to_nir(
         net, dt=step, input_shape=_input_shape(config.dataset), discretization=discretization, approximate=approximate
     )
-    nir.write(str(out_path), graph)
+    buffer = io.BytesIO()  # rendered in memory, then written by the safe writer (never through a planted link)
+    nir.write(buffer, graph)
+    atomic_write_bytes(out_path, buffer.getvalue())
     return {
         "nir": str(out_path), "nodes": len(graph.nodes) - 2, "dt": step, "discretization": discretization,
         "approximate": list(approximate), "encoding": model.encoding, "decoding": model.decoding,
