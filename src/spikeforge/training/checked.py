@@ -42,6 +42,8 @@ __all__ = [
 MAX_PARAMETERS = 2**27
 
 M = TypeVar("M", bound=nn.Module)
+#: Suffix of a module's extra state in a state dict (checked by the module itself when loaded).
+_EXTRA = "_extra_state"
 
 #: Tensor factories whose size is known before they allocate (what a module's constructor uses).
 _FACTORIES: frozenset[Any] = frozenset(
@@ -96,7 +98,7 @@ def check_state_dict(state: Any, where: str) -> dict[str, torch.Tensor]:
                 f"{where} holds more than MAX_PARAMETERS = {MAX_PARAMETERS:,} values "
                 "(spikeforge.training.checked.MAX_PARAMETERS); it is not a spikeforge model"
             )
-        if value.is_floating_point() or value.is_complex():
+        if (value.is_floating_point() or value.is_complex()) and not name.endswith(_EXTRA):
             if not bool(torch.isfinite(value).all()):
                 raise ValueError(f"{where}: weight {name!r} holds NaN or infinite values; retrain (lower lr)")
     return dict(state)
@@ -114,9 +116,11 @@ def build_budget(state: Mapping[str, torch.Tensor]) -> int:
 
 def match_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], where: str) -> None:
     """``ValueError`` (one line, the first differences) unless ``state`` has exactly ``model``'s names and shapes."""
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)}
     present = {k: tuple(v.shape) for k, v in state.items()}
-    problems = [f"{k} is missing" for k in expected if k not in present]
+    # a module's ``_extra_state`` (the neurons' constant table) is optional: files from before it load as before,
+    # and when present the module's own ``load_state_dict`` compares it
+    problems = [f"{k} is missing" for k in expected if k not in present and not k.endswith(_EXTRA)]
     problems += [f"{k} is not in the model" for k in present if k not in expected]
     problems += [
         f"{k} has shape {list(present[k])}, the config's model {list(s)}"
