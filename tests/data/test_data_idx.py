@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spikeforge.data import read_idx, write_idx
+from spikeforge.data import read_idx
+from spikeforge.data import write_idx
 
 
 def handmade_idx(arr: np.ndarray, code: int, be: str) -> bytes:

@@ -149,10 +149,10 @@ def test_odd_width_and_half_inputs_equal_dense(gen: torch.Generator) -> None:
 
 def test_chained_runs_and_deferred_bookkeeping_equal_one_run(gen: torch.Generator) -> None:
     """Whole-layer updates defer ``last`` and ``due`` within a call: runs chained through the state, and the
-    compiled and interpreted paths, give the same spikes and state as one run; a reset above threshold
-    makes neurons due without input (per-neuron updates between whole-layer ones)."""
+    compiled and interpreted paths, give the same spikes and state as one run; a resting potential above
+    threshold makes neurons due without input (per-neuron updates between whole-layer ones)."""
     torch.manual_seed(5)
-    net = _scaled(SNNSequential(nn.Linear(8, 6, bias=False), LIF(20.0, reset="to_value", v_reset=1.3, input_scaling="none"),
+    net = _scaled(SNNSequential(nn.Linear(8, 6, bias=False), LIF(20.0, reset="to_value", v_rest=1.3, input_scaling="none"),
                                 nn.Linear(6, 5, bias=False), LIF(4.0, input_scaling="none")), 2.5)
     x = (torch.rand(60, 1, 8, generator=gen, dtype=D) < 0.04).to(D)
     with torch.no_grad():

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 from typing import Any
 
-__all__ = ["atomic_write", "atomic_write_bytes", "save_figure"]
+__all__ = ["atomic_write", "atomic_write_bytes", "save_figure", "open_regular"]
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -62,3 +63,21 @@ def save_figure(fig: Any, path: str | os.PathLike[str], **savefig_kwargs: Any) -
     buf = io.BytesIO()
     fig.savefig(buf, **savefig_kwargs)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def open_regular(path: str | os.PathLike[str], not_regular: str) -> io.BufferedReader:
+    """Open ``path`` for reading without blocking on a FIFO; refuse anything but a regular file.
+
+    ``not_regular`` is the message (naming the fix) of the ``ValueError`` raised for a device, a pipe or a folder.
+    The caller checks the size on the returned file (``os.fstat(f.fileno()).st_size``), never on a second lookup
+    of the path, so the file checked is the file read.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(not_regular)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

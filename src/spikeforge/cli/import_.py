@@ -6,7 +6,6 @@ import argparse
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
-from typing import Any
 
 import torch
 from torch import nn
@@ -16,6 +15,7 @@ from spikeforge.cli._common import Output
 from spikeforge.cli._common import layer_lines
 from spikeforge.cli._common import numbered
 from spikeforge.cli._common import positive_float
+from spikeforge.cli._common import positive_int
 
 if TYPE_CHECKING:
     from spikeforge.layers import SNNSequential
@@ -29,6 +29,11 @@ def _arguments(im: argparse.ArgumentParser) -> None:
     im.add_argument(
         "--discretization", choices=["exact", "euler"], default=None,
         help="how NIR's continuous-time nodes become steps (default: as the file records, else exact)",
+    )  # fmt: skip
+    im.add_argument(
+        "--max-bytes", type=positive_int, default=None,
+        help="refuse files larger than this or declaring more data, in bytes (default 256 MiB); "
+        "raise it only for a file you trust",
     )  # fmt: skip
 
 
@@ -45,73 +50,48 @@ def network_text(net: nn.Module) -> str:
 
 
 def read_network(
-    path: str | os.PathLike[str], *, dt: float, discretization: str | None = None, dtype: torch.dtype | None = None
+    path: str | os.PathLike[str],
+    *,
+    dt: float,
+    discretization: str | None = None,
+    dtype: torch.dtype | None = None,
+    max_bytes: int | None = None,
 ) -> SNNSequential:
-    """Read a NIR file and build the network (an SNNSequential).
+    """Read a NIR file (checked first by :func:`spikeforge.nir.read_nir`) and build the network (an SNNSequential).
+
+    ``max_bytes`` caps the file's size and declared data (default ``spikeforge.nir.MAX_NIR_BYTES``, 256 MiB).
 
     Raises:
         FileNotFoundError: no such file.
+        NIRFileError: the file uses an unsafe HDF5 feature (external storage or links, soft links, virtual
+            datasets) or exceeds ``max_bytes``; nothing was read.
         NIRImportError: the file is not a readable NIR graph (the error names the bad nodes), or holds
             unsupported nodes.
     """
-    from spikeforge.nir import SUPPORTED_NODES
-    from spikeforge.nir import NIRImportError
+    from spikeforge.nir import MAX_NIR_BYTES
     from spikeforge.nir import from_nir
-    from spikeforge.nir import require_nir
+    from spikeforge.nir import read_nir
 
-    nir = require_nir()
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"NIR file {str(path)!r} does not exist")
-    try:
-        graph = nir.read(str(path))
-    except Exception as err:
-        raise NIRImportError(
-            f"{str(path)!r} is not a readable NIR graph ({type(err).__name__}: {err}){_diagnose(path)}; "
-            f"supported nodes: {', '.join(SUPPORTED_NODES)}"
-        ) from err
+    graph = read_nir(path, max_bytes=MAX_NIR_BYTES if max_bytes is None else max_bytes)
     return from_nir(graph, dt=dt, discretization=discretization, dtype=dtype)
 
 
 def import_file(
-    path: str | os.PathLike[str], *, dt: float, discretization: str | None = None, dtype: torch.dtype | None = None
+    path: str | os.PathLike[str],
+    *,
+    dt: float,
+    discretization: str | None = None,
+    dtype: torch.dtype | None = None,
+    max_bytes: int | None = None,
 ) -> tuple[SNNSequential, str]:
     """:func:`read_network` and the summary text ``spikeforge import`` prints: ``(network, text)``."""
-    net = read_network(path, dt=dt, discretization=discretization, dtype=dtype)
+    net = read_network(path, dt=dt, discretization=discretization, dtype=dtype, max_bytes=max_bytes)
     n_params = sum(p.numel() for p in net.parameters())
     return net, f"imported {path}: {len(net.layers)} layers, {n_params} parameters, dt={dt}\n{network_text(net)}"
 
 
-def _diagnose(path: str | os.PathLike[str]) -> str:
-    """Name the nodes of a NIR file that ``nir.read`` rejected: unknown types, or missing fields."""
-    import h5py
-
-    from spikeforge.nir import require_nir
-
-    nir = require_nir()
-    known = set(nir.ir.__all__) - {"NIRNode", "str2NIRNode", "dict2NIRNode"}
-    found: list[str] = []
-
-    def walk(group: Any, prefix: str) -> None:
-        for name, node in group.items():
-            raw = node["type"][()] if isinstance(node, h5py.Group) and "type" in node else None
-            kind = raw.decode("utf8") if isinstance(raw, bytes) else raw
-            if kind is None:
-                found.append(f"{prefix}{name!r} has no 'type' field")
-            elif kind not in known:
-                found.append(f"{prefix}{name!r} has unknown type {kind!r}")
-            elif kind == "NIRGraph" and "nodes" in node:
-                walk(node["nodes"], f"{prefix}{name}.")
-
-    try:
-        with h5py.File(path, "r") as f:
-            walk(f["node"]["nodes"], "")
-    except Exception:
-        return ""
-    return ("; node " + "; node ".join(found)) if found else ""
-
-
 def run(args: argparse.Namespace) -> Output:
-    net, text = import_file(args.path, dt=args.dt, discretization=args.discretization)
+    net, text = import_file(args.path, dt=args.dt, discretization=args.discretization, max_bytes=args.max_bytes)
     result = {
         "path": str(args.path), "dt": args.dt, "discretization": args.discretization,
         "parameters": sum(p.numel() for p in net.parameters()), "layers": network_layer_lines(net),

@@ -105,18 +105,20 @@ def load_idx_pair(dataset: str, prefix: str, data_dir: Path | None) -> tuple[np.
         ``images`` uint8 ``[n, 28, 28]`` and ``labels`` uint8 ``[n]`` with ``n`` 60000 (``train``) or
         10000 (``t10k``).
 
+    Each file is streamed by :func:`~spikeforge.data.idx.read_idx` with the expected shape and type, so a
+    hostile file in a data folder (a gzip bomb, a header declaring other dims, trailing data, a FIFO or device
+    planted under an accepted name) is refused after reading its header, never decompressed whole.
+
     Raises:
         FileNotFoundError: See :func:`find_idx_file`.
         ValueError: A corrupt file, or contents that are not MNIST-like (wrong type, shape, count or labels).
     """
     img_path = find_idx_file(dataset, prefix, "images", data_dir)
     lab_path = find_idx_file(dataset, prefix, "labels", data_dir)
-    images, labels = read_idx(img_path), read_idx(lab_path)
     n = _N_OFFICIAL[prefix]
-    if images.dtype != np.uint8 or images.shape != (n, 28, 28):
-        raise ValueError(f"{img_path}: expected uint8 images of shape {(n, 28, 28)}, got {images.dtype} {images.shape}")
-    if labels.dtype != np.uint8 or labels.shape != (n,):
-        raise ValueError(f"{lab_path}: expected {n} uint8 labels, got {labels.dtype} {labels.shape}")
+    # shape and type are checked from the header before any data is read; at most n * 784 + 1 bytes are inflated
+    images = read_idx(img_path, shape=(n, 28, 28), dtype=np.uint8)
+    labels = read_idx(lab_path, shape=(n,), dtype=np.uint8)
     if int(labels.max()) > 9:
         raise ValueError(f"{lab_path}: labels must be 0..9, found {int(labels.max())}")
     return images, labels

@@ -4,6 +4,10 @@
 The LIF family (IF, LIF, CubaLIF, ALIF, RecurrentLIF) shares :class:`LIFFamily` (``_family.py``): the
 membrane update, its constants, the constructor options and the fused-kernel dispatch. A new model is one
 file (a ``@register_neuron`` class declaring its ``capabilities``) plus its import line here.
+
+Every parameter is validated at construction by one layer, ``_validate.py`` (finite values, positive time
+constants and ``dt``, each family's consistency rules), through :meth:`Neuron._add_param` /
+``_add_constant``; the scalar constants stored that way travel in the ``state_dict`` and are compared on load.
 """
 
 from spikeforge.neurons._family import LIFFamily

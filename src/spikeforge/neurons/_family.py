@@ -35,6 +35,7 @@ from spikeforge._core.codes import RESET_CODES
 from spikeforge._core.compat import Unpack
 from spikeforge._core.discretize import decay
 from spikeforge._core.discretize import tau_from_decay
+from spikeforge._core.reset import RESET_MODES
 from spikeforge._core.reset import ResetMode
 from spikeforge._core.reset import apply_reset
 from spikeforge._core.reset import check_reset_mode
@@ -44,6 +45,7 @@ from spikeforge._core.spike import spike
 from spikeforge.backends import check_backend
 from spikeforge.backends import fused_run
 from spikeforge.backends import select_kernel
+from spikeforge.neurons._validate import check_reset_rule
 from spikeforge.neurons.base import Capabilities
 from spikeforge.neurons.base import Neuron
 from spikeforge.surrogate import Surrogate
@@ -169,6 +171,11 @@ class LIFFamily(Neuron):
 
     capabilities = Capabilities(lif_family=True, fused=True)
     leaky: ClassVar[bool] = True
+    v_reset: float  # constants (set by _add_constant / _set_constant, checked by neurons._validate)
+    reset: str
+    v_rest: float
+    r: float
+    input_scaling: str
 
     def __init__(
         self,
@@ -183,15 +190,29 @@ class LIFFamily(Neuron):
         super().__init__(dt=o["dt"], surrogate=o["surrogate"])
         check_reset_mode(o["reset"])
         for name, value in taus.items():
-            self._add_param(name, value, learnable=learn_tau, size=self._size(learn_tau, size), positive=True)
+            self._add_param(
+                name, value, learnable=learn_tau, size=self._size(learn_tau, size), positive=True, example=10.0
+            )
         for name, value in (fixed or {}).items():
             self._add_param(name, value, size=size)
         self._add_param("v_th", o["v_th"], learnable=o["learn_threshold"], size=self._size(o["learn_threshold"], size))
         self._spec_names = (*taus, *(fixed or {}), "v_th")  # must be plain floats for membrane_spec()
-        self.v_reset, self.reset, self.detach_reset = float(o["v_reset"]), o["reset"], bool(o["detach_reset"])
+        self._add_constant("v_reset", o["v_reset"], example=0.0)
+        self._set_constant("reset", o["reset"], choices=RESET_MODES)
+        self.detach_reset = bool(o["detach_reset"])
+        v_next: float | Tensor = self.v_reset  # the membrane one step after a reset, with no input
         if self.leaky:
             check_input_scaling(o["input_scaling"])
-            self.v_rest, self.r, self.input_scaling = float(o["v_rest"]), float(o["r"]), o["input_scaling"]
+            self._add_constant("v_rest", o["v_rest"], example=0.0)
+            self._add_constant(
+                "r", o["r"], example=1.0, positive=True, why="the membrane resistance sets the input gain"
+            )
+            self._set_constant("input_scaling", o["input_scaling"], choices=INPUT_SCALINGS)
+            tau = taus["tau_mem"]
+            v_next = self.v_rest + decay(tau.detach() if isinstance(tau, Tensor) else tau, self.dt) * (
+                self.v_reset - self.v_rest
+            )
+        check_reset_rule(type(self).__name__, o["reset"], o["v_th"], self.v_reset, v_next)
         if self.capabilities.fused:
             check_backend(o["backend"])
             self.backend: str = o["backend"]

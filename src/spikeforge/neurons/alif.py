@@ -84,6 +84,8 @@ class ALIF(LIFFamily):
         size: int | None = None,
         **options: Unpack[LeakyOptions],
     ) -> None:
+        why = "threshold increment per unit adaptation; < 0 would lower the threshold after each spike"
+        self._check("adapt", adapt, example=1.8, nonnegative=True, why=why)
         taus = {"tau_mem": tau_mem, "tau_adapt": tau_adapt}
         super().__init__(taus, fixed={"adapt": adapt}, learn_tau=learn_tau, size=size, **options)
 

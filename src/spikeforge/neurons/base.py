@@ -10,7 +10,6 @@ kernels, :mod:`spikeforge.neurons._family`) overrides :meth:`Neuron._run`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,10 +25,10 @@ from spikeforge._core.checks import check_finite
 from spikeforge._core.checks import check_float_tensor
 from spikeforge._core.checks import check_seq
 from spikeforge._core.checks import check_state
-from spikeforge._core.discretize import check_positive
 from spikeforge._core.registry import Registry
 from spikeforge._core.scan import loop
 from spikeforge._core.spec import FusedSpec
+from spikeforge.neurons import _validate as V
 from spikeforge.surrogate import Surrogate
 from spikeforge.surrogate import resolve_surrogate
 
@@ -95,14 +94,33 @@ class Neuron(nn.Module):
     step_fn: ClassVar[Callable[..., Any]]
     capabilities: ClassVar[Capabilities] = Capabilities()
     registry_name: ClassVar[str] = ""
+    dt: float
 
     def __init__(self, *, dt: float = 1.0, surrogate: Surrogate | str | None = None) -> None:
         super().__init__()
-        check_positive("dt", dt)
-        self.dt = float(dt)
+        self._constants: dict[str, tuple[str, ...] | None] = {}  # name -> its choices (None: a number)
+        self._add_constant("dt", dt, example=1.0, positive=True, why="the time step")
         self.surrogate = resolve_surrogate(surrogate)
 
     # ---- parameters -------------------------------------------------------------------------
+    def _check(self, name: str, value: object, *, example: float, **rule: Any) -> None:
+        """:func:`~spikeforge.neurons._validate.check_param` with this model's name in the message."""
+        V.check_param(type(self).__name__, name, value, example=example, **rule)
+
+    def _add_constant(self, name: str, value: object, *, example: float, **rule: Any) -> None:
+        """Check a scalar parameter (:meth:`_check`) and store it as a float constant (:meth:`_set_constant`)."""
+        self._check(name, value, example=example, **rule)
+        if isinstance(value, Tensor) and value.numel() != 1:
+            raise TypeError(f"{type(self).__name__}: {name} takes one value per layer, got a tensor of shape "
+                            f"{tuple(value.shape)}; give e.g. {name}={example!r}")  # fmt: skip
+        self._set_constant(name, float(value))  # type: ignore[arg-type]
+
+    def _set_constant(self, name: str, value: float | str, *, choices: tuple[str, ...] | None = None) -> None:
+        """Store a scalar constant (already validated) as an attribute and in the ``state_dict`` table
+        (:meth:`get_extra_state`); ``choices``: the valid names of a string constant."""
+        setattr(self, name, value)
+        self._constants[name] = choices
+
     def _add_param(
         self,
         name: str,
@@ -111,21 +129,18 @@ class Neuron(nn.Module):
         learnable: bool = False,
         size: int | tuple[int, ...] | None = None,
         positive: bool = False,
+        example: float = 1.0,
     ) -> None:
-        """Store a model parameter as a float, a buffer (fixed tensor) or an ``nn.Parameter``.
+        """Store a model parameter as a float (a constant of the ``state_dict`` table), a buffer (fixed tensor)
+        or an ``nn.Parameter``; checked finite (and ``> 0`` if ``positive``) first.
 
         Positive learnable parameters (time constants) are stored as their log, so training keeps
         them > 0; :meth:`_get` returns the value itself.
         """
-        if positive:
-            check_positive(name, value)
-        elif isinstance(value, Tensor):
-            if not bool(torch.isfinite(value).all()):
-                raise ValueError(f"{name} must be finite, got {value}")
-        elif not math.isfinite(float(value)):
-            raise ValueError(f"{name} must be finite, got {value!r}")
+        why = "a time constant, in the unit of dt" if name.startswith("tau") else ""
+        self._check(name, value, example=example, positive=positive, why=why)
         if not learnable and size is None and not isinstance(value, Tensor):
-            setattr(self, name, float(value))
+            self._set_constant(name, float(value))
             return
         if isinstance(value, Tensor) and value.is_floating_point():
             t = value.detach().clone()  # keep the caller's precision (e.g. float64)
@@ -183,6 +198,59 @@ class Neuron(nn.Module):
         """Extra keyword arguments of ``step_fn`` (e.g. ``detach_reset``)."""
         return {}
 
+    # ---- scalar constants in the state_dict ----------------------------------------------------
+    def _constant_values(self) -> dict[str, float | str]:
+        return {name: getattr(self, name) for name in self._constants}
+
+    def _constant_choices(self) -> dict[str, tuple[str, ...]]:
+        return {name: c for name, c in self._constants.items() if c is not None}
+
+    def get_extra_state(self) -> Tensor:
+        """The scalar constants (``dt``, float parameters, ``reset``, ...), which are not tensors and so not
+        otherwise in the ``state_dict``, as one float64 table (:func:`~spikeforge.neurons._validate.pack_constants`).
+
+        Loading checks them: a ``state_dict`` saved from ``LIF(tau_mem=50)`` refuses to load into
+        ``LIF(tau_mem=5)`` (``load_state_dict`` raises naming both values) instead of silently running with 5.
+        The constants are compared, never overwritten (build the module with the saved values). A ``state_dict``
+        without the table (saved before it existed) loads as before, with this module's constants."""
+        return V.pack_constants(type(self).__name__, self._constant_values(), self._constant_choices())
+
+    def set_extra_state(self, state: Any) -> None:
+        """Nothing to restore: :meth:`_load_from_state_dict` has compared the saved constants with this module's."""
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        key = prefix + "_extra_state"
+        if key in state_dict:
+            kind, mine = type(self).__name__, self._constant_values()
+            problem = V.constants_mismatch(kind, mine, self._constant_choices(), state_dict[key])
+            if problem is not None:
+                error_msgs.append(f"{prefix[:-1]}: {problem}" if prefix else problem)  # names the layer
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+        if key in missing_keys:  # a state_dict from before the table: this module's constants apply
+            missing_keys.remove(key)
+
+    # ---- numerical divergence -----------------------------------------------------------------
+    #: Whether a run checks its final state for NaN/inf (explicit schemes that can diverge, see
+    #: :func:`~spikeforge.neurons._validate.check_state_finite`); the exact LIF-family updates cannot.
+    checks_divergence: ClassVar[bool] = False
+
+    def _check_diverged(self, state: Any) -> Any:
+        if self.checks_divergence:
+            shown = {k: v for k, v in self._constant_values().items() if k != "dt" and not isinstance(v, str)}
+            V.check_state_finite(type(self).__name__, state, self.dt, shown)
+        return state
+
     # ---- state ------------------------------------------------------------------------------
     def init_state(self, x_t: Tensor) -> Any:
         """Fresh state for one input step ``x_t`` ``[B, ...]`` (dtype and device follow ``x_t``)."""
@@ -210,7 +278,8 @@ class Neuron(nn.Module):
         """One time step. ``x_t``: ``[B, ...]``. Returns ``(out_t, new_state)``."""
         check_float_tensor(x_t, "x_t", min_dim=1)
         state = self._prepare(x_t, state)
-        return self._stepper(x_t)(x_t, state)
+        out, new_state = self._stepper(x_t)(x_t, state)
+        return out, self._check_diverged(new_state)
 
     def forward(self, x_seq: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         """Run over a sequence. ``x_seq``: ``[T, B, ...]``. Returns ``(out_seq [T, B, ...], final_state)``."""
@@ -222,13 +291,15 @@ class Neuron(nn.Module):
         loop over ``step_fn``. A family with a faster path overrides this (and checks NaN/inf itself)."""
         check_finite(x_seq, "x_seq")
         state = self._prepare(x_seq[0], state)
-        return loop(self._stepper(x_seq), x_seq, state)
+        out, final = loop(self._stepper(x_seq), x_seq, state)
+        return out, self._check_diverged(final)
 
     def trace(self, x_seq: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         """Like :meth:`forward` but returns the state after every step: ``(out_seq, state_seq)``."""
         check_seq(x_seq, "x_seq")
         state = self._prepare(x_seq[0], state)
-        return loop(self._stepper(x_seq), x_seq, state, record=True)
+        out, states = loop(self._stepper(x_seq), x_seq, state, record=True)
+        return out, self._check_diverged(states)
 
     def extra_repr(self) -> str:
         return f"dt={self.dt}, surrogate={self.surrogate}"

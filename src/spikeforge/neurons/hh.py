@@ -41,7 +41,6 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from spikeforge._core.discretize import check_positive
 from spikeforge._core.spike import SurrogateLike
 from spikeforge._core.spike import spike
 from spikeforge.neurons.base import Neuron
@@ -160,6 +159,7 @@ class HodgkinHuxley(Neuron):
     Params = HHParams
     init_fn = staticmethod(hh_init)
     step_fn = staticmethod(hh_step)
+    checks_divergence = True  # stable scheme, but huge inputs can overflow the rates (neurons._validate)
 
     def __init__(
         self,
@@ -178,12 +178,12 @@ class HodgkinHuxley(Neuron):
         size: int | None = None,
     ) -> None:
         super().__init__(dt=dt, surrogate=surrogate)
-        check_positive("c_m", c_m)
-        check_positive("g_l", g_l)
-        for name, g in (("g_na", g_na), ("g_k", g_k)):
-            if bool(torch.as_tensor(g).lt(0).any()):
-                raise ValueError(f"{name} must be >= 0 mS/cm^2 (0 blocks the channel), got {g!r}")
+        self._check("c_m", c_m, example=1.0, positive=True, why="membrane capacitance, uF/cm^2")
+        self._check("g_l", g_l, example=0.3, positive=True, why="leak conductance, mS/cm^2; keeps the update defined")
+        for name, g, ex in (("g_na", g_na, 120.0), ("g_k", g_k, 36.0)):
+            self._check(name, g, example=ex, nonnegative=True, why="mS/cm^2; 0 blocks the channel")
         values = {"c_m": c_m, "g_na": g_na, "g_k": g_k, "g_l": g_l, "e_na": e_na, "e_k": e_k, "e_l": e_l,
                   "v_th": v_th, "v_init": v_init}  # fmt: skip
+        defaults = HHParams()
         for name, value in values.items():
-            self._add_param(name, value, size=size)
+            self._add_param(name, value, size=size, example=float(getattr(defaults, name)))

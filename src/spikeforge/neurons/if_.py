@@ -15,7 +15,6 @@ import torch
 from torch import Tensor
 
 from spikeforge._core.compat import Unpack
-from spikeforge._core.discretize import check_positive
 from spikeforge._core.spike import SurrogateLike
 from spikeforge.neurons._family import LIFFamily
 from spikeforge.neurons._family import SpikeOptions
@@ -60,11 +59,13 @@ class IF(LIFFamily):
     init_fn = staticmethod(if_init)
     step_fn = staticmethod(if_step)
     leaky = False
+    c_mem: float
 
     def __init__(self, *, c_mem: float = 1.0, size: int | None = None, **options: Unpack[SpikeOptions]) -> None:
         super().__init__({}, size=size, **options)
-        check_positive("c_mem", c_mem)
-        self.c_mem = float(c_mem)
+        self._add_constant(
+            "c_mem", c_mem, example=1.0, positive=True, why="the capacitance; the input gain is dt / c_mem"
+        )
 
     def _spec_fields(self, value: Callable[[str], Any]) -> dict[str, Any]:
         return {"beta": 1.0, "v_rest": 0.0, "gain": self.dt / value("c_mem"), "is_if": True}

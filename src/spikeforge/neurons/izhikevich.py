@@ -39,6 +39,7 @@ from torch import Tensor
 
 from spikeforge._core.spike import SurrogateLike
 from spikeforge._core.spike import spike
+from spikeforge.neurons._validate import check_below
 from spikeforge.neurons.base import Neuron
 from spikeforge.neurons.base import register_neuron
 from spikeforge.surrogate import Surrogate
@@ -126,9 +127,12 @@ class Izhikevich(Neuron):
     Args:
         preset: named cell class for ``a, b, c, d`` (default ``"regular_spiking"``; see
             :data:`IZHIKEVICH_PRESETS`); unknown names raise ``ValueError`` listing the valid ones.
-        a, b, c, d: override the preset's values (floats or per-neuron tensors; ``c`` in mV).
+        a, b, c, d: override the preset's values (finite floats or per-neuron tensors; ``c`` in mV, below
+            ``v_peak``).
         v_peak: spike cut-off in mV (default 30). v_init: initial ``v`` in mV (default -65).
-        dt: time step in ms (default 0.1; see the module docstring).
+        dt: time step in ms (default 0.1; see the module docstring). Forward Euler diverges for a large
+            ``dt`` or input (where depends on both); a run whose state becomes NaN/inf raises ``ValueError``
+            naming ``dt`` and the parameters (one check of the final state per call).
         surrogate: a :class:`~spikeforge.surrogate.Surrogate`, a registered name, or None (library default).
         detach_reset: keep the after-spike jumps out of the gradient (default True).
         size: per-neuron parameters of this size (last input dim) instead of scalars.
@@ -138,6 +142,7 @@ class Izhikevich(Neuron):
     Params = IzhikevichParams
     init_fn = staticmethod(izhikevich_init)
     step_fn = staticmethod(izhikevich_step)
+    checks_divergence = True  # forward Euler: a large dt or input diverges (neurons._validate)
 
     def __init__(
         self,
@@ -158,9 +163,11 @@ class Izhikevich(Neuron):
         base = izhikevich_preset(preset)
         self.preset = preset
         for name, value, default in (("a", a, base.a), ("b", b, base.b), ("c", c, base.c), ("d", d, base.d)):
-            self._add_param(name, default if value is None else value, size=size)
-        self._add_param("v_peak", v_peak)
-        self._add_param("v_init", v_init)
+            self._add_param(name, default if value is None else value, size=size, example=float(default))
+        self._add_param("v_peak", v_peak, example=30.0)
+        self._add_param("v_init", v_init, example=-65.0)
+        check_below(type(self).__name__, "c", base.c if c is None else c, "v_peak", v_peak,
+                    "the after-spike reset must lie below the spike cut-off, or every step fires")  # fmt: skip
         self.detach_reset = detach_reset
 
     @classmethod

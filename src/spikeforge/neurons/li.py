@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from spikeforge._core.spike import SurrogateLike
+from spikeforge.neurons._family import INPUT_SCALINGS
 from spikeforge.neurons._family import InputScaling
 from spikeforge.neurons._family import check_input_scaling
 from spikeforge.neurons._family import integrate
@@ -62,6 +63,9 @@ class LI(Neuron):
     init_fn = staticmethod(li_init)
     step_fn = staticmethod(li_step)
     capabilities = Capabilities(spiking=False)
+    v_rest: float
+    r: float
+    input_scaling: str
 
     def __init__(
         self,
@@ -78,5 +82,7 @@ class LI(Neuron):
         super().__init__(dt=dt, surrogate=None)
         check_input_scaling(input_scaling)
         tau_mem = tau_or_beta(tau_mem, beta, self.dt)
-        self._add_param("tau_mem", tau_mem, learnable=learn_tau, size=size, positive=True)
-        self.v_rest, self.r, self.input_scaling = float(v_rest), float(r), input_scaling
+        self._add_param("tau_mem", tau_mem, learnable=learn_tau, size=size, positive=True, example=10.0)
+        self._add_constant("v_rest", v_rest, example=0.0)
+        self._add_constant("r", r, example=1.0, positive=True, why="the membrane resistance sets the input gain")
+        self._set_constant("input_scaling", input_scaling, choices=INPUT_SCALINGS)

@@ -1,9 +1,12 @@
 """NIR (Neuromorphic Intermediate Representation) export and import.
 
 ``to_nir(model, dt=...)`` writes a network as a ``nir.NIRGraph``; ``from_nir(graph, dt=...)`` builds an
-:class:`~spikeforge.layers.SNNSequential` from one. ``nir.write`` / ``nir.read`` do the file I/O
-(``spikeforge export`` / ``spikeforge import`` on the command line: :mod:`spikeforge.cli.export`,
-:mod:`spikeforge.cli.import_`). The optional ``nir`` package is imported only when these functions
+:class:`~spikeforge.layers.SNNSequential` from one. ``nir.write`` writes a file; read one with
+``read_nir(path, max_bytes=...)``, never ``nir.read``: it refuses, before reading any data, the HDF5
+features that make ``nir.read`` open other local files (external storage and links, virtual datasets,
+soft links) and files whose declared data exceeds ``max_bytes`` (256 MiB by default; see
+:mod:`spikeforge.nir._read`). ``spikeforge export`` / ``spikeforge import`` on the command line:
+:mod:`spikeforge.cli.export`, :mod:`spikeforge.cli.import_`. The optional ``nir`` package is imported only when these functions
 run (``pip install 'spikeforge[nir]'``).
 
 The parameter contract (``dt``, ``tau``, ``R``, ``v_rest``, ``v_th``, ``v_reset``, reset mode,
@@ -23,7 +26,7 @@ Example::
 
     graph = to_nir(net, dt=1.0)
     nir.write("net.nir", graph)
-    net2 = from_nir(nir.read("net.nir"), dt=1.0)    # same spikes as net
+    net2 = from_nir(read_nir("net.nir"), dt=1.0)    # same spikes as net
 """
 
 from __future__ import annotations
@@ -38,13 +41,16 @@ from spikeforge.nir._mapping import DISCRETIZATIONS
 from spikeforge.nir._mapping import NIRApproximationWarning
 from spikeforge.nir._mapping import NIRExportError
 from spikeforge.nir._mapping import NIRImportError
+from spikeforge.nir._read import MAX_NIR_BYTES
+from spikeforge.nir._read import NIRFileError
+from spikeforge.nir._read import read_nir
 from spikeforge.nir.layers import Scale
 from spikeforge.nir.layers import SumPool2d
 from spikeforge.nir.layers import Threshold
 
 __all__ = [
-    "to_nir", "from_nir", "network_layers", "require_nir",
-    "DISCRETIZATIONS", "APPROXIMATIONS", "SUPPORTED_NODES",
-    "NIRApproximationWarning", "NIRExportError", "NIRImportError",
+    "to_nir", "from_nir", "read_nir", "network_layers", "require_nir",
+    "DISCRETIZATIONS", "APPROXIMATIONS", "SUPPORTED_NODES", "MAX_NIR_BYTES",
+    "NIRApproximationWarning", "NIRExportError", "NIRImportError", "NIRFileError",
     "Threshold", "Scale", "SumPool2d",
 ]  # fmt: skip

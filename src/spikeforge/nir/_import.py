@@ -304,7 +304,7 @@ def from_nir(
     nir = require_nir()
     if not isinstance(graph, nir.NIRGraph):
         raise TypeError(
-            f"graph must be a nir.NIRGraph (read a file with nir.read(path) first), got {type(graph).__name__}"
+            f"graph must be a nir.NIRGraph (read a file with spikeforge.nir.read_nir(path) first), got {type(graph).__name__}"
         )
     if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not np.isfinite(dt) or dt <= 0:
         raise ValueError(f"dt must be a finite number > 0 (the simulation step, unit of the graph's tau), got {dt!r}")

@@ -10,6 +10,7 @@ Encodings and decodings are tables (name -> function); their keys are the valid 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -24,7 +25,8 @@ from spikeforge import encoding as enc
 __all__ = [
     "ENCODERS", "DECODERS", "MODELS", "READOUTS", "DEVICE_TYPES", "check_choice", "check_dataset", "check_model",
     "check_neuron", "check_hidden_neuron", "check_surrogate", "check_encoding", "check_encoding_options",
-    "check_decoding", "check_readout", "check_device", "check_positive_int", "check_widths", "check_dropout",
+    "check_decoding", "check_readout", "check_device", "check_device_available", "available_devices",
+    "check_neuron_kwargs", "check_positive_int", "check_widths", "check_dropout",
     "spiking_neurons", "valid_names",
 ]  # fmt: skip
 
@@ -155,18 +157,73 @@ def check_surrogate(name: object) -> str:
     return str(name)
 
 
+_DEVICE_CHOICES = "use 'cpu', 'cuda', 'cuda:N' (N: a GPU index) or 'mps'"
+
+
 def check_device(name: str, value: object) -> str:
-    """A ``torch.device`` string of a type the trainer runs on (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``)."""
-    fix = "use 'cpu', 'cuda', 'cuda:N' or 'mps'"
+    """A ``torch.device`` string of a type the trainer runs on (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``).
+
+    Only the spelling is checked here (a config may be read on a machine without the device, e.g. to evaluate a
+    GPU run on the CPU); :func:`check_device_available` checks that this machine has it."""
     if not isinstance(value, str):
-        raise ValueError(f"{name} must be a device string; {fix}; got {value!r}")
+        raise ValueError(f"{name} (--device) must be a device string, got {value!r}; {_DEVICE_CHOICES}")
     try:
         dev = torch.device(value)
-    except RuntimeError as err:
-        raise ValueError(f"{name}={value!r} is not a torch device ({err}); {fix}") from None
+    except RuntimeError:
+        raise ValueError(
+            f"{name}={value!r} is not a torch device the trainer knows (--device); {_DEVICE_CHOICES}"
+        ) from None
     if dev.type not in DEVICE_TYPES:
-        raise ValueError(f"{name}={value!r}: the trainer does not run on {dev.type!r} devices; {fix}")
+        raise ValueError(
+            f"{name}={value!r} (--device): the trainer does not run on {dev.type!r} devices; {_DEVICE_CHOICES}"
+        )
     return value
+
+
+def available_devices() -> list[str]:
+    """The devices of :data:`DEVICE_TYPES` that this machine has, e.g. ``["cpu", "cuda", "cuda:0"]``."""
+    out = ["cpu"]
+    if torch.cuda.is_available():
+        out += ["cuda", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
+    if torch.backends.mps.is_available():
+        out.append("mps")
+    return out
+
+
+def check_device_available(name: str, value: object) -> str:
+    """:func:`check_device`, and that this machine has the device (``"cuda"`` without CUDA raises naming
+    ``--device`` and the devices it does have). Called when a run starts."""
+    dev = torch.device(check_device(name, value))
+    here = available_devices()
+    if dev.type == "cpu" or (dev.type == "cuda" and dev.index is None and "cuda" in here) or str(dev) in here:
+        return str(value)
+    what = {"cuda": "CUDA", "mps": "Apple MPS"}[dev.type]
+    missing = f"GPU {dev.index} does not exist" if dev.type == "cuda" and "cuda" in here else f"{what} is not available"
+    raise ValueError(
+        f"{name} (--device) is {value!r}, but on this machine {missing}; use one of: {', '.join(here)} "
+        "(e.g. --device cpu)"
+    )
+
+
+def check_neuron_kwargs(name: str, neuron: str, kwargs: object) -> None:
+    """Build one ``neuron`` layer with ``kwargs`` (a layer of width 1 if the model needs a ``size``), so bad
+    neuron parameters fail when the config is made, naming the parameter, not later in the run."""
+    if kwargs is None:
+        return
+    from spikeforge.neurons import NEURON_REGISTRY
+
+    if not isinstance(kwargs, Mapping):
+        raise TypeError(f"{name} must be a dict or None, got {type(kwargs).__name__}")
+    cls = NEURON_REGISTRY[neuron]
+    given = dict(kwargs)
+    size = inspect.signature(cls.__init__).parameters.get("size")
+    if size is not None and size.default is inspect.Parameter.empty:
+        given.setdefault("size", 1)
+    try:
+        with torch.random.fork_rng(devices=[]):  # a random initial weight must not move the caller's RNG
+            cls(**given)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{name} for neuron {neuron!r}: {err}") from None
 
 
 def check_positive_int(name: str, value: object, *, allow_none: bool = False) -> Any:

@@ -139,6 +139,7 @@ class TrainConfig:
             if value is not None and not isinstance(value, dict):
                 raise TypeError(f"TrainConfig.{name} must be a dict or None, got {type(value).__name__}")
         C.check_encoding_options("TrainConfig.encoding_kwargs", self.encoding, self.encoding_kwargs)
+        C.check_neuron_kwargs("TrainConfig.neuron_kwargs", self.neuron, self.neuron_kwargs)
         for name in ("time_steps", "epochs", "batch_size", "eval_batch_size"):
             C.check_positive_int(f"TrainConfig.{name}", getattr(self, name))
         C.check_positive_int("TrainConfig.patience", self.patience, allow_none=True)

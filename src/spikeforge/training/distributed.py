@@ -22,6 +22,8 @@ import torch.distributed as dist
 from torch import Tensor
 from torch import nn
 
+from spikeforge.training.choices import check_device_available
+
 __all__ = [
     "DistContext", "env_ranks", "setup", "cleanup", "barrier", "all_reduce_sum", "shard", "wrap_model",
     "sync_buffers",
@@ -80,10 +82,8 @@ def setup(device: str = "cpu") -> DistContext:
     An already initialised default process group is reused (and not destroyed by :func:`cleanup`).
     """
     rank, world, local = env_ranks()
-    dev = torch.device(device)
+    dev = torch.device(check_device_available("device", device))
     if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} requested but CUDA is not available; use device='cpu'")
         if world > 1:
             dev = torch.device("cuda", local)
         torch.cuda.set_device(dev)
