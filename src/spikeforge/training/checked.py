@@ -160,6 +160,6 @@ def build_checked(build: Callable[[], M], state: Any, where: str) -> M:
     match_state_dict(model, tensors, where)
     try:
         model.load_state_dict(tensors)
-    except RuntimeError as err:  # pragma: no cover - names and shapes matched; e.g. a dtype that cannot be copied
-        raise ValueError(f"{where}: the weights cannot be loaded ({' '.join(str(err).split())}); {_NOT_OURS}") from None
+    except RuntimeError as err:  # names and shapes matched: e.g. the neurons' saved constants differ from the config's
+        raise ValueError(f"{where} does not match its own config: {' '.join(str(err).split())}; {_NOT_OURS}") from None
     return model.eval()
