@@ -289,3 +289,26 @@ def test_outputs_named_by_a_planted_symlink_replace_the_link(corpus: Path, tmp_p
         _, err = capsys.readouterr()
         assert code == 0, err
         assert victim.read_bytes() == b"precious" and not link.is_symlink() and link.stat().st_size > 100
+
+
+_JSON_BAD = [b"", b"\xff\xfe garbage", b"[" * 100_000 + b"]" * 100_000, b"[1, 2]", b" " * 5000 + b"{}"]
+#: (file, command, content): the run's JSON files as train --resume and report read them (report shows any
+#: config object as it is, so a wrong-typed field there is a train case only).
+_JSON_CASES = [(n, c, x) for n, c in (("config.json", "train"), ("metrics.json", "report"), ("config.json", "report"))
+               for x in _JSON_BAD] + [("config.json", "train", b'{"hidden": "wide"}')]  # fmt: skip
+
+
+@pytest.mark.parametrize("name, command, content", _JSON_CASES)
+def test_bad_run_json(content: bytes, name: str, command: str, corpus: Path, tmp_path: Path,
+                      monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from spikeforge.cli import _common
+
+    monkeypatch.setattr(_common, "MAX_JSON_BYTES", 2000)  # the run's own files are under it, the last content over
+    run = tmp_path / "run"
+    run.mkdir()
+    for f in (corpus / "run").iterdir():
+        (run / f.name).write_bytes(f.read_bytes())
+    (run / name).write_bytes(content)
+    argv = ["train", "--resume", "--out", str(run), "--quiet"] if command == "train" else ["report", str(run)]
+    line = check_fails(tmp_path, argv, capsys)
+    assert name in line or "hidden" in line, line

@@ -20,7 +20,7 @@ from typing import Any
 from typing import NamedTuple
 
 __all__ = [
-    "PROG", "SPLITS", "MAX_EPOCHS", "MAX_TIME_STEPS", "capped_int", "JSON_SCHEMA", "UsageError", "Output", "Command", "add_command", "add_data_dir",
+    "PROG", "SPLITS", "MAX_EPOCHS", "MAX_TIME_STEPS", "MAX_JSON_BYTES", "capped_int", "read_json_file", "JSON_SCHEMA", "UsageError", "Output", "Command", "add_command", "add_data_dir",
     "success", "failure", "write_json", "jsonable", "existing_file", "writable_file", "positive_int", "positive_float",
     "percentile", "usage",
     "table", "pct", "activity_rows", "layer_lines", "numbered",
@@ -31,6 +31,8 @@ PROG = "spikeforge"
 #: ``convert``) and time steps (``train --time-steps``, ``convert --steps``). A run beyond them is a typo.
 MAX_EPOCHS = 100_000
 MAX_TIME_STEPS = 1_000_000
+#: Largest JSON file of a run (``config.json``, ``metrics.json``) the command line reads: 64 MiB.
+MAX_JSON_BYTES = 64 * 2**20
 #: Dataset splits a checkpoint can be evaluated on (as the run split them).
 SPLITS: tuple[str, ...] = ("test", "validation", "train")
 #: The ``--json`` envelope of every subcommand (shown by ``spikeforge --help``).
@@ -139,6 +141,20 @@ def existing_file(path: str | os.PathLike[str], what: str) -> None:
         raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
     if Path(path).is_dir():
         raise IsADirectoryError(f"{what} {str(path)!r} is a directory; give the file (e.g. its best.pt)")
+
+
+def read_json_file(path: Path, fix: str) -> Any:
+    """The JSON value in ``path`` (a run's ``config.json`` or ``metrics.json``), or ``ValueError`` naming the file
+    and ``fix`` when it is over :data:`MAX_JSON_BYTES`, not UTF-8, not JSON or nested too deeply."""
+    size = path.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise ValueError(f"{str(path)!r} is {size:,} bytes, more than MAX_JSON_BYTES = {MAX_JSON_BYTES:,}; {fix}")
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{str(path)!r} is not valid JSON ({type(e).__name__}: {e}); {fix}") from None
+    except RecursionError:
+        raise ValueError(f"{str(path)!r} is nested too deeply to be a spikeforge file; {fix}") from None
 
 
 def writable_file(path: str | os.PathLike[str] | None, option: str) -> None:

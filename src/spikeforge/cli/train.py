@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from collections.abc import Mapping
@@ -25,6 +24,7 @@ from spikeforge.cli._common import UsageError
 from spikeforge.cli._common import activity_rows
 from spikeforge.cli._common import add_data_dir
 from spikeforge.cli._common import pct
+from spikeforge.cli._common import read_json_file
 from spikeforge.cli._common import usage
 from spikeforge.cli._config_options import add_config_options
 from spikeforge.cli._config_options import field_default
@@ -65,10 +65,7 @@ def _saved_config(args: argparse.Namespace) -> dict[str, Any]:
     saved = Path(args.out) / "config.json" if getattr(args, "resume", False) and args.out is not None else None
     if saved is None or not saved.is_file():
         return {}
-    try:
-        base = json.loads(saved.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{str(saved)!r} is not valid JSON ({e}); fix it or drop --resume") from None
+    base = read_json_file(saved, "fix it, or start the run again with --overwrite instead of --resume")
     if not isinstance(base, dict):
         raise ValueError(f"{str(saved)!r} does not hold a TrainConfig object; fix it or drop --resume")
     return base
