@@ -551,3 +551,117 @@ def test_steady_malloc_respects_the_environment(monkeypatch: pytest.MonkeyPatch)
         import ctypes.util
 
         assert result is (ctypes.util.find_library("c") is not None)
+
+
+# ---- one-line errors, the lock during the summary, the thread policy of the other subcommands ----------
+
+
+@pytest.mark.parametrize("argv", [["train", "--epochs", "x"], ["evaluate"], ["convert", "--steps"], ["info", "extra"]])
+def test_usage_errors_are_one_line_with_a_help_hint(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert "usage:" not in err and f"see 'spikeforge {argv[0]} --help'" in err
+    code, out, err = run(capsys, *argv, "--json")
+    envelope = json.loads(out)
+    assert code == 2 and envelope["ok"] is False and envelope["exit_code"] == 2 and envelope["command"] == argv[0]
+    assert "usage:" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_unanticipated_error_is_one_line_and_its_traceback_only_with_debug(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(args: argparse.Namespace) -> Any:
+        raise KeyError("surprise")
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    monkeypatch.setattr(sub.choices["info"], "_defaults", {**sub.choices["info"]._defaults, "handler": broken})
+    monkeypatch.setattr(_main, "build_parser", lambda malloc="system": parser)
+    code, out, err = run(capsys, "info")
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert "internal error (KeyError" in err and "--debug" in err and "Traceback" not in err
+    code, out, err = run(capsys, "info", "--debug")
+    assert code == 1 and "Traceback" in err and "internal error" in err.strip().splitlines()[-1]
+
+
+def test_out_of_memory_inside_torch_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def oom(args: argparse.Namespace) -> Any:
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: 5 bytes")
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    monkeypatch.setattr(sub.choices["info"], "_defaults", {**sub.choices["info"]._defaults, "handler": oom})
+    monkeypatch.setattr(_main, "build_parser", lambda malloc="system": parser)
+    code, _, err = run(capsys, "info")
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "out of memory" in err and "smaller" in err
+
+
+def test_the_run_directory_stays_locked_until_the_summary_is_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spikeforge.cli import train as train_cli
+    from spikeforge.training.rundir import RunDirBusyError
+    from spikeforge.training.rundir import RunLock
+
+    seen: list[str] = []
+
+    def energy(model: Any, test_ds: Any) -> dict[str, float]:  # the last step of the summary
+        try:
+            RunLock(tmp_path / "run").acquire()
+            seen.append("free")
+        except RunDirBusyError:
+            seen.append("locked")
+        return {}
+
+    monkeypatch.setattr(train_cli, "_energy_per_inference", energy)
+    code, _, err = run(capsys, "train", *TINY, "--out", str(tmp_path / "run"), "--quiet", "--no-plots")
+    assert code == 0, err
+    assert seen == ["locked"]
+    with RunLock(tmp_path / "run"):  # released when the command returns
+        pass
+
+
+@pytest.mark.parametrize("command", ["evaluate", "energy"])
+def test_evaluate_and_energy_use_the_training_thread_policy(
+    command: str, trained: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spikeforge.training import saved
+    from spikeforge.training import threads
+
+    chosen: list[int] = []
+    real = threads.use_threads
+
+    def spy(n: int) -> Any:
+        chosen.append(n)
+        return real(n)
+
+    monkeypatch.setattr(threads, "use_threads", spy)
+    monkeypatch.setattr(saved, "use_threads", spy)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    before = torch.get_num_threads()
+    argv = [command, str(trained["out_dir"] / "best.pt")] + (["--samples", "16"] if command == "energy" else [])
+    code, _, err = run(capsys, *argv)
+    assert code == 0, err
+    assert chosen == [1] and torch.get_num_threads() == before  # OMP_NUM_THREADS applied once, restored after
+
+
+def test_convert_uses_the_thread_policy_of_its_ann(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spikeforge.cli import convert
+
+    chosen: list[int] = []
+    real = convert.use_threads
+
+    def spy(n: int) -> Any:
+        chosen.append(n)
+        return real(n)
+
+    monkeypatch.setattr(convert, "use_threads", spy)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    code, _, err = run(capsys, "convert", "--dataset", "yinyang", "--epochs", "1", "--steps", "1", "--test-size", "16",
+                       "--calib-size", "16", "--no-errors")  # fmt: skip
+    assert code == 0, err
+    assert chosen == [1]

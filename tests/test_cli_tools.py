@@ -58,7 +58,7 @@ def test_export_refuses_lossy_reset_then_roundtrips_with_opt_in(checkpoint: Path
     pytest.importorskip("nir")
     target = tmp_path / "net.nir"
     code, _, err = run(capsys, "export", str(checkpoint), "--nir", str(target))
-    assert code == 1 and not target.exists() and len(err.strip().splitlines()) == 1
+    assert code == 2 and not target.exists() and len(err.strip().splitlines()) == 1  # a flag to add: usage
     assert "--approximate subtract_as_reset" in err and "approximate=(" not in err  # names the flag, not a keyword
     code, out, err = run(capsys, "export", str(checkpoint), "--nir", str(target), "--approximate", "subtract_as_reset")
     assert code == 0, err

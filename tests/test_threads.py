@@ -201,3 +201,21 @@ def test_cli_reports_and_applies_the_choice(
     cpus = TH.available_cpus()
     line = next(line for line in text.splitlines() if "CPU threads" in line)
     assert line.endswith(f"{cpus} (OMP_NUM_THREADS: 64, capped at {cpus})" if cpus < 64 else "64 (OMP_NUM_THREADS)")
+
+
+def test_threads_for_module_counts_the_ann_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    from torch import nn
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    net.train()
+    per_sample = 4 * 8 + 8 * 3
+    samples = -(-3 * TH.MACS_PER_THREAD // per_sample)  # the fewest samples worth three threads
+    choice = TH.threads_for_module(net, (4,), samples)
+    assert choice.source == "work size" and choice.wanted == 3
+    assert TH.threads_for_module(net, (4,), samples - 1).wanted == 2
+    assert choice.threads == min(3, TH.available_cpus(), torch.get_num_threads())
+    assert net.training  # the eval-mode pass restored the mode
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert TH.threads_for_module(net, (4,), samples) == TH.ThreadChoice(1, "OMP_NUM_THREADS", 1)

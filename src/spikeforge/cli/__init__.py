@@ -34,9 +34,11 @@ metrics, ``info`` the versions and valid names, ``energy`` ``{"meta", "counts", 
 failure the one-line error is also written to stderr; a usage error found by the parser gives the
 ``command`` named on the command line (``null`` if none).
 
-Exit codes: 0 success, 1 a known error (missing or existing file, bad checkpoint, invalid value found while
-running, missing optional extra), 2 a usage error (unknown option, invalid option value or name: the
-message names the fix), 130 interrupted.
+Exit codes: 0 success, 1 a runtime failure (missing, existing or locked file, full disk, bad checkpoint, invalid
+value found while running, missing optional extra, too little memory; an unanticipated error is reported as an
+"internal error" line, its traceback only with ``--debug``), 2 a usage error (unknown option, invalid option
+value or name: one line naming the fix and ``--help``, no usage block), 130 interrupted. No error prints a
+traceback unless ``--debug`` is given.
 
 Process options, before or after the subcommand: ``--debug`` adds the traceback to an error;
 ``--malloc {steady,system}`` chooses whether glibc's ``mallopt`` keeps large freed buffers in the process

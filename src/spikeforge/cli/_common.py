@@ -20,13 +20,19 @@ from typing import Any
 from typing import NamedTuple
 
 __all__ = [
-    "PROG", "SPLITS", "JSON_SCHEMA", "UsageError", "Output", "Command", "add_command", "add_data_dir",
-    "success", "failure", "write_json", "jsonable", "existing_file", "positive_int", "positive_float",
+    "PROG", "SPLITS", "MAX_EPOCHS", "MAX_TIME_STEPS", "MAX_JSON_BYTES", "capped_int", "read_json_file", "JSON_SCHEMA", "UsageError", "Output", "Command", "add_command", "add_data_dir",
+    "success", "failure", "write_json", "jsonable", "existing_file", "writable_file", "positive_int", "positive_float",
     "percentile", "usage",
     "table", "pct", "activity_rows", "layer_lines", "numbered",
 ]  # fmt: skip
 
 PROG = "spikeforge"
+#: Caps of the command line on counts that would otherwise run for days without failing: epochs (``train``,
+#: ``convert``) and time steps (``train --time-steps``, ``convert --steps``). A run beyond them is a typo.
+MAX_EPOCHS = 100_000
+MAX_TIME_STEPS = 1_000_000
+#: Largest JSON file of a run (``config.json``, ``metrics.json``) the command line reads: 64 MiB.
+MAX_JSON_BYTES = 64 * 2**20
 #: Dataset splits a checkpoint can be evaluated on (as the run split them).
 SPLITS: tuple[str, ...] = ("test", "validation", "train")
 #: The ``--json`` envelope of every subcommand (shown by ``spikeforge --help``).
@@ -129,9 +135,42 @@ def jsonable(obj: Any) -> Any:
 
 
 def existing_file(path: str | os.PathLike[str], what: str) -> None:
-    """Raise ``FileNotFoundError`` (exit code 1) naming ``what`` when ``path`` does not exist."""
+    """Raise ``FileNotFoundError`` (exit code 1) naming ``what`` when ``path`` does not exist, and
+    ``IsADirectoryError`` (exit code 1) when it is a directory."""
     if not Path(path).exists():
         raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+    if Path(path).is_dir():
+        raise IsADirectoryError(f"{what} {str(path)!r} is a directory; give the file (e.g. its best.pt)")
+
+
+def read_json_file(path: Path, fix: str) -> Any:
+    """The JSON value in ``path`` (a run's ``config.json`` or ``metrics.json``), or ``ValueError`` naming the file
+    and ``fix`` when it is over :data:`MAX_JSON_BYTES`, not UTF-8, not JSON or nested too deeply."""
+    size = path.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise ValueError(f"{str(path)!r} is {size:,} bytes, more than MAX_JSON_BYTES = {MAX_JSON_BYTES:,}; {fix}")
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{str(path)!r} is not valid JSON ({type(e).__name__}: {e}); {fix}") from None
+    except RecursionError:
+        raise ValueError(f"{str(path)!r} is nested too deeply to be a spikeforge file; {fix}") from None
+
+
+def writable_file(path: str | os.PathLike[str] | None, option: str) -> None:
+    """Before any work: ``UsageError`` (exit code 2) when the output file ``path`` of ``option`` names a
+    directory or lies in a folder that does not exist; ``PermissionError`` (exit code 1) when that folder is not
+    writable. A symbolic link at ``path`` is fine: it is replaced, never written through (``_core/files.py``)."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.is_dir() and not p.is_symlink():
+        raise UsageError(f"{option} {str(p)!r} is a directory; give a file name, e.g. {str(p / 'out')!r}")
+    parent = p.parent
+    if not parent.is_dir():
+        raise UsageError(f"{option} {str(p)!r}: the folder {str(parent)!r} does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"{option} {str(p)!r}: the folder {str(parent)!r} is not writable; choose another path")
 
 
 def positive_int(text: str) -> int:
@@ -143,6 +182,19 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def capped_int(cap: int, name: str) -> Callable[[str], int]:
+    """An argparse ``type``: a positive int at most ``cap`` (the constant ``name`` of this module)."""
+
+    def parse(text: str) -> int:
+        value = positive_int(text)
+        if value > cap:
+            raise argparse.ArgumentTypeError(f"expected at most {cap:,} ({name}), got {text!r}")
+        return value
+
+    parse.__name__ = "positive int"
+    return parse
 
 
 def positive_float(text: str) -> float:

@@ -33,13 +33,26 @@ COMMANDS: tuple[Command, ...] = tuple(
     m.COMMAND for m in (train, evaluate, info, energy, report, export, import_, convert)
 )
 
-#: Known errors -> exit code (checked in order); anything else is a bug and shows its traceback.
+#: Known errors -> exit code (checked in order). Anything else is a bug: it is reported in one line too (exit
+#: code 1, "internal error", the traceback with --debug), never as a traceback on the terminal.
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (UsageError, 2),  # a bad argument or name
-    (OSError, 1),  # missing or existing files
+    (OSError, 1),  # missing, existing, locked or unwritable files; a full disk
     (ValueError, 1),  # bad checkpoints, bad values found while running
     (ImportError, 1),  # an optional extra is not installed
+    (MemoryError, 1),  # a machine too small for the job
 )
+
+
+def _unexpected(error: Exception) -> Exception:
+    """The one-line report of an error no check anticipated (a bug, or memory running out inside torch)."""
+    text = " ".join(str(error).split())
+    if isinstance(error, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text):
+        return MemoryError(f"out of memory ({text[:200]}); use smaller settings (time steps, batch size, samples)")
+    return RuntimeError(
+        f"internal error ({type(error).__name__}: {text[:300]}); this is a bug: run the command again with --debug "
+        "and report the traceback"
+    )
 
 
 def steady_malloc() -> bool:
@@ -154,9 +167,10 @@ def main(argv: Sequence[str] | None = None, *, malloc: str = DEFAULT_MALLOC) -> 
     try:
         args = parser.parse_args(tokens)
     except _ParseError as e:  # usage error: the command and --json are taken from the raw tokens
-        e.parser.print_usage(sys.stderr)
         command = next((t for t in tokens if t in {c.name for c in COMMANDS}), None)
-        return _report(e.parser.prog, command, e, 2, as_json="--json" in tokens, debug=False)
+        where = f"{PROG} {command}" if command is not None else e.parser.prog
+        hint = UsageError(f"{e}; see '{where} --help'")
+        return _report(where, command, hint, 2, as_json="--json" in tokens, debug=False)
     except SystemExit as e:  # --help or --version (already printed)
         return e.code if isinstance(e.code, int) else 0
     if args.command is None:
@@ -174,7 +188,9 @@ def main(argv: Sequence[str] | None = None, *, malloc: str = DEFAULT_MALLOC) -> 
     except Exception as e:
         code = next((c for kind, c in EXIT_CODES if isinstance(e, kind)), None)
         if code is None:
-            raise
+            if debug:
+                traceback.print_exception(e)
+            return _report(where, args.command, _unexpected(e), 1, as_json=as_json, debug=False)
         return _report(where, args.command, e, code, as_json=as_json, debug=debug)
     if output is None:  # a non-zero rank under torchrun: rank 0 reports
         return 0

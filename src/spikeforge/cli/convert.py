@@ -18,18 +18,26 @@ from typing import Any
 from typing import Literal
 from typing import cast
 
+import torch
+
+from spikeforge.cli._common import MAX_EPOCHS
+from spikeforge.cli._common import MAX_TIME_STEPS
 from spikeforge.cli._common import Command
 from spikeforge.cli._common import Output
 from spikeforge.cli._common import UsageError
 from spikeforge.cli._common import add_data_dir
+from spikeforge.cli._common import capped_int
+from spikeforge.cli._common import existing_file
 from spikeforge.cli._common import percentile
 from spikeforge.cli._common import positive_float
 from spikeforge.cli._common import positive_int
+from spikeforge.cli._common import writable_file
 from spikeforge.conversion import CORRECTIONS
 from spikeforge.conversion import DEFAULT_STEPS
 from spikeforge.conversion import INPUT_MODES
 from spikeforge.conversion import METHODS
 from spikeforge.conversion import AccuracyCurve
+from spikeforge.training.threads import use_threads
 
 __all__ = ["COMMAND", "run", "convert_command", "ConversionReport"]
 
@@ -48,11 +56,11 @@ def _arguments(c: argparse.ArgumentParser) -> None:
     c.add_argument("--percentile", type=percentile, default=99.9, help="Rueckauer percentile (100 = max-norm)")
     c.add_argument("--input", choices=INPUT_MODES, default="analog", help="SNN input: analog currents or rate spikes")
     c.add_argument(
-        "--steps", type=positive_int, nargs="+", default=list(DEFAULT_STEPS), metavar="T",
+        "--steps", type=capped_int(MAX_TIME_STEPS, "MAX_TIME_STEPS"), nargs="+", default=list(DEFAULT_STEPS), metavar="T",
         help="time steps T at which the SNN is evaluated",
     )  # fmt: skip
     c.add_argument(
-        "--epochs", type=positive_int, default=None,
+        "--epochs", type=capped_int(MAX_EPOCHS, "MAX_EPOCHS"), default=None,
         help="ANN training epochs (default: 20 for data sets under 10 000 training samples, else 3)",
     )  # fmt: skip
     c.add_argument("--batch-size", dest="batch_size", type=positive_int, default=128, help="ANN training batch size")
@@ -133,20 +141,23 @@ class ConversionReport:
         return "\n".join(lines)
 
 
-def _load_ann(path: str, method: str) -> tuple[Any, str, int]:
-    """``(ann in eval mode, arch, levels)`` from a checkpoint written by ``--save``."""
-    from spikeforge.training.ann import build_ann
-    from spikeforge.training.checkpoint import load_weights_only
+def _load_ann(
+    path: str, method: str, in_shape: tuple[int, ...], num_classes: int, dataset: str
+) -> tuple[Any, str, int]:
+    """``(ann in eval mode, arch, levels)`` from a checkpoint written by ``--save`` (checked by
+    :func:`spikeforge.training.ann.load_ann`), refused unless it fits ``method`` and the dataset's inputs."""
+    from spikeforge.training.ann import load_ann
 
-    ckpt = load_weights_only(path, "ANN checkpoint")
-    if not isinstance(ckpt, dict) or not {"arch", "method", "levels", "in_shape", "num_classes"} <= set(ckpt):
-        raise ValueError(f"{path!r} is not an ANN checkpoint written by 'spikeforge convert --save'")
-    if ckpt.get("method") != method:
-        raise ValueError(f"{path} holds a {ckpt.get('method')!r} ANN; pass --method {ckpt.get('method')}")
-    arch, levels = ckpt["arch"], int(ckpt["levels"])
-    ann = build_ann(arch, ckpt["in_shape"], ckpt["num_classes"], activation=_activation(method), levels=levels)
-    ann.load_state_dict(ckpt["state_dict"])
-    return ann.eval(), arch, levels
+    ann, saved = load_ann(path, _activation(method))
+    if saved["method"] != method:
+        raise ValueError(f"{path} holds a {saved['method']!r} ANN; pass --method {saved['method']}")
+    if tuple(saved["in_shape"]) != tuple(in_shape) or saved["num_classes"] != num_classes:
+        raise ValueError(
+            f"{path} holds an ANN for inputs of shape {list(saved['in_shape'])} and {saved['num_classes']} classes, "
+            f"but dataset {dataset!r} has inputs of shape {list(in_shape)} and {num_classes} classes; pass the "
+            "--dataset it was trained on"
+        )
+    return ann, saved["arch"], int(saved["levels"])
 
 
 def _activation(method: str) -> str:
@@ -213,11 +224,18 @@ def convert_command(
     from spikeforge.training.ann import default_arch
     from spikeforge.training.ann import default_epochs
     from spikeforge.training.ann import near_chance
+    from spikeforge.training.ann import save_ann
     from spikeforge.training.ann import train_ann
 
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     gen = torch.Generator().manual_seed(seed)
+    loaded = None
+    if load is not None:  # checked before any data is read: a bad file fails fast
+        from spikeforge.data import dataset_info
+
+        info = dataset_info(dataset)
+        loaded = _load_ann(load, method, tuple(int(d) for d in info.input_shape), int(info.num_classes), dataset)
     train = get_dataset(dataset, "train", data_dir=data_dir)
     test = get_dataset(dataset, "test", data_dir=data_dir)
     x_test, y_test = (test.x, test.y) if test_size is None else (test.x[:test_size], test.y[:test_size])
@@ -226,8 +244,8 @@ def convert_command(
     arch = default_arch(in_shape) if arch == "auto" else arch
     epochs = default_epochs(int(train.x.shape[0])) if epochs is None else epochs
     t0 = time.perf_counter()
-    if load is not None:
-        ann, arch, levels = _load_ann(load, method)
+    if loaded is not None:
+        ann, arch, levels = loaded
         epochs = None
     else:
         with torch.random.fork_rng():
@@ -236,17 +254,7 @@ def convert_command(
         train_ann(ann, train.x, train.y, epochs=epochs, batch_size=batch_size, lr=lr, generator=gen)
         timing["train"] = time.perf_counter() - t0
     if save is not None:
-        torch.save(
-            {
-                "arch": arch,
-                "method": method,
-                "levels": levels,
-                "in_shape": list(in_shape),
-                "num_classes": num_classes,
-                "state_dict": ann.state_dict(),
-            },
-            save,
-        )
+        save_ann(save, ann, arch=arch, method=method, levels=levels, in_shape=in_shape, num_classes=num_classes)
     acc_ann = ann_accuracy(ann, x_test, y_test)
     warnings = []
     if near_chance(acc_ann, num_classes):
@@ -319,6 +327,20 @@ _KEYS = [
 ]
 
 
+def _threads(args: argparse.Namespace, shape: tuple[int, ...]) -> int:
+    """Threads for ``convert``: :func:`spikeforge.training.threads.threads_for_module` of the ANN it trains (the
+    ``--arch`` given, or the dataset's default), on one ``--batch-size`` batch."""
+    from spikeforge.data import dataset_info
+    from spikeforge.training.ann import build_ann
+    from spikeforge.training.ann import default_arch
+    from spikeforge.training.threads import threads_for_module
+
+    arch = default_arch(shape) if args.arch == "auto" else args.arch
+    with torch.random.fork_rng(devices=[]):
+        ann = build_ann(arch, shape, int(dataset_info(args.dataset).num_classes), activation=_activation(args.method))
+    return threads_for_module(ann, shape, args.batch_size).threads
+
+
 def run(args: argparse.Namespace) -> Output:
     import sys
 
@@ -330,7 +352,12 @@ def run(args: argparse.Namespace) -> Output:
             f"--arch vgg needs image inputs, but {args.dataset!r} has flat inputs of shape {shape}; "
             "use --arch mlp (or leave --arch out)"
         )
-    report = convert_command(**{k: getattr(args, k) for k in _KEYS})
+    writable_file(args.save, "--save")
+    writable_file(args.plot, "--plot")
+    if args.load is not None:
+        existing_file(args.load, "--load")
+    with use_threads(_threads(args, shape)):  # the training's thread policy, from the ANN's work
+        report = convert_command(**{k: getattr(args, k) for k in _KEYS})
     for warning in report.warnings:
         print(f"spikeforge convert: warning: {warning}", file=sys.stderr)
     return Output(result=report.to_dict(), text=report.table())

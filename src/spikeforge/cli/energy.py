@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+from typing import Any
 
 from spikeforge.cli._common import SPLITS
 from spikeforge.cli._common import Command
@@ -15,6 +16,7 @@ from spikeforge.cli._common import add_data_dir
 from spikeforge.cli._common import existing_file
 from spikeforge.cli._common import positive_int
 from spikeforge.cli._common import usage
+from spikeforge.cli._common import writable_file
 
 if TYPE_CHECKING:
     from spikeforge.energy import EnergySummary
@@ -54,12 +56,10 @@ def energy_summary(
 
     ``meta`` holds the checkpoint, dataset, split, sample count and the accuracy on those samples.
     ``cost_file``: extra cost models (JSON in the ``costs.json`` format), usable by name in ``hardware``.
+    Torch's thread count is chosen as for the run's training (:func:`spikeforge.training.threads.threads_for`).
     """
-    import torch
-
     from spikeforge.energy import cost_models
     from spikeforge.energy import load_cost_models
-    from spikeforge.energy import summarize
 
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
@@ -67,13 +67,31 @@ def energy_summary(
     chips = cost_models(hardware, extra)  # fail before loading anything
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; valid choices: {', '.join(SPLITS)}")
-    from spikeforge.training.loop import load_splits
+    from spikeforge.data import dataset_info
+    from spikeforge.training.memory import check_run_memory
+    from spikeforge.training.saved import check_input_shape
     from spikeforge.training.saved import load_checkpoint
+    from spikeforge.training.splits import load_splits
+    from spikeforge.training.threads import threads_for
+    from spikeforge.training.threads import use_threads
 
     model, config, _info = load_checkpoint(checkpoint)
     model.eval()
     x, y = load_splits(config, data_dir=None if data_dir is None else str(data_dir))[split]
-    x, y = x[:n_samples], y[:n_samples]
+    where = f"counting the energy of {str(checkpoint)!r}"
+    check_input_shape(x, config, where)
+    check_run_memory(config, dataset_info(config.dataset), min(n_samples, len(x)), where)
+    with use_threads(threads_for(config).threads):  # the training's thread policy
+        return _count(model, config, x[:n_samples], y[:n_samples], chips, extra, checkpoint, split, seed)
+
+
+def _count(
+    model: Any, config: Any, x: Any, y: Any, chips: Any, extra: Any, checkpoint: Any, split: str, seed: int
+) -> EnergySummary:
+    import torch
+
+    from spikeforge.energy import summarize
+
     param = next(model.parameters(), None)
     if param is not None:
         x = x.to(device=param.device, dtype=param.dtype)
@@ -99,6 +117,7 @@ def run(args: argparse.Namespace) -> Output:
     extra = load_cost_models(args.cost_file) if args.cost_file is not None else None
     usage(cost_models, args.hardware, extra)  # an unknown chip name is a usage error, found before loading
     existing_file(args.checkpoint, "checkpoint")
+    writable_file(args.plot, "--plot")
     summary = energy_summary(
         args.checkpoint,
         args.hardware,

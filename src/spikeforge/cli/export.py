@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import re
 import sys
@@ -13,12 +14,15 @@ from typing import Any
 
 from torch import nn
 
+from spikeforge._core.files import atomic_write_bytes
 from spikeforge.cli._common import PROG
 from spikeforge.cli._common import Command
 from spikeforge.cli._common import Output
+from spikeforge.cli._common import UsageError
 from spikeforge.cli._common import existing_file
 from spikeforge.cli._common import numbered
 from spikeforge.cli._common import positive_float
+from spikeforge.cli._common import writable_file
 from spikeforge.cli.import_ import network_layer_lines
 
 __all__ = ["COMMAND", "run", "export_network", "export_checkpoint"]
@@ -92,7 +96,9 @@ def export_network(
     graph = to_nir(
         net, dt=step, input_shape=_input_shape(config.dataset), discretization=discretization, approximate=approximate
     )
-    nir.write(str(out_path), graph)
+    buffer = io.BytesIO()  # rendered in memory, then written by the safe writer (never through a planted link)
+    nir.write(buffer, graph)
+    atomic_write_bytes(out_path, buffer.getvalue())
     return {
         "nir": str(out_path), "nodes": len(graph.nodes) - 2, "dt": step, "discretization": discretization,
         "approximate": list(approximate), "encoding": model.encoding, "decoding": model.decoding,
@@ -125,6 +131,7 @@ def run(args: argparse.Namespace) -> Output:
     from spikeforge.nir import NIRExportError
 
     existing_file(args.checkpoint, "checkpoint")
+    writable_file(args.nir, "--nir")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", NIRApproximationWarning)
@@ -133,7 +140,9 @@ def run(args: argparse.Namespace) -> Output:
                 approximate=tuple(args.approximate),
             )  # fmt: skip
     except NIRExportError as e:
-        raise NIRExportError(_flag_hint(str(e))) from e
+        if _flag_hint(str(e)) != str(e):  # a flag the user can add: a usage error (exit code 2)
+            raise UsageError(_flag_hint(str(e))) from e
+        raise NIRExportError(str(e)) from e  # the model has no NIR form: a runtime failure (exit code 1)
     notes = [str(w.message) for w in caught if issubclass(w.category, NIRApproximationWarning)]
     for w in caught:
         if not issubclass(w.category, NIRApproximationWarning):  # pass any other warning on unchanged

@@ -11,7 +11,6 @@ elsewhere: no script, inline CSS, and a Content-Security-Policy that blocks any 
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Mapping
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ from spikeforge.cli._common import UsageError
 from spikeforge.cli._common import activity_rows
 from spikeforge.cli._common import add_data_dir
 from spikeforge.cli._common import pct
+from spikeforge.cli._common import read_json_file
 from spikeforge.cli._common import table
 
 if TYPE_CHECKING:
@@ -63,10 +63,7 @@ def _read_json(path: Path, what: str) -> Any:
         raise FileNotFoundError(
             f"{str(path.parent)!r} has no {path.name} ({what}); give a run directory of 'spikeforge train'"
         )
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{str(path)!r} is not valid JSON ({e})") from None
+    return read_json_file(path, "give a run directory of 'spikeforge train'")
 
 
 def _check_out(out: Path) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from collections.abc import Mapping
@@ -16,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from spikeforge.cli._common import MAX_EPOCHS
+from spikeforge.cli._common import MAX_TIME_STEPS
 from spikeforge.cli._common import PROG
 from spikeforge.cli._common import Command
 from spikeforge.cli._common import Output
@@ -23,8 +24,11 @@ from spikeforge.cli._common import UsageError
 from spikeforge.cli._common import activity_rows
 from spikeforge.cli._common import add_data_dir
 from spikeforge.cli._common import pct
+from spikeforge.cli._common import read_json_file
+from spikeforge.cli._common import usage
 from spikeforge.cli._config_options import add_config_options
 from spikeforge.cli._config_options import field_default
+from spikeforge.training.loop import Callback
 
 __all__ = ["COMMAND", "run", "train_config", "default_out", "summary_text"]
 
@@ -61,10 +65,7 @@ def _saved_config(args: argparse.Namespace) -> dict[str, Any]:
     saved = Path(args.out) / "config.json" if getattr(args, "resume", False) and args.out is not None else None
     if saved is None or not saved.is_file():
         return {}
-    try:
-        base = json.loads(saved.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{str(saved)!r} is not valid JSON ({e}); fix it or drop --resume") from None
+    base = read_json_file(saved, "fix it, or start the run again with --overwrite instead of --resume")
     if not isinstance(base, dict):
         raise ValueError(f"{str(saved)!r} does not hold a TrainConfig object; fix it or drop --resume")
     return base
@@ -97,47 +98,77 @@ def default_out(config: Any) -> Path:
 
 
 def run(args: argparse.Namespace) -> Output | None:
-    """Train, then evaluate on the test split, plot and summarise (None on ranks other than 0)."""
+    """Train, then evaluate on the test split, plot and summarise (None on ranks other than 0).
+
+    The evaluation, plots and energy count run in the training's ``on_train_end`` (:class:`_Finish`), so the
+    run directory stays locked (:class:`spikeforge.training.rundir.RunLock`) until the last plot is written.
+    """
+    from spikeforge.data import dataset_info
+    from spikeforge.training.memory import check_buildable
+
     config = train_config(args)
+    for name, value, cap, cap_name in (
+        ("--epochs", config.epochs, MAX_EPOCHS, "MAX_EPOCHS"),
+        ("--time-steps", config.time_steps, MAX_TIME_STEPS, "MAX_TIME_STEPS"),
+    ):
+        if value > cap:
+            raise UsageError(f"{name} {value} is more than {cap_name} = {cap:,}; give a smaller value")
+    usage(check_buildable, config, dataset_info(config.dataset))  # neuron_kwargs, sizes: a usage error, exit 2
     if args.resume and args.out is None:
         raise UsageError("--resume needs --out DIR (the run directory to continue)")
     if args.resume and args.overwrite:
         raise UsageError("--resume and --overwrite exclude each other; pick one")
     if args.resume and not (Path(args.out) / "checkpoint.pt").is_file():
+        if (Path(args.out) / "config.json").is_file():
+            raise UsageError(
+                f"--resume: the run in {str(args.out)!r} stopped before its first checkpoint (config.json but no "
+                "checkpoint.pt), so there is no run to resume; start it again with --overwrite instead of --resume"
+            )
         raise UsageError(
             f"--resume: {str(args.out)!r} holds no run to resume (no checkpoint.pt); check --out, or drop --resume "
             "to start a new run there (with --overwrite if the folder is not empty)"
         )
-    from spikeforge.cli._console import uses_colour
-    from spikeforge.cli._stats import firing_rates
     from spikeforge.cli.progress import ProgressCallback
-    from spikeforge.data import get_dataset
     from spikeforge.training.distributed import env_ranks
     from spikeforge.training.loop import train
-    from spikeforge.training.saved import evaluate
-    from spikeforge.training.threads import use_threads
 
     out_dir = args.out if args.out is not None else default_out(config)
     progress = ProgressCallback(quiet=args.quiet or env_ranks()[0] != 0)  # under torchrun, rank 0 reports
+    finish = _Finish(args, progress)
     with progress.running(f"loading the {config.dataset} data and building the {config.model} model"):
-        result = train(config, out_dir, resume=args.resume, overwrite=args.overwrite, callbacks=[progress])
-    if env_ranks()[0] != 0:
-        return None
-    warnings: list[str] = []
-    with use_threads(result.threads.threads), progress.running("evaluating the best model on the test split"):
-        # the training's thread count for the evaluation, plots and energy count too
-        test_ds = get_dataset(config.dataset, "test", data_dir=config.data_dir)
-        test_metrics = evaluate(result.model, test_ds, batch_size=config.eval_batch_size)
-        rates = firing_rates(result.model, test_ds.x, batch_size=config.eval_batch_size)  # summary and plot
-        plots: list[str] = []
-        if args.plots:
-            progress.status("drawing the plots")
-            plots = _make_plots(result, test_ds, Path(result.out_dir), rates, quiet=args.quiet, warnings=warnings)
-        summary = _summary(result, {**test_metrics, "firing_rates": rates.means()}, plots)
-        summary["warnings"] = warnings
-        progress.status("counting the energy per inference")
-        summary["energy_per_inference_j"] = _energy_per_inference(result.model, test_ds)
-    return Output(summary, summary_text(summary, colour=uses_colour(sys.stdout)))
+        train(config, out_dir, resume=args.resume, overwrite=args.overwrite, callbacks=[progress, finish])
+    return finish.output  # None on ranks other than 0 (on_train_end runs on rank 0 only)
+
+
+class _Finish(Callback):
+    """Evaluate the best model on the test split, plot and summarise, inside the training call (rank 0)."""
+
+    def __init__(self, args: argparse.Namespace, progress: Any) -> None:
+        self.args, self.progress = args, progress
+        self.output: Output | None = None
+
+    def on_train_end(self, result: Any) -> None:
+        from spikeforge.cli._console import uses_colour
+        from spikeforge.cli._stats import firing_rates
+        from spikeforge.data import get_dataset
+        from spikeforge.training.saved import evaluate
+
+        args, progress, config = self.args, self.progress, result.config
+        warnings: list[str] = []
+        with progress.running("evaluating the best model on the test split"):
+            # inside train(): the training's thread count for the evaluation, plots and energy count too
+            test_ds = get_dataset(config.dataset, "test", data_dir=config.data_dir)
+            test_metrics = evaluate(result.model, test_ds, batch_size=config.eval_batch_size)
+            rates = firing_rates(result.model, test_ds.x, batch_size=config.eval_batch_size)  # summary and plot
+            plots: list[str] = []
+            if args.plots:
+                progress.status("drawing the plots")
+                plots = _make_plots(result, test_ds, Path(result.out_dir), rates, quiet=args.quiet, warnings=warnings)
+            summary = _summary(result, {**test_metrics, "firing_rates": rates.means()}, plots)
+            summary["warnings"] = warnings
+            progress.status("counting the energy per inference")
+            summary["energy_per_inference_j"] = _energy_per_inference(result.model, test_ds)
+        self.output = Output(summary, summary_text(summary, colour=uses_colour(sys.stdout)))
 
 
 def _make_plots(result: Any, test_ds: Any, out_dir: Path, rates: Any, *, quiet: bool, warnings: list[str]) -> list[str]:

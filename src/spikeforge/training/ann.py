@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -19,7 +21,7 @@ from spikeforge.conversion import QCFS
 
 __all__ = [
     "vgg_small", "mlp", "build_ann", "ANN_ARCHS", "ACTIVATIONS", "train_ann", "ann_accuracy", "default_arch",
-    "default_epochs", "near_chance",
+    "default_epochs", "near_chance", "save_ann", "load_ann",
 ]  # fmt: skip
 
 #: Activations the builders accept.
@@ -152,3 +154,59 @@ def ann_accuracy(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 10
     model.eval()
     correct = sum(int((model(xb).argmax(-1) == yb).sum()) for xb, yb in zip(x.split(batch_size), y.split(batch_size)))
     return correct / x.shape[0]
+
+
+#: Keys and types of an ANN checkpoint (:func:`save_ann`).
+_ANN_KEYS: dict[str, type] = {
+    "arch": str, "method": str, "levels": int, "in_shape": list, "num_classes": int, "state_dict": dict,
+}  # fmt: skip
+
+
+def save_ann(path: str | os.PathLike[str], ann: nn.Module, *, arch: str, method: str, levels: int,
+             in_shape: Sequence[int], num_classes: int) -> None:  # fmt: skip
+    """Write an ANN checkpoint (``state_dict`` + architecture, loadable with ``weights_only=True``) atomically."""
+    from spikeforge.training.checkpoint import atomic_save
+
+    atomic_save(
+        {"arch": arch, "method": method, "levels": int(levels), "in_shape": [int(d) for d in in_shape],
+         "num_classes": int(num_classes), "state_dict": ann.state_dict()},
+        path,
+    )  # fmt: skip
+
+
+def load_ann(path: str | os.PathLike[str], activation: str) -> tuple[nn.Sequential, dict[str, Any]]:
+    """Rebuild the ANN of a :func:`save_ann` checkpoint: ``(ann in eval mode, the checkpoint's settings)``.
+
+    Loaded with ``weights_only=True`` after the file checks of :func:`~spikeforge.training.checkpoint.check_archive`;
+    the settings are type-checked and the network is built by
+    :func:`~spikeforge.training.checked.build_checked` (under an allocation budget set by the weights present,
+    names and shapes compared), so a file declaring a larger network than it holds is refused before allocating.
+
+    Raises:
+        FileNotFoundError / IsADirectoryError: no such file.
+        ValueError: a damaged, foreign or inconsistent file (one line).
+    """
+    from spikeforge.training.checked import build_checked
+    from spikeforge.training.checkpoint import load_weights_only
+
+    where = f"ANN checkpoint {str(path)!r}"
+    ckpt = load_weights_only(path, "ANN checkpoint")
+    not_ours = f"{where} is not an ANN checkpoint written by 'spikeforge convert --save'"
+    if not isinstance(ckpt, dict) or not set(_ANN_KEYS) <= set(ckpt):
+        raise ValueError(not_ours)
+    for key, kind in _ANN_KEYS.items():
+        if not isinstance(ckpt[key], kind) or isinstance(ckpt[key], bool):
+            raise ValueError(f"{not_ours}: its {key!r} is a {type(ckpt[key]).__name__}, not a {kind.__name__}")
+    in_shape = ckpt["in_shape"]
+    if not (
+        1 <= len(in_shape) <= 3 and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in in_shape)
+    ):
+        raise ValueError(f"{not_ours}: its in_shape {in_shape!r} is not 1 to 3 positive sizes")
+    if ckpt["num_classes"] < 1 or ckpt["levels"] < 1:
+        raise ValueError(f"{not_ours}: num_classes and levels must be positive")
+    arch, levels, n = ckpt["arch"], ckpt["levels"], ckpt["num_classes"]
+    ann = build_checked(
+        lambda: build_ann(arch, in_shape, n, activation=activation, levels=levels), ckpt["state_dict"], where
+    )
+    settings = {k: ckpt[k] for k in _ANN_KEYS if k != "state_dict"}
+    return ann, settings

@@ -23,6 +23,8 @@ from spikeforge._core.files import atomic_write_bytes
 
 __all__ = [
     "FORMAT",
+    "MAX_CHECKPOINT_BYTES",
+    "check_archive",
     "atomic_save",
     "atomic_write_json",
     "load_weights_only",
@@ -32,6 +34,9 @@ __all__ = [
 ]
 
 FORMAT = "spikeforge-checkpoint-v1"
+#: Largest checkpoint read, on disk and unpacked (the sum of its archive members' sizes): 2 GiB. A checkpoint of
+#: :data:`spikeforge.training.checked.MAX_PARAMETERS` float32 values with its optimizer state fits.
+MAX_CHECKPOINT_BYTES = 2 * 2**30
 
 
 def atomic_save(obj: dict[str, Any], path: str | os.PathLike[str]) -> None:
@@ -45,22 +50,61 @@ def atomic_write_json(obj: Any, path: str | os.PathLike[str]) -> None:
     atomic_write_bytes(path, data)
 
 
+def check_archive(path: Path, what: str = "checkpoint") -> None:
+    """Refuse, before ``torch.load`` reads it, a file that is not a zip-format PyTorch archive (what
+    ``torch.save`` writes, and so every spikeforge checkpoint) or that is, or unpacks to, more than
+    :data:`MAX_CHECKPOINT_BYTES` (a small compressed member declaring gigabytes: a zip bomb).
+
+    Raises:
+        ValueError: one line naming the problem.
+    """
+    import zipfile
+
+    size = path.stat().st_size
+    damaged = (
+        f"{str(path)!r} could not be loaded as a spikeforge {what}: it is empty, cut short or not a PyTorch file; "
+        "use a complete file written by spikeforge (or retrain)"
+    )
+    if size == 0 or not zipfile.is_zipfile(path):
+        raise ValueError(damaged)
+    if size > MAX_CHECKPOINT_BYTES:
+        raise ValueError(
+            f"{str(path)!r} is {size:,} bytes, more than MAX_CHECKPOINT_BYTES = {MAX_CHECKPOINT_BYTES:,} "
+            "(spikeforge.training.checkpoint.MAX_CHECKPOINT_BYTES); it is not a spikeforge " + what
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(max(0, info.file_size) for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise ValueError(damaged) from None
+    if unpacked > MAX_CHECKPOINT_BYTES:
+        raise ValueError(
+            f"{str(path)!r} unpacks to {unpacked:,} bytes, more than MAX_CHECKPOINT_BYTES = "
+            f"{MAX_CHECKPOINT_BYTES:,}; it is not a spikeforge {what} (refused before unpacking)"
+        )
+
+
 def load_weights_only(path: str | os.PathLike[str], what: str = "checkpoint") -> Any:
     """``torch.load(path, weights_only=True)`` on the CPU, with errors that name the fix.
 
-    A file holding anything but tensors and plain values (a foreign pickle, or a file crafted to run code) is
+    The file is first checked by :func:`check_archive` (zip format, at most :data:`MAX_CHECKPOINT_BYTES`). A
+    file holding anything but tensors and plain values (a foreign pickle, or a file crafted to run code) is
     refused, never loaded unsafely; it is reported as not a spikeforge file, not as a damaged one.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: the file could not be loaded safely, or is empty, cut short or not a PyTorch file.
+        IsADirectoryError: ``path`` is a directory.
+        ValueError: the file could not be loaded safely, is too large, or is empty, cut short or not a PyTorch file.
     """
     import pickle
     import warnings
 
     p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(f"{what} {str(p)!r} is a directory; give the file (e.g. {str(p / 'best.pt')!r})")
     if not p.is_file():
         raise FileNotFoundError(f"{what} {str(p)!r} does not exist")
+    check_archive(p, what)
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols of files it then refuses
             warnings.simplefilter("ignore")
@@ -91,6 +135,12 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     for key in ("config", "model", "epoch"):
         if key not in ckpt:
             raise ValueError(f"checkpoint {str(p)!r} lacks {key!r}; it is incomplete, retrain")
+    for key, kind in (("config", dict), ("model", dict), ("epoch", int)):
+        if not isinstance(ckpt[key], kind) or isinstance(ckpt[key], bool):
+            raise ValueError(
+                f"checkpoint {str(p)!r}: its {key!r} is a {type(ckpt[key]).__name__}, not a {kind.__name__}; "
+                "the file is damaged or not from spikeforge; use a checkpoint written by spikeforge"
+            )
     return ckpt
 
 

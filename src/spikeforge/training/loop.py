@@ -19,25 +19,23 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from spikeforge.training import distributed as D
+from spikeforge.training import resume as R
 from spikeforge.training import threads as TH
-from spikeforge.training.checkpoint import FORMAT
-from spikeforge.training.checkpoint import atomic_save
-from spikeforge.training.checkpoint import atomic_write_json
-from spikeforge.training.checkpoint import read_checkpoint
-from spikeforge.training.checkpoint import rng_state
-from spikeforge.training.checkpoint import set_rng_state
-from spikeforge.training.config import RESUMABLE_CHANGES
 from spikeforge.training.config import TrainConfig
 from spikeforge.training.evaluate import evaluate_tensors
+from spikeforge.training.memory import check_buildable
 from spikeforge.training.models import SNNClassifier
 from spikeforge.training.models import build_model
+from spikeforge.training.rundir import RUN_FILES
+from spikeforge.training.rundir import RunLock
+from spikeforge.training.rundir import check_out_dir
+from spikeforge.training.rundir import start_out_dir
+from spikeforge.training.splits import check_input_shape
+from spikeforge.training.splits import load_splits
 
 __all__ = ["Callback", "TrainResult", "train", "load_splits", "RUN_FILES"]
 
 log = logging.getLogger("spikeforge.train")
-
-#: Files :func:`train` writes into its output directory.
-RUN_FILES = ("config.json", "metrics.json", "checkpoint.pt", "best.pt")
 
 
 class Callback:
@@ -87,85 +85,10 @@ class TrainResult:
     stopped_early: bool = False
 
 
-def load_splits(config: TrainConfig, data_dir: str | None = None) -> dict[str, tuple[Tensor, Tensor]]:
-    """``{"train", "validation", "test"}`` -> ``(x, y)`` CPU tensors of ``config.dataset``.
-
-    A dataset without a ``"validation"`` split gives up the ``val_fraction`` share of its training split
-    (a fixed permutation with seed 0, so the split is the same for every ``config.seed``).
-    """
-    from spikeforge.data import dataset_info
-    from spikeforge.data import get_dataset
-
-    info = dataset_info(config.dataset)
-    where = config.data_dir if data_dir is None else data_dir
-    train = get_dataset(config.dataset, "train", data_dir=where)
-    test = get_dataset(config.dataset, "test", data_dir=where)
-    x, y = train.x, train.y
-    if "validation" in info.split_names:
-        val = get_dataset(config.dataset, "validation", data_dir=where)
-        xv, yv = val.x, val.y
-    else:
-        perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
-        n_val = max(1, round(config.val_fraction * len(y)))
-        xv, yv = x[perm[:n_val]], y[perm[:n_val]]
-        x, y = x[perm[n_val:]], y[perm[n_val:]]
-    return {"train": (x, y), "validation": (xv, yv), "test": (test.x, test.y)}
-
-
-def _check_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> bool:
-    """Check the run directory without changing it; returns True if a checkpoint is to be resumed."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise NotADirectoryError(f"out_dir {str(out_dir)!r} is a file; give a directory")
-    if resume and (out_dir / "checkpoint.pt").exists():
-        return True
-    if out_dir.is_dir() and any(out_dir.iterdir()):
-        if resume and not overwrite:
-            raise FileExistsError(
-                f"cannot resume: {str(out_dir)!r} is not empty but has no checkpoint.pt; "
-                "pass overwrite=True (--overwrite) to start over there, or choose a new directory"
-            )
-        if not overwrite:
-            raise FileExistsError(
-                f"output directory {str(out_dir)!r} exists and is not empty; pass overwrite=True (--overwrite) "
-                "to replace the run in it, or resume=True (--resume) to continue it"
-            )
-    return False
-
-
-def _start_out_dir(out_dir: Path, config: TrainConfig, resuming: bool, ctx: D.DistContext) -> None:
-    """Create the run directory (after the data and model are ready, so a failed start leaves nothing on
-    disk), clear an overwritten run's files and write ``config.json``."""
-    D.barrier(ctx)  # every rank has checked the directory before rank 0 changes it
-    if ctx.is_main:
-        if not resuming:
-            for name in RUN_FILES:
-                (out_dir / name).unlink(missing_ok=True)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for tmp in out_dir.glob(".*.tmp-*"):  # left by a writer that was killed (SIGKILL) mid-write
-            tmp.unlink(missing_ok=True)
-        atomic_write_json(config.to_dict(), out_dir / "config.json")
-    D.barrier(ctx)
-
-
-def _check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
-    current = config.to_dict()
-    diff = sorted(k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k])
-    if diff:
-        detail = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in diff)
-        raise ValueError(
-            f"cannot resume {str(path)!r} with a different configuration ({detail}); "
-            "use the saved config.json, or start a new run"
-        )
-
-
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def _json_metrics(history: list[dict[str, Any]], summary: dict[str, Any] | None) -> dict[str, Any]:
-    return {"history": history, "summary": summary}
 
 
 def train(
@@ -211,43 +134,52 @@ def train(
         ``epoch_time_s`` (training plus evaluation).
     Raises:
         FileExistsError: ``out_dir`` is not empty and neither ``resume`` nor ``overwrite`` is set.
-        ValueError: bad names or values, a corrupt checkpoint, or a config that differs from the one
-            being resumed.
+        RunDirBusyError: another training holds ``out_dir`` (:class:`~spikeforge.training.rundir.RunLock`: the
+            run directory is locked from the first check until this call returns).
+        RunWriteError: a run file could not be written (e.g. a full disk); the message says what is saved.
+        ValueError: bad names or values (an invalid ``neuron_kwargs``, a model or batch too large for the
+            memory), a damaged checkpoint, or a config that differs from the one being resumed; all found
+            before anything is written.
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     if isinstance(callbacks, Callback) or not isinstance(callbacks, Sequence):
         raise TypeError("callbacks must be a sequence of Callback objects, e.g. [ProgressCallback()]")
+    from spikeforge.data import dataset_info
+
+    check_buildable(config, dataset_info(config.dataset))  # neuron_kwargs, sizes: before anything is written
     ctx = D.setup(config.device)
+    lock = RunLock(out_dir)
     try:
         choice = TH.threads_for(config)
         with TH.use_threads(choice.threads):
-            return _train(config, Path(out_dir), resume, overwrite, list(callbacks), ctx, choice)
+            return _train(config, Path(out_dir), resume, overwrite, list(callbacks), ctx, choice, lock)
     finally:
+        lock.release()
         D.cleanup(ctx)
 
 
 def _train(
     config: TrainConfig, out_dir: Path, resume: bool, overwrite: bool, callbacks: list[Callback], ctx: D.DistContext,
-    threads: TH.ThreadChoice,
+    threads: TH.ThreadChoice, lock: RunLock,
 ) -> TrainResult:  # fmt: skip
     from spikeforge.data import dataset_info
 
     t_call = time.perf_counter()
-    ckpt_path, best_path = out_dir / "checkpoint.pt", out_dir / "best.pt"
-    resuming = _check_out_dir(out_dir, resume, overwrite)
-    state = read_checkpoint(ckpt_path) if resuming else None
-    if state is not None:
-        _check_resumable(state["config"], config, ckpt_path)
+    ckpt_path = out_dir / "checkpoint.pt"
+    if ctx.is_main and out_dir.is_dir():
+        lock.acquire()  # a second training of this directory is refused here, before it reads anything
+    resuming = check_out_dir(out_dir, resume, overwrite)
+    state = R.read_resume_state(out_dir, config) if resuming else None
 
     data = load_splits(config)
     (x_tr, y_tr), (x_val, y_val), (x_te, y_te) = data["train"], data["validation"], data["test"]
+    check_input_shape(x_tr, config, "training")  # before a layer fails with a backend's error
     n_train, bs, dev = len(y_tr), config.batch_size, ctx.device
     n_batches = math.ceil(n_train / bs)
 
     _seed_everything(config.seed)
     model = build_model(config, dataset_info(config.dataset)).to(dev)
-    _start_out_dir(out_dir, config, resuming, ctx)
     gen = torch.Generator().manual_seed(config.seed)  # shuffling and random encoders
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * n_batches)
@@ -256,15 +188,14 @@ def _train(
     best_val, best_epoch, bad_epochs, stopped, wall_before = -1.0, 0, 0, False, 0.0
     best_weights: dict[str, Tensor] | None = None
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"], gen)
-        history = list(state["history"])
-        best_val, best_epoch = float(state["best_val_acc"]), int(state["best_epoch"])
-        bad_epochs, stopped, wall_before = int(state["bad_epochs"]), bool(state["stopped"]), float(state["wall_time_s"])
-        if best_epoch > 0:
-            best_weights = read_checkpoint(best_path)["model"]
+        history, best_val, best_epoch, bad_epochs, stopped, wall_before, best_weights = R.restore(
+            state, out_dir, model, optimizer, scheduler, gen
+        )
+    saved_epoch = len(history)
+    D.barrier(ctx)  # every rank has checked the directory before rank 0 changes it
+    if ctx.is_main:
+        start_out_dir(out_dir, config.to_dict(), resuming, overwrite, lock)
+    D.barrier(ctx)
     start_epoch = len(history) + 1
     net = D.wrap_model(model, ctx)
     main_cbs = callbacks if ctx.is_main else []
@@ -329,28 +260,23 @@ def _train(
             bad_epochs += 1
         stopped = config.patience is not None and bad_epochs >= config.patience and epoch < config.epochs
         if ctx.is_main:
-            base = {"format": FORMAT, "config": config.to_dict(), "epoch": epoch}
-            if improved:
-                atomic_save({**base, "kind": "best", "model": best_weights, "metrics": metrics}, best_path)
-            atomic_save(
-                {
-                    **base,
-                    "kind": "last",
-                    "model": model.state_dict(),
-                    "metrics": metrics,
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "rng": rng_state(gen),
-                    "history": history,
-                    "best_val_acc": best_val,
-                    "best_epoch": best_epoch,
-                    "bad_epochs": bad_epochs,
-                    "stopped": stopped,
-                    "wall_time_s": wall_before + time.perf_counter() - t_call,
-                },
-                ckpt_path,
+            wall = wall_before + time.perf_counter() - t_call
+            last = R.last_state(
+                model,
+                optimizer,
+                scheduler,
+                gen,
+                history,
+                (best_val, best_epoch, bad_epochs, stopped),
+                best_weights,
+                wall,
             )
-            atomic_write_json(_json_metrics(history, None), out_dir / "metrics.json")
+            R.save_epoch(
+                out_dir, config, epoch, metrics, best_weights=best_weights, improved=improved, last=last,
+                saved_epoch=saved_epoch,
+            )  # fmt: skip
+            saved_epoch = epoch
+            R.write_metrics(out_dir, history, None, saved_epoch)
             log.info(
                 "epoch %d/%d loss %.4f val %.4f test %.4f",
                 epoch,
@@ -393,7 +319,7 @@ def _train(
             "world_size": ctx.world_size,
             "threads": threads.threads,
         }
-        atomic_write_json(_json_metrics(history, summary), out_dir / "metrics.json")
+        R.write_metrics(out_dir, history, summary, saved_epoch)
         for cb in main_cbs:
             cb.on_train_end(result)
     return result

@@ -24,6 +24,7 @@ Composition by hand is the same thing the builders do::
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -346,7 +347,7 @@ class SNNClassifier(nn.Module):
 def _mlp_model(
     config: TrainConfig, in_shape: tuple[int, ...], num_classes: int, common: dict[str, Any]
 ) -> SNNSequential:
-    net = build_mlp(int(torch.tensor(in_shape).prod()), config.hidden, num_classes, **common)
+    net = build_mlp(math.prod(in_shape), config.hidden, num_classes, **common)
     if len(in_shape) > 1:  # flatten image inputs: [T, B, C, H, W] -> [T, B, C*H*W]
         net = SNNSequential(nn.Flatten(), *net.layers)
     return net

@@ -8,14 +8,19 @@ from typing import Any
 import torch
 
 from spikeforge.data.base import SplitDataset
+from spikeforge.training.checked import build_checked
 from spikeforge.training.checkpoint import read_checkpoint
 from spikeforge.training.config import TrainConfig
 from spikeforge.training.evaluate import evaluate_tensors
-from spikeforge.training.loop import load_splits
+from spikeforge.training.memory import check_run_memory
 from spikeforge.training.models import SNNClassifier
 from spikeforge.training.models import build_model
+from spikeforge.training.splits import check_input_shape
+from spikeforge.training.splits import load_splits
+from spikeforge.training.threads import threads_for
+from spikeforge.training.threads import use_threads
 
-__all__ = ["evaluate", "load_checkpoint", "evaluate_checkpoint"]
+__all__ = ["evaluate", "load_checkpoint", "evaluate_checkpoint", "config_of", "check_input_shape"]
 
 
 def evaluate(
@@ -57,26 +62,44 @@ def evaluate(
 def load_checkpoint(path: str | os.PathLike[str]) -> tuple[SNNClassifier, TrainConfig, dict[str, Any]]:
     """Rebuild the model stored in ``checkpoint.pt`` or ``best.pt`` (loaded with ``weights_only=True``).
 
+    Every check of :func:`spikeforge.training.checked.build_checked` applies: the file's config must be a valid
+    :class:`TrainConfig` whose model has exactly the names and shapes of the weights present, built under an
+    allocation budget set by those weights (a config declaring a larger model is refused before allocating it).
+
     Returns:
         ``(model in eval mode on the CPU, config, info)`` where ``info`` holds ``epoch``, ``kind``
         (``"best"`` or ``"last"``) and ``metrics`` (that epoch's history entry).
     Raises:
         FileNotFoundError: no such file.
-        ValueError: the file is truncated or corrupt, or not a spikeforge checkpoint.
+        ValueError: the file is truncated, damaged, too large or not a spikeforge checkpoint, or its config and
+            weights disagree.
     """
     from spikeforge.data import dataset_info
 
+    where = f"checkpoint {str(path)!r}"
     ckpt = read_checkpoint(path)
-    config = TrainConfig.from_dict(dict(ckpt["config"]))
-    with torch.random.fork_rng(devices=[]):  # building initialises weights: keep the caller's RNG untouched
-        model = build_model(config, dataset_info(config.dataset))
+    config = config_of(ckpt, where)
+    info = dataset_info(config.dataset)
+    model = build_checked(lambda: build_model(config, info), ckpt["model"], where)
+    metrics = ckpt.get("metrics", {})
+    kind = ckpt.get("kind", "last")
+    details = {
+        "epoch": int(ckpt["epoch"]),
+        "kind": kind if kind in ("best", "last") else "last",
+        "metrics": metrics if isinstance(metrics, dict) else {},
+    }
+    return model, config, details
+
+
+def config_of(ckpt: dict[str, Any], where: str) -> TrainConfig:
+    """The :class:`TrainConfig` stored in a checkpoint dict, or ``ValueError`` naming ``where``."""
     try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError as err:
-        raise ValueError(f"checkpoint {str(path)!r} does not match its own config: {err}") from None
-    model.eval()
-    info = {"epoch": int(ckpt["epoch"]), "kind": ckpt.get("kind", "last"), "metrics": ckpt.get("metrics", {})}
-    return model, config, info
+        return TrainConfig.from_dict(dict(ckpt["config"]))
+    except (TypeError, ValueError) as err:
+        message = " ".join(str(err).split())
+        raise ValueError(
+            f"{where} holds an invalid config ({message}); the file is damaged or not from spikeforge"
+        ) from None
 
 
 def evaluate_checkpoint(
@@ -90,11 +113,17 @@ def evaluate_checkpoint(
     """:func:`evaluate` the model in a checkpoint on ``"train"``, ``"validation"`` or ``"test"`` of its dataset.
 
     ``data_dir`` overrides the one stored in the checkpoint's config. The validation split is the one
-    the run used (held out from ``"train"`` if the dataset has none).
+    the run used (held out from ``"train"`` if the dataset has none). Torch's thread count is chosen as for the
+    run's training (:func:`spikeforge.training.threads.threads_for`) for the duration of the call.
     """
+    from spikeforge.data import dataset_info
+
     valid = ("train", "validation", "test")
     if split not in valid:
         raise ValueError(f"unknown split {split!r}; valid choices: {', '.join(valid)}")
     model, config, _ = load_checkpoint(path)
+    check_run_memory(config, dataset_info(config.dataset), config.eval_batch_size, f"evaluating {str(path)!r}")
     x, y = load_splits(config, data_dir=data_dir)[split]
-    return evaluate(model, (x, y), batch_size=batch_size or config.eval_batch_size, device=device)
+    check_input_shape(x, config, f"evaluating {str(path)!r}")
+    with use_threads(threads_for(config).threads):  # the training's thread policy
+        return evaluate(model, (x, y), batch_size=batch_size or config.eval_batch_size, device=device)

@@ -38,6 +38,7 @@ __all__ = [
     "choose_threads",
     "step_macs",
     "threads_for",
+    "threads_for_module",
     "use_threads",
 ]
 
@@ -178,6 +179,23 @@ def threads_for(config: Any, dataset_info: Any = None) -> ThreadChoice:
     return choose_threads(
         work, cpus=available_cpus(), requested=requested, env=os.environ, current=torch.get_num_threads()
     )
+
+
+def threads_for_module(model: nn.Module, input_shape: tuple[int, ...], samples_per_pass: int) -> ThreadChoice:
+    """:func:`choose_threads` for work other than a training run (``spikeforge convert``'s ANN, say): the
+    Linear and Conv MACs of ``model`` on one sample of ``input_shape`` (run once in eval mode, no gradients)
+    times ``samples_per_pass``; the environment, torch's present count and the available CPUs as for training."""
+    preset = any(_env_count(os.environ, name) for name in THREAD_ENV)
+    work = 0
+    if not preset:
+        was_training = model.training
+        try:
+            with torch.random.fork_rng(devices=[]), torch.no_grad():
+                macs, _ = _layer_macs(model.eval(), torch.zeros((1, *input_shape)))
+        finally:
+            model.train(was_training)
+        work = macs * int(samples_per_pass)
+    return choose_threads(work, cpus=available_cpus(), env=os.environ, current=torch.get_num_threads())
 
 
 @contextmanager
