@@ -148,7 +148,7 @@ def _load_ann(
     :func:`spikeforge.training.ann.load_ann`), refused unless it fits ``method`` and the dataset's inputs."""
     from spikeforge.training.ann import load_ann
 
-    ann, saved = load_ann(path, _activation(method))
+    ann, saved = load_ann(path)
     if saved["method"] != method:
         raise ValueError(f"{path} holds a {saved['method']!r} ANN; pass --method {saved['method']}")
     if tuple(saved["in_shape"]) != tuple(in_shape) or saved["num_classes"] != num_classes:
@@ -158,10 +158,6 @@ def _load_ann(
             "--dataset it was trained on"
         )
     return ann, saved["arch"], int(saved["levels"])
-
-
-def _activation(method: str) -> str:
-    return "qcfs" if method == "qcfs" else "relu"
 
 
 def convert_command(
@@ -219,6 +215,7 @@ def convert_command(
     from spikeforge.conversion import convert
     from spikeforge.conversion import layer_errors
     from spikeforge.data import get_dataset
+    from spikeforge.training.ann import activation_of
     from spikeforge.training.ann import ann_accuracy
     from spikeforge.training.ann import build_ann
     from spikeforge.training.ann import default_arch
@@ -250,7 +247,7 @@ def convert_command(
     else:
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            ann = build_ann(arch, in_shape, num_classes, activation=_activation(method), levels=levels)
+            ann = build_ann(arch, in_shape, num_classes, activation=activation_of(method), levels=levels)
         train_ann(ann, train.x, train.y, epochs=epochs, batch_size=batch_size, lr=lr, generator=gen)
         timing["train"] = time.perf_counter() - t0
     if save is not None:
@@ -331,13 +328,14 @@ def _threads(args: argparse.Namespace, shape: tuple[int, ...]) -> int:
     """Threads for ``convert``: :func:`spikeforge.training.threads.threads_for_module` of the ANN it trains (the
     ``--arch`` given, or the dataset's default), on one ``--batch-size`` batch."""
     from spikeforge.data import dataset_info
+    from spikeforge.training.ann import activation_of
     from spikeforge.training.ann import build_ann
     from spikeforge.training.ann import default_arch
     from spikeforge.training.threads import threads_for_module
 
     arch = default_arch(shape) if args.arch == "auto" else args.arch
     with torch.random.fork_rng(devices=[]):
-        ann = build_ann(arch, shape, int(dataset_info(args.dataset).num_classes), activation=_activation(args.method))
+        ann = build_ann(arch, shape, int(dataset_info(args.dataset).num_classes), activation=activation_of(args.method))
     return threads_for_module(ann, shape, args.batch_size).threads
 
 

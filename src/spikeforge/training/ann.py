@@ -21,7 +21,7 @@ from spikeforge.conversion import QCFS
 
 __all__ = [
     "vgg_small", "mlp", "build_ann", "ANN_ARCHS", "ACTIVATIONS", "train_ann", "ann_accuracy", "default_arch",
-    "default_epochs", "near_chance", "save_ann", "load_ann",
+    "default_epochs", "near_chance", "save_ann", "load_ann", "activation_of",
 ]  # fmt: skip
 
 #: Activations the builders accept.
@@ -174,8 +174,16 @@ def save_ann(path: str | os.PathLike[str], ann: nn.Module, *, arch: str, method:
     )  # fmt: skip
 
 
-def load_ann(path: str | os.PathLike[str], activation: str) -> tuple[nn.Sequential, dict[str, Any]]:
+def activation_of(method: str) -> str:
+    """The ANN activation a conversion method needs: ``"qcfs"`` for QCFS, ``"relu"`` otherwise (Rueckauer)."""
+    return "qcfs" if method == "qcfs" else "relu"
+
+
+def load_ann(path: str | os.PathLike[str]) -> tuple[nn.Sequential, dict[str, Any]]:
     """Rebuild the ANN of a :func:`save_ann` checkpoint: ``(ann in eval mode, the checkpoint's settings)``.
+
+    The activation follows the saved ``method`` (:func:`activation_of`); the caller compares ``settings["method"]``
+    with the method it wants.
 
     Loaded with ``weights_only=True`` after the file checks of :func:`~spikeforge.training.checkpoint.check_archive`;
     the settings are type-checked and the network is built by
@@ -205,6 +213,7 @@ def load_ann(path: str | os.PathLike[str], activation: str) -> tuple[nn.Sequenti
     if ckpt["num_classes"] < 1 or ckpt["levels"] < 1:
         raise ValueError(f"{not_ours}: num_classes and levels must be positive")
     arch, levels, n = ckpt["arch"], ckpt["levels"], ckpt["num_classes"]
+    activation = activation_of(ckpt["method"])
     ann = build_checked(
         lambda: build_ann(arch, in_shape, n, activation=activation, levels=levels), ckpt["state_dict"], where
     )
