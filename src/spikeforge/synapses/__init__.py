@@ -10,5 +10,16 @@ from __future__ import annotations
 from spikeforge.synapses.delays import DelayedLinear
 from spikeforge.synapses.delays import check_delays
 from spikeforge.synapses.delays import sigma_schedule
+from spikeforge.synapses.srm import SRM
+from spikeforge.synapses.srm import SlayerPDF
+from spikeforge.synapses.srm import SRMParams
+from spikeforge.synapses.srm import SRMState
+from spikeforge.synapses.srm import epsilon_filter
+from spikeforge.synapses.srm import srm_init
+from spikeforge.synapses.srm import srm_membrane
+from spikeforge.synapses.srm import srm_step
 
-__all__ = ["DelayedLinear", "sigma_schedule", "check_delays"]
+__all__ = [
+    "DelayedLinear", "sigma_schedule", "check_delays", "SRM", "SlayerPDF", "SRMParams", "SRMState", "epsilon_filter",
+    "srm_init", "srm_membrane", "srm_step",
+]  # fmt: skip
