@@ -18,8 +18,10 @@ from spikeforge.synapses.srm import epsilon_filter
 from spikeforge.synapses.srm import srm_init
 from spikeforge.synapses.srm import srm_membrane
 from spikeforge.synapses.srm import srm_step
+from spikeforge.synapses.trains import exp_filter
+from spikeforge.synapses.trains import van_rossum_distance
 
 __all__ = [
     "DelayedLinear", "sigma_schedule", "check_delays", "SRM", "SlayerPDF", "SRMParams", "SRMState", "epsilon_filter",
-    "srm_init", "srm_membrane", "srm_step",
+    "srm_init", "srm_membrane", "srm_step", "exp_filter", "van_rossum_distance",
 ]  # fmt: skip
