@@ -50,7 +50,7 @@ def current(gen: torch.Generator, t: int = 90, b: int = 2, n: int = 3) -> torch.
     return torch.rand(t, b, n, generator=gen, dtype=torch.float64) * 0.9
 
 
-@pytest.mark.parametrize("method", ["auto", "direct", "fft"])
+@pytest.mark.parametrize("method", ["auto", "direct", "fft", "scan"])
 def test_forward_equals_direct_simulation(method, gen):
     x = current(gen)
     u_ref, z_ref = direct_simulation(x)
@@ -80,7 +80,7 @@ def test_step_loop_equals_sequence_and_chunks(gen):
         torch.testing.assert_close(f, h, rtol=0, atol=1e-10)
 
 
-@pytest.mark.parametrize("method", ["direct", "fft"])
+@pytest.mark.parametrize("method", ["direct", "fft", "scan"])
 def test_psp_filter_gradcheck(method, gen):
     x = torch.randn(70, 2, 2, generator=gen, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda v: epsilon_filter(v, TAU_S, method=method), (x,))
@@ -88,11 +88,12 @@ def test_psp_filter_gradcheck(method, gen):
     torch.testing.assert_close(epsilon_filter(x, TAU_S, method=method), ref, rtol=0, atol=1e-12)
 
 
-def test_gradient_is_slayers_error_reassignment(gen):
+@pytest.mark.parametrize("method", ["direct", "fft", "scan"])
+def test_gradient_is_slayers_error_reassignment(method, gen):
     """dL/dx[s] = sum_{t >= s} rho(u[t] - theta) dL/dz[t] eps[t - s]  (no gradient through the refractory term)."""
     x = current(gen, t=40).requires_grad_()
     g = torch.randn(40, 2, 3, generator=gen, dtype=torch.float64)
-    m = make()
+    m = make(method=method)
     u, z, _ = m.membrane_and_spikes(x)
     (z * g).sum().backward()
     rho = (1.0 / THETA) * torch.exp(-(u.detach() - THETA).abs() / THETA)  # tau_rho = scale_rho = 1

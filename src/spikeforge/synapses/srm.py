@@ -13,9 +13,10 @@ truncated: ``k a^k`` (``a = exp(-dt / tau)``) is generated exactly by the two-va
 ``p' = a (p + x)``, ``q' = a (q + p + x)`` with ``(k a^k * x)[t] = q[t]`` -- the state of :func:`srm_step`
 (``ps, qs`` for the input, ``pr, qr`` for the own spikes).
 
-Forward of :class:`SRM` over a sequence: the PSP part ``eps * x`` by one causal temporal convolution (a direct
-Toeplitz product below ``FFT_FROM`` steps, an FFT above; ``method`` forces either), then the refractory part by a
-short loop over time that carries ``(pr, qr)`` only (the spikes depend on it, so it is sequential). The step
+Forward of :class:`SRM` over a sequence: the PSP part ``eps * x`` by one causal temporal convolution (``method``:
+a direct Toeplitz product, an FFT, or the kernel's exact recurrence; ``"auto"`` takes the direct product below
+``SCAN_FROM`` steps and the recurrence above, the fastest on CPU), then the refractory part by a short
+no-grad loop over time that carries ``(pr, qr)`` only (the spikes depend on it, so it is sequential). The step
 function is the reference; the sequence path equals it up to floating-point rounding.
 
 Backward (SLAYER, eq. for the error signal): the spike derivative is the probability density
@@ -38,7 +39,6 @@ from torch import Tensor
 from spikeforge._core.checks import check_finite
 from spikeforge._core.checks import check_seq
 from spikeforge._core.spike import SurrogateLike
-from spikeforge._core.spike import heaviside
 from spikeforge._core.spike import spike
 from spikeforge.neurons.base import Capabilities
 from spikeforge.neurons.base import Neuron
@@ -116,7 +116,7 @@ class SRM(Neuron):
         v_th: threshold ``theta`` (> 0); scale_ref: refractory amplitude in units of ``theta`` (SLAYER: 2).
         tau_rho, scale_rho: SLAYER's surrogate width and scale relative to ``theta``: the default surrogate is
             ``SlayerPDF(alpha=scale_rho / (tau_rho theta), beta=1 / (tau_rho theta))``; ``surrogate`` overrides it.
-        method: PSP filter ``"auto"`` (FFT from ``FFT_FROM`` steps), ``"direct"`` or ``"fft"``.
+        method: PSP filter ``"auto"``, ``"direct"``, ``"fft"`` or ``"scan"`` (see the module docstring).
         detach_refractory: SLAYER's choice (no gradient through the refractory response).
 
     ``forward(x_seq, state=None) -> (spikes, state)`` as every neuron; :meth:`membrane_and_spikes` also returns
@@ -194,18 +194,22 @@ class SRM(Neuron):
             return torch.stack(us), torch.stack(zs), s
         a_s, c_s, a_r, c_r = _coefficients(p, self.dt)
         t_len = x_seq.shape[0]
-        k = torch.arange(t_len, dtype=x_seq.dtype, device=x_seq.device).reshape(-1, *([1] * (x_seq.dim() - 1)))
-        decay = torch.exp(k * math.log(a_s))  # a_s^t
-        psp = c_s * (alpha_filter(x_seq, a_s, self.method) + decay * (s0.qs + k * s0.ps))  # + the carried history
+        k = torch.arange(t_len, dtype=x_seq.dtype, device=x_seq.device)
+        psp = alpha_filter(x_seq, a_s, self.method)
+        if state is not None:  # the carried history decays as a_s^t (q0 + t p0)
+            kk = k.reshape(-1, *([1] * (x_seq.dim() - 1)))
+            psp = psp + torch.exp(kk * math.log(a_s)) * (s0.qs + kk * s0.ps)
+        psp = c_s * psp
         refr, zs = self._refractory(psp, s0, a_r, c_r, float(p.v_th))
         u = psp + refr
         z = spike(u - p.v_th, self.surrogate)  # == zs (same sums); the surrogate gradient flows into psp
         # final input state after T steps: sum over inputs of a^(T-t) and (T-t) a^(T-t), plus the carried history
         lag = t_len - k
         w1 = torch.exp(lag * math.log(a_s))
+        flat = x_seq.reshape(t_len, -1)
         a_t = a_s**t_len
-        ps = (w1 * x_seq).sum(0) + a_t * s0.ps
-        qs = (lag * w1 * x_seq).sum(0) + a_t * (s0.qs + t_len * s0.ps)
+        ps = (w1 @ flat).reshape(s0.ps.shape) + a_t * s0.ps
+        qs = ((lag * w1) @ flat).reshape(s0.qs.shape) + a_t * (s0.qs + t_len * s0.ps)
         pr, qr = zs
         return u, z, SRMState(ps, qs, pr, qr)
 
@@ -213,14 +217,17 @@ class SRM(Neuron):
     @torch.no_grad()
     def _refractory(psp: Tensor, s0: SRMState, a_r: float, c_r: float, v_th: float) -> tuple[Tensor, Any]:
         """The sequential part: ``R[t] = c_r qr[t]`` with the spikes it causes; returns ``(R, (pr_T, qr_T))``."""
-        pr, qr = s0.pr.detach(), s0.qr.detach()
+        pr, qr = s0.pr.detach().clone(), s0.qr.detach().clone()
         out = torch.empty_like(psp)
+        u = torch.empty_like(pr)
+        z = torch.empty_like(pr)
         for t in range(psp.shape[0]):
-            r = c_r * qr
-            out[t] = r
-            z = heaviside(psp[t] + r - v_th)
-            qr = a_r * (qr + pr + z)
-            pr = a_r * (pr + z)
+            r = out[t]
+            torch.mul(qr, c_r, out=r)
+            torch.add(psp[t], r, out=u)  # the same sum as u = psp + R below, so the same spikes
+            torch.sign(u.sub_(v_th), out=z).clamp_(min=0.0)  # strict Heaviside: 1 iff u - v_th > 0
+            qr.add_(pr).add_(z).mul_(a_r)
+            pr.add_(z).mul_(a_r)
         return out, (pr, qr)
 
     def extra_repr(self) -> str:
