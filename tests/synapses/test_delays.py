@@ -219,3 +219,23 @@ def test_clamp_and_sigma_schedule():
     with torch.no_grad():
         r.weight.zero_()
     assert m.weight.abs().sum() > 0  # the copy is independent
+
+
+@pytest.mark.parametrize("per", ["axon", "synapse"])
+@pytest.mark.parametrize("mode", ["gaussian", "linear", "rounded"])
+def test_streaming_steps_equal_the_sequence(per, mode, gen):
+    m = layer(per, "linear" if mode == "linear" else "gaussian", sigma=1.1)
+    if mode == "rounded":
+        m = m.rounded()
+    x = spikes(gen)
+    line, ys = None, []
+    for x_t in x:
+        y_t, line = m.step(x_t, line)
+        ys.append(y_t)
+    torch.testing.assert_close(torch.stack(ys), m(x), rtol=0, atol=1e-12)
+    a, line = m.step(x[0])  # a stream may be shorter than max_delay: the line starts silent
+    assert a.shape == (B, NO) and line.history.shape == (D + 1, B, NI)
+    with pytest.raises(ValueError, match="line=None"):
+        m.step(x[0, :2], line)  # a different batch size
+    with pytest.raises(ValueError, match="x_t"):
+        m.step(x)

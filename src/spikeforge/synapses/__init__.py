@@ -8,6 +8,7 @@ Both take and return time-major ``[T, B, features]`` sequences and work inside
 from __future__ import annotations
 
 from spikeforge.synapses.delays import DelayedLinear
+from spikeforge.synapses.delays import DelayLine
 from spikeforge.synapses.delays import check_delays
 from spikeforge.synapses.delays import sigma_schedule
 from spikeforge.synapses.srm import SRM
@@ -22,6 +23,6 @@ from spikeforge.synapses.trains import exp_filter
 from spikeforge.synapses.trains import van_rossum_distance
 
 __all__ = [
-    "DelayedLinear", "sigma_schedule", "check_delays", "SRM", "SlayerPDF", "SRMParams", "SRMState", "epsilon_filter",
-    "srm_init", "srm_membrane", "srm_step", "exp_filter", "van_rossum_distance",
+    "DelayedLinear", "DelayLine", "sigma_schedule", "check_delays", "SRM", "SlayerPDF", "SRMParams", "SRMState",
+    "epsilon_filter", "srm_init", "srm_membrane", "srm_step", "exp_filter", "van_rossum_distance",
 ]  # fmt: skip

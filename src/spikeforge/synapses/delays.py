@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -45,7 +46,14 @@ from spikeforge.synapses._delay_ops import linear_taps
 from spikeforge.synapses._delay_ops import shift_per_channel
 from spikeforge.synapses._delay_ops import shift_per_synapse
 
-__all__ = ["DelayedLinear", "sigma_schedule", "check_delays"]
+__all__ = ["DelayedLinear", "DelayLine", "sigma_schedule", "check_delays"]
+
+
+class DelayLine(NamedTuple):
+    """Streaming state of a :class:`DelayedLinear`: the last ``max_delay + 1`` inputs, newest first."""
+
+    history: Tensor  # [max_delay + 1, B, in_features]; history[j] = x[t - j]
+
 
 PLACEMENTS = ("axon", "synapse")
 INTERPOLATIONS = ("gaussian", "linear")
@@ -211,6 +219,45 @@ class DelayedLinear(SequenceLayer):
             return nn.functional.linear(causal_conv(x_seq, k, depthwise=True), w, b)
         y = causal_conv(x_seq, w.unsqueeze(-1) * k, depthwise=False)
         return y if b is None else y + b
+
+    def step(self, x_t: Tensor, line: DelayLine | None = None) -> tuple[Tensor, DelayLine]:
+        """One time step for streaming: ``x_t [B, in]`` -> ``(y_t [B, out], line)``. ``line=None`` starts from
+        silence; the steps of a sequence give the same outputs as :meth:`forward` on it (``T`` has no lower
+        bound here: the line holds zeros for the steps before the first)."""
+        if not isinstance(x_t, Tensor) or x_t.dim() != 2 or x_t.shape[-1] != self.in_features:
+            shape = tuple(x_t.shape) if isinstance(x_t, Tensor) else type(x_t).__name__
+            raise ValueError(f"DelayedLinear.step expects x_t [B, in_features={self.in_features}], got {shape}")
+        taps = self.max_delay + 1
+        if line is None:
+            hist = x_t.new_zeros((taps, *x_t.shape))
+        elif not isinstance(line, DelayLine) or line.history.shape != (taps, *x_t.shape):
+            raise ValueError(
+                f"line must be a DelayLine with history [{taps}, {x_t.shape[0]}, {self.in_features}]; "
+                "pass line=None to start a new stream"
+            )
+        else:
+            hist = line.history
+        hist = torch.cat([x_t.unsqueeze(0), hist[:-1]])  # hist[j] = x[t - j]
+        w = self.weight.to(x_t.dtype)
+        b = None if self.bias is None else self.bias.to(x_t.dtype)
+        if self.integer and self.per == "synapse":
+            steps = self.delays.round().to(torch.long)
+            y = x_t.new_zeros((x_t.shape[0], self.out_features))
+            for value in torch.unique(steps).tolist():
+                y = y + nn.functional.linear(hist[value], torch.where(steps == value, w, torch.zeros_like(w)))
+            y = y if b is None else y + b
+        elif self.integer:
+            idx = self.delays.round().to(torch.long)
+            xs = hist[idx, :, torch.arange(self.in_features, device=x_t.device)].t()  # [B, in]: x[t - d_i, :, i]
+            y = nn.functional.linear(xs, w, b)
+        elif self.per == "axon":
+            k = self.kernel(like=x_t)  # [in, taps]
+            y = nn.functional.linear(torch.einsum("ij,jbi->bi", k, hist), w, b)
+        else:
+            k = self.kernel(like=x_t)  # [out, in, taps]
+            y = torch.einsum("oij,jbi->bo", w.unsqueeze(-1) * k, hist)
+            y = y if b is None else y + b
+        return y, DelayLine(hist)
 
     def extra_repr(self) -> str:
         mode = "integer" if self.integer else f"{self.interpolation}, sigma={self.sigma:g}"
