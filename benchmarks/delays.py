@@ -132,7 +132,7 @@ def speed(repeats: int = 7) -> dict:
     """Forward + backward wall time (min over repeats, the layers interleaved so they share the machine's load)."""
     t_len, b, n = 300, 32, 512
     x = torch.rand(t_len, b, n) * 0.3
-    layers = {"srm": SRM(), "srm_direct": SRM(method="direct"), "lif": LIF()}
+    layers = {"srm": SRM(), "srm_scan": SRM(method="scan"), "srm_direct": SRM(method="direct"), "lif": LIF()}
     times: dict[str, list[float]] = {k: [] for k in layers}
     for rep in range(repeats + 1):
         for name, layer in layers.items():

@@ -43,6 +43,8 @@ def direct_simulation(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def make(**kw) -> SRM:
+    if kw.get("method") == "fused":
+        pytest.importorskip("numba", reason="the fused SRM loop needs Numba: pip install 'spikeforge[fast]'")
     return SRM(TAU_S, TAU_R, v_th=THETA, scale_ref=SCALE_REF, **kw).double()
 
 
@@ -50,7 +52,7 @@ def current(gen: torch.Generator, t: int = 90, b: int = 2, n: int = 3) -> torch.
     return torch.rand(t, b, n, generator=gen, dtype=torch.float64) * 0.9
 
 
-@pytest.mark.parametrize("method", ["auto", "direct", "fft", "scan"])
+@pytest.mark.parametrize("method", ["auto", "direct", "fft", "scan", "fused"])
 def test_forward_equals_direct_simulation(method, gen):
     x = current(gen)
     u_ref, z_ref = direct_simulation(x)
@@ -63,9 +65,10 @@ def test_forward_equals_direct_simulation(method, gen):
     assert torch.equal(out, z_ref)
 
 
-def test_step_loop_equals_sequence_and_chunks(gen):
+@pytest.mark.parametrize("method", ["direct", "scan", "fused"])
+def test_step_loop_equals_sequence_and_chunks(method, gen):
     x = current(gen)
-    m = make()
+    m = make(method=method)
     z, s = m(x)
     s_step, zs = None, []
     for x_t in x:
@@ -88,7 +91,7 @@ def test_psp_filter_gradcheck(method, gen):
     torch.testing.assert_close(epsilon_filter(x, TAU_S, method=method), ref, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("method", ["direct", "fft", "scan"])
+@pytest.mark.parametrize("method", ["direct", "fft", "scan", "fused"])
 def test_gradient_is_slayers_error_reassignment(method, gen):
     """dL/dx[s] = sum_{t >= s} rho(u[t] - theta) dL/dz[t] eps[t - s]  (no gradient through the refractory term)."""
     x = current(gen, t=40).requires_grad_()
@@ -173,3 +176,23 @@ def test_refusals(gen):
         m(torch.zeros(4, 3, 2), s)
     with pytest.raises(ValueError, match=r"\[T, B"):
         m(torch.zeros(4))
+    with pytest.raises(ValueError, match="method='auto'"):
+        _, s = m(torch.zeros(4, 2, 2, requires_grad=True) + 1.0)
+        SRM(method="fused")(torch.zeros(4, 2, 2), s)  # a carried state with gradient: the torch paths only
+
+
+@pytest.mark.parametrize("surrogate", [None, "atan"])
+@pytest.mark.parametrize("use", ["spikes", "membrane", "both"])
+def test_fused_gradients_equal_the_torch_path(surrogate, use, gen):
+    """The compiled pass (whole backward for SlayerPDF, membrane only for other surrogates) == the direct path."""
+    x = current(gen, t=50)
+    g1 = torch.randn(50, 2, 3, generator=gen, dtype=torch.float64)
+    g2 = torch.randn(50, 2, 3, generator=gen, dtype=torch.float64)
+    grads = []
+    for method in ("direct", "fused"):
+        xi = x.clone().requires_grad_()
+        u, z, _ = make(method=method, surrogate=surrogate).membrane_and_spikes(xi)
+        loss = {"spikes": (z * g1).sum(), "membrane": (u * g2).sum(), "both": (z * g1).sum() + (u * g2).sum()}[use]
+        loss.backward()
+        grads.append(xi.grad)
+    torch.testing.assert_close(grads[1], grads[0], rtol=0, atol=1e-10)

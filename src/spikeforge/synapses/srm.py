@@ -43,9 +43,17 @@ from spikeforge._core.spike import spike
 from spikeforge.neurons.base import Capabilities
 from spikeforge.neurons.base import Neuron
 from spikeforge.surrogate import Surrogate
+from spikeforge.synapses._srm_fused import fused_membrane
+from spikeforge.synapses._srm_fused import fused_srm
+from spikeforge.synapses._srm_fused import numba_ready
 from spikeforge.synapses._srm_ops import METHODS
+from spikeforge.synapses._srm_ops import SCAN_FROM
 from spikeforge.synapses._srm_ops import SlayerPDF
 from spikeforge.synapses._srm_ops import alpha_filter
+
+#: ``SRM(method=...)``: the PSP filters of :func:`epsilon_filter`, or ``"fused"``: the whole membrane in one
+#: compiled pass (Numba, CPU), which ``"auto"`` takes whenever it can run.
+SRM_METHODS = (*METHODS, "fused")
 
 __all__ = ["SRMParams", "SRMState", "srm_init", "srm_step", "srm_membrane", "SRM", "SlayerPDF", "epsilon_filter"]
 
@@ -162,11 +170,11 @@ class SRM(Neuron):
         if surrogate is None:
             width = self.tau_rho * self.v_th
             self.surrogate = SlayerPDF(alpha=self.scale_rho / width, beta=1.0 / width)
-        if method not in METHODS:
-            raise ValueError(f"SRM: method must be one of {METHODS}, got {method!r}")
+        if method not in SRM_METHODS:
+            raise ValueError(f"SRM: method must be one of {SRM_METHODS}, got {method!r}")
         if not isinstance(detach_refractory, bool):
             raise TypeError(f"SRM: detach_refractory must be a bool, got {detach_refractory!r}")
-        self._set_constant("method", method, choices=METHODS)
+        self._set_constant("method", method, choices=SRM_METHODS)
         self.detach_refractory = detach_refractory
 
     def step_options(self) -> dict[str, Any]:
@@ -195,14 +203,27 @@ class SRM(Neuron):
         a_s, c_s, a_r, c_r = _coefficients(p, self.dt)
         t_len = x_seq.shape[0]
         k = torch.arange(t_len, dtype=x_seq.dtype, device=x_seq.device)
-        psp = alpha_filter(x_seq, a_s, self.method)
-        if state is not None:  # the carried history decays as a_s^t (q0 + t p0)
-            kk = k.reshape(-1, *([1] * (x_seq.dim() - 1)))
-            psp = psp + torch.exp(kk * math.log(a_s)) * (s0.qs + kk * s0.ps)
-        psp = c_s * psp
-        refr, zs = self._refractory(psp, s0, a_r, c_r, float(p.v_th))
-        u = psp + refr
-        z = spike(u - p.v_th, self.surrogate)  # == zs (same sums); the surrogate gradient flows into psp
+        method = self._method(x_seq, s0)
+        consts = (a_s, c_s, a_r, c_r, float(p.v_th))
+        if method == "fused" and type(self.surrogate) is SlayerPDF:  # one compiled pass forward and backward
+            sg = self.surrogate
+            z, u, pr_t, qr_t = fused_srm(x_seq, tuple(s0), consts, (sg.alpha, sg.beta))
+            refr_state: tuple[Tensor, Tensor] = (pr_t, qr_t)
+        elif method == "fused":
+            u, pr_t, qr_t = fused_membrane(x_seq, tuple(s0), consts)
+            refr_state = (pr_t, qr_t)
+            z = spike(u - p.v_th, self.surrogate)  # the loop's spikes (same value of u)
+        else:
+            psp = alpha_filter(x_seq, a_s, method)
+            if state is not None:  # the carried history decays as a_s^t (q0 + t p0)
+                kk = k.reshape(-1, *([1] * (x_seq.dim() - 1)))
+                psp = psp + torch.exp(kk * math.log(a_s)) * (s0.qs + kk * s0.ps)
+            psp = c_s * psp
+            refr, refr_state = self._refractory(psp, s0, a_r, c_r, float(p.v_th))
+            u = psp + refr
+            z = spike(
+                u - p.v_th, self.surrogate
+            )  # the loop's spikes (same sums); the surrogate gradient flows into psp
         # final input state after T steps: sum over inputs of a^(T-t) and (T-t) a^(T-t), plus the carried history
         lag = t_len - k
         w1 = torch.exp(lag * math.log(a_s))
@@ -210,12 +231,31 @@ class SRM(Neuron):
         a_t = a_s**t_len
         ps = (w1 @ flat).reshape(s0.ps.shape) + a_t * s0.ps
         qs = ((lag * w1) @ flat).reshape(s0.qs.shape) + a_t * (s0.qs + t_len * s0.ps)
-        pr, qr = zs
+        pr, qr = refr_state
         return u, z, SRMState(ps, qs, pr, qr)
+
+    def _method(self, x_seq: Tensor, s0: SRMState) -> str:
+        """The PSP method to run: ``"fused"`` where it can run (auto), else ``"direct"`` / ``"scan"`` by size."""
+        can_fuse = (
+            x_seq.device.type == "cpu"
+            and x_seq.dtype in (torch.float32, torch.float64)
+            and not any(s.requires_grad for s in s0)
+            and numba_ready()
+        )
+        if self.method == "fused" and not can_fuse:
+            raise ValueError(
+                "SRM(method='fused') needs a CPU float32/float64 input, a carried state without gradient and Numba "
+                "(pip install 'spikeforge[fast]'); use method='auto'"
+            )
+        if self.method == "auto":
+            return "fused" if can_fuse else ("scan" if x_seq.shape[0] >= SCAN_FROM else "direct")
+        return self.method
 
     @staticmethod
     @torch.no_grad()
-    def _refractory(psp: Tensor, s0: SRMState, a_r: float, c_r: float, v_th: float) -> tuple[Tensor, Any]:
+    def _refractory(
+        psp: Tensor, s0: SRMState, a_r: float, c_r: float, v_th: float
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """The sequential part: ``R[t] = c_r qr[t]`` with the spikes it causes; returns ``(R, (pr_T, qr_T))``."""
         pr, qr = s0.pr.detach().clone(), s0.qr.detach().clone()
         out = torch.empty_like(psp)
