@@ -239,3 +239,17 @@ def test_streaming_steps_equal_the_sequence(per, mode, gen):
         m.step(x[0, :2], line)  # a different batch size
     with pytest.raises(ValueError, match="x_t"):
         m.step(x)
+
+
+def test_state_dict_round_trip_keeps_the_mode(gen):
+    m = layer("synapse", sigma=0.7)
+    r = m.rounded()
+    fresh = layer("synapse")
+    fresh.load_state_dict(r.state_dict())
+    x = spikes(gen)
+    assert fresh.integer and torch.equal(fresh(x), r(x))  # runs exact shifts, as the saved layer did
+    again = layer("synapse")
+    again.load_state_dict(m.state_dict())
+    assert not again.integer and again.sigma == 0.7 and torch.equal(again(x), m(x))
+    with pytest.raises(ValueError, match="per='synapse'"):
+        layer("axon").load_state_dict(m.state_dict(), strict=False)

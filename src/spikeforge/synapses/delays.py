@@ -188,6 +188,25 @@ class DelayedLinear(SequenceLayer):
             return gaussian_taps(d.clamp(0.0, float(self.max_delay)), taps, self.sigma)
         return linear_taps(d, taps)
 
+    # ---- state_dict -------------------------------------------------------------------------
+    def get_extra_state(self) -> dict[str, object]:
+        """The non-tensor settings, saved in the ``state_dict``: a rounded layer's ``integer`` mode and the current
+        ``sigma`` are restored on load; a different placement, interpolation or ``max_delay`` refuses to load."""
+        return {"per": self.per, "interpolation": self.interpolation, "max_delay": self.max_delay,
+                "integer": self.integer, "sigma": self.sigma}  # fmt: skip
+
+    def set_extra_state(self, state: object) -> None:
+        if not isinstance(state, dict):
+            raise ValueError(f"DelayedLinear: unreadable saved settings {state!r}")
+        for key in ("per", "interpolation", "max_delay"):
+            if state.get(key) != getattr(self, key):
+                raise ValueError(
+                    f"DelayedLinear: the state_dict was saved with {key}={state.get(key)!r} but this layer has "
+                    f"{key}={getattr(self, key)!r}; build the layer with the saved settings"
+                )
+        self.integer = bool(state.get("integer", False))
+        self.set_sigma(float(state.get("sigma", self.sigma)))  # type: ignore[arg-type]
+
     # ---- forward ----------------------------------------------------------------------------
     def _check_input(self, x_seq: Tensor) -> None:
         check_seq(x_seq, "x_seq")
