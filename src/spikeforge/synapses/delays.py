@@ -205,7 +205,7 @@ class DelayedLinear(SequenceLayer):
                     f"{key}={getattr(self, key)!r}; build the layer with the saved settings"
                 )
         self.integer = bool(state.get("integer", False))
-        self.set_sigma(float(state.get("sigma", self.sigma)))  # type: ignore[arg-type]
+        self.set_sigma(float(state.get("sigma", self.sigma)))
 
     # ---- forward ----------------------------------------------------------------------------
     def _check_input(self, x_seq: Tensor) -> None:
