@@ -6,6 +6,16 @@
     OMP_NUM_THREADS=1 PYTHONPATH=src .venv/bin/python benchmarks/delays.py speed        # SRM vs fused LIF, T=300
 
 Each prints one JSON line per run; ``--seeds 0 1 2`` repeats over seeds.
+
+Recorded 2026-12-07 (shared 2-core CPU, OMP_NUM_THREADS=1, seeds 0 1 2):
+
+* planted: 128 synapses (16 -> 8, max_delay 10): 100 % / 100 % / 100 % within 0.5 steps (max error 0.02 step).
+* coincidence (4 classes, chance 25 %): learned delays (rounded, exact shifts) 100 / 100 / 100 %; the same net
+  without delays (tau = 1) 26.6 / 25.6 / 38.0 %; control without delays but tau = 10: 100 / 100 / 75 % (long
+  time constants can also solve it: the task only defeats short ones).
+* pattern (SRM 50 -> 64 -> 8, 24 target spikes): 100 / 100 / 100 % within 1 step; 0 / 0 / 1 extra spikes.
+* speed (T=300, B=32, 512 neurons, forward + backward): SRM (fused) 89-118 ms, LIF (fused Numba) 24-61 ms:
+  ratio 1.8-3.8 over three runs on the loaded machine (the 2x target is met in one of three).
 """
 
 from __future__ import annotations
