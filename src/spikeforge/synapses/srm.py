@@ -14,10 +14,11 @@ truncated: ``k a^k`` (``a = exp(-dt / tau)``) is generated exactly by the two-va
 (``ps, qs`` for the input, ``pr, qr`` for the own spikes).
 
 Forward of :class:`SRM` over a sequence: the PSP part ``eps * x`` by one causal temporal convolution (``method``:
-a direct Toeplitz product, an FFT, or the kernel's exact recurrence; ``"auto"`` takes the direct product below
-``SCAN_FROM`` steps and the recurrence above, the fastest on CPU), then the refractory part by a short
-no-grad loop over time that carries ``(pr, qr)`` only (the spikes depend on it, so it is sequential). The step
-function is the reference; the sequence path equals it up to floating-point rounding.
+a direct Toeplitz product, an FFT, or the kernel's exact recurrence), then the refractory part by a short
+no-grad loop over time that carries ``(pr, qr)`` only (the spikes depend on it, so it is sequential). ``"fused"``
+runs both in one compiled pass (Numba, CPU float32/float64; with :class:`SlayerPDF` the backward too).
+``"auto"`` takes ``"fused"`` where it can run, else the direct product below ``SCAN_FROM`` steps and the
+recurrence above. The step function is the reference; every path equals it up to floating-point rounding.
 
 Backward (SLAYER, eq. for the error signal): the spike derivative is the probability density
 :class:`SlayerPDF` ``rho(u) = alpha exp(-beta |u - theta|)``, and the error is reassigned to earlier inputs through
