@@ -23,7 +23,7 @@ from spikeforge.backends.gemm import linear as fast_linear
 from spikeforge.neurons.base import Neuron
 from spikeforge.neurons.base import Stateful
 
-__all__ = ["SeqToBatch", "SNNSequential", "record", "recording", "Recording"]
+__all__ = ["SeqToBatch", "SequenceLayer", "SNNSequential", "record", "recording", "Recording"]
 
 
 def _has_hooks(layer: nn.Module) -> bool:
@@ -103,6 +103,11 @@ class SeqToBatch(nn.Module):
         return _fold(x_seq, self.layer)
 
 
+class SequenceLayer(nn.Module):
+    """Base of a stateless layer that needs the whole sequence ``[T, B, ...]`` (e.g. synaptic delays, which mix
+    time steps): :class:`SNNSequential` passes it the sequence as is instead of folding time into the batch."""
+
+
 class SNNSequential(nn.Module):
     """Sequential SNN over ``[T, B, ...]``.
 
@@ -147,7 +152,7 @@ class SNNSequential(nn.Module):
             if isinstance(layer, Neuron):
                 h, s = layer(h, states[len(new_states)])
                 new_states.append(s)
-            elif isinstance(layer, SeqToBatch):
+            elif isinstance(layer, (SeqToBatch, SequenceLayer)):
                 h = layer(h)
             else:
                 h = _fold(h, layer)
