@@ -71,8 +71,8 @@ def energy_summary(
         raise ValueError(f"unknown split {split!r}; valid choices: {', '.join(SPLITS)}")
     from spikeforge.data import dataset_info
     from spikeforge.training.memory import check_run_memory
-    from spikeforge.training.saved import check_input_shape
     from spikeforge.training.models import SNNClassifier
+    from spikeforge.training.saved import check_input_shape
     from spikeforge.training.saved import load_model
     from spikeforge.training.splits import load_splits
     from spikeforge.training.threads import threads_for
@@ -88,7 +88,7 @@ def energy_summary(
 
         meta = {"checkpoint": str(checkpoint), "dataset": config.dataset, "split": split}
         with use_threads(threads_for(config).threads):
-            return exact_energy(  # type: ignore[no-any-return]
+            return exact_energy(
                 model, x[:n_samples], y[:n_samples], chips, extra=extra, meta={**meta, "samples": len(x[:n_samples])}
             )
     check_run_memory(config, dataset_info(config.dataset), min(n_samples, len(x)), where)

@@ -84,7 +84,9 @@ def plot_output_raster(
     for c in range(t.shape[1]):
         rows, _ = np.nonzero(np.isfinite(t[:, c]))
         values = t[:, c][np.isfinite(t[:, c])]
-        ax.scatter(values, rows, s=14, marker="|", color=f"C{c}", linewidths=1.4, label=names[c] if c < len(names) else str(c))
+        ax.scatter(
+            values, rows, s=14, marker="|", color=f"C{c}", linewidths=1.4, label=names[c] if c < len(names) else str(c)
+        )
         ringed = np.isfinite(t[np.arange(len(y)), c, 0]) & (y == c)
         ax.scatter(t[ringed, c, 0], np.nonzero(ringed)[0], s=36, facecolors="none", edgecolors=f"C{c}", linewidths=0.8)
     silent = int((~np.isfinite(t).any(axis=(1, 2))).sum())
@@ -101,13 +103,16 @@ def plot_output_raster(
 def plot_exact_run(
     model: Any, x: Tensor, y: Tensor, history: Sequence[Mapping[str, Any]], out_dir: str | Path, *, n_raster: int = 100
 ) -> list[Path]:
-    """Write :data:`EXACT_PLOT_FILES` into ``out_dir``: learning curves, the spike times of every population on the
-    first sample of ``x``, and the output layer's spike times on the first ``n_raster`` samples (labels ``y``)."""
+    """Write :data:`EXACT_PLOT_FILES` into ``out_dir``: learning curves (of the epochs that made a gradient step;
+    none if no epoch did), the spike times of every population on the first sample of ``x``, and the output
+    layer's spike times on the first ``n_raster`` samples (labels ``y``; not for a non-spiking readout)."""
     out_dir = Path(out_dir)
     if x.shape[0] == 0:
         raise ValueError("x is an empty batch; give at least one sample")
     unit = "time (units of tau_syn)" if model.method == "ttfs" else "time (ms)"
-    paths = [plot_learning_curves(history, out_dir / EXACT_PLOT_FILES[0])]
+    # an epoch in which every batch only bumped weights (TTFS) made no gradient step and has no loss
+    stepped = [h for h in history if isinstance(h.get("loss"), (int, float))]
+    paths = [plot_learning_curves(stepped, out_dir / EXACT_PLOT_FILES[0])] if stepped else []
     names = {"input": "input (last row: the bias spike)"}
     one = {names.get(name, name): times[0] for name, times in model.spike_times(x[:1])}
     title = "Spike times (one test sample)"

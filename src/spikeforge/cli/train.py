@@ -42,7 +42,7 @@ def _arguments(t: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help="run directory (default: runs/<dataset>-<model>-<timestamp>)",
+        help="run directory (default: runs/<dataset>-<model or method>-<timestamp>)",
     )
     add_data_dir(t)
     t.add_argument(
@@ -98,7 +98,8 @@ def train_config(args: argparse.Namespace) -> Any:
 
 
 def default_out(config: Any) -> Path:
-    return Path("runs") / f"{config.dataset}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    kind = config.model if config.method == "surrogate" else config.method
+    return Path("runs") / f"{config.dataset}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def run(args: argparse.Namespace) -> Output | None:
@@ -212,9 +213,7 @@ class _FinishExact(Callback):
             plots: list[str] = []
             if args.plots:
                 progress.status("drawing the plots")
-                plots = _plots_or_warning(
-                    lambda: _exact_plots(result, test_ds), quiet=args.quiet, warnings=warnings
-                )
+                plots = _plots_or_warning(lambda: _exact_plots(result, test_ds), quiet=args.quiet, warnings=warnings)
             summary = _summary(result, test, plots)
             summary.update(method=config.method, warnings=warnings)
             progress.status("counting the energy per inference")
@@ -226,7 +225,9 @@ class _FinishExact(Callback):
 def _exact_plots(result: Any, test_ds: Any) -> list[str]:
     from spikeforge.cli.plots_exact import plot_exact_run
 
-    return [str(p) for p in plot_exact_run(result.model, test_ds.x[:256], test_ds.y[:256], result.history, result.out_dir)]
+    return [
+        str(p) for p in plot_exact_run(result.model, test_ds.x[:256], test_ds.y[:256], result.history, result.out_dir)
+    ]
 
 
 def _plots_or_warning(make: Any, *, quiet: bool, warnings: list[str]) -> list[str]:

@@ -175,9 +175,9 @@ def _fit(config: TrainConfig, recipe: Any, data: dict[str, tuple[Tensor, Tensor]
     from spikeforge.training.exact_ttfs import fit_ttfs
 
     times = (model.encode(x_tr), y_tr.to(torch.int64), model.encode(x_val), y_val.to(torch.int64))
-    result = fit_ttfs(recipe, data=times, **_with_progress(fit_ttfs, on_epoch))
-    model.net.load_state_dict(result.model.state_dict())
-    return model, list(result.history)
+    fitted = fit_ttfs(recipe, data=times, **_with_progress(fit_ttfs, on_epoch))
+    model.net.load_state_dict(fitted.model.state_dict())
+    return model, list(fitted.history)
 
 
 def _with_progress(fit: Callable[..., Any], on_epoch: Any) -> dict[str, Any]:
@@ -187,7 +187,12 @@ def _with_progress(fit: Callable[..., Any], on_epoch: Any) -> dict[str, Any]:
 
 def _row(raw: dict[str, Any]) -> dict[str, Any]:
     """A recipe's history row in the trainer's names (``train_acc``, ``val_acc``, ``epoch_time_s``), JSON-safe."""
-    names = {"train_accuracy": "train_acc", "test_accuracy": "val_acc", "test_acc": "val_acc", "seconds": "epoch_time_s"}
+    names = {
+        "train_accuracy": "train_acc",
+        "test_accuracy": "val_acc",
+        "test_acc": "val_acc",
+        "seconds": "epoch_time_s",
+    }
     out: dict[str, Any] = {}
     for key, value in raw.items():
         value = float(value) if isinstance(value, (int, float)) else value
@@ -276,7 +281,9 @@ def _train(
         try:
             atomic_save({**ckpt, "kind": kind}, out_dir / name)
         except OSError as err:
-            raise R.RunWriteError(f"{str(out_dir / name)!r} could not be written ({err}); the run is not saved") from None
+            raise R.RunWriteError(
+                f"{str(out_dir / name)!r} could not be written ({err}); the run is not saved"
+            ) from None
     wall = time.perf_counter() - t_call
     summary = {
         "best_epoch": epoch, "val_acc": val["accuracy"], "test_acc": test["accuracy"], "epochs_run": len(history),

@@ -226,4 +226,3 @@ def exact_counts(model: ExactClassifier, x: Tensor) -> OpCounts:
         bytes_per_element=8,
         input_spikes=int(torch.isfinite(first).sum()),
     )
-
