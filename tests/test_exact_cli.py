@@ -159,6 +159,14 @@ def test_resume_of_an_exact_run_is_refused_from_its_config(tmp_path: Path, capsy
         EM.train_exact(TrainConfig(method="ttfs", hidden=(5,)), tmp_path, resume=True)
 
 
+def test_a_network_too_large_for_the_memory_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    for method in ("ttfs", "eventprop"):
+        config = TrainConfig(method=method, hidden=(10**9,), **_lr(method))
+        with pytest.raises(ValueError, match="GiB of memory"):
+            EM.train_exact(config, tmp_path / "run")
+        assert not (tmp_path / "run").exists()
+
+
 def test_occupied_out_dir_advice_does_not_offer_resume(tmp_path: Path) -> None:
     (tmp_path / "something").write_text("x")
     with pytest.raises(FileExistsError, match="--overwrite") as info:

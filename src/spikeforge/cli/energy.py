@@ -84,8 +84,10 @@ def energy_summary(
     where = f"counting the energy of {str(checkpoint)!r}"
     check_input_shape(x, config, where)
     if not isinstance(model, SNNClassifier):  # an exact method: spikes and SynOps of its event simulation
+        from spikeforge.training.exact_method import check_exact_memory
         from spikeforge.training.exact_method import exact_energy
 
+        check_exact_memory(config, model.recipe, min(n_samples, len(x)), where)
         meta = {"checkpoint": str(checkpoint), "dataset": config.dataset, "split": split}
         with use_threads(threads_for(config).threads):
             return exact_energy(

@@ -48,7 +48,7 @@ from spikeforge.training.splits import load_splits
 
 __all__ = [
     "method_defaults", "recipe_for", "build_exact", "load_exact", "ExactTrainResult", "train_exact", "evaluate_exact",
-    "exact_energy", "CONTINUOUS_TIME_NOTE",
+    "exact_energy", "check_exact_memory", "CONTINUOUS_TIME_NOTE",
 ]  # fmt: skip
 
 #: TrainConfig fields that the command line fills from the method's recipe when they are not given.
@@ -80,6 +80,29 @@ def build_exact(config: TrainConfig, recipe: Any) -> ExactClassifier:
 
     info = dataset_info(config.dataset)
     return ExactClassifier(config.method, int(info.input_shape[0]), config.hidden[0], info.num_classes, recipe)
+
+
+def check_exact_memory(config: TrainConfig, recipe: Any, batch_size: int, what: str) -> None:
+    """``ValueError`` (before any work) when one batch of ``batch_size`` samples would need more than this
+    machine's memory: TTFS evaluates every prefix of every neuron's inputs at once (``B x N_in x N_out`` per layer,
+    float64, with a factor of 16 for the temporaries and autograd); EventProp stores ``max_spikes`` times and
+    currents per neuron (a factor of 4)."""
+    from spikeforge.data import dataset_info
+    from spikeforge.training.memory import physical_memory
+
+    info = dataset_info(config.dataset)
+    n_in, hidden, n_out = int(info.input_shape[0]) + 1, config.hidden[0], info.num_classes
+    if config.method == "ttfs":
+        need = 8 * 16 * batch_size * max(n_in * hidden, (hidden + 1) * n_out)
+    else:
+        need = 8 * 4 * batch_size * (hidden + n_out) * int(recipe.max_spikes)
+    have = physical_memory()
+    if need > have:
+        raise ValueError(
+            f"{what} would need at least {need / 2**30:,.1f} GiB for one batch of {batch_size} samples with "
+            f"--hidden {hidden}, more than this machine's {have / 2**30:,.1f} GiB of memory; give a smaller --hidden, "
+            "--batch-size or --eval-batch-size"
+        )
 
 
 def load_exact(ckpt: dict[str, Any], config: TrainConfig, where: str) -> ExactClassifier:
@@ -243,8 +266,9 @@ def _train(
             f"{str(err).split('; ')[0]}; pass overwrite=True (--overwrite) to replace it, or choose a new directory "
             f"(a --method {config.method} run cannot be resumed)"
         ) from None
-    data = load_splits(config)
     recipe = recipe_for(config)
+    check_exact_memory(config, recipe, max(config.batch_size, config.eval_batch_size), f"--method {config.method}")
+    data = load_splits(config)
     start_out_dir(out_dir, config.to_dict(), False, overwrite, lock)
     for cb in callbacks:
         cb.on_train_start(config, config.epochs, 1)

@@ -148,7 +148,10 @@ def evaluate_checkpoint(
     check_input_shape(x, config, f"evaluating {str(path)!r}")
     with use_threads(threads_for(config).threads):  # the training's thread policy
         if not isinstance(model, SNNClassifier):
+            from spikeforge.training.exact_method import check_exact_memory
             from spikeforge.training.exact_method import evaluate_exact
 
+            size = batch_size or config.eval_batch_size
+            check_exact_memory(config, model.recipe, size, f"evaluating {str(path)!r}")
             return evaluate_exact(model, x, y, batch_size=batch_size or config.eval_batch_size)
         return evaluate(model, (x, y), batch_size=batch_size or config.eval_batch_size, device=device)
