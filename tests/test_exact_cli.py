@@ -290,3 +290,14 @@ def test_run_plots_leave_out_learning_curves_without_a_gradient_step(tmp_path: P
     history = [{"epoch": 1, "loss": None, "train_acc": 0.3, "val_acc": 0.4}]
     paths = plot_exact_run(_ttfs(10.0, 10.0), torch.rand(3, 4), torch.tensor([0, 1, 2]), history, tmp_path)
     assert [p.name for p in paths] == ["raster.png", "output_raster.png"]
+
+
+def test_progress_lines_and_rate_unit(small_data: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys, "train", "--method", "ttfs", "--epochs", "2", "--hidden", "20", "--batch-size", "16", "--no-plots",
+        "--out", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "training: 2 epochs of 3 batches" in err  # 48 samples / 16
+    assert "epoch 1/2" in err and "epoch 2/2" in err
+    assert "spikes/neuron/inference" in out and "spikes/neuron/step" not in out

@@ -248,9 +248,10 @@ def activity_rows(metrics: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """Table rows of the firing rates per layer and the spikes per sample in ``metrics``."""
     rows: list[tuple[str, Any]] = []
     rates = metrics.get("firing_rates")
+    unit = metrics.get("firing_rate_unit", "spikes/neuron/step")  # exact methods: per inference (no time grid)
     if isinstance(rates, Mapping):
         for name, r in rates.items():
-            rows.append((f"firing rate {name}", f"{r:.4f} spikes/neuron/step" if isinstance(r, (int, float)) else r))
+            rows.append((f"firing rate {name}", f"{r:.4f} {unit}" if isinstance(r, (int, float)) else r))
     n = metrics.get("spikes_per_sample")
     if isinstance(n, (int, float)):
         rows.append(("spikes per sample", f"{n:.1f}"))

@@ -215,7 +215,7 @@ class _FinishExact(Callback):
                 progress.status("drawing the plots")
                 plots = _plots_or_warning(lambda: _exact_plots(result, test_ds), quiet=args.quiet, warnings=warnings)
             summary = _summary(result, test, plots)
-            summary.update(method=config.method, warnings=warnings)
+            summary.update(warnings=warnings, firing_rate_unit=test["firing_rate_unit"])
             progress.status("counting the energy per inference")
             energy = exact_energy(result.model, test_ds.x[:256], test_ds.y[:256], DEFAULT_HARDWARE)
             summary["energy_per_inference_j"] = {chip: float(r.total_j) for chip, r in energy.reports.items()}

@@ -138,8 +138,8 @@ class ExactTrainResult:
 
 
 def evaluate_exact(model: ExactClassifier, x: Tensor, y: Tensor, *, batch_size: int = 1000) -> dict[str, Any]:
-    """``{"accuracy", "loss", "firing_rates", "spikes_per_sample", "n"}`` of ``model`` on features ``x`` and labels
-    ``y``; a firing rate is spikes per neuron per inference (one step: there is no time grid)."""
+    """``{"accuracy", "loss", "firing_rates", "spikes_per_sample", "firing_rate_unit", "n"}`` of ``model`` on
+    features ``x`` and labels ``y``; a firing rate is spikes per neuron per inference (no time grid)."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     n = int(y.shape[0])
@@ -159,6 +159,7 @@ def evaluate_exact(model: ExactClassifier, x: Tensor, y: Tensor, *, batch_size: 
         "loss": loss_sum / max(1, n),
         "firing_rates": rates,
         "spikes_per_sample": sum(spikes.values()) / max(1, n),
+        "firing_rate_unit": "spikes/neuron/inference",
         "n": n,
     }
 
@@ -229,9 +230,10 @@ def train_exact(
 ) -> ExactTrainResult:  # fmt: skip
     """Train ``config.method``'s recipe on Yin-Yang into ``out_dir`` (see the module docstring).
 
-    ``callbacks`` are :class:`spikeforge.training.loop.Callback` objects: ``on_train_start(config, epochs, 1)``,
-    per epoch ``on_batch_end(epoch, 0, 1, loss)`` and ``on_epoch_end(epoch, row)``, then ``on_train_end(result)``
-    while the run directory is still locked.
+    ``callbacks`` are :class:`spikeforge.training.loop.Callback` objects: ``on_train_start(config, epochs,
+    n_batches)``, per epoch (the recipes report whole epochs) ``on_batch_end`` for its first and last batch with the
+    epoch's mean loss and ``on_epoch_end(epoch, row)``, then ``on_train_end(result)`` while the run directory is
+    still locked.
 
     Raises:
         ValueError: ``config.method`` is not exact, or ``resume`` (these runs cannot be resumed).
@@ -270,15 +272,17 @@ def _train(
     check_exact_memory(config, recipe, max(config.batch_size, config.eval_batch_size), f"--method {config.method}")
     data = load_splits(config)
     start_out_dir(out_dir, config.to_dict(), False, overwrite, lock)
+    n_batches = math.ceil(len(data["train"][1]) / config.batch_size)
     for cb in callbacks:
-        cb.on_train_start(config, config.epochs, 1)
+        cb.on_train_start(config, config.epochs, n_batches)
     reported: list[int] = []
 
-    def on_epoch(raw: dict[str, Any]) -> None:
+    def on_epoch(raw: dict[str, Any]) -> None:  # the recipes report whole epochs: the batch bar jumps to its end
         row = _row(raw)
         reported.append(row["epoch"])
         for cb in callbacks:
-            cb.on_batch_end(row["epoch"], 0, 1, row.get("loss") or math.nan)
+            for index in sorted({0, n_batches - 1}):
+                cb.on_batch_end(row["epoch"], index, n_batches, row.get("loss") or math.nan)
             cb.on_epoch_end(row["epoch"], row)
 
     model, raw_history = _fit(config, recipe, data, on_epoch)
