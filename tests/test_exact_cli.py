@@ -120,6 +120,30 @@ def test_adapter_predicts_as_the_recipe_scores(method: str) -> None:
     assert EM.evaluate_exact(model.eval(), *data["validation"])["accuracy"] == pytest.approx(recipe_acc, abs=1e-12)
 
 
+def test_predictions_per_sample_equal_the_recipes_predict() -> None:
+    from spikeforge.training.exact_eventprop import predict
+    from spikeforge.training.exact_eventprop import unit_weight
+    from spikeforge.training.exact_ttfs import ttfs_predict
+
+    x = torch.rand(64, 4, generator=torch.Generator().manual_seed(0))
+    ep = ExactClassifier("eventprop", 4, 6, 3, recipe_config("eventprop", {"hidden": 6}))
+    unit = unit_weight(ep.recipe.tau_mem, ep.recipe.tau_syn, ep.recipe.v_th)
+    gen = torch.Generator().manual_seed(4)
+    with torch.no_grad():
+        for w, mean in zip(ep.weights, (0.5, 0.3), strict=True):
+            w.copy_((torch.randn(w.shape, generator=gen, dtype=torch.float64) + mean) * unit)
+    want = predict([w.detach() for w in ep.weights], x.double(), ep.recipe)
+    assert torch.equal(ep.predict(x), want)
+    assert len(set(want.tolist())) > 1  # the case is not degenerate
+    tt = ExactClassifier("ttfs", 4, 6, 3, recipe_config("ttfs", {"hidden": 6}))
+    with torch.no_grad():
+        for layer in tt.net.layers:
+            layer.weight.copy_(torch.randn(layer.weight.shape, generator=gen, dtype=torch.float64) + 1.5)
+    want = ttfs_predict(tt.net(tt.encode(x)))
+    assert torch.equal(tt.predict(x), want)
+    assert len(set(want.tolist())) > 1
+
+
 def _lr(method: str) -> dict[str, float]:
     return {"lr": EM.method_defaults(method)["lr"]}
 

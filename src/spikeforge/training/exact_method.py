@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from spikeforge.training import resume as R
@@ -146,9 +147,10 @@ def evaluate_exact(model: ExactClassifier, x: Tensor, y: Tensor, *, batch_size: 
     correct, loss_sum, spikes = 0, 0.0, {"hidden": 0, "output": 0}
     for i in range(0, n, batch_size):
         xb, yb = x[i : i + batch_size], y[i : i + batch_size].to(torch.int64)
-        correct += int((model.predict(xb) == yb).sum())
-        loss_sum += float(model.loss(xb, yb)) * len(yb)
-        for name, times in model.spike_times(xb)[1:]:
+        out = model.run(xb)  # one simulation: predictions, loss and spikes
+        correct += int((out.predictions == yb).sum())
+        loss_sum += float(F.cross_entropy(out.scores, yb)) * len(yb)
+        for name, times in out.populations[1:]:
             spikes[name] += int(torch.isfinite(times).sum())
     widths = {"hidden": model.sizes[1], "output": model.sizes[2]}
     if not model.spiking_output:
@@ -172,8 +174,9 @@ def exact_energy(
     from spikeforge.energy import EnergySummary
     from spikeforge.energy import estimate
 
-    counts = exact_counts(model, x)
-    accuracy = float((model.predict(x) == y.to(torch.int64)).double().mean())
+    out = model.run(x)
+    counts = exact_counts(model, x, out)
+    accuracy = float((out.predictions == y.to(torch.int64)).double().mean())
     reports = {}
     for chip in chips:
         report = estimate(counts, chip, extra_models=extra)

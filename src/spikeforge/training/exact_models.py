@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +37,7 @@ from torch import nn
 from spikeforge.energy import LayerCounts
 from spikeforge.energy import OpCounts
 
-__all__ = ["ExactClassifier", "recipe_config", "recipe_dict", "exact_counts", "STATE_VALUES"]
+__all__ = ["ExactClassifier", "ExactRun", "recipe_config", "recipe_dict", "exact_counts", "STATE_VALUES"]
 
 #: State values of one neuron (membrane ``V`` and synaptic current ``I``) read and written per update.
 STATE_VALUES = 2
@@ -122,22 +123,44 @@ class ExactClassifier(nn.Module):
 
         return latency_code(x, self.recipe.t_max, self.recipe.t_bias)
 
-    def spike_times(self, x: Tensor) -> list[tuple[str, Tensor]]:
-        """``(name, times [B, N, K])`` of every population, input first, ``+inf`` = no spike; each population
-        that feeds a layer includes its bias spike(s). A non-spiking readout is left out."""
+    def run(self, x: Tensor) -> ExactRun:
+        """One simulation of the features ``x [B, n_in]``: scores, predictions and every population's spike times
+        (see :class:`ExactRun`). No gradient."""
         t_in = self.encode(x)
         with torch.no_grad():
             if self.method == "ttfs":
-                times = self.net.forward_all(t_in)
-                out = [("input", self._with_bias(t_in, 0)), ("hidden", times[0][:, :, None])]
-                return [*out, ("output", times[1][:, :, None])]
+                from spikeforge.exact.losses import silent_to_t_max
+
+                hidden, t_out = self.net.forward_all(t_in)
+                scores = -silent_to_t_max(t_out, self.recipe.t_max) / self.recipe.xi
+                pops = [
+                    ("input", self._with_bias(t_in, 0)),
+                    ("hidden", hidden[:, :, None]),
+                    ("output", t_out[:, :, None]),
+                ]
+                fired = torch.isfinite(t_out).any(dim=1)
+                pred = torch.where(fired, scores.argmax(dim=1), torch.full_like(fired, -1, dtype=torch.int64))
+                return ExactRun(scores, pred, pops)
+            from spikeforge.exact.simulate import max_membrane
             from spikeforge.exact.simulate import simulate
 
             cfg = self.recipe.event_config()
-            weights = [w.detach() for w in self.weights] if self.spiking_output else [self.weights[0].detach()]
-            layers = simulate(t_in, weights, cfg)
+            weights = [w.detach() for w in self.weights]
+            if self.spiking_output:  # every layer spikes: one simulation gives the scores and the rasters
+                layers = simulate(t_in, weights, cfg)
+                first = layers[1][:, :, 0]
+                scores = -torch.where(torch.isinf(first), torch.full_like(first, self.recipe.t_end), first)
+                scores = scores / self.recipe.tau0
+            else:
+                layers = simulate(t_in, weights[:1], cfg)
+                scores = max_membrane(t_in, weights, cfg)[0]
             names = ["hidden", "output"][: len(layers)]
-            return [("input", t_in), *zip(names, layers, strict=True)]
+            return ExactRun(scores, scores.argmax(dim=1), [("input", t_in), *zip(names, layers, strict=True)])
+
+    def spike_times(self, x: Tensor) -> list[tuple[str, Tensor]]:
+        """``(name, times [B, N, K])`` of every population, input first, ``+inf`` = no spike; each population
+        that feeds a layer includes its bias spike(s). A non-spiking readout is left out."""
+        return self.run(x).populations
 
     def _with_bias(self, t: Tensor, layer: int) -> Tensor:
         """TTFS: ``[B, N]`` times -> ``[B, N + n_bias, 1]`` with layer ``layer``'s bias spikes."""
@@ -155,45 +178,36 @@ class ExactClassifier(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Class scores ``[B, n_classes]`` (float64, larger = more likely): ``-t_first / tau0`` (EventProp,
         silent = ``t_end``), ``V_max`` (EventProp max-membrane), ``-t_first / xi`` (TTFS, silent = ``t_max``)."""
-        t_in = self.encode(x)
-        with torch.no_grad():
-            if self.method == "ttfs":
-                from spikeforge.exact.losses import silent_to_t_max
-
-                t_out = self.net(t_in)
-                return -silent_to_t_max(t_out, self.recipe.t_max) / self.recipe.xi
-            from spikeforge.exact.eventprop import eventprop
-
-            out = eventprop(t_in, [w.detach() for w in self.weights], self.recipe.event_config())
-            if not self.spiking_output:
-                return out
-            first = out[:, :, 0]
-            return -torch.where(torch.isinf(first), torch.full_like(first, self.recipe.t_end), first) / self.recipe.tau0
+        return self.run(x).scores
 
     def predict(self, x: Tensor) -> Tensor:
         """Predicted classes ``[B]`` (int64; ``-1`` = no output spike, TTFS only)."""
-        scores = self(x)
-        pred = scores.argmax(dim=1)
-        if self.method == "ttfs":
-            fired = torch.isfinite(self.net(self.encode(x)).detach()).any(dim=1)
-            pred = torch.where(fired, pred, torch.full_like(pred, -1))
-        return pred
+        return self.run(x).predictions
 
     def loss(self, x: Tensor, y: Tensor) -> Tensor:
         """Mean cross-entropy of :meth:`forward`'s scores (the papers' loss without its regulariser)."""
         return F.cross_entropy(self(x), y.to(torch.int64))
 
 
-def exact_counts(model: ExactClassifier, x: Tensor) -> OpCounts:
+class ExactRun(NamedTuple):
+    """What :meth:`ExactClassifier.run` computes from one simulation of a batch."""
+
+    scores: Tensor  # [B, C], larger = more likely
+    predictions: Tensor  # [B] int64, -1 = no output spike (TTFS)
+    populations: list[tuple[str, Tensor]]  # (name, spike times [B, N, K]), input (with bias spikes) first
+
+
+def exact_counts(model: ExactClassifier, x: Tensor, run: ExactRun | None = None) -> OpCounts:
     """Spikes, SynOps, updates and memory traffic of ``model`` on the features ``x [B, n_in]`` (module docstring).
 
     Layers: ``fc1``, ``lif1`` (hidden), ``fc2``, ``lif2`` (output), as :func:`spikeforge.energy.count` names its
-    ``linear`` and ``neuron`` entries; ``input_spikes`` counts the input and bias spikes fed to ``fc1``.
+    ``linear`` and ``neuron`` entries; ``input_spikes`` counts the input and bias spikes fed to ``fc1``. ``run``:
+    :meth:`ExactClassifier.run` of ``x`` if already computed.
     """
     if x.dim() != 2 or x.shape[0] == 0:
         raise ValueError(f"x must be a non-empty [B, {model.sizes[0]}] batch of features, got {tuple(x.shape)}")
     batch = int(x.shape[0])
-    populations = model.spike_times(x)
+    populations = (run or model.run(x)).populations
     by_name = dict(populations)
     synaptic = model.presynaptic(populations)
     layers: list[LayerCounts] = []
