@@ -172,7 +172,7 @@ def test_bad_neuron_kwargs_and_sizes_are_refused_before_anything_is_written(tmp_
         tiny(neuron_kwargs={"bogus": 1})
     for config, match in (
         (tiny(hidden=(20000, 20000)), "MAX_PARAMETERS"),
-        (tiny(time_steps=10**9), "GiB of memory"),
+        (tiny(time_steps=10**6, batch_size=10**6), "GiB of memory"),  # at MAX_TIME_STEPS (TrainConfig caps it)
         (tiny(batch_size=10**13), "GiB of memory"),
     ):
         with pytest.raises(ValueError, match=match):

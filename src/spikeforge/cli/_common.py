@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from typing import NamedTuple
 
+from spikeforge.training import choices as _choices
+
 __all__ = [
     "PROG", "SPLITS", "MAX_EPOCHS", "MAX_TIME_STEPS", "MAX_JSON_BYTES", "capped_int", "read_json_file", "JSON_SCHEMA", "UsageError", "Output", "Command", "add_command", "add_data_dir",
     "success", "failure", "write_json", "jsonable", "existing_file", "writable_file", "positive_int", "positive_float",
@@ -27,10 +29,11 @@ __all__ = [
 ]  # fmt: skip
 
 PROG = "spikeforge"
-#: Caps of the command line on counts that would otherwise run for days without failing: epochs (``train``,
-#: ``convert``) and time steps (``train --time-steps``, ``convert --steps``). A run beyond them is a typo.
-MAX_EPOCHS = 100_000
-MAX_TIME_STEPS = 1_000_000
+#: Caps on counts that would otherwise run for days without failing: epochs (``train``, ``convert``) and time
+#: steps (``train --time-steps``, ``convert --steps``); one definition, in :mod:`spikeforge.training.choices`,
+#: which ``TrainConfig`` checks too. A run beyond them is a typo.
+MAX_EPOCHS = _choices.MAX_EPOCHS
+MAX_TIME_STEPS = _choices.MAX_TIME_STEPS
 #: Largest JSON file of a run (``config.json``, ``metrics.json``) the command line reads: 64 MiB.
 MAX_JSON_BYTES = 64 * 2**20
 #: Dataset splits a checkpoint can be evaluated on (as the run split them).
@@ -245,9 +248,10 @@ def activity_rows(metrics: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """Table rows of the firing rates per layer and the spikes per sample in ``metrics``."""
     rows: list[tuple[str, Any]] = []
     rates = metrics.get("firing_rates")
+    unit = metrics.get("firing_rate_unit", "spikes/neuron/step")  # exact methods: per inference (no time grid)
     if isinstance(rates, Mapping):
         for name, r in rates.items():
-            rows.append((f"firing rate {name}", f"{r:.4f} spikes/neuron/step" if isinstance(r, (int, float)) else r))
+            rows.append((f"firing rate {name}", f"{r:.4f} {unit}" if isinstance(r, (int, float)) else r))
     n = metrics.get("spikes_per_sample")
     if isinstance(n, (int, float)):
         rows.append(("spikes per sample", f"{n:.1f}"))

@@ -20,7 +20,7 @@ from typing import Any
 __all__ = ["add_config_options", "field_default", "parse_bool"]
 
 #: Fields that name a registered component (shown as ``NAME`` in ``--help``).
-_NAMED = ("dataset", "model", "neuron", "surrogate", "encoding", "decoding", "device")
+_NAMED = ("dataset", "model", "neuron", "surrogate", "encoding", "decoding", "device", "method")
 
 
 def field_default(f: dataclasses.Field[Any]) -> Any:

@@ -52,7 +52,9 @@ def energy_summary(
 ) -> EnergySummary:
     """Load a trained classifier, encode the first ``n_samples`` of ``split`` (``"train"``, ``"validation"``
     or ``"test"``, as the run split them) of its dataset (random encoders seeded with ``seed``), count and
-    price on each chip of ``hardware``: an :class:`spikeforge.energy.EnergySummary`.
+    price on each chip of ``hardware``: an :class:`spikeforge.energy.EnergySummary`. A checkpoint of
+    ``--method eventprop`` or ``ttfs`` is counted by :func:`spikeforge.training.exact_method.exact_energy` (every
+    presynaptic spike times its fan-out, one step per inference).
 
     ``meta`` holds the checkpoint, dataset, split, sample count and the accuracy on those samples.
     ``cost_file``: extra cost models (JSON in the ``costs.json`` format), usable by name in ``hardware``.
@@ -69,17 +71,28 @@ def energy_summary(
         raise ValueError(f"unknown split {split!r}; valid choices: {', '.join(SPLITS)}")
     from spikeforge.data import dataset_info
     from spikeforge.training.memory import check_run_memory
+    from spikeforge.training.models import SNNClassifier
     from spikeforge.training.saved import check_input_shape
-    from spikeforge.training.saved import load_checkpoint
+    from spikeforge.training.saved import load_model
     from spikeforge.training.splits import load_splits
     from spikeforge.training.threads import threads_for
     from spikeforge.training.threads import use_threads
 
-    model, config, _info = load_checkpoint(checkpoint)
+    model, config, _info = load_model(checkpoint)
     model.eval()
     x, y = load_splits(config, data_dir=None if data_dir is None else str(data_dir))[split]
     where = f"counting the energy of {str(checkpoint)!r}"
     check_input_shape(x, config, where)
+    if not isinstance(model, SNNClassifier):  # an exact method: spikes and SynOps of its event simulation
+        from spikeforge.training.exact_method import check_exact_memory
+        from spikeforge.training.exact_method import exact_energy
+
+        check_exact_memory(config, model.recipe, min(n_samples, len(x)), where)
+        meta = {"checkpoint": str(checkpoint), "dataset": config.dataset, "split": split}
+        with use_threads(threads_for(config).threads):
+            return exact_energy(
+                model, x[:n_samples], y[:n_samples], chips, extra=extra, meta={**meta, "samples": len(x[:n_samples])}
+            )
     check_run_memory(config, dataset_info(config.dataset), min(n_samples, len(x)), where)
     with use_threads(threads_for(config).threads):  # the training's thread policy
         return _count(model, config, x[:n_samples], y[:n_samples], chips, extra, checkpoint, split, seed)

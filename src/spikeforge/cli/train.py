@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from spikeforge.cli._common import MAX_EPOCHS
-from spikeforge.cli._common import MAX_TIME_STEPS
 from spikeforge.cli._common import PROG
 from spikeforge.cli._common import Command
 from spikeforge.cli._common import Output
@@ -44,7 +42,7 @@ def _arguments(t: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help="run directory (default: runs/<dataset>-<model>-<timestamp>)",
+        help="run directory (default: runs/<dataset>-<model or method>-<timestamp>)",
     )
     add_data_dir(t)
     t.add_argument(
@@ -75,13 +73,19 @@ def train_config(args: argparse.Namespace) -> Any:
     """TrainConfig from the options given; the others come from the defaults, or with ``--resume``
     from the run's ``config.json`` (so ``spikeforge train --resume --out DIR`` needs nothing else).
 
-    TrainConfig validates every value (names included); its error becomes a usage error (exit code 2).
+    With ``--method eventprop|ttfs``, ``--hidden``, ``--epochs``, ``--batch-size`` and ``--lr`` not given come from
+    the method's recipe (:func:`spikeforge.training.exact_method.method_defaults`). TrainConfig validates every
+    value (names, caps, the options a method refuses); its error becomes a usage error (exit code 2).
     """
     from spikeforge.training.config import TrainConfig
 
     fields = {f.name: f for f in dataclasses.fields(TrainConfig) if f.init}
     values = {k: v for k, v in _saved_config(args).items() if k in fields}
     values.update({name: getattr(args, name) for name in fields if hasattr(args, name)})
+    if values.get("method") in ("eventprop", "ttfs"):  # options not given: the method's recipe, not the surrogate's
+        from spikeforge.training.exact_method import method_defaults
+
+        values = {**method_defaults(values["method"]), **values}
     for name, value in values.items():
         if isinstance(value, list) and isinstance(field_default(fields[name]), tuple):
             values[name] = tuple(value)
@@ -94,7 +98,8 @@ def train_config(args: argparse.Namespace) -> Any:
 
 
 def default_out(config: Any) -> Path:
-    return Path("runs") / f"{config.dataset}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    kind = config.model if config.method == "surrogate" else config.method
+    return Path("runs") / f"{config.dataset}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def run(args: argparse.Namespace) -> Output | None:
@@ -106,13 +111,9 @@ def run(args: argparse.Namespace) -> Output | None:
     from spikeforge.data import dataset_info
     from spikeforge.training.memory import check_buildable
 
-    config = train_config(args)
-    for name, value, cap, cap_name in (
-        ("--epochs", config.epochs, MAX_EPOCHS, "MAX_EPOCHS"),
-        ("--time-steps", config.time_steps, MAX_TIME_STEPS, "MAX_TIME_STEPS"),
-    ):
-        if value > cap:
-            raise UsageError(f"{name} {value} is more than {cap_name} = {cap:,}; give a smaller value")
+    config = train_config(args)  # epochs and time steps capped there (MAX_EPOCHS, MAX_TIME_STEPS)
+    if config.method != "surrogate":
+        return _run_exact(args, config)
     usage(check_buildable, config, dataset_info(config.dataset))  # neuron_kwargs, sizes: a usage error, exit 2
     if args.resume and args.out is None:
         raise UsageError("--resume needs --out DIR (the run directory to continue)")
@@ -171,6 +172,80 @@ class _Finish(Callback):
         self.output = Output(summary, summary_text(summary, colour=uses_colour(sys.stdout)))
 
 
+def _run_exact(args: argparse.Namespace, config: Any) -> Output:
+    """``--method eventprop|ttfs``: :func:`spikeforge.training.exact_method.train_exact`, then the plots of
+    :mod:`spikeforge.cli.plots_exact` and the summary, inside the run's lock (:class:`_FinishExact`)."""
+    if args.resume:
+        raise UsageError(
+            f"--resume is not supported with --method {config.method}: its recipe keeps no optimiser state between "
+            "runs, so a stopped run cannot be continued; start it again with --overwrite instead of --resume"
+        )
+    from spikeforge.cli.progress import ProgressCallback
+    from spikeforge.training.exact_method import train_exact
+
+    out_dir = args.out if args.out is not None else default_out(config)
+    progress = ProgressCallback(quiet=args.quiet)
+    finish = _FinishExact(args, progress)
+    with progress.running(f"loading the {config.dataset} data for --method {config.method}"):
+        train_exact(config, out_dir, overwrite=args.overwrite, callbacks=[progress, finish])
+    assert finish.output is not None  # on_train_end always runs (one process)
+    return finish.output
+
+
+class _FinishExact(Callback):
+    """The exact methods' :class:`_Finish`: test metrics, plots (spike-time rasters), energy, summary."""
+
+    def __init__(self, args: argparse.Namespace, progress: Any) -> None:
+        self.args, self.progress = args, progress
+        self.output: Output | None = None
+
+    def on_train_end(self, result: Any) -> None:
+        from spikeforge.cli._console import uses_colour
+        from spikeforge.data import get_dataset
+        from spikeforge.energy import DEFAULT_HARDWARE
+        from spikeforge.training.exact_method import exact_energy
+
+        args, progress, config = self.args, self.progress, result.config
+        warnings: list[str] = []
+        with progress.running("evaluating the trained network on the test split"):
+            test_ds = get_dataset(config.dataset, "test", data_dir=config.data_dir)
+            test = result.test_metrics  # evaluate_exact on the test split, by train_exact
+            plots: list[str] = []
+            if args.plots:
+                progress.status("drawing the plots")
+                plots = _plots_or_warning(lambda: _exact_plots(result, test_ds), quiet=args.quiet, warnings=warnings)
+            summary = _summary(result, test, plots)
+            summary.update(warnings=warnings, firing_rate_unit=test["firing_rate_unit"])
+            progress.status("counting the energy per inference")
+            energy = exact_energy(result.model, test_ds.x[:256], test_ds.y[:256], DEFAULT_HARDWARE)
+            summary["energy_per_inference_j"] = {chip: float(r.total_j) for chip, r in energy.reports.items()}
+        self.output = Output(summary, summary_text(summary, colour=uses_colour(sys.stdout)))
+
+
+def _exact_plots(result: Any, test_ds: Any) -> list[str]:
+    from spikeforge.cli.plots_exact import plot_exact_run
+
+    return [
+        str(p) for p in plot_exact_run(result.model, test_ds.x[:256], test_ds.y[:256], result.history, result.out_dir)
+    ]
+
+
+def _plots_or_warning(make: Any, *, quiet: bool, warnings: list[str]) -> list[str]:
+    """``make()``; without matplotlib a note, any other failure a warning (the run is saved either way)."""
+    try:
+        return list(make())
+    except ImportError as e:  # an optional extra: a note, not a warning
+        if not quiet:
+            print(f"{PROG} train: note: plots skipped: {e}", file=sys.stderr)
+    except Exception as e:  # the run is saved: report the plot failure, keep the summary
+        message = " ".join(
+            f"plots not written ({type(e).__name__}: {e}); the run and its checkpoints are saved".split()
+        )
+        warnings.append(message)
+        print(f"{PROG} train: warning: {message}", file=sys.stderr)
+    return []
+
+
 def _make_plots(result: Any, test_ds: Any, out_dir: Path, rates: Any, *, quiet: bool, warnings: list[str]) -> list[str]:
     """The PNGs of :func:`spikeforge.cli.plots.plot_run` on the first 256 test samples, the firing rates of the
     summary (``rates``, the whole test split) in the histogram.
@@ -182,18 +257,11 @@ def _make_plots(result: Any, test_ds: Any, out_dir: Path, rates: Any, *, quiet: 
     from spikeforge.cli.plots import plot_run
 
     x = test_ds.x[:256].to(next(result.model.parameters()).device)
-    try:
-        return [str(p) for p in plot_run(result.model, x, result.history, out_dir, rates=rates)]
-    except ImportError as e:  # an optional extra: a note, not a warning
-        if not quiet:
-            print(f"{PROG} train: note: plots skipped: {e}", file=sys.stderr)
-    except Exception as e:  # the run is saved: report the plot failure, keep the summary
-        message = " ".join(
-            f"plots not written ({type(e).__name__}: {e}); the run and its checkpoints are saved".split()
-        )
-        warnings.append(message)
-        print(f"{PROG} train: warning: {message}", file=sys.stderr)
-    return []
+    return _plots_or_warning(
+        lambda: [str(p) for p in plot_run(result.model, x, result.history, out_dir, rates=rates)],
+        quiet=quiet,
+        warnings=warnings,
+    )
 
 
 def _energy_per_inference(model: Any, test_ds: Any) -> dict[str, float]:
@@ -225,8 +293,9 @@ def _summary(result: Any, test_metrics: Mapping[str, Any], plots: list[str]) -> 
     return {
         "run_dir": str(out_dir),
         "dataset": cfg.dataset,
-        "model": cfg.model,
-        "neuron": cfg.neuron,
+        "method": cfg.method,
+        "model": cfg.model if cfg.method == "surrogate" else cfg.method,
+        "neuron": cfg.neuron if cfg.method == "surrogate" else "current-based LIF, continuous time",
         "epochs_run": len(result.history),
         "best_epoch": result.best_epoch,
         "train_acc": best.get("train_acc"),
@@ -282,5 +351,6 @@ COMMAND = Command(
     "train", "train a model (default: the Yin-Yang main job)",
     "Train an SNN classifier and write config.json, metrics.json, checkpoints and plots into a run directory.",
     ("spikeforge train --epochs 5 --hidden 64 --out runs/yy-small",
-     "spikeforge train --dataset yinyang --neuron alif --surrogate atan --json > summary.json"), run, _arguments,
+     "spikeforge train --dataset yinyang --neuron alif --surrogate atan --json > summary.json",
+     "spikeforge train --method ttfs --epochs 20 --out runs/yy-ttfs"), run, _arguments,
 )  # fmt: skip

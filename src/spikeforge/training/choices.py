@@ -27,7 +27,8 @@ __all__ = [
     "check_neuron", "check_hidden_neuron", "check_surrogate", "check_encoding", "check_encoding_options",
     "check_decoding", "check_readout", "check_device", "check_device_available", "available_devices",
     "check_neuron_kwargs", "check_positive_int", "check_widths", "check_dropout",
-    "spiking_neurons", "valid_names",
+    "spiking_neurons", "valid_names", "METHODS", "EXACT_METHODS", "EXACT_UNUSED", "check_method", "MAX_EPOCHS",
+    "MAX_TIME_STEPS",
 ]  # fmt: skip
 
 #: ``(x [B, ...], time_steps, generator, options) -> x_seq [T, B, ...]``.
@@ -78,6 +79,23 @@ MODELS: tuple[str, ...] = ("mlp", "conv")
 READOUTS: tuple[str, ...] = ("li", "spiking")
 #: Device types the trainer runs on.
 DEVICE_TYPES: tuple[str, ...] = ("cpu", "cuda", "mps")
+#: Caps on counts that would otherwise run for days without failing: epochs and time steps of a run (the
+#: command line's ``train`` and ``convert`` use the same). A run beyond them is a typo.
+MAX_EPOCHS = 100_000
+MAX_TIME_STEPS = 1_000_000
+#: Training methods: BPTT with surrogate gradients (the discrete-time models of ``models.py``), or the exact
+#: gradients of :mod:`spikeforge.exact` on Yin-Yang (EventProp; analytic time-to-first-spike).
+METHODS: tuple[str, ...] = ("surrogate", "eventprop", "ttfs")
+EXACT_METHODS: tuple[str, ...] = ("eventprop", "ttfs")
+#: Datasets the exact methods train on (their recipes latency-code Yin-Yang's four features).
+EXACT_DATASETS: tuple[str, ...] = ("yinyang",)
+#: ``TrainConfig`` fields of the discrete-time model that the exact methods do not use: refused there unless left
+#: at their defaults (the exact methods simulate their own current-based LIF neurons in continuous time, on a
+#: fixed latency code, with their papers' losses and Adam).
+EXACT_UNUSED: tuple[str, ...] = (
+    "model", "channels", "neuron", "surrogate", "neuron_kwargs", "time_steps", "encoding", "encoding_kwargs",
+    "decoding", "dropout", "weight_decay", "grad_clip", "patience",
+)  # fmt: skip
 
 
 def check_choice(kind: str, value: object, choices: Sequence[str]) -> str:
@@ -95,6 +113,37 @@ def check_dataset(name: object) -> str:
 
 def check_model(name: object) -> str:
     return check_choice("model", name, MODELS)
+
+
+def check_method(name: object, *, dataset: str, changed: Sequence[str], hidden: Sequence[int], device: str) -> str:
+    """A training method of :data:`METHODS`; an exact one (:data:`EXACT_METHODS`) only on :data:`EXACT_DATASETS`,
+    with one hidden layer, on the CPU, and with every field of :data:`EXACT_UNUSED` at its default (``changed``
+    lists those that are not)."""
+    check_choice("method", name, METHODS)
+    if name not in EXACT_METHODS:
+        return str(name)
+    if dataset not in EXACT_DATASETS:
+        raise ValueError(
+            f"--method {name} trains on Yin-Yang only (its latency code has four features), not on dataset "
+            f"{dataset!r}; use --dataset yinyang, or --method surrogate for {dataset!r}"
+        )
+    if changed:
+        flags = ", ".join("--" + f.replace("_", "-") for f in changed)
+        raise ValueError(
+            f"{flags} {'does' if len(changed) == 1 else 'do'} not apply to --method {name} (it simulates its own "
+            "current-based LIF neurons in continuous time on a fixed latency code, with its paper's loss and Adam); "
+            f"drop {'it' if len(changed) == 1 else 'them'}, or use --method surrogate"
+        )
+    if len(hidden) != 1:
+        raise ValueError(
+            f"--method {name} trains one hidden layer, got --hidden {' '.join(map(str, hidden)) or '(none)'}; "
+            "give one width, e.g. --hidden 120"
+        )
+    if torch.device(device).type != "cpu":
+        raise ValueError(
+            f"--method {name} runs its event simulation in float64 on the CPU, not on {device!r}; use --device cpu"
+        )
+    return str(name)
 
 
 def check_encoding(name: object) -> str:
@@ -226,11 +275,16 @@ def check_neuron_kwargs(name: str, neuron: str, kwargs: object) -> None:
         raise type(err)(f"{name} for neuron {neuron!r}: {err}") from None
 
 
-def check_positive_int(name: str, value: object, *, allow_none: bool = False) -> Any:
+def check_positive_int(
+    name: str, value: object, *, allow_none: bool = False, cap: int | None = None, cap_name: str = ""
+) -> Any:
+    """A positive int (or None with ``allow_none``), at most ``cap`` (the constant ``cap_name``) when given."""
     if allow_none and value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive int{' or None' if allow_none else ''}, got {value!r}")
+    if cap is not None and value > cap:
+        raise ValueError(f"{name} is {value:,}, more than {cap_name} = {cap:,}; give a smaller value")
     return value
 
 
@@ -266,4 +320,5 @@ def valid_names() -> dict[str, list[str]]:
         "encoding": list(ENCODERS),
         "decoding": list(DECODERS),
         "device": [*DEVICE_TYPES, "cuda:N"],
+        "method": list(METHODS),
     }

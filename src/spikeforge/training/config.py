@@ -30,6 +30,13 @@ def _nonnegative_int(name: str, value: object) -> None:
         raise ValueError(f"TrainConfig.{name} must be a non-negative int, got {value!r}")
 
 
+def _differs(value: object, default: object) -> bool:
+    """``value`` is not the field's default (a JSON list equals the tuple it stands for)."""
+    if isinstance(default, tuple) and isinstance(value, (list, tuple)):
+        return tuple(value) != default
+    return value != default
+
+
 def _help(text: str) -> dict[str, str]:
     """Field metadata: ``--help`` text of the field's command-line option."""
     return {"help": text}
@@ -71,6 +78,17 @@ class TrainConfig:
         val_fraction: share of the training split held out for validation when the dataset has no
             ``"validation"`` split (fixed permutation, seed 0, independent of ``seed``).
         eval_batch_size: batch size of evaluation passes.
+        method: ``"surrogate"`` (BPTT of the discrete-time model with surrogate gradients, the default),
+            ``"eventprop"`` or ``"ttfs"`` (exact gradients, :mod:`spikeforge.training.exact_method`): Yin-Yang only,
+            latency-coded with bias spikes, one hidden layer, CPU. Of the other fields they use ``hidden``,
+            ``epochs``, ``batch_size``, ``lr``, ``seed``, ``threads``, ``eval_batch_size``; the fields of
+            :data:`~spikeforge.training.choices.EXACT_UNUSED` must keep their defaults (anything else is refused:
+            they describe the discrete-time model). ``TrainConfig`` takes ``hidden``/``epochs``/``batch_size``/``lr``
+            as given; :func:`spikeforge.training.exact_method.method_defaults` holds each recipe's values, which the
+            command line uses for the options not given.
+
+    ``epochs`` is at most :data:`~spikeforge.training.choices.MAX_EPOCHS` and ``time_steps`` at most
+    :data:`~spikeforge.training.choices.MAX_TIME_STEPS` (a larger value is a typo that would run for days).
     """
 
     dataset: str = field(default="yinyang", metadata=_help("registered dataset name (spikeforge.data.list_datasets)"))
@@ -116,6 +134,18 @@ class TrainConfig:
         default=0.1, metadata=_help("share of the training split held out for validation, if the dataset has none")
     )
     eval_batch_size: int = field(default=1000, metadata=_help("batch size of evaluation passes"))
+    method: str = field(
+        default="surrogate",
+        metadata=_help(
+            "training method: surrogate (BPTT with surrogate gradients), eventprop (exact EventProp gradients, "
+            "Wunderlich & Pehle 2021) or ttfs (analytic time-to-first-spike, Goeltz et al. 2021). eventprop and "
+            "ttfs: --dataset yinyang only (latency code with bias spikes), one --hidden width, CPU; the options of "
+            "the discrete-time model (--neuron, --surrogate, --time-steps, --encoding, --decoding, --model, "
+            "--channels, --dropout, --weight-decay, --grad-clip, --patience, --neuron-kwargs, --encoding-kwargs) "
+            "are refused; --hidden, --epochs, --batch-size and --lr not given default to the method's recipe; "
+            "no --resume"
+        ),
+    )
 
     def __post_init__(self) -> None:
         self.hidden = C.check_widths("TrainConfig.hidden", self.hidden, allow_empty=True)
@@ -140,7 +170,9 @@ class TrainConfig:
                 raise TypeError(f"TrainConfig.{name} must be a dict or None, got {type(value).__name__}")
         C.check_encoding_options("TrainConfig.encoding_kwargs", self.encoding, self.encoding_kwargs)
         C.check_neuron_kwargs("TrainConfig.neuron_kwargs", self.neuron, self.neuron_kwargs)
-        for name in ("time_steps", "epochs", "batch_size", "eval_batch_size"):
+        C.check_positive_int("TrainConfig.epochs", self.epochs, cap=C.MAX_EPOCHS, cap_name="MAX_EPOCHS")
+        C.check_positive_int("TrainConfig.time_steps", self.time_steps, cap=C.MAX_TIME_STEPS, cap_name="MAX_TIME_STEPS")
+        for name in ("batch_size", "eval_batch_size"):
             C.check_positive_int(f"TrainConfig.{name}", getattr(self, name))
         C.check_positive_int("TrainConfig.patience", self.patience, allow_none=True)
         C.check_positive_int("TrainConfig.threads", self.threads, allow_none=True)
@@ -154,6 +186,9 @@ class TrainConfig:
         _nonnegative_int("num_workers", self.num_workers)
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             self.data_dir = str(self.data_dir)
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        changed = [name for name in C.EXACT_UNUSED if _differs(getattr(self, name), defaults[name])]
+        C.check_method(self.method, dataset=self.dataset, changed=changed, hidden=self.hidden, device=self.device)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (tuples become lists); :meth:`from_dict` inverts it."""

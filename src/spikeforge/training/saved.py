@@ -12,6 +12,7 @@ from spikeforge.training.checked import build_checked
 from spikeforge.training.checkpoint import read_checkpoint
 from spikeforge.training.config import TrainConfig
 from spikeforge.training.evaluate import evaluate_tensors
+from spikeforge.training.exact_models import ExactClassifier
 from spikeforge.training.memory import check_run_memory
 from spikeforge.training.models import SNNClassifier
 from spikeforge.training.models import build_model
@@ -20,7 +21,7 @@ from spikeforge.training.splits import load_splits
 from spikeforge.training.threads import threads_for
 from spikeforge.training.threads import use_threads
 
-__all__ = ["evaluate", "load_checkpoint", "evaluate_checkpoint", "config_of", "check_input_shape"]
+__all__ = ["evaluate", "load_checkpoint", "load_model", "evaluate_checkpoint", "config_of", "check_input_shape"]
 
 
 def evaluate(
@@ -74,13 +75,32 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[SNNClassifier, TrainC
         ValueError: the file is truncated, damaged, too large or not a spikeforge checkpoint, or its config and
             weights disagree.
     """
+    model, config, details = load_model(path)
+    if not isinstance(model, SNNClassifier):
+        raise ValueError(
+            f"checkpoint {str(path)!r} holds a network trained with --method {config.method} (exact gradients), not "
+            "an SNNClassifier; 'evaluate', 'energy' and 'report' take it, NIR export and conversion do not "
+            "(load it with spikeforge.training.saved.load_model)"
+        )
+    return model, config, details
+
+
+def load_model(path: str | os.PathLike[str]) -> tuple[SNNClassifier | ExactClassifier, TrainConfig, dict[str, Any]]:
+    """:func:`load_checkpoint` for a run of any method: an :class:`SNNClassifier` (``method="surrogate"``) or an
+    :class:`~spikeforge.training.exact_models.ExactClassifier` (``"eventprop"``, ``"ttfs"``), each built through
+    the checked build (the config's widths must match the weights, under the same allocation budget)."""
     from spikeforge.data import dataset_info
+    from spikeforge.training.exact_method import load_exact
 
     where = f"checkpoint {str(path)!r}"
     ckpt = read_checkpoint(path)
     config = config_of(ckpt, where)
     info = dataset_info(config.dataset)
-    model = build_checked(lambda: build_model(config, info), ckpt["model"], where)
+    model: SNNClassifier | ExactClassifier
+    if config.method == "surrogate":
+        model = build_checked(lambda: build_model(config, info), ckpt["model"], where)
+    else:
+        model = load_exact(ckpt, config, where)
     metrics = ckpt.get("metrics", {})
     kind = ckpt.get("kind", "last")
     details = {
@@ -121,9 +141,17 @@ def evaluate_checkpoint(
     valid = ("train", "validation", "test")
     if split not in valid:
         raise ValueError(f"unknown split {split!r}; valid choices: {', '.join(valid)}")
-    model, config, _ = load_checkpoint(path)
-    check_run_memory(config, dataset_info(config.dataset), config.eval_batch_size, f"evaluating {str(path)!r}")
+    model, config, _ = load_model(path)
+    if isinstance(model, SNNClassifier):
+        check_run_memory(config, dataset_info(config.dataset), config.eval_batch_size, f"evaluating {str(path)!r}")
     x, y = load_splits(config, data_dir=data_dir)[split]
     check_input_shape(x, config, f"evaluating {str(path)!r}")
     with use_threads(threads_for(config).threads):  # the training's thread policy
+        if not isinstance(model, SNNClassifier):
+            from spikeforge.training.exact_method import check_exact_memory
+            from spikeforge.training.exact_method import evaluate_exact
+
+            size = batch_size or config.eval_batch_size
+            check_exact_memory(config, model.recipe, size, f"evaluating {str(path)!r}")
+            return evaluate_exact(model, x, y, batch_size=batch_size or config.eval_batch_size)
         return evaluate(model, (x, y), batch_size=batch_size or config.eval_batch_size, device=device)
