@@ -90,14 +90,17 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
     opt = torch.optim.Adam(params, lr=1e-3)
     backend = "reference" if args.path == "bptt_reference" else "auto"
     saved: dict[int, int] = {}
+    counting = [False]
 
     def pack(t: torch.Tensor) -> torch.Tensor:
-        storage = t.untyped_storage()
-        saved[storage.data_ptr()] = storage.nbytes()
+        if counting[0]:  # only the measured step (storages are unique per step, not across steps)
+            storage = t.untyped_storage()
+            saved[storage.data_ptr()] = storage.nbytes()
         return t
 
     def step(idx: slice, count_saved: bool = False) -> float:
         opt.zero_grad(set_to_none=True)
+        counting[0] = count_saved
         if args.path == "eventprop":
             out = eventprop(problem.input_times[idx], params, ev.event_config(args.max_spikes))
             if count_saved:
@@ -114,7 +117,6 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
 
     x_seq = ev.bin_inputs(problem.input_times, args.dt, dtype) if args.path != "eventprop" else None
     step(slice(0, 2))  # warm-up: compilation and lazy initialisation, on 2 samples
-    saved.clear()
     gc.collect()
     rss0 = _status_kib("VmRSS")
     _reset_peak()
