@@ -27,8 +27,8 @@ independent count the child also reports the bytes saved for backward: the tenso
 context (input, weights, spike times and currents of the hidden layer) for EventProp.
 
 **Wall time.** Median seconds per step over ``--steps`` steps after the measured one, and the epoch time that
-implies for the Yin-Yang training set (5000 samples, ``ceil(5000 / batch)`` steps); ``--epoch`` times a real
-epoch instead (slow for BPTT at small ``dt``).
+implies for the Yin-Yang training set (5000 samples, ``ceil(5000 / batch)`` steps); ``--epoch [PATH ...]`` times
+a real epoch of the paths named (all without names; slow for BPTT at small ``dt``).
 
 **Spike-time agreement at that dt.** The BPTT child also runs the discretised network forward (float64, no
 gradient) and reports the hidden spike times against the exact ones: median, 90th/99th percentile and max of
@@ -137,7 +137,7 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
     }
     n_steps = math.ceil(TRAIN_SIZE / args.batch)
     result["epoch_s_est"] = result["step_s"] * n_steps
-    if args.epoch:
+    if args.path in args.epoch:
         feats = ev.make_problem(TRAIN_SIZE, args.hidden, args.seed)  # same weights (same seed), 5000 samples
         start = time.perf_counter()
         for first in range(0, TRAIN_SIZE, args.batch):
@@ -173,7 +173,7 @@ def run_path(path: str, args: argparse.Namespace) -> dict[str, Any]:
     for name in ("batch", "hidden", "dt", "steps", "seed", "max_spikes", "bptt_dtype"):
         cmd += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     if args.epoch:
-        cmd.append("--epoch")
+        cmd += ["--epoch", *args.epoch]
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -192,13 +192,16 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-spikes", type=int, default=64)
     ap.add_argument("--bptt-dtype", default="float32", choices=("float32", "float64"))
     ap.add_argument("--reference", action="store_true", help="also measure BPTT on the per-step reference loop")
-    ap.add_argument("--epoch", action="store_true", help="time a real epoch (5000 samples) per path")
+    ap.add_argument(
+        "--epoch", nargs="*", choices=PATHS, default=None, help="time a real epoch (5000 samples) of these paths"
+    )
     ap.add_argument("--child", choices=PATHS, dest="path", help=argparse.SUPPRESS)
     return ap
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    args.epoch = [] if args.epoch is None else (args.epoch or list(PATHS))
     if args.path is not None:
         print(json.dumps(_child(args)))
         return

@@ -309,7 +309,7 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     from spikeforge._core.files import save_figure
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
-    names = sorted({r["surrogate"] for r in rows})
+    names = list(dict.fromkeys(r["surrogate"] for r in rows))  # sweep order: flatter, default, sharper, reset
     families = sorted({n.split("(")[0] for n in names})
     colours = {f: plt.get_cmap("tab10")(k) for k, f in enumerate(families)}
     for name in names:
@@ -340,7 +340,12 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     axes[2].set_yscale("log")
     axes[1].axhline(1.0, color="k", lw=0.8)
     axes[0].legend(fontsize=6, ncol=2)
-    fig.suptitle("BPTT surrogate gradient vs exact EventProp gradient (same network, data, loss; 30 ms window)")
+    fig.suptitle(
+        "BPTT surrogate gradient vs exact EventProp gradient (same network, data, loss; 30 ms window)\n"
+        "dashed: 4x flatter, solid: default, dotted: 4x sharper surrogate; dash-dot: default with the reset in the "
+        "gradient",
+        fontsize=10,
+    )
     fig.tight_layout()
     save_figure(fig, path, dpi=120)
     plt.close(fig)

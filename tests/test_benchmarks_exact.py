@@ -146,7 +146,7 @@ def test_sweep_and_plot_run(ev: ModuleType, problem: object, tmp_path: Path) -> 
 
 def test_memory_child_counts_saved_bytes(ev: ModuleType) -> None:
     mem = _load("exact_memory")
-    base = {"batch": 4, "hidden": 16, "dt": 0.1, "steps": 1, "seed": 0, "max_spikes": 64, "epoch": False}
+    base = {"batch": 4, "hidden": 16, "dt": 0.1, "steps": 1, "seed": 0, "max_spikes": 64, "epoch": []}
     ep = mem._child(argparse.Namespace(path="eventprop", bptt_dtype="float32", **base))
     bp = mem._child(argparse.Namespace(path="bptt", bptt_dtype="float32", **base))
     assert ep["loss"] == pytest.approx(bp["loss"], abs=0.2)  # same network and loss, dt = 0.1 ms
