@@ -264,6 +264,21 @@ def _back_step(lv: float, li: float, s: float, a: float, c: float) -> tuple[floa
 
 
 @_jit
+def _left_slope(et: Any, src: Any, w_row: Any, t: float, a: float, c: float) -> float:
+    """``dV/dt`` just before ``t`` of a neuron at rest at time 0 driven by the inputs strictly before ``t``
+    (a kink maximum of the readout at an input at ``t`` moves with that input at this rate)."""
+    v = 0.0
+    cu = 0.0
+    for e in range(et.shape[0]):
+        if et[e] >= t:
+            break
+        s = t - et[e]
+        v += w_row[src[e]] * c * a * edecay(s, a, c)
+        cu += w_row[src[e]] * c * math.exp(-c * s)
+    return a * (cu - v)
+
+
+@_jit
 def backward_layer(
     pre: Any,
     w: Any,
@@ -318,6 +333,8 @@ def backward_layer(
                     j = src[e]
                     gw[i, j] += li * c
                     gpre[b, j, slot[e]] += w[i, j] * c * (c * li - a * lv)
+                    if mark_left and t_mk == t:  # the maximum sits at this input (a kink): V_max = V(t_in)
+                        gpre[b, j, slot[e]] += g_mark[b, i] * _left_slope(et, src, w[i], t, a, c)
                     e -= 1
                 elif k >= 0 and t_sp == t:
                     ik = cur[b, i, k]

@@ -19,8 +19,9 @@ solved in closed form (the transpose of the forward propagator). At a spike ``t_
     dL/dt    += (w_ij / tau_syn) (c lambda_I(t) - a lambda_V(t))        (passed down as G of neuron j)
 
 so W&P's ``dL/dw_ji = -tau_syn sum lambda_I`` up to their scaling of ``lambda``. A max-membrane readout
-adds ``dL/dV_max`` to ``lambda_V`` at the time of the maximum (the maximum's location needs no term: ``dV/dt
-= 0`` there, or it sits at an input event where the left derivative is used).
+adds ``dL/dV_max`` to ``lambda_V`` at the time of the maximum, just before any input there. An interior
+maximum needs no further term (``dV/dt = 0`` there); a maximum *at* an input (a kink: a negative jump of ``I``
+turns a rising membrane down) moves with that input, so the input's time also gets ``dL/dV_max dV/dt(t^-)``.
 
 Memory: the spike times and currents at the spikes of each layer (``[B, N, K]`` with ``K`` the largest count
 seen), i.e. it grows with the number of spikes, not with a time grid.
