@@ -77,7 +77,10 @@ def _expand(words: list[str]) -> list[str]:
 
 
 def _train_argv(argv: list[str], n: int) -> list[str]:
+    exact = "--method" in argv and argv[argv.index("--method") + 1] != "surrogate"
     for option, value in QUICK.items():
+        if option == "--time-steps" and exact:  # an exact method has no time grid (refused)
+            continue
         if option not in argv:
             argv += [option, value]
     if "--out" not in argv:
