@@ -175,8 +175,8 @@ class SNNSequential(nn.Module):
         layer too, all in layer order; None starts from silence. Stepping through a sequence gives the
         outputs of :meth:`forward` on it."""
         if not any(isinstance(m, SequenceLayer) for m in self.layers):
-            out, new_states = self.forward(x_t.unsqueeze(0), states)
-            return out[0], new_states
+            out, seq_states = self.forward(x_t.unsqueeze(0), states)
+            return out[0], seq_states
         stateful = [m for m in self.layers if isinstance(m, (Neuron, SequenceLayer))]
         if states is None:
             states = [None] * len(stateful)
