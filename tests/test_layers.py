@@ -41,10 +41,52 @@ def test_streaming_step_equals_forward(gen):
         torch.testing.assert_close(o, out[t])
 
 
+@pytest.mark.parametrize("per", ["axon", "synapse"])
+@pytest.mark.parametrize("rounded", [True, False])
+def test_streaming_threads_delay_lines_and_equals_forward(per, rounded, gen):
+    from spikeforge.synapses import SRM
+    from spikeforge.synapses import DelayedLinear
+    from spikeforge.synapses import DelayLine
+
+    torch.manual_seed(1)
+    dl = DelayedLinear(3, 6, 4, per=per, generator=gen).double()
+    dl = dl.rounded() if rounded else dl
+    with torch.no_grad():
+        dl.weight.uniform_(0.1, 0.9, generator=gen)
+    net = SNNSequential(dl, sf.LIF(3.0, v_th=0.4), nn.Linear(6, 2), SRM(tau_s=2.0, v_th=0.3)).double()
+    x = (torch.rand(12, 2, 3, generator=gen, dtype=torch.float64) < 0.5).double()
+    out, _ = net(x)
+    _, rec = record(net, x)
+    assert rec["layers.1"].sum() > 0  # spikes reach the LIF layer through the delays
+    st = None
+    for t in range(12):
+        o, st = net.step(x[t], st)
+        torch.testing.assert_close(o, out[t])
+    assert len(st) == 3 and isinstance(st[0], DelayLine) and st[0].history.shape == (5, 2, 3)
+    with pytest.raises(ValueError, match="one per neuron layer and per SequenceLayer"):
+        net.step(x[0], st[1:])
+
+
+def test_sequence_layer_without_step_is_refused_in_streaming():
+    class Reverse(sf.layers.SequenceLayer):
+        def forward(self, x_seq):
+            return x_seq.flip(0)
+
+    with pytest.raises(TypeError, match="Reverse mixes time steps"):
+        SNNSequential(Reverse(), sf.LIF()).step(torch.zeros(2, 3))
+
+
 def test_conv_batchnorm_pool_dropout_flatten_fold_time(gen):
     torch.manual_seed(0)
     net = SNNSequential(
-        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), sf.LIF(), nn.AvgPool2d(2), nn.Dropout(0.5), nn.Flatten(), nn.Linear(4 * 4 * 4, 5), sf.LI()
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        sf.LIF(),
+        nn.AvgPool2d(2),
+        nn.Dropout(0.5),
+        nn.Flatten(),
+        nn.Linear(4 * 4 * 4, 5),
+        sf.LI(),
     ).eval()
     x = torch.rand(6, 3, 1, 8, 8, generator=gen)
     out, states = net(x)
@@ -159,8 +201,14 @@ def test_folded_tiling_avgpool_gradcheck_and_fallbacks() -> None:
     assert torch.autograd.gradcheck(lambda a: _fold(a, nn.AvgPool2d(2)), (x,))
     z = torch.zeros(4, 1, 4, 4)
     assert _tiling_pool(nn.AvgPool2d(2), z) == 2
-    for layer, inp in ((nn.AvgPool2d(3, stride=1), z), (nn.AvgPool2d(2, padding=1), z), (nn.AvgPool2d(2, ceil_mode=True), z),
-                       (nn.AvgPool2d(3), z), (nn.AvgPool2d(2, divisor_override=3), z), (nn.MaxPool2d(2), z)):
+    for layer, inp in (
+        (nn.AvgPool2d(3, stride=1), z),
+        (nn.AvgPool2d(2, padding=1), z),
+        (nn.AvgPool2d(2, ceil_mode=True), z),
+        (nn.AvgPool2d(3), z),
+        (nn.AvgPool2d(2, divisor_override=3), z),
+        (nn.MaxPool2d(2), z),
+    ):
         assert _tiling_pool(layer, inp) == 0  # overlapping, padded, ragged or other pools use torch's layer
     # a pool that does not tile still gives torch's result through the fold
     y = _fold(torch.ones(2, 2, 1, 5, 5, requires_grad=True), nn.AvgPool2d(2))

@@ -300,7 +300,7 @@ def _lif_node(**over: Any) -> Any:
 def test_import_errors_name_the_node_and_build_nothing() -> None:
     aff = nir.Affine(weight=np.ones((3, 2)), bias=np.zeros(3))
     cases = [
-        (nir.NIRGraph.from_list(aff, nir.Delay(delay=np.ones(3))), r"'delay' \(Delay\).*supported: Input"),
+        (nir.NIRGraph.from_list(aff, nir.Delay(delay=np.ones(3))), r"'delay'.*Delay must be followed directly by an Affine"),
         (nir.NIRGraph.from_list(aff, _lif_node(v_leak=np.array([0.0, 0.1, 0.0]))), r"'lif'.*v_leak differs across neurons"),
         (nir.NIRGraph.from_list(aff, nir.I(r=np.ones(3))), r"'i'.*I without a following Threshold"),
         (nir.NIRGraph.from_list(aff, _lif_node(tau=np.array([5.0, -1.0, 5.0]))), r"'lif'.*finite and > 0"),
@@ -392,3 +392,70 @@ def test_nir_and_energy_do_not_import_training() -> None:
         "bad = [m for m in sys.modules if m.startswith(('spikeforge.train', 'spikeforge.models'))]; assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---- delays (issue 16): per-axon integer delays as NIR Delay -> Affine; the rest refused ------------------------
+def _delay_net(gen: torch.Generator, bias: bool, d: list[float]) -> SNNSequential:
+    from spikeforge.synapses import DelayedLinear
+
+    dl = DelayedLinear(4, 5, 3, per="axon", delays=torch.tensor(d), bias=bias, generator=gen)
+    with torch.no_grad():
+        dl.weight.uniform_(0.2, 1.0, generator=gen)
+    return SNNSequential(dl.rounded(), LIF(4.0, reset="to_value", v_th=0.8), nn.Linear(5, 2), LI(5.0)).eval()
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("dt", [1.0, 0.25])
+def test_per_axon_delays_round_trip_as_delay_then_affine(
+    bias: bool, dt: float, tmp_path: Path, gen: torch.Generator
+) -> None:
+    from spikeforge.synapses import DelayedLinear
+
+    net = _delay_net(gen, bias, [0.0, 2.6, 1.2, 3.0]).double()
+    graph = to_nir(net, dt=dt, input_shape=(4,))
+    delay = graph.nodes["0_delay"]
+    assert type(delay).__name__ == "Delay" and ("0_delay", "0_affine" if bias else "0_linear") in graph.edges
+    np.testing.assert_array_equal(delay.delay, np.array([0.0, 3.0, 1.0, 3.0]) * dt)  # rounded, in NIR time units
+    net2 = _roundtrip(net, tmp_path, dt=dt, dtype=torch.float64, input_shape=(4,))
+    dl2 = net2.layers[0]
+    assert isinstance(dl2, DelayedLinear) and dl2.integer and dl2.per == "axon"
+    assert torch.equal(dl2.delays, torch.tensor([0.0, 3.0, 1.0, 3.0], dtype=torch.float64))
+    x = (torch.rand(20, 3, 4, generator=gen, dtype=torch.float64) < 0.5).double()
+    _assert_same(net, net2, x)
+    (_, _), rec = record(net, x)
+    assert 0 < float(rec["layers.1"].sum()) < rec["layers.1"].numel()
+
+
+def test_delay_export_refusals(gen: torch.Generator) -> None:
+    from spikeforge.synapses import SRM
+    from spikeforge.synapses import DelayedLinear
+
+    syn = DelayedLinear(4, 5, 3, per="synapse", delays=torch.zeros(5, 4)).rounded()
+    with pytest.raises(NIRExportError, match=r"per-synapse delays \(one per weight\) have no NIR form"):
+        to_nir(SNNSequential(syn, LIF()), dt=1.0, input_shape=(4,))
+    with pytest.raises(NIRExportError, match=r"interpolated \(training\) delays .* layer.rounded\(\)"):
+        to_nir(SNNSequential(DelayedLinear(4, 5, 3, per="axon"), LIF()), dt=1.0, input_shape=(4,))
+    with pytest.raises(NIRExportError, match="NIR has no spike-response-model node"):
+        to_nir(SNNSequential(nn.Linear(4, 5), SRM()), dt=1.0)
+
+
+def test_delay_import_refusals(gen: torch.Generator) -> None:
+    w, b = np.ones((2, 3)), np.zeros(2)
+
+    def graph(delay: np.ndarray, after: Any, n_out: int = 2) -> Any:
+        nodes = {
+            "input": nir.Input(np.array([3])),
+            "d": nir.Delay(delay),
+            "a": after,
+            "output": nir.Output(np.array([n_out])),
+        }
+        return nir.NIRGraph(nodes=nodes, edges=[("input", "d"), ("d", "a"), ("a", "output")])
+
+    with pytest.raises(NIRImportError, match=r"whole multiples of dt=1\.0"):
+        from_nir(graph(np.array([0.0, 1.5, 2.0]), nir.Affine(w, b)), dt=1.0)
+    with pytest.raises(NIRImportError, match="finite values >= 0"):
+        from_nir(graph(np.array([0.0, -1.0, 2.0]), nir.Affine(w, b)), dt=1.0)
+    with pytest.raises(NIRImportError, match="a Delay must be followed directly by an Affine/Linear"):
+        from_nir(graph(np.array([0.0, 1.0, 2.0]), nir.Threshold(np.zeros(3)), 3), dt=1.0)
+    net = from_nir(graph(np.array([0.0, 1.5, 2.0]), nir.Linear(w)), dt=0.5)  # 0, 3, 4 steps
+    assert net.layers[0].delays.tolist() == [0.0, 3.0, 4.0] and net.layers[0].max_delay == 4

@@ -105,7 +105,16 @@ class SeqToBatch(nn.Module):
 
 class SequenceLayer(nn.Module):
     """Base of a stateless layer that needs the whole sequence ``[T, B, ...]`` (e.g. synaptic delays, which mix
-    time steps): :class:`SNNSequential` passes it the sequence as is instead of folding time into the batch."""
+    time steps): :class:`SNNSequential` passes it the sequence as is instead of folding time into the batch.
+
+    For streaming, a subclass implements ``step(x_t, state) -> (y_t, state)`` (``state=None`` starts from
+    silence) carrying what it needs of the past, e.g. a delay line; :meth:`SNNSequential.step` threads it."""
+
+    def step(self, x_t: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        raise TypeError(
+            f"{type(self).__name__} mixes time steps and has no streaming step(x_t, state); run the whole "
+            "sequence with forward(x_seq)"
+        )
 
 
 class SNNSequential(nn.Module):
@@ -159,9 +168,36 @@ class SNNSequential(nn.Module):
         return h, new_states
 
     def step(self, x_t: Tensor, states: list[Any] | None = None) -> tuple[Tensor, list[Any]]:
-        """One time step ``[B, ...]`` through the whole network (streaming)."""
-        out, new_states = self.forward(x_t.unsqueeze(0), states)
-        return out[0], new_states
+        """One time step ``[B, ...]`` through the whole network (streaming).
+
+        ``states`` holds one entry per neuron layer, and, if the network has :class:`SequenceLayer` layers
+        (e.g. a :class:`~spikeforge.synapses.DelayedLinear`, whose entry is its ``DelayLine``), one per such
+        layer too, all in layer order; None starts from silence. Stepping through a sequence gives the
+        outputs of :meth:`forward` on it."""
+        if not any(isinstance(m, SequenceLayer) for m in self.layers):
+            out, seq_states = self.forward(x_t.unsqueeze(0), states)
+            return out[0], seq_states
+        stateful = [m for m in self.layers if isinstance(m, (Neuron, SequenceLayer))]
+        if states is None:
+            states = [None] * len(stateful)
+        elif len(states) != len(stateful):
+            raise ValueError(
+                f"states has {len(states)} entries but step() threads {len(stateful)} (one per neuron layer and "
+                "per SequenceLayer, in order); pass None to start fresh"
+            )
+        new_states: list[Any] = []
+        h = x_t
+        for layer in self.layers:
+            if isinstance(layer, Neuron):
+                h_seq, s = layer(h.unsqueeze(0), states[len(new_states)])
+                h = h_seq[0]
+            elif isinstance(layer, SequenceLayer):
+                h, s = layer.step(h, states[len(new_states)])
+            else:
+                h = (layer(h.unsqueeze(0)) if isinstance(layer, SeqToBatch) else _fold(h.unsqueeze(0), layer))[0]
+                continue
+            new_states.append(s)
+        return h, new_states
 
 
 class Recording(dict):

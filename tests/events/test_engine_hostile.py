@@ -125,3 +125,20 @@ def test_step_checks_what_the_loop_indexes_with(use_numba: bool) -> None:
     state.prev_cnt[0], state.prev_sp[0] = 1, -5
     with pytest.raises(ValueError, match=r"state\.prev_sp of layer 0"):
         eng.step(x, state)
+
+
+@pytest.mark.parametrize("per", ["axon", "synapse"])
+def test_delayed_linear_refused_naming_the_limitation(per: str) -> None:
+    from spikeforge.synapses import DelayedLinear
+
+    layer = DelayedLinear(4, 3, 2, per=per, delays=torch.zeros(4) if per == "axon" else torch.zeros(3, 4))
+    for dl in (layer, layer.rounded()):
+        with pytest.raises(TypeError, match=r"layer 0: DelayedLinear is not supported by the streaming engine \("):
+            StreamingEngine(SNNSequential(dl, LIF()), (4,))
+
+
+def test_srm_refused_as_not_lif_family() -> None:
+    from spikeforge.synapses import SRM
+
+    with pytest.raises(TypeError, match="layer 1: SRM is not a spiking LIF-family layer"):
+        StreamingEngine(SNNSequential(nn.Linear(4, 3), SRM()), (4,))

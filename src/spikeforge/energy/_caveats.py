@@ -62,6 +62,20 @@ def caveats(
             f"BatchNorm layers {bn} are priced as 1 MAC per element per step; fold them into the preceding "
             "layer for deployment (then they cost nothing)"
         )
+    delayed = [x.name for x in counts.layers if x.delay_buffer]
+    if delayed:
+        notes.append(
+            f"delayed layers {delayed} count their synaptic ops as the Linear of the same shape, each spike when it "
+            "arrives (spikes still in flight at the last step are not counted); each delay line stores "
+            "(max_delay + 1) x in_features values per sample, priced as state memory per read and write only"
+        )
+    srm = [x.name for x in counts.layers if x.kind == "neuron" and x.module_type == "SRM"]
+    if srm:
+        notes.append(
+            f"SRM layers {srm} are priced as neuron updates (4 state values read and written per neuron per step); "
+            "their PSP filter acts on the summed current, so it costs per neuron, not per synapse: SLAYER's "
+            "per-input filtering would add 2 state updates per input channel per step"
+        )
     if counts.uncounted:
         notes.append(f"modules {list(counts.uncounted)} are of a type count() does not know and were NOT counted")
     if not cm.event_driven:

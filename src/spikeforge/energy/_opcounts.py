@@ -15,7 +15,8 @@ class LayerCounts:
 
     ``kind`` is one of ``"linear"``, ``"conv"``, ``"pool"``, ``"batchnorm"``, ``"neuron"``,
     ``"passthrough"``. ``input_binary`` is True/False for synaptic layers (False if any call saw a
-    non-binary input), None otherwise. ``weights`` is the number of synaptic weights of the layer.
+    non-binary input), None otherwise. ``weights`` is the number of synaptic weights of the layer;
+    ``delay_buffer`` the values a delayed layer's delay line stores per sample (both storage, not run counts).
     """
 
     name: str
@@ -33,6 +34,7 @@ class LayerCounts:
     state_reads: int = 0  # neuron state elements read
     state_writes: int = 0  # neuron state elements written
     weights: int = 0  # synaptic weights of the layer
+    delay_buffer: int = 0  # values a DelayedLinear's delay line holds per sample ((max_delay + 1) * in_features)
     spiking: bool = False
     input_binary: bool | None = None
 
@@ -40,9 +42,12 @@ class LayerCounts:
         return dataclasses.asdict(self)
 
 
-#: The integer counters of :class:`LayerCounts` (every ``int`` field but ``weights``), in declaration order.
+#: The integer counters of :class:`LayerCounts` (every ``int`` field but the storage sizes ``weights`` and
+#: ``delay_buffer``), in declaration order.
 INT_FIELDS: tuple[str, ...] = tuple(
-    f.name for f in dataclasses.fields(LayerCounts) if f.type in ("int", int) and f.name != "weights"
+    f.name
+    for f in dataclasses.fields(LayerCounts)
+    if f.type in ("int", int) and f.name not in ("weights", "delay_buffer")
 )
 
 

@@ -23,9 +23,17 @@ stored on the user's modules). What is counted, for the whole batch (divide by `
   current that step is nonzero), ``spikes`` (nonzero outputs of spiking neurons).
 * **memory** (element counts; bytes = elements * ``bytes_per_element``): one weight read per synaptic
   op or MAC (no on-chip reuse), and the neuron's full state read and written at every update.
+* **delays**: a :class:`~spikeforge.synapses.DelayedLinear` with integer delays (``layer.rounded()``)
+  counts as the ``nn.Linear`` of its shape, each spike when it arrives, plus its delay line
+  (``delay_buffer`` values per sample; its reads and writes in ``state_reads``/``state_writes``); see
+  :mod:`spikeforge.energy._delays`. Interpolated (training) delays are refused.
+* **SRM** (:class:`~spikeforge.synapses.SRM`) is a spiking neuron layer: one update per neuron per step
+  reading and writing its 4 state values (the PSP and refractory kernels are exact 2-variable
+  recurrences applied to the neuron's summed input current, so the filter costs per neuron, not per
+  synapse; the synaptic work is the preceding Linear's).
 
-Known module types: Linear, Conv1d/2d/3d, Avg/Max(Adaptive)Pool1d/2d(/3d), BatchNorm1d/2d/3d, Flatten,
-Unflatten, Identity, Dropout (identity in eval mode) and every :class:`~spikeforge.neurons.Neuron`.
+Known module types: Linear, DelayedLinear (integer delays), Conv1d/2d/3d, Avg/Max(Adaptive)Pool1d/2d(/3d),
+BatchNorm1d/2d/3d, Flatten, Unflatten, Identity, Dropout (identity in eval mode) and every :class:`~spikeforge.neurons.Neuron`.
 An unknown module that owns parameters raises ``TypeError`` naming it; an unknown parameter-free leaf
 (e.g. ``nn.ReLU``) is listed in ``OpCounts.uncounted`` and flagged by the report, never silently zero.
 """
@@ -43,6 +51,8 @@ import torch
 from torch import Tensor
 from torch import nn
 
+from spikeforge.energy._delays import delayed_counts
+from spikeforge.energy._delays import integer_delays
 from spikeforge.energy._geometry import POOL_DIMS as _POOL_DIMS
 from spikeforge.energy._geometry import conv_fanout
 from spikeforge.energy._geometry import pool_adds
@@ -51,6 +61,7 @@ from spikeforge.energy._opcounts import LayerCounts
 from spikeforge.energy._opcounts import OpCounts
 from spikeforge.layers import SNNSequential
 from spikeforge.neurons import Neuron
+from spikeforge.synapses import DelayedLinear
 
 __all__ = ["LayerCounts", "OpCounts", "count", "conv_fanout", "SUPPORTED_MODULES"]
 
@@ -59,7 +70,8 @@ _NORM: tuple[type[nn.Module], ...] = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNo
 _DROPOUT: tuple[type[nn.Module], ...] = (nn.Dropout, nn.Dropout1d, nn.Dropout2d)
 _PASS: tuple[type[nn.Module], ...] = (nn.Flatten, nn.Unflatten, nn.Identity, *_DROPOUT)
 SUPPORTED_MODULES: tuple[str, ...] = tuple(c.__name__ for c in (*_SYNAPTIC, *_POOL_DIMS, *_NORM, *_PASS)) + (
-    "spikeforge Neuron (any registered neuron)",
+    "DelayedLinear (integer delays)",
+    "spikeforge Neuron (any registered neuron, SRM)",
 )
 
 
@@ -119,6 +131,7 @@ class _Session:
                 "weights": weights,
                 "spiking": bool(getattr(module, "spiking", False)) and kind == "neuron",
                 "input_binary": None,
+                "delay_buffer": 0,
                 **{k: 0 for k in _INT_FIELDS},
             }
         e = self.acc[name]
@@ -156,6 +169,13 @@ class _Session:
         e["synops"] += synops
         e["macs"] += 0 if binary else dense
         e["weight_reads"] += synops if binary else dense
+
+    def delayed(self, name: str, module: DelayedLinear, x: Tensor) -> None:
+        e = self.entry(name, "linear", module)
+        binary = _is_binary(x)
+        e["input_binary"] = binary if e["input_binary"] is None else (e["input_binary"] and binary)
+        for key, value in delayed_counts(module, name, x, binary).items():
+            e[key] = value if key == "delay_buffer" else e[key] + value
 
     def pool(self, name: str, module: nn.Module, x: Tensor, y: Tensor) -> None:
         e = self.entry(name, "pool", module)
@@ -200,6 +220,9 @@ def _classify(name: str, module: nn.Module) -> str:
         return "neuron"
     if isinstance(module, _SYNAPTIC):
         return "synaptic"
+    if isinstance(module, DelayedLinear):
+        integer_delays(module, name)  # refuses interpolated delays before anything runs
+        return "delayed"
     if type(module) in _POOL_DIMS:
         return "pool"
     if isinstance(module, _NORM):
@@ -255,6 +278,8 @@ def _run_counted(model: nn.Module, x_seq: Tensor) -> tuple[Any, OpCounts]:
                 session.neuron(name, cast(Neuron, module), args, kwargs, out)  # _classify: "neuron" is a Neuron
             elif kind == "synaptic":
                 session.synaptic(name, module, args[0], out)
+            elif kind == "delayed":
+                session.delayed(name, cast(DelayedLinear, module), args[0])
             elif kind == "pool":
                 session.pool(name, module, args[0], out[0] if isinstance(out, tuple) else out)
             elif kind == "norm":
@@ -270,7 +295,7 @@ def _run_counted(model: nn.Module, x_seq: Tensor) -> tuple[Any, OpCounts]:
         for name, module, kind in modules:
             if kind == "container":
                 continue
-            if kind in ("neuron", "synaptic", "pool", "norm", "passthrough", "unknown"):
+            if kind in ("neuron", "synaptic", "delayed", "pool", "norm", "passthrough", "unknown"):
                 handles.append(module.register_forward_hook(make(name, module, kind), with_kwargs=True))
         with torch.no_grad():
             output = network_of(model)(x_seq)

@@ -29,6 +29,7 @@ from spikeforge.events._sparse_fn import conv2d_pairs
 from spikeforge.layers import SeqToBatch
 from spikeforge.layers import SNNSequential
 from spikeforge.neurons import Neuron
+from spikeforge.synapses import DelayedLinear
 
 __all__ = ["Network", "build_network", "SUPPORTED"]
 
@@ -197,6 +198,12 @@ def _walk(model: SNNSequential, input_shape: tuple[int, ...]) -> tuple[list[dict
                     raise ValueError(f"layer {pos}: two synaptic layers in a row; put a neuron layer between them")
                 pending, syn_name, in_shape = m, names[id(raw)], shape
                 shape = _synapse_shape(m, shape, pos)
+            elif isinstance(m, DelayedLinear):
+                raise TypeError(
+                    f"layer {pos}: DelayedLinear is not supported by the streaming engine (its loop delivers every "
+                    "spike in the step it is sent and keeps no per-axon/per-synapse delay line); run the model "
+                    "densely, e.g. step by step with SNNSequential.step, which threads the DelayLine"
+                )
             elif isinstance(m, Neuron):
                 if pending is None:
                     raise ValueError(f"layer {pos}: a neuron layer needs a Linear/Conv2d before it")

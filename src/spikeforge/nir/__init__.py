@@ -19,7 +19,14 @@ Supported layers: ``nn.Linear`` (Affine/Linear), ``nn.Conv1d``/``nn.Conv2d``, ``
 spiking layer (exactly SumPool2d + Threshold(0.5) on 0/1 spikes), :class:`~spikeforge.nir.layers.Threshold`,
 :class:`~spikeforge.nir.layers.Scale`, and the neurons IF, LIF, CubaLIF, LI and RecurrentLIF (a
 NIR subgraph ``Input -> LIF <-> Linear -> Output``). Dropout/Identity are skipped (inference), an
-eval-mode BatchNorm directly after a Conv/Linear is folded into it. The initial state is not part
+eval-mode BatchNorm directly after a Conv/Linear is folded into it.
+
+Delays (:class:`~spikeforge.synapses.DelayedLinear`): a rounded (``layer.rounded()``) per-axon layer is exported
+as NIR ``Delay(delay = d * dt)`` followed by the Affine/Linear, and a ``Delay -> Affine/Linear`` pair imports as
+one (delays must be whole multiples of ``dt``). NIR cannot express: per-synapse delays (its Delay node delays a
+whole channel, one value per input, not one per weight), interpolated (training) delays (a temporal convolution),
+and the :class:`~spikeforge.synapses.SRM` layer (no spike-response-model node: its refractory response is an
+alpha kernel of its own spikes, not a reset); these are refused with a message naming the limitation. The initial state is not part
 of NIR: imported neurons start as spikeforge's do (LIF/LI/CubaLIF at ``v_rest``, IF at 0).
 
 Example::

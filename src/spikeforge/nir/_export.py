@@ -25,6 +25,7 @@ from spikeforge.nir._export_neurons import export_neuron
 from spikeforge.nir.layers import Scale
 from spikeforge.nir.layers import SumPool2d
 from spikeforge.nir.layers import Threshold
+from spikeforge.synapses import DelayedLinear
 
 __all__ = ["to_nir", "require_nir", "network_layers", "HINT_KEY"]
 
@@ -81,6 +82,8 @@ def _fold_and_skip(layers: Sequence[nn.Module]) -> list[tuple[int, nn.Module]]:
 
 
 def _out_shape(layer: nn.Module, shape: tuple[int, ...]) -> tuple[int, ...]:
+    if isinstance(layer, DelayedLinear):  # needs a [T > max_delay, B, in] sequence; its output is [out]
+        return (layer.out_features,)
     p = next(iter(layer.parameters()), None)
     dtype = p.dtype if p is not None else torch.get_default_dtype()
     with torch.no_grad():
@@ -88,7 +91,7 @@ def _out_shape(layer: nn.Module, shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(y.shape[1:])
 
 
-def _export_linear(layer: nn.Linear, ctx: _Ctx) -> Nodes:
+def _export_linear(layer: nn.Linear | DelayedLinear, ctx: _Ctx) -> Nodes:
     if len(ctx.shape) != 1:
         raise m.NIRExportError(
             f"{ctx.where}: NIR Affine/Linear take 1-D samples, got shape {ctx.shape}; add nn.Flatten() before it"
@@ -96,6 +99,23 @@ def _export_linear(layer: nn.Linear, ctx: _Ctx) -> Nodes:
     if layer.bias is None:
         return [("linear", ctx.nir.Linear(_np(layer.weight)))]
     return [("affine", ctx.nir.Affine(_np(layer.weight), _np(layer.bias)))]
+
+
+def _export_delayed(layer: DelayedLinear, ctx: _Ctx) -> Nodes:
+    """Per-axon integer delays ``d`` (steps) as NIR ``Delay(delay = d * dt)`` (``y(t) = x(t - delay)``) before
+    the Affine/Linear; :func:`~spikeforge.nir.from_nir` reads the pair back as a DelayedLinear."""
+    if not layer.integer:
+        raise m.NIRExportError(
+            f"{ctx.where}: interpolated (training) delays are a temporal convolution that NIR cannot express; "
+            "export the inference layer layer.rounded() (integer delays)"
+        )
+    if layer.per != "axon":
+        raise m.NIRExportError(
+            f"{ctx.where}: NIR's Delay node delays each input channel as a whole, so per-synapse delays (one per "
+            "weight) have no NIR form (it would take one channel per synapse); build the layer with per='axon'"
+        )
+    linear = _export_linear(layer, ctx)  # checks the 1-D shape first
+    return [("delay", ctx.nir.Delay(_np(layer.delays).astype(np.float64).round() * ctx.dt)), *linear]
 
 
 def _export_conv(layer: nn.Conv1d | nn.Conv2d, ctx: _Ctx) -> Nodes:
@@ -180,7 +200,7 @@ def _export_scale(layer: Scale, ctx: _Ctx) -> Nodes:
 
 _EXPORTERS: dict[type, Callable[[Any, _Ctx], Nodes]] = {
     Neuron: export_neuron,
-    nn.Linear: _export_linear, nn.Conv1d: _export_conv, nn.Conv2d: _export_conv, nn.Flatten: _export_flatten,
+    nn.Linear: _export_linear, DelayedLinear: _export_delayed, nn.Conv1d: _export_conv, nn.Conv2d: _export_conv, nn.Flatten: _export_flatten,
     nn.AvgPool2d: _export_avgpool, SumPool2d: _export_sumpool, nn.MaxPool2d: _export_maxpool,
     Threshold: _export_threshold, Scale: _export_scale,
 }  # fmt: skip

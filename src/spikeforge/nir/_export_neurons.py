@@ -18,6 +18,7 @@ from spikeforge.nir._export_base import full as _full
 from spikeforge.nir._export_base import hint as _hint
 from spikeforge.nir._export_base import to_numpy as _np
 from spikeforge.nir._export_base import w_rec as _w_rec
+from spikeforge.synapses import SRM
 
 __all__ = ["export_neuron"]
 
@@ -149,6 +150,11 @@ _MEMBRANE_EXPORTERS: dict[str, Callable[[Any, _Ctx], Nodes]] = {
 def export_neuron(neuron: Neuron, ctx: _Ctx) -> Nodes:
     """Pick the NIR node by asking the neuron (capabilities, membrane spec), not by its class."""
     caps = neuron.capabilities
+    if isinstance(neuron, SRM):
+        raise m.NIRExportError(
+            f"{ctx.where}: NIR has no spike-response-model node: SRM's refractory response (an alpha kernel of its "
+            "own spikes, no reset) has no NIR form; use a LIF/CubaLIF layer to export"
+        )
     if caps.recurrent and caps.lif_family:
         return _export_rlif(neuron, ctx)
     if not caps.spiking and not caps.recurrent:

@@ -33,6 +33,7 @@ from spikeforge.nir.layers import Scale
 from spikeforge.nir.layers import SumPool2d
 from spikeforge.nir.layers import Threshold
 from spikeforge.surrogate import Surrogate
+from spikeforge.synapses import DelayedLinear
 
 __all__ = ["from_nir", "SUPPORTED_NODES"]
 
@@ -226,6 +227,24 @@ def _b_affine(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
     return [layer]
 
 
+def _b_delay_affine(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
+    """``Delay(delay) -> Affine/Linear``: a per-axon :class:`DelayedLinear` with ``delay / dt`` integer steps."""
+    lin = cast(nn.Linear, _b_affine(ctx, name, nodes[1:])[0])
+    steps = _arr(nodes[0].delay).astype(np.float64).reshape(-1) / ctx.dt
+    if steps.shape != (lin.in_features,) or not np.all(np.isfinite(steps)) or np.any(steps < 0):
+        raise _err(name, f"delay must hold {lin.in_features} finite values >= 0 (one per input), got {steps.shape}")
+    d = np.round(steps)
+    if np.any(np.abs(steps - d) > 1e-6 * np.maximum(1.0, d)):
+        raise _err(name, f"delays must be whole multiples of dt={ctx.dt} (spikeforge shifts by whole steps); pick dt")
+    layer = DelayedLinear(lin.in_features, lin.out_features, int(d.max()) if d.size else 0, per="axon",
+                          delays=torch.from_numpy(d), bias=lin.bias is not None, learn_delays=False).rounded()  # fmt: skip
+    with torch.no_grad():
+        layer.weight.copy_(lin.weight)
+        if layer.bias is not None and lin.bias is not None:
+            layer.bias.copy_(lin.bias)
+    return [layer.to(ctx.dtype)]
+
+
 def _b_conv(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
     node = nodes[0]
     w = _tensor(node.weight, ctx.dtype)
@@ -271,7 +290,8 @@ def _b_scale(ctx: _Ctx, name: str, nodes: tuple[Any, ...]) -> list[nn.Module]:
 _BUILDERS: dict[str, Callable[[_Ctx, str, tuple[Any, ...]], list[nn.Module]]] = {
     "LIF": _b_lif, "LI+Threshold": _b_li_threshold, "LI": _b_li, "IF": _b_if, "I+Threshold": _b_i_threshold,
     "CubaLIF": _b_cuba, "CubaLI+Threshold": _b_cubali_threshold, "RLIF": _b_rlif, "RCubaLIF": _b_rcuba,
-    "Affine": _b_affine, "Linear": _b_affine, "Conv1d": _b_conv, "Conv2d": _b_conv, "Flatten": _b_flatten,
+    "Affine": _b_affine, "Linear": _b_affine, "Delay+Affine": _b_delay_affine, "Delay+Linear": _b_delay_affine,
+    "Conv1d": _b_conv, "Conv2d": _b_conv, "Flatten": _b_flatten,
     "SumPool2d": _b_pool, "AvgPool2d": _b_pool, "Threshold": _b_threshold, "Scale": _b_scale,
 }  # fmt: skip
 

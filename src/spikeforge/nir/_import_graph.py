@@ -11,10 +11,11 @@ __all__ = ["SUPPORTED_NODES", "Item", "node_error", "check_types", "chain", "fus
 SUPPORTED_NODES: tuple[str, ...] = (
     "Input", "Output", "Affine", "Linear", "Conv1d", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d", "Scale",
     "Threshold", "IF", "LIF", "CubaLIF", "LI", "I (followed by Threshold)", "CubaLI (followed by Threshold)",
+    "Delay (followed by Affine/Linear: per-axon delays)",
     "NIRGraph (a chain, or a LIF with a Linear/Affine recurrent loop)",
 )  # fmt: skip
 _KNOWN = {"Input", "Output", "Affine", "Linear", "Conv1d", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d", "Scale",
-          "Threshold", "IF", "LIF", "CubaLIF", "LI", "I", "CubaLI", "NIRGraph"}  # fmt: skip
+          "Threshold", "IF", "LIF", "CubaLIF", "LI", "I", "CubaLI", "NIRGraph", "Delay"}  # fmt: skip
 
 
 def node_error(where: str, msg: str) -> m.NIRImportError:
@@ -91,7 +92,8 @@ def chain(graph: Any, prefix: str) -> list[Item]:
 
 
 def fuse(items: list[Item]) -> list[Item]:
-    """LI / I / CubaLI followed by Threshold is a neuron without reset: fuse the pair."""
+    """LI / I / CubaLI followed by Threshold is a neuron without reset, Delay followed by Affine/Linear a
+    per-axon DelayedLinear: fuse the pair."""
     out: list[Item] = []
     i = 0
     while i < len(items):
@@ -99,6 +101,14 @@ def fuse(items: list[Item]) -> list[Item]:
         nxt = items[i + 1] if i + 1 < len(items) else None
         if kind in ("LI", "I", "CubaLI") and nxt is not None and nxt[1] == "Threshold":
             out.append((name, kind + "+Threshold", nodes + nxt[2]))
+            i += 2
+            continue
+        if kind == "Delay":
+            if nxt is None or nxt[1] not in ("Affine", "Linear"):
+                raise node_error(
+                    name, "a Delay must be followed directly by an Affine/Linear (spikeforge's per-axon DelayedLinear)"
+                )
+            out.append((name, "Delay+" + nxt[1], nodes + nxt[2]))
             i += 2
             continue
         if kind in ("I", "CubaLI"):
