@@ -183,7 +183,13 @@ def test_resume_of_an_exact_run_is_refused_from_its_config(tmp_path: Path, capsy
         EM.train_exact(TrainConfig(method="ttfs", hidden=(5,)), tmp_path, resume=True)
 
 
-def test_a_network_too_large_for_the_memory_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+def test_a_network_too_large_for_the_memory_is_refused_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def builds_the_model(*args: object, **kwargs: object) -> None:  # would allocate the 10**9-wide layer
+        raise AssertionError("the thread choice ran before the memory check")
+
+    monkeypatch.setattr("spikeforge.training.threads.step_macs", builds_the_model)
     for method in ("ttfs", "eventprop"):
         config = TrainConfig(method=method, hidden=(10**9,), **_lr(method))
         with pytest.raises(ValueError, match="GiB of memory"):

@@ -249,6 +249,10 @@ def train_exact(
             f"--resume is not supported with --method {config.method}: its recipe keeps no optimiser state between "
             "calls; start the run again with --overwrite, or train into a new --out"
         )
+    # the memory check first: the thread choice builds the model of the config to count its work
+    check_exact_memory(
+        config, recipe_for(config), max(config.batch_size, config.eval_batch_size), f"--method {config.method}"
+    )
     lock = RunLock(out_dir)
     try:
         choice = TH.threads_for(config)
