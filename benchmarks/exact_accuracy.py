@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             atomic_write_bytes(args.json, json.dumps(payload, indent=1).encode())
     accs = [100 * r["test_accuracy"] for r in runs]
     spread = statistics.stdev(accs) if len(accs) > 1 else 0.0
-    print(f"\n| method | seeds | epochs | test accuracy (mean ± std) | per seed | wall min/run | CPU min/run |")
+    print("\n| method | seeds | epochs | test accuracy (mean ± std) | per seed | wall min/run | CPU min/run |")
     print("|---|---|---|---|---|---|---|")
     print(
         f"| {args.method} | {len(runs)} | {runs[0]['epochs']} | {statistics.mean(accs):.2f} ± {spread:.2f} % | "

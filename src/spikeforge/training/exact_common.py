@@ -26,8 +26,16 @@ from torch import Tensor
 from spikeforge.data.yinyang import YINYANG_SPLITS
 from spikeforge.data.yinyang import make_yinyang
 
-__all__ = ["ExactFitResult", "ExactData", "EpochCallback", "yinyang_data", "check_data", "step_lr", "check_positive",
-    "HISTORY_KEYS"]
+__all__ = [
+    "ExactFitResult",
+    "ExactData",
+    "EpochCallback",
+    "yinyang_data",
+    "check_data",
+    "step_lr",
+    "check_positive",
+    "HISTORY_KEYS",
+]
 
 M = TypeVar("M")
 
@@ -62,7 +70,9 @@ def yinyang_data(train_size: int = YINYANG_SPLITS["train"][0], test_size: int = 
 def check_data(data: object) -> tuple[ExactData, int]:
     """Validate ``data`` (module docstring); returns it in float64 and the number of classes."""
     if not isinstance(data, tuple) or len(data) != 4 or not all(isinstance(d, Tensor) for d in data):
-        raise TypeError("data must be a tuple of four tensors (train_features, train_labels, test_features, test_labels)")
+        raise TypeError(
+            "data must be a tuple of four tensors (train_features, train_labels, test_features, test_labels)"
+        )
     for feats, labels, split in ((data[0], data[1], "train"), (data[2], data[3], "test")):
         if not feats.is_floating_point() or feats.dim() != 2 or feats.shape[0] == 0:
             raise ValueError(f"{split} features must be a non-empty floating-point [N, F] tensor")

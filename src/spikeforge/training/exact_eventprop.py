@@ -224,5 +224,7 @@ def fit_eventprop(
         if on_epoch is not None:
             on_epoch(row)
     weights = [p.detach() * scale for p in params]
-    test_accuracy = history[-1]["test_accuracy"] if history else float((predict(weights, f_test, cfg) == y_test).double().mean())
+    test_accuracy = (
+        history[-1]["test_accuracy"] if history else float((predict(weights, f_test, cfg) == y_test).double().mean())
+    )
     return ExactFitResult(model=weights, history=history, test_accuracy=test_accuracy, config=asdict(cfg))
