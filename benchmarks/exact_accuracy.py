@@ -54,10 +54,10 @@ def _run(method: str, seed: int, epochs: int | None, verbose: bool) -> dict[str,
         tcfg = replace(tcfg, epochs=epochs) if epochs is not None else tcfg
         result = fit_ttfs(tcfg, on_epoch=show)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    best = max(result.history, key=lambda r: r["test_accuracy"]) if result.history else {"test_accuracy": 0.0}
+    best = max(result.history, key=lambda r: r["test_acc"]) if result.history else {"test_acc": 0.0}
     return {
-        "seed": seed, "epochs": len(result.history), "test_accuracy": result.test_accuracy,
-        "best_epoch_test_accuracy": best["test_accuracy"], "wall_s": wall, "cpu_s": cpu,
+        "seed": seed, "epochs": len(result.history), "test_acc": result.test_acc,
+        "best_epoch_test_acc": best["test_acc"], "wall_s": wall, "cpu_s": cpu,
         "load_start": load0, "load_end": os.getloadavg()[0], "history": result.history, "config": result.config,
     }  # fmt: skip
 
@@ -76,15 +76,15 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(_run(args.method, seed, args.epochs, not args.quiet))
         run = runs[-1]
         print(
-            f"seed {seed}: test {100 * run['test_accuracy']:.2f} % after {run['epochs']} epochs "
-            f"(best epoch {100 * run['best_epoch_test_accuracy']:.2f} %), wall {run['wall_s'] / 60:.1f} min, "
+            f"seed {seed}: test {100 * run['test_acc']:.2f} % after {run['epochs']} epochs "
+            f"(best epoch {100 * run['best_epoch_test_acc']:.2f} %), wall {run['wall_s'] / 60:.1f} min, "
             f"CPU {run['cpu_s'] / 60:.1f} min, load {run['load_start']:.1f} -> {run['load_end']:.1f}",
             flush=True,
         )
         if args.json is not None:
             payload = {"method": args.method, "target": TARGETS[args.method], "runs": runs}
             atomic_write_bytes(args.json, json.dumps(payload, indent=1).encode())
-    accs = [100 * r["test_accuracy"] for r in runs]
+    accs = [100 * r["test_acc"] for r in runs]
     spread = statistics.stdev(accs) if len(accs) > 1 else 0.0
     print("\n| method | seeds | epochs | test accuracy (mean ± std) | per seed | wall min/run | CPU min/run |")
     print("|---|---|---|---|---|---|---|")

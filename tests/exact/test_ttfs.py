@@ -550,9 +550,9 @@ def test_fit_ttfs_learns_a_separable_toy_task_and_records_history() -> None:
     result = fit_ttfs(cfg, data=(x[:200], y[:200], x[200:], y[200:]), on_epoch=rows.append)
     assert isinstance(result, ExactFitResult) and rows == result.history
     assert len(result.history) == 6 and result.model.sizes == (4, 16, 2)
-    assert set(result.history[0]) == {"epoch", "loss", "train_accuracy", "test_accuracy", "seconds", "bumps", "skipped"}
-    assert result.test_accuracy == result.history[-1]["test_accuracy"] >= 0.9
-    assert result.test_accuracy == ttfs_accuracy(result.model, ttfs_encode(x[200:], cfg), y[200:])
+    assert set(result.history[0]) == {"epoch", "loss", "train_acc", "test_acc", "lr", "seconds", "bumps", "skipped"}
+    assert result.test_acc == result.history[-1]["test_acc"] >= 0.9
+    assert result.test_acc == ttfs_accuracy(result.model, ttfs_encode(x[200:], cfg), y[200:])
     assert all(math.isfinite(h["loss"]) for h in result.history)
     torch.testing.assert_close(ttfs_encode(x, cfg), 0.15 + 1.85 * x, rtol=1e-15, atol=1e-15)  # Göltz's code
 

@@ -8,8 +8,9 @@ features itself with :mod:`spikeforge.exact.encode` (its own time constants, bia
 Default: the published Yin-Yang splits (Kriener et al. 2021; 5000 train / 1000 test, seeds 42 / 40) from
 :func:`spikeforge.data.yinyang.make_yinyang`.
 
-**History.** One row per epoch with at least ``epoch, loss, train_accuracy, test_accuracy, seconds``
-(``train_accuracy`` is the running accuracy of the training batches before their update).
+**History.** One row per epoch with at least ``epoch, loss, train_acc, test_acc, lr, seconds`` (the key names of
+the surrogate-gradient trainer, :func:`spikeforge.training.loop.train`; ``train_acc`` is the running accuracy of
+the training batches before their update, ``lr`` the epoch's learning rate).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ ExactData = tuple[Tensor, Tensor, Tensor, Tensor]
 #: Called with each epoch's history row (e.g. to print progress).
 EpochCallback = Callable[[dict[str, float]], None]
 #: Keys every history row has (recipes may add more, e.g. ``bumps``).
-HISTORY_KEYS = ("epoch", "loss", "train_accuracy", "test_accuracy", "seconds")
+HISTORY_KEYS = ("epoch", "loss", "train_acc", "test_acc", "lr", "seconds")
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class ExactFitResult(Generic[M]):
 
     model: M
     history: list[dict[str, float]]
-    test_accuracy: float
+    test_acc: float
     config: dict[str, object]
 
 

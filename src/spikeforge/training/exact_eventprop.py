@@ -178,7 +178,7 @@ def fit_eventprop(
         data: optional ``(train_features, train_labels, test_features, test_labels)``, features ``[N, F]`` in
             ``[0, 1]``, int64 labels (``C`` = largest label + 1); default: the published Yin-Yang splits (first
             ``train_size`` / ``test_size`` samples, :func:`~spikeforge.training.exact_common.yinyang_data`).
-        on_epoch: called with each epoch's history row (``epoch, loss, train_accuracy, test_accuracy, seconds``).
+        on_epoch: called with each epoch's history row (``epoch, loss, train_acc, test_acc, lr, seconds``).
     """
     cfg = EventPropTrainConfig() if config is None else config
     (f_train, labels, f_test, y_test), n_classes = check_data(
@@ -216,8 +216,9 @@ def fit_eventprop(
         row = {
             "epoch": float(epoch + 1),
             "loss": total / inputs.shape[0],
-            "train_accuracy": correct / inputs.shape[0],
-            "test_accuracy": float((predict(weights, f_test, cfg) == y_test).double().mean()),
+            "train_acc": correct / inputs.shape[0],
+            "test_acc": float((predict(weights, f_test, cfg) == y_test).double().mean()),
+            "lr": opt.param_groups[0]["lr"],
             "seconds": time.perf_counter() - start,
         }
         history.append(row)
@@ -225,6 +226,6 @@ def fit_eventprop(
             on_epoch(row)
     weights = [p.detach() * scale for p in params]
     test_accuracy = (
-        history[-1]["test_accuracy"] if history else float((predict(weights, f_test, cfg) == y_test).double().mean())
+        history[-1]["test_acc"] if history else float((predict(weights, f_test, cfg) == y_test).double().mean())
     )
-    return ExactFitResult(model=weights, history=history, test_accuracy=test_accuracy, config=asdict(cfg))
+    return ExactFitResult(model=weights, history=history, test_acc=test_accuracy, config=asdict(cfg))

@@ -153,7 +153,7 @@ def fit_ttfs(
 
     Returns:
         :class:`~spikeforge.training.exact_common.ExactFitResult`; ``history`` rows hold ``epoch, loss,
-        train_accuracy, test_accuracy, seconds, bumps, skipped``: ``loss`` is the mean over the batches that made
+        train_acc, test_acc, lr, seconds, bumps, skipped``: ``loss`` is the mean over the batches that made
         a gradient step (NaN if none did), ``bumps`` / ``skipped`` the number of batches that bumped weights / had
         a non-finite gradient.
     """
@@ -202,11 +202,12 @@ def fit_ttfs(
             stepped += len(idx)
         row = {
             "epoch": float(epoch + 1), "loss": total_loss / stepped if stepped else math.nan,
-            "train_accuracy": correct / max(1, seen), "test_accuracy": ttfs_accuracy(model, x_test, y_test),
-            "seconds": time.perf_counter() - start, "bumps": float(bumps), "skipped": float(skipped),
+            "train_acc": correct / max(1, seen), "test_acc": ttfs_accuracy(model, x_test, y_test),
+            "lr": optimiser.param_groups[0]["lr"], "seconds": time.perf_counter() - start, "bumps": float(bumps),
+            "skipped": float(skipped),
         }  # fmt: skip
         history.append(row)
         if on_epoch is not None:
             on_epoch(row)
-    test_accuracy = history[-1]["test_accuracy"] if history else ttfs_accuracy(model, x_test, y_test)
-    return ExactFitResult(model=model, history=history, test_accuracy=test_accuracy, config=asdict(cfg))
+    test_accuracy = history[-1]["test_acc"] if history else ttfs_accuracy(model, x_test, y_test)
+    return ExactFitResult(model=model, history=history, test_acc=test_accuracy, config=asdict(cfg))
