@@ -14,8 +14,10 @@ Readouts:
   :func:`spikeforge.exact.losses.first_spike_cross_entropy` (Göltz et al. 2021, eq. 3; W&P use the same form)
   ``L = -log softmax(-t_first / tau0)[label] + alpha (exp(t_label / tau1) - 1)``, where a silent output counts
   as ``t_end`` (finite loss, no gradient through it); prediction ``argmin t_first``. Since a silent output gets
-  no gradient, an output that is silent for any sample of a batch has its input weights raised by ``bump``
-  after the step (Göltz et al.'s weight bumping); without it the outputs fall silent one after another.
+  no gradient, weight bumping (after Göltz et al.) raises the input weights of an output by ``bump`` after a
+  step in which it stayed silent for a sample of its own class (``bump_outputs="label"``; a silent *wrong* output
+  is what the loss asks for and is left alone) or for any sample (``"any"``, Göltz's rule, which needs every
+  output to fire since their loss is infinite otherwise).
   With either readout, a hidden neuron silent on every sample of a batch is bumped likewise.
 * ``"max_membrane"``: the output layer is a non-spiking leaky integrator;
   :func:`spikeforge.exact.losses.max_voltage_cross_entropy`, prediction ``argmax V_max``.
@@ -90,6 +92,7 @@ class EventPropTrainConfig:
     tau1: float = 6.4  # regulariser time scale (W&P: 6.4 ms)
     alpha: float = 3e-3  # regulariser strength (W&P: 3e-3)
     bump: float = 5e-3  # added (in w_unit) to the input weights of silent neurons after a step (0: off)
+    bump_outputs: Literal["label", "any"] = "label"  # which silent outputs are bumped (module docstring)
     init: tuple[tuple[float, float], ...] = field(default=((0.4, 0.4), (0.02, 0.1)))  # (mean, std) per layer
     train_size: int = YINYANG_SPLITS["train"][0]
     test_size: int = YINYANG_SPLITS["test"][0]
@@ -100,6 +103,8 @@ class EventPropTrainConfig:
         check_positive(self, ("lr", "lr_gamma", "tau0", "tau1", "t_end"), ints=ints)
         if not (math.isfinite(self.alpha) and self.alpha >= 0 and math.isfinite(self.bump) and self.bump >= 0):
             raise ValueError(f"alpha and bump must be finite and >= 0, got {self.alpha}, {self.bump}")
+        if self.bump_outputs not in ("label", "any"):
+            raise ValueError(f"bump_outputs must be 'label' or 'any', got {self.bump_outputs!r}")
         if self.readout not in ("first_spike", "max_membrane"):
             raise ValueError(f"readout must be 'first_spike' or 'max_membrane', got {self.readout!r}")
         if len(self.init) != 2:
@@ -149,13 +154,18 @@ def _loss(out: Tensor, labels: Tensor, cfg: EventPropTrainConfig) -> Tensor:
     )  # fmt: skip
 
 
-def _bump(params: list[Tensor], x: Tensor, out: Tensor, scale: float, cfg: EventPropTrainConfig) -> None:
+def _bump(
+    params: list[Tensor], x: Tensor, out: Tensor, labels: Tensor, scale: float, cfg: EventPropTrainConfig
+) -> None:
     """Weight bumping (Göltz et al. 2021): silent neurons get no gradient, so raise their input weights."""
     with torch.no_grad():
         hidden = simulate(x, [params[0] * scale], replace(cfg.event_config(), readout="spikes"))[0]
         params[0][torch.isinf(hidden[:, :, 0]).all(dim=0)] += cfg.bump
         if cfg.readout == "first_spike":
-            params[-1][torch.isinf(out[:, :, 0]).any(dim=0)] += cfg.bump
+            silent = torch.isinf(out[:, :, 0])
+            if cfg.bump_outputs == "label":
+                silent = silent & (labels[:, None] == torch.arange(silent.shape[1]))
+            params[-1][silent.any(dim=0)] += cfg.bump
 
 
 def predict(weights: list[Tensor], features: Tensor, cfg: EventPropTrainConfig) -> Tensor:
@@ -209,7 +219,7 @@ def fit_eventprop(
             loss.backward()
             opt.step()
             if cfg.bump > 0:
-                _bump(params, inputs[idx], out, scale, cfg)
+                _bump(params, inputs[idx], out, labels[idx], scale, cfg)
             total += float(loss.detach()) * idx.numel()
             correct += int((_scores(out.detach(), cfg).argmax(1) == labels[idx]).sum())
         weights = [p.detach() * scale for p in params]
