@@ -19,6 +19,7 @@ from spikeforge.training.exact_common import check_data
 from spikeforge.training.exact_common import step_lr
 from spikeforge.training.exact_common import yinyang_data
 from spikeforge.training.exact_eventprop import EventPropTrainConfig
+from spikeforge.training.exact_eventprop import _bump
 from spikeforge.training.exact_eventprop import _loss
 from spikeforge.training.exact_eventprop import eventprop_encode
 from spikeforge.training.exact_eventprop import fit_eventprop
@@ -62,6 +63,25 @@ def test_loss_is_the_papers_first_spike_cross_entropy_written_out() -> None:
     v = torch.tensor([[0.2, 1.5, -0.3]], dtype=torch.float64)
     vcfg = EventPropTrainConfig(readout="max_membrane")
     torch.testing.assert_close(_loss(v, torch.tensor([1]), vcfg), F.cross_entropy(v, torch.tensor([1])))
+
+
+@pytest.mark.parametrize(("rule", "bumped_outputs"), [("label", [0]), ("any", [0, 1, 2])])
+def test_bumping_raises_exactly_the_silent_neurons(rule: str, bumped_outputs: list[int]) -> None:
+    """Hidden: silent on every sample; outputs: silent where they are the label ("label") or anywhere ("any")."""
+    kwargs: dict[str, Any] = {"bump_outputs": rule}
+    cfg = EventPropTrainConfig(bump=0.25, **kwargs)
+    x = eventprop_encode(torch.tensor([[0.2, 0.7], [0.9, 0.1]], dtype=torch.float64), cfg)
+    hidden = torch.full((3, 3), 3.0, dtype=torch.float64)
+    hidden[1] = -1.0  # never fires
+    params = [hidden.clone(), torch.zeros(3, 3, dtype=torch.float64)]
+    inf = math.inf
+    out = torch.tensor([[inf, 1.0, inf], [2.0, inf, 3.0]], dtype=torch.float64)[:, :, None]
+    _bump(params, x, out, torch.tensor([0, 2]), unit_weight(cfg.tau_mem, cfg.tau_syn, cfg.v_th), cfg)
+    expected_hidden = hidden.clone()
+    expected_hidden[1] += 0.25
+    assert torch.equal(params[0], expected_hidden)
+    assert params[1].sum(dim=1).nonzero().flatten().tolist() == bumped_outputs
+    assert torch.equal(params[1][bumped_outputs], torch.full((len(bumped_outputs), 3), 0.25, dtype=torch.float64))
 
 
 def _toy(n: int = 240) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -142,6 +162,7 @@ def test_bad_data_raises() -> None:
         ({"lr_gamma": 0.0}, "lr_gamma"),
         ({"t_early": 5.0, "t_late": 1.0}, "t_early"),
         ({"alpha": -1.0}, "alpha"),
+        ({"bump_outputs": "all"}, "bump_outputs"),
     ],
 )
 def test_bad_settings_raise(kwargs: dict[str, object], match: str) -> None:
