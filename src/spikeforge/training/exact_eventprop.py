@@ -4,7 +4,9 @@ r"""Training a feed-forward network of current-based LIF neurons with EventProp 
 Defaults follow W&P's Yin-Yang setup (constants as in their GeNN re-implementation, github.com/tnowotny/
 genn_eventprop): 4 (+1 bias) - 100 - 3 LIF neurons, ``tau_mem = 20``, ``tau_syn = 5`` ms, ``v_th = 1``, Adam with
 lr ``5e-3`` decayed by ``0.95`` every epoch, batch 32, first-spike loss with ``tau0 = 0.5`` ms, ``tau1 = 6.4`` ms,
-``alpha = 3e-3``.
+``alpha = 3e-3``, 60 epochs. Measured (``benchmarks/exact_accuracy.py``, published splits): 97.3 +- 0.7 % final
+test accuracy over seeds 0-2 (96.8, 96.9, 98.1), ~5 min CPU per run on one thread; the 98.0 % of issue 15 is
+not reached yet (the test accuracy still moves by ~1 % between late epochs).
 
 Input code (:mod:`spikeforge.exact.encode`): each feature ``x`` in ``[0, 1]`` (Yin-Yang: ``x, y, 1-x, 1-y``)
 spikes once at ``t = t_early + x (t_late - t_early)``, plus one bias spike at ``bias_time``: ``[B, F + 1, 1]``.
@@ -15,9 +17,9 @@ Readouts:
   ``L = -log softmax(-t_first / tau0)[label] + alpha (exp(t_label / tau1) - 1)``, where a silent output counts
   as ``t_end`` (finite loss, no gradient through it); prediction ``argmin t_first``. Since a silent output gets
   no gradient, weight bumping (after Göltz et al.) raises the input weights of an output by ``bump`` after a
-  step in which it stayed silent for a sample of its own class (``bump_outputs="label"``; a silent *wrong* output
-  is what the loss asks for and is left alone) or for any sample (``"any"``, Göltz's rule, which needs every
-  output to fire since their loss is infinite otherwise).
+  step in which it stayed silent for any sample of the batch (``bump_outputs="any"``, Göltz's rule, the default)
+  or only for a sample of its own class (``"label"``: a silent *wrong* output is what the loss asks for; measured
+  on Yin-Yang, no better than ``"any"`` over the first 29 epochs of 3 seeds).
   With either readout, a hidden neuron silent on every sample of a batch is bumped likewise.
 * ``"max_membrane"``: the output layer is a non-spiking leaky integrator;
   :func:`spikeforge.exact.losses.max_voltage_cross_entropy`, prediction ``argmax V_max``.
@@ -92,7 +94,7 @@ class EventPropTrainConfig:
     tau1: float = 6.4  # regulariser time scale (W&P: 6.4 ms)
     alpha: float = 3e-3  # regulariser strength (W&P: 3e-3)
     bump: float = 5e-3  # added (in w_unit) to the input weights of silent neurons after a step (0: off)
-    bump_outputs: Literal["label", "any"] = "label"  # which silent outputs are bumped (module docstring)
+    bump_outputs: Literal["any", "label"] = "any"  # which silent outputs are bumped (module docstring)
     init: tuple[tuple[float, float], ...] = field(default=((0.4, 0.4), (0.02, 0.1)))  # (mean, std) per layer
     train_size: int = YINYANG_SPLITS["train"][0]
     test_size: int = YINYANG_SPLITS["test"][0]
@@ -104,7 +106,7 @@ class EventPropTrainConfig:
         if not (math.isfinite(self.alpha) and self.alpha >= 0 and math.isfinite(self.bump) and self.bump >= 0):
             raise ValueError(f"alpha and bump must be finite and >= 0, got {self.alpha}, {self.bump}")
         if self.bump_outputs not in ("label", "any"):
-            raise ValueError(f"bump_outputs must be 'label' or 'any', got {self.bump_outputs!r}")
+            raise ValueError(f"bump_outputs must be 'any' or 'label', got {self.bump_outputs!r}")
         if self.readout not in ("first_spike", "max_membrane"):
             raise ValueError(f"readout must be 'first_spike' or 'max_membrane', got {self.readout!r}")
         if len(self.init) != 2:
