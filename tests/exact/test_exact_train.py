@@ -1,17 +1,28 @@
-"""fit_eventprop: the unit weight, the latency code, learning a toy task with both readouts, bad settings."""
+"""fit_eventprop: the unit weight, the latency code, the shared losses, learning a toy task with both readouts,
+the shared data path and result type, bad settings."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 import torch
+import torch.nn.functional as F
 
+from spikeforge.data.yinyang import make_yinyang
 from spikeforge.exact import EventConfig
 from spikeforge.exact import simulate
+from spikeforge.training.exact_common import HISTORY_KEYS
+from spikeforge.training.exact_common import ExactFitResult
+from spikeforge.training.exact_common import check_data
+from spikeforge.training.exact_common import step_lr
+from spikeforge.training.exact_common import yinyang_data
 from spikeforge.training.exact_eventprop import EventPropTrainConfig
+from spikeforge.training.exact_eventprop import _bump
+from spikeforge.training.exact_eventprop import _loss
+from spikeforge.training.exact_eventprop import eventprop_encode
 from spikeforge.training.exact_eventprop import fit_eventprop
-from spikeforge.training.exact_eventprop import latency_code
 from spikeforge.training.exact_eventprop import predict
 from spikeforge.training.exact_eventprop import unit_weight
 
@@ -30,30 +41,112 @@ def test_unit_weight_peaks_exactly_at_threshold(tau_mem: float, tau_syn: float) 
 
 def test_latency_code_layout() -> None:
     feats = torch.tensor([[0.0, 1.0, 0.25], [0.5, 0.5, 1.0]], dtype=torch.float64)
-    t = latency_code(feats, 10.0, 3.0)
+    cfg = EventPropTrainConfig(t_early=2.0, t_late=10.0, bias_time=3.0)
+    t = eventprop_encode(feats, cfg)
     assert t.shape == (2, 4, 1)
-    assert t[0, :, 0].tolist() == [0.0, 10.0, 2.5, 3.0] and t[1, :, 0].tolist() == [5.0, 5.0, 10.0, 3.0]
+    assert t[0, :, 0].tolist() == [2.0, 10.0, 4.0, 3.0] and t[1, :, 0].tolist() == [6.0, 6.0, 10.0, 3.0]
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        latency_code(feats * 2, 10.0, 0.0)
+        eventprop_encode(feats * 2, cfg)
     with pytest.raises(ValueError, match="B, F"):
-        latency_code(feats[0], 10.0, 0.0)
+        eventprop_encode(feats[0], cfg)
+
+
+def test_loss_is_the_papers_first_spike_cross_entropy_written_out() -> None:
+    """The recipe's loss equals Göltz/W&P's formula computed here by hand, silent outputs counting as t_end."""
+    cfg = EventPropTrainConfig(tau0=0.5, tau1=6.4, alpha=3e-3, t_end=40.0)
+    t = torch.tensor([[3.0, 5.0, math.inf], [7.0, 2.0, 4.0]], dtype=torch.float64)
+    y = torch.tensor([0, 2])
+    tt = torch.tensor([[3.0, 5.0, 40.0], [7.0, 2.0, 4.0]], dtype=torch.float64)
+    ce = -torch.log(torch.exp(-tt / 0.5) / torch.exp(-tt / 0.5).sum(1, keepdim=True))[[0, 1], [0, 2]]
+    expected = (ce + 3e-3 * (torch.exp(tt[[0, 1], [0, 2]] / 6.4) - 1)).mean()
+    torch.testing.assert_close(_loss(t[:, :, None], y, cfg), expected, rtol=1e-14, atol=0)
+    v = torch.tensor([[0.2, 1.5, -0.3]], dtype=torch.float64)
+    vcfg = EventPropTrainConfig(readout="max_membrane")
+    torch.testing.assert_close(_loss(v, torch.tensor([1]), vcfg), F.cross_entropy(v, torch.tensor([1])))
+
+
+@pytest.mark.parametrize(("rule", "bumped_outputs"), [("label", [0]), ("any", [0, 1, 2])])
+def test_bumping_raises_exactly_the_silent_neurons(rule: str, bumped_outputs: list[int]) -> None:
+    """Hidden: silent on every sample; outputs: silent where they are the label ("label") or anywhere ("any")."""
+    kwargs: dict[str, Any] = {"bump_outputs": rule}
+    cfg = EventPropTrainConfig(bump=0.25, **kwargs)
+    x = eventprop_encode(torch.tensor([[0.2, 0.7], [0.9, 0.1]], dtype=torch.float64), cfg)
+    hidden = torch.full((3, 3), 3.0, dtype=torch.float64)
+    hidden[1] = -1.0  # never fires
+    params = [hidden.clone(), torch.zeros(3, 3, dtype=torch.float64)]
+    inf = math.inf
+    out = torch.tensor([[inf, 1.0, inf], [2.0, inf, 3.0]], dtype=torch.float64)[:, :, None]
+    _bump(params, x, out, torch.tensor([0, 2]), unit_weight(cfg.tau_mem, cfg.tau_syn, cfg.v_th), cfg)
+    expected_hidden = hidden.clone()
+    expected_hidden[1] += 0.25
+    assert torch.equal(params[0], expected_hidden)
+    assert params[1].sum(dim=1).nonzero().flatten().tolist() == bumped_outputs
+    assert torch.equal(params[1][bumped_outputs], torch.full((len(bumped_outputs), 3), 0.25, dtype=torch.float64))
+
+
+def _toy(n: int = 240) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(n, 2, generator=gen, dtype=torch.float64)
+    y = (x[:, 0] > x[:, 1]).long()
+    return x[:200], y[:200], x[200:], y[200:]
 
 
 @pytest.mark.parametrize(("readout", "lr"), [("first_spike", 1e-2), ("max_membrane", 2e-2)])
 def test_learns_a_toy_task(readout: str, lr: float) -> None:
-    gen = torch.Generator().manual_seed(0)
-    x = torch.rand(240, 2, generator=gen, dtype=torch.float64)
-    y = (x[:, 0] > x[:, 1]).long()
-    cfg = EventPropTrainConfig(hidden=20, epochs=6, batch_size=16, lr=lr, readout=readout)  # type: ignore[arg-type]
+    data = _toy()
+    kwargs: dict[str, Any] = {"readout": readout}
+    cfg = EventPropTrainConfig(hidden=20, epochs=6, batch_size=16, lr=lr, lr_gamma=1.0, **kwargs)
     rows: list[dict[str, float]] = []
-    result = fit_eventprop(x[:200], y[:200], x[200:], y[200:], cfg, on_epoch=rows.append)
-    assert rows == result.history and len(rows) == 6
+    result = fit_eventprop(cfg, data=data, on_epoch=rows.append)
+    assert isinstance(result, ExactFitResult) and rows == result.history and len(rows) == 6
+    assert all(tuple(r) == HISTORY_KEYS for r in rows)
     assert all(math.isfinite(r["loss"]) and r["seconds"] > 0 for r in rows)
     assert max(r["train_acc"] for r in rows[-2:]) >= 0.8 > rows[0]["train_acc"] - 0.1  # training is noisy
     assert rows[-1]["loss"] < rows[0]["loss"]
-    acc = float((predict(result.weights, x[200:], cfg) == y[200:]).double().mean())
-    assert acc == rows[-1]["test_acc"]
-    assert [tuple(w.shape) for w in result.weights] == [(20, 3), (2, 20)]
+    acc = float((predict(result.model, data[2], cfg) == data[3]).double().mean())
+    assert acc == rows[-1]["test_acc"] == result.test_acc
+    assert [tuple(w.shape) for w in result.model] == [(20, 3), (2, 20)]
+    assert result.config["readout"] == readout and result.config["hidden"] == 20
+
+
+def test_learning_rate_follows_the_step_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lr of every epoch's Adam steps is lr * gamma ** (epoch // step), seen from inside the optimiser."""
+    seen: list[float] = []
+    original = torch.optim.Adam.step
+
+    def spy(self: torch.optim.Adam, *args: object, **kwargs: object) -> object:
+        seen.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    cfg = EventPropTrainConfig(hidden=4, epochs=5, batch_size=200, lr=0.01, lr_gamma=0.5, lr_step=2)
+    result = fit_eventprop(cfg, data=_toy())  # one step per epoch (batch = all 200 samples)
+    assert seen == [0.01, 0.01, 0.005, 0.005, 0.0025]
+    assert [step_lr(0.01, 0.5, 2, e) for e in range(5)] == seen
+    assert [r["lr"] for r in result.history] == seen
+
+
+def test_default_data_is_the_published_yinyang_split() -> None:
+    train_x, train_y, test_x, test_y = yinyang_data(7, 5)
+    ref_x, ref_y = make_yinyang(7, 42)
+    assert torch.equal(train_x, torch.from_numpy(ref_x)) and torch.equal(train_y, torch.from_numpy(ref_y))
+    assert torch.equal(test_x, torch.from_numpy(make_yinyang(5, 40)[0])) and test_y.shape == (5,)
+    cfg = EventPropTrainConfig(hidden=3, epochs=1, train_size=7, test_size=5)
+    result = fit_eventprop(cfg)
+    assert [tuple(w.shape) for w in result.model] == [(3, 5), (3, 3)]  # 4 features + bias, 3 classes
+
+
+def test_bad_data_raises() -> None:
+    x, y = torch.rand(4, 2, dtype=torch.float64), torch.zeros(4, dtype=torch.int64)
+    with pytest.raises(TypeError, match="four tensors"):
+        check_data((x, y, x))
+    with pytest.raises(ValueError, match="long"):
+        check_data((x, y.float(), x, y))
+    with pytest.raises(ValueError, match="make them equal"):
+        check_data((x, y, x[:, :1], y))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        fit_eventprop(EventPropTrainConfig(epochs=1), data=(x * 3, y, x, y))
+    assert check_data((x.float(), y, x, y))[0][0].dtype == torch.float64
 
 
 @pytest.mark.parametrize(
@@ -66,6 +159,10 @@ def test_learns_a_toy_task(readout: str, lr: float) -> None:
         ({"readout": "rate"}, "readout"),
         ({"init": ((0.1, 0.1),)}, "init"),
         ({"tau_syn": -1.0}, "tau_syn"),
+        ({"lr_gamma": 0.0}, "lr_gamma"),
+        ({"t_early": 5.0, "t_late": 1.0}, "t_early"),
+        ({"alpha": -1.0}, "alpha"),
+        ({"bump_outputs": "all"}, "bump_outputs"),
     ],
 )
 def test_bad_settings_raise(kwargs: dict[str, object], match: str) -> None:

@@ -536,26 +536,48 @@ def test_ttfs_predict_first_output_and_silent_rows() -> None:
 
 def test_fit_ttfs_learns_a_separable_toy_task_and_records_history() -> None:
     """Two classes told apart by which input spikes first: a few epochs must beat chance clearly."""
+    from spikeforge.training.exact_common import ExactFitResult
     from spikeforge.training.exact_ttfs import TTFSTrainConfig
     from spikeforge.training.exact_ttfs import fit_ttfs
+    from spikeforge.training.exact_ttfs import ttfs_accuracy
+    from spikeforge.training.exact_ttfs import ttfs_encode
 
     g = torch.Generator().manual_seed(0)
     x = torch.rand(240, 4, generator=g, dtype=F64)
     y = (x[:, 0] < x[:, 1]).long()
-    times = 0.15 + 1.85 * x
     cfg = TTFSTrainConfig(hidden=16, epochs=6, batch_size=20, lr=0.05, seed=1)
-    result = fit_ttfs(cfg, data=(times[:200], y[:200], times[200:], y[200:]))
+    rows: list[dict[str, float]] = []
+    result = fit_ttfs(cfg, data=(x[:200], y[:200], x[200:], y[200:]), on_epoch=rows.append)
+    assert isinstance(result, ExactFitResult) and rows == result.history
     assert len(result.history) == 6 and result.model.sizes == (4, 16, 2)
-    assert set(result.history[0]) == {"epoch", "loss", "train_accuracy", "test_accuracy", "seconds", "bumps", "skipped"}
-    assert result.test_accuracy == result.history[-1]["test_accuracy"] >= 0.9
+    assert set(result.history[0]) == {"epoch", "loss", "train_acc", "test_acc", "lr", "seconds", "bumps", "skipped"}
+    assert result.test_acc == result.history[-1]["test_acc"] >= 0.9
+    assert result.test_acc == ttfs_accuracy(result.model, ttfs_encode(x[200:], cfg), y[200:])
     assert all(math.isfinite(h["loss"]) for h in result.history)
+    torch.testing.assert_close(ttfs_encode(x, cfg), 0.15 + 1.85 * x, rtol=1e-15, atol=1e-15)  # Göltz's code
+
+
+def test_fit_ttfs_input_noise_changes_training_only() -> None:
+    """Training noise (Göltz's ``training_noise``) changes the trajectory; seeds reproduce it exactly."""
+    from spikeforge.training.exact_ttfs import TTFSTrainConfig
+    from spikeforge.training.exact_ttfs import fit_ttfs
+
+    x = torch.rand(60, 4, generator=torch.Generator().manual_seed(3), dtype=F64)
+    y = (x[:, 0] < x[:, 1]).long()
+    cfgs = [
+        TTFSTrainConfig(hidden=16, epochs=2, batch_size=20, max_missing=(1.0, 1.0), input_noise=n) for n in (0, 0.2)
+    ]
+    runs = [fit_ttfs(cfg, data=(x, y, x, y)) for cfg in (cfgs[0], cfgs[1], cfgs[1])]
+    assert all(r.history[-1]["bumps"] == 0 and math.isfinite(r.history[-1]["loss"]) for r in runs)  # steps made
+    w = [list(r.model.parameters())[-1] for r in runs]  # output-layer weights
+    assert not torch.equal(w[0], w[1]) and torch.equal(w[1], w[2])
 
 
 def test_fit_ttfs_bumps_weights_of_a_silent_network() -> None:
     from spikeforge.training.exact_ttfs import TTFSTrainConfig
     from spikeforge.training.exact_ttfs import fit_ttfs
 
-    x = 0.15 + 1.85 * torch.rand(30, 4, generator=torch.Generator().manual_seed(2), dtype=F64)
+    x = torch.rand(30, 4, generator=torch.Generator().manual_seed(2), dtype=F64)
     y = torch.zeros(30, dtype=torch.int64)
     y[::2] = 1
     cfg = TTFSTrainConfig(hidden=5, epochs=1, batch_size=10, weight_mean=(-3.0, -3.0), weight_std=(0.0, 0.0))
@@ -576,6 +598,8 @@ def test_fit_ttfs_rejects_bad_configs() -> None:
         TTFSTrainConfig(lr=-1.0)
     with pytest.raises(ValueError, match="max_missing"):
         TTFSTrainConfig(max_missing=(0.3, 1.5))
+    with pytest.raises(ValueError, match="input_noise"):
+        TTFSTrainConfig(input_noise=-0.1)
 
 
 def test_fit_ttfs_rejects_bad_data() -> None:
@@ -588,3 +612,5 @@ def test_fit_ttfs_rejects_bad_data() -> None:
         fit_ttfs(data=(x, y.float(), x, y))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="make them equal"):
         fit_ttfs(data=(x, y, x[:, :3], y))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        fit_ttfs(data=(x + 1.5, y, x, y))  # spike times instead of features
