@@ -189,20 +189,18 @@ def _fit(config: TrainConfig, recipe: Any, data: dict[str, tuple[Tensor, Tensor]
     """Run the recipe; returns ``(trained ExactClassifier, the recipe's history rows)``."""
     (x_tr, y_tr), (x_val, y_val) = data["train"], data["validation"]
     model = build_exact(config, recipe)
+    data_in = (x_tr.double(), y_tr.to(torch.int64), x_val.double(), y_val.to(torch.int64))
     if config.method == "eventprop":
         from spikeforge.training.exact_eventprop import fit_eventprop as fit_ep
 
-        kwargs = _with_progress(fit_ep, on_epoch)
-        result = fit_ep(x_tr.double(), y_tr, x_val.double(), y_val, recipe, **kwargs)
-        trained = list(getattr(result, "weights", None) or [])
+        result = fit_ep(recipe, data=data_in, **_with_progress(fit_ep, on_epoch))
         with torch.no_grad():
-            for param, weight in zip(model.weights, trained, strict=True):
+            for param, weight in zip(model.weights, result.model, strict=True):
                 param.copy_(weight.detach().to(torch.float64))
         return model, list(result.history)
     from spikeforge.training.exact_ttfs import fit_ttfs
 
-    times = (model.encode(x_tr), y_tr.to(torch.int64), model.encode(x_val), y_val.to(torch.int64))
-    fitted = fit_ttfs(recipe, data=times, **_with_progress(fit_ttfs, on_epoch))
+    fitted = fit_ttfs(recipe, data=data_in, **_with_progress(fit_ttfs, on_epoch))
     model.net.load_state_dict(fitted.model.state_dict())
     return model, list(fitted.history)
 

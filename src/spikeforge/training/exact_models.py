@@ -116,12 +116,12 @@ class ExactClassifier(nn.Module):
         last), TTFS ``[B, n_in]`` (each layer adds its bias spike), float64."""
         x = x.detach().to("cpu", torch.float64)
         if self.method == "ttfs":
-            from spikeforge.exact.encode import yinyang_spike_times
+            from spikeforge.training.exact_ttfs import ttfs_encode
 
-            return yinyang_spike_times(x)
-        from spikeforge.training.exact_eventprop import latency_code
+            return ttfs_encode(x, self.recipe)
+        from spikeforge.training.exact_eventprop import eventprop_encode
 
-        return latency_code(x, self.recipe.t_max, self.recipe.t_bias)
+        return eventprop_encode(x, self.recipe)
 
     def run(self, x: Tensor) -> ExactRun:
         """One simulation of the features ``x [B, n_in]``: scores, predictions and every population's spike times
