@@ -37,7 +37,7 @@ from spikeforge.training.exact_ttfs import fit_ttfs
 TARGETS = {"eventprop": 0.980, "ttfs": 0.960}
 
 
-def _run(method: str, seed: int, epochs: int | None, verbose: bool) -> dict[str, Any]:
+def _run(method: str, seed: int, epochs: int | None, verbose: bool, overrides: dict[str, Any]) -> dict[str, Any]:
     def show(row: dict[str, float]) -> None:
         if verbose:
             print(f"  seed {seed} " + " ".join(f"{k}={v:.4g}" for k, v in row.items()), flush=True)
@@ -48,10 +48,12 @@ def _run(method: str, seed: int, epochs: int | None, verbose: bool) -> dict[str,
     if method == "eventprop":
         ecfg = EventPropTrainConfig(seed=seed)
         ecfg = replace(ecfg, epochs=epochs) if epochs is not None else ecfg
+        ecfg = replace(ecfg, **overrides)
         result = fit_eventprop(ecfg, on_epoch=show)
     else:
         tcfg = TTFSTrainConfig(seed=seed)
         tcfg = replace(tcfg, epochs=epochs) if epochs is not None else tcfg
+        tcfg = replace(tcfg, **overrides)
         result = fit_ttfs(tcfg, on_epoch=show)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     best = max(result.history, key=lambda r: r["test_acc"]) if result.history else {"test_acc": 0.0}
@@ -69,11 +71,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epoch count")
     parser.add_argument("--json", type=Path, default=None, help="write every run (with its history) here")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE",
+        help="override a recipe field, e.g. --set bump_outputs=label or --set input_noise=0.2 (value read as JSON, "
+        "else as a string)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    overrides: dict[str, Any] = {}
+    for item in args.set:
+        field_name, sep, text = item.partition("=")
+        if not sep:
+            parser.error(f"--set needs FIELD=VALUE, got {item!r}")
+        try:
+            overrides[field_name] = json.loads(text)
+        except json.JSONDecodeError:
+            overrides[field_name] = text
     print(f"torch threads: {torch.get_num_threads()}, load average: {os.getloadavg()}", flush=True)
     runs: list[dict[str, Any]] = []
     for seed in args.seeds:
-        runs.append(_run(args.method, seed, args.epochs, not args.quiet))
+        runs.append(_run(args.method, seed, args.epochs, not args.quiet, overrides))
         run = runs[-1]
         print(
             f"seed {seed}: test {100 * run['test_acc']:.2f} % after {run['epochs']} epochs "
@@ -82,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         if args.json is not None:
-            payload = {"method": args.method, "target": TARGETS[args.method], "runs": runs}
+            payload = {"method": args.method, "target": TARGETS[args.method], "overrides": overrides, "runs": runs}
             atomic_write_bytes(args.json, json.dumps(payload, indent=1).encode())
     accs = [100 * r["test_acc"] for r in runs]
     spread = statistics.stdev(accs) if len(accs) > 1 else 0.0
