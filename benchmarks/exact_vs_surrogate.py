@@ -65,6 +65,8 @@ import torch
 from torch import Tensor
 
 from spikeforge.data.yinyang import make_yinyang
+from spikeforge.exact.encode import append_bias_spikes
+from spikeforge.exact.encode import latency_times
 from spikeforge.exact.eventprop import eventprop
 from spikeforge.exact.losses import max_voltage_cross_entropy
 from spikeforge.exact.simulate import EventConfig
@@ -79,7 +81,6 @@ from spikeforge.surrogate import Sigmoid
 from spikeforge.surrogate import StraightThrough
 from spikeforge.surrogate import Surrogate
 from spikeforge.surrogate import Triangle
-from spikeforge.training.exact_eventprop import latency_code
 from spikeforge.training.exact_eventprop import unit_weight
 
 HERE = Path(__file__).resolve().parent
@@ -108,7 +109,8 @@ def event_config(max_spikes: int = 64) -> EventConfig:
 def make_problem(batch: int, hidden: int = 120, seed: int = 0) -> Problem:
     """A Yin-Yang batch (generator seed ``seed``) and fixed random weights (seed ``seed``)."""
     feats, labels = make_yinyang(batch, seed=seed + 1)
-    x = latency_code(torch.from_numpy(feats).double(), T_LATEST, 0.0)  # [B, 5, 1]: x, y, 1-x, 1-y, bias
+    x = append_bias_spikes(latency_times(torch.from_numpy(feats).double(), t_early=0.0, t_late=T_LATEST), (0.0,))
+    x = x.unsqueeze(-1)  # [B, 5, 1]: x, y, 1-x, 1-y, bias
     gen = torch.Generator().manual_seed(seed)
     scale = unit_weight(TAU_MEM, TAU_SYN, V_TH)
     sizes = (x.shape[1], hidden, 3)
