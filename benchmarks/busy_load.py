@@ -140,7 +140,8 @@ def report(args: argparse.Namespace, rows: list[dict[str, Any]], default_threads
     ]
     for r in rows:
         if r.get("skipped"):
-            lines.append(f"| {r['job']} | skipped: no Fashion-MNIST files (`{FASHION_DIR}` or `--data-dir`) |||||||")
+            why = "--skip-fashion" if args.skip_fashion else f"no Fashion-MNIST files (`{FASHION_DIR}` or `--data-dir`)"
+            lines.append(f"| {r['job']} | skipped: {why} |||||||")
             continue
         lines.append(
             f"| {r['job']} | {r['background']} | {r['setting']} | {r['threads']} ({r['threads_source']}) | "
