@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from spikeforge._core.codes import SUBTRACT
-from spikeforge._core.codes import TO_VALUE
+from spikeforge._core.codes import RESET_NAMES
+from spikeforge._core.reset import apply_reset
 from spikeforge._core.spec import FusedSpec
 from spikeforge._core.spike import spike
 
@@ -20,7 +20,7 @@ def differentiable_run(
     x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor, spec: FusedSpec, surrogate: Any
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The recurrence as ordinary differentiable torch ops, step for step as the reference step functions
-    (:func:`~spikeforge._core.spike.spike` for the spikes, the reset as in
+    (:func:`~spikeforge._core.spike.spike` for the spikes, the reset by
     :func:`~spikeforge._core.reset.apply_reset`): ``(z, v_T, i_T, a_T)`` with a full autograd graph.
 
     The fused backward runs this when autograd records the backward itself (``create_graph=True``, e.g. a
@@ -38,12 +38,7 @@ def differentiable_run(
         th: Tensor | float = spec.v_th + spec.adapt * a if spec.has_adapt else spec.v_th
         z = spike(vp - th, surrogate)
         zr = z.detach() if spec.detach_reset else z
-        if spec.reset == TO_VALUE:
-            v = vp * (1 - zr) + zr * spec.v_reset
-        elif spec.reset == SUBTRACT:
-            v = vp - zr * (th - spec.v_reset)
-        else:
-            v = vp
+        v = apply_reset(vp, zr, th, spec.v_reset, RESET_NAMES[spec.reset])
         if spec.has_adapt:
             a = spec.rho * a + (1 - spec.rho) * z
         zs.append(z)

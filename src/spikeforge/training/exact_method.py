@@ -17,10 +17,8 @@ is the last epoch) and a run cannot be resumed. Files: ``config.json``, ``metric
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
-from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
@@ -193,31 +191,21 @@ def _fit(config: TrainConfig, recipe: Any, data: dict[str, tuple[Tensor, Tensor]
     if config.method == "eventprop":
         from spikeforge.training.exact_eventprop import fit_eventprop as fit_ep
 
-        result = fit_ep(recipe, data=data_in, **_with_progress(fit_ep, on_epoch))
+        result = fit_ep(recipe, data=data_in, on_epoch=on_epoch)
         with torch.no_grad():
             for param, weight in zip(model.weights, result.model, strict=True):
                 param.copy_(weight.detach().to(torch.float64))
         return model, list(result.history)
     from spikeforge.training.exact_ttfs import fit_ttfs
 
-    fitted = fit_ttfs(recipe, data=data_in, **_with_progress(fit_ttfs, on_epoch))
+    fitted = fit_ttfs(recipe, data=data_in, on_epoch=on_epoch)
     model.net.load_state_dict(fitted.model.state_dict())
     return model, list(fitted.history)
 
 
-def _with_progress(fit: Callable[..., Any], on_epoch: Any) -> dict[str, Any]:
-    """``{"on_epoch": on_epoch}`` if the recipe takes a progress callback (else its rows are reported after it)."""
-    return {"on_epoch": on_epoch} if "on_epoch" in inspect.signature(fit).parameters else {}
-
-
 def _row(raw: dict[str, Any]) -> dict[str, Any]:
     """A recipe's history row in the trainer's names (``train_acc``, ``val_acc``, ``epoch_time_s``), JSON-safe."""
-    names = {
-        "train_accuracy": "train_acc",
-        "test_accuracy": "val_acc",
-        "test_acc": "val_acc",
-        "seconds": "epoch_time_s",
-    }
+    names = {"test_acc": "val_acc", "seconds": "epoch_time_s"}
     out: dict[str, Any] = {}
     for key, value in raw.items():
         value = float(value) if isinstance(value, (int, float)) else value
