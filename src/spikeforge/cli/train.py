@@ -255,10 +255,14 @@ def _make_plots(result: Any, test_ds: Any, out_dir: Path, rates: Any, *, quiet: 
     warning on stderr and in the summary's ``warnings``, and the command still prints the summary and exits 0.
     """
     from spikeforge.cli.plots import plot_run
+    from spikeforge.cli.plots_delays import plot_run_delays  # delays.png for a model with delays
 
     x = test_ds.x[:256].to(next(result.model.parameters()).device)
     return _plots_or_warning(
-        lambda: [str(p) for p in plot_run(result.model, x, result.history, out_dir, rates=rates)],
+        lambda: (
+            [str(p) for p in plot_run(result.model, x, result.history, out_dir, rates=rates)]
+            + [str(p) for p in plot_run_delays(result, out_dir)]
+        ),
         quiet=quiet,
         warnings=warnings,
     )
