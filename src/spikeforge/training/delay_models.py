@@ -112,7 +112,8 @@ class AnnealedDelayedLinear(DelayedLinear):
 
     def forward(self, x_seq: Tensor) -> Tensor:
         if self.training and not self.__dict__.get("_rounded", False):
-            self.clamp_delays_()
+            if isinstance(self.delays, nn.Parameter):  # its own learnt delays, not a tensor given by functional_call
+                self.clamp_delays_()
             self.set_sigma(self.sigma_at(int(self.anneal_step)))
             with torch.no_grad():
                 self.anneal_step.add_(1)
