@@ -119,7 +119,7 @@ def test_plot_delays_draws_before_and_after(tmp_path: Path) -> None:
         model.network.layers[0].delays.add_(1.0)  # "trained"
     path = plot_delays(model, tmp_path / "d.png", initial=before)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with pytest.raises(ValueError, match="initial delays of 'network.layers.0' have shape"):
+    with pytest.raises(ValueError, match=r"initial delays of 'network\.layers\.0' have shape"):
         plot_delays(model, tmp_path / "e.png", initial={"network.layers.0": torch.zeros(3)})
     with pytest.raises(ValueError, match="no such layer"):
         plot_delays(model, tmp_path / "e.png", initial={"nope": torch.zeros(3)})

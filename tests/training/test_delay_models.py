@@ -151,7 +151,7 @@ def test_delay_mlp_structure_defaults_and_seeded_delays() -> None:
     assert isinstance(first, AnnealedDelayedLinear) and first.max_delay == 63 // 3 and first.per == "axon"
     assert first.delays.shape == (4,) and delayed[1][1].delays.shape == (8,)
     assert isinstance(net.layers[1], CubaLIF) and isinstance(net.layers[-1], LI)
-    assert first.total_steps == train_steps(c) == 2 * 63  # 2000 training samples, batches of 32
+    assert train_steps(c) == 2 * 63 and first.total_steps == 63  # 2000 samples, batches of 32; annealed over half
     assert first.sigma == pytest.approx(max(21 / 6, 0.5))
     torch.manual_seed(123)  # the global RNG does not change the initial delays (seeded by config.seed)
     again = delayed_layers(build_model(c, dataset_info(NAME)))[0][1]
@@ -189,6 +189,7 @@ def test_srm_structure() -> None:
         (dict(model_kwargs={"max_delay": 64}), r"must be an int in \[0, time_steps - 1 = 63\]"),
         (dict(model_kwargs={"per": "dendrite"}), "'per' of model 'delay-mlp' must be one of"),
         (dict(model_kwargs={"sigma_end": 0}), "'sigma_end' of model 'delay-mlp' must be a finite number > 0"),
+        (dict(model_kwargs={"anneal_fraction": 1.5}), r"is a share of the run in \(0, 1\]"),
         (dict(model_kwargs={"tau_s": 2.0}), r"no option\(s\) \['tau_s'\]"),
         (dict(model="srm", model_kwargs={"per": "axon"}), r"need delays; add \"delays\": true"),
         (dict(model="srm", model_kwargs={"delays": 1}), "'delays' of model 'srm' must be true or false"),

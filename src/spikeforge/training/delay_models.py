@@ -12,7 +12,8 @@ The trainer knows nothing of delays, so the delayed layer carries its own schedu
 :class:`AnnealedDelayedLinear` (a :class:`~spikeforge.synapses.DelayedLinear`):
 
 * **training mode** -- DCLS's recipe (Hammouamri et al., ICLR 2024): the delays are real and interpolated by a
-  Gaussian whose width is annealed linearly from ``sigma_start`` to ``sigma_end`` over the run's optimiser steps;
+  Gaussian whose width is annealed linearly from ``sigma_start`` to ``sigma_end`` over the first
+  ``anneal_fraction`` of the run's optimiser steps (then held);
   the step count is a buffer (``anneal_step``, like BatchNorm's ``num_batches_tracked``), so a resumed run
   continues the schedule where it stopped. Delays are clamped into ``[0, max_delay]`` before each forward (DCLS
   clamps after each optimiser step).
@@ -60,9 +61,11 @@ class AnnealedDelayedLinear(DelayedLinear):
     Args:
         in_features, out_features, max_delay, per, interpolation, generator: as ``DelayedLinear``.
         sigma_start, sigma_end: Gaussian width (steps) at the first and the last training step.
-        total_steps: optimiser steps of the run (the schedule's length); later steps keep ``sigma_end``.
+        total_steps: training steps of the annealing (the schedule's length); later steps keep ``sigma_end``.
         weight_gain: factor on the initial weights.
     """
+
+    anneal_step: Tensor  # training forwards so far (a buffer: saved, restored, resumed)
 
     def __init__(
         self,
@@ -92,7 +95,7 @@ class AnnealedDelayedLinear(DelayedLinear):
 
     # ``integer`` is True after rounded() and in eval mode: the parent's forward, step and kernel then run exact
     # integer shifts, and every integration that asks ``layer.integer`` sees the inference model.
-    @property  # type: ignore[override]
+    @property
     def integer(self) -> bool:
         return bool(self.__dict__.get("_rounded", False)) or not self.training
 
@@ -116,7 +119,7 @@ class AnnealedDelayedLinear(DelayedLinear):
                 self.clamp_delays_()
             self.set_sigma(self.sigma_at(int(self.anneal_step)))
             with torch.no_grad():
-                self.anneal_step.add_(1)
+                self.anneal_step.add_(1)  # in place: the buffer stays the one registered
         return super().forward(x_seq)
 
     def get_extra_state(self) -> Tensor:  # type: ignore[override]
@@ -160,7 +163,8 @@ def train_steps(config: Any) -> int:
 def _delayed(n_in: int, width: int, opts: dict[str, Any], steps: int, gen: torch.Generator) -> AnnealedDelayedLinear:
     return AnnealedDelayedLinear(
         n_in, width, opts["max_delay"], per=opts["per"], interpolation=opts["interpolation"],
-        sigma_start=opts["sigma_start"], sigma_end=opts["sigma_end"], total_steps=steps,
+        sigma_start=opts["sigma_start"], sigma_end=opts["sigma_end"],
+        total_steps=max(1, round(opts["anneal_fraction"] * steps)),
         weight_gain=opts["weight_gain"], generator=gen,
     )  # fmt: skip
 

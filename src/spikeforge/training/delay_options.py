@@ -7,8 +7,11 @@ neurons (:mod:`spikeforge.training.delay_models`), each validated once, here, wh
   ``< time_steps``;
 * ``per`` (``"synapse"``): ``"synapse"`` (DCLS, one delay per weight) or ``"axon"`` (SLAYER, one per input);
 * ``interpolation`` (``"gaussian"``): ``"gaussian"`` (DCLS, annealed width) or ``"linear"`` (SLAYER);
-* ``sigma_start`` (``max(max_delay / 6, 0.5)``) and ``sigma_end`` (``0.3``): the Gaussian width in steps at the
-  first and at the last training step, annealed linearly in between;
+* ``sigma_start`` (``max(max_delay / 6, 0.5)``) and ``sigma_end`` (``0.1``): the Gaussian width in steps at the
+  first training step and from the end of the annealing on, linear in between;
+* ``anneal_fraction`` (``0.5``): the share of the run's optimiser steps over which the width is annealed; the rest
+  trains at ``sigma_end``, close to the integer delays that inference runs (the learning rate decays to 0 over the
+  run, so annealing until the last step leaves no steps to adapt to the narrow kernels);
 * ``weight_gain`` (``3.0``): factor on the initial weights of the delayed layers (the Gaussian taps spread each
   spike over several steps, so ``nn.Linear``'s initialisation alone gives too little drive to spike).
 
@@ -30,7 +33,9 @@ __all__ = ["DELAY_MODELS", "DELAY_KEYS", "SRM_KEYS", "resolve_model_kwargs", "ch
 
 #: Models that take ``model_kwargs``.
 DELAY_MODELS: tuple[str, ...] = ("delay-mlp", "srm")
-DELAY_KEYS: tuple[str, ...] = ("max_delay", "per", "interpolation", "sigma_start", "sigma_end", "weight_gain")
+DELAY_KEYS: tuple[str, ...] = (
+    "max_delay", "per", "interpolation", "sigma_start", "sigma_end", "anneal_fraction", "weight_gain",
+)  # fmt: skip
 SRM_KEYS: tuple[str, ...] = ("tau_s", "tau_r", "scale_ref", "delays", *DELAY_KEYS)
 _CHOICES = {"per": ("synapse", "axon"), "interpolation": ("gaussian", "linear")}
 
@@ -56,7 +61,13 @@ def _delay_options(model: str, given: Mapping[str, Any], time_steps: int) -> dic
             raise ValueError(f"model_kwargs {key!r} of model {model!r} must be one of {choices}, got {value!r}")
         out[key] = value
     out["sigma_start"] = _positive(model, "sigma_start", given.get("sigma_start", max(max_delay / 6, 0.5)))
-    out["sigma_end"] = _positive(model, "sigma_end", given.get("sigma_end", 0.3))
+    out["sigma_end"] = _positive(model, "sigma_end", given.get("sigma_end", 0.1))
+    out["anneal_fraction"] = _positive(model, "anneal_fraction", given.get("anneal_fraction", 0.5))
+    if out["anneal_fraction"] > 1:
+        raise ValueError(
+            f"model_kwargs 'anneal_fraction' of model {model!r} is a share of the run in (0, 1], got "
+            f"{out['anneal_fraction']!r}"
+        )
     out["weight_gain"] = _positive(model, "weight_gain", given.get("weight_gain", 3.0))
     return out
 
