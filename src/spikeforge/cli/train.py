@@ -359,5 +359,7 @@ COMMAND = Command(
     "Train an SNN classifier and write config.json, metrics.json, checkpoints and plots into a run directory.",
     ("spikeforge train --epochs 5 --hidden 64 --out runs/yy-small",
      "spikeforge train --dataset yinyang --neuron alif --surrogate atan --json > summary.json",
-     "spikeforge train --method ttfs --epochs 20 --out runs/yy-ttfs"), run, _arguments,
+     "spikeforge train --method ttfs --epochs 20 --out runs/yy-ttfs",
+     "spikeforge train --dataset delayed_coincidence --model delay-mlp --hidden 32 --epochs 12 --batch-size 100 "
+     "--lr 0.03 --neuron-kwargs '{\"tau_mem\": 1.0, \"input_scaling\": \"none\"}'"), run, _arguments,
 )  # fmt: skip

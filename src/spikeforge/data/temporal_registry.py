@@ -10,8 +10,11 @@ name                      input_shape classes splits (train/val/test)  data
 Train it from the command line with a model that has delays (the ``sequence`` encoding and ``--time-steps 64``
 are filled in by the command line)::
 
-    spikeforge train --dataset delayed_coincidence --model delay-mlp --epochs 10 --hidden 32 \\
-        --neuron-kwargs '{"tau_mem": 1.0, "input_scaling": "none"}'
+    spikeforge train --dataset delayed_coincidence --model delay-mlp --hidden 32 --epochs 12 --batch-size 100 \\
+        --lr 0.03 --neuron-kwargs '{"tau_mem": 1.0, "input_scaling": "none"}'
+
+reaches 100 % test accuracy (seed 0, epoch 6 on), while ``--model mlp`` with the same options (no delays, time
+constants of 1 step against 6 steps between the spikes) stays at 50 %, chance being 25 %.
 
 The two other tasks of issue 16 are not classification tasks, so they are not registered (the trainer's loss is a
 cross-entropy over class labels):
@@ -59,8 +62,9 @@ def _class_names() -> tuple[str, ...]:
             "Delayed coincidence (issue 16): 64 steps x 4 input channels, each channel fires one spike; the 4 "
             "classes differ only in the order of the channels (a permutation of the offsets 0, 6, 12, 18 after a "
             "random start), so spike counts and inter-spike intervals carry no class information. Chance 25 %; a "
-            "network without delays whose time constants are well below 6 steps stays near chance, per-synapse "
-            "delays that realign a class's spikes solve it. Generated on the fly (seeds 0 / 1 / 2)."
+            "network without delays whose time constants are well below 6 steps cannot realign the spikes (measured "
+            "25-50 %), per-synapse delays that realign a class's spikes solve it (100 %). Generated on the fly "
+            "(seeds 0 / 1 / 2)."
         ),
         source="spikeforge (generated; after the delay tasks of Hammouamri et al., ICLR 2024)",
         class_names=_class_names(),
