@@ -132,7 +132,7 @@ def _decompress(blob: bytes, kind: str, cap: int, where: str) -> bytes:
     except ImportError:
         pkg = "lz4" if kind == "lz4" else "zstandard"
         raise ImportError(f"reading {kind}-compressed AEDAT4 needs the '{pkg}' package: pip install {pkg}") from None
-    except Exception as exc:  # noqa: BLE001 - the codecs raise their own error types
+    except Exception as exc:  # the codecs raise their own error types
         raise FormatError(f"{where}: a {kind} packet does not decompress ({exc}); the file is corrupt") from None
     if len(out) > cap:
         raise FormatError(f"{where}: a packet decompresses past the max_events budget; pass a larger max_events")
