@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 
 from spikeforge.events import check_events
-from spikeforge.events.formats import FormatError, aedat4_streams, read_aedat4, read_events
+from spikeforge.events.formats import FormatError
+from spikeforge.events.formats import aedat4_streams
+from spikeforge.events.formats import read_aedat4
+from spikeforge.events.formats import read_events
 
 dv = pytest.importorskip("dv_processing", reason="dv-processing (optional test dependency, writes AEDAT4) is absent")
 
@@ -87,7 +90,7 @@ def test_header_streams_and_stream_choice(tmp_path: Path) -> None:
     assert sensor == (32, 16, 2) and ev.tolist() == [(31, 15, 20, True)]
     ev, sensor = read_events(path, stream=sizes[(64, 48)])
     assert sensor == (64, 48, 2) and ev.tolist() == [(63, 47, 10, True)]
-    with pytest.raises(ValueError, match="not an event stream"):
+    with pytest.raises(ValueError, match=r"not an event stream"):
         read_aedat4(path, stream=7)
 
 
@@ -108,36 +111,36 @@ def test_corrupt_copies(tmp_path: Path) -> None:
     bad = tmp_path / "bad.aedat4"
 
     bad.write_bytes(data[: len(data) // 2])
-    with pytest.raises(FormatError, match="outside the file|truncated"):
+    with pytest.raises(FormatError, match=r"outside the file|truncated"):
         read_aedat4(bad)
     bad.write_bytes(b"#!AER-DAT3.1\r\n" + data[14:])
-    with pytest.raises(FormatError, match="AEDAT version 3.1 is not supported"):
+    with pytest.raises(FormatError, match=r"AEDAT version 3.1 is not supported"):
         read_aedat4(bad)
     bad.write_bytes(b"hello world, not a recording")
-    with pytest.raises(FormatError, match="not an AEDAT4 file"):
+    with pytest.raises(FormatError, match=r"not an AEDAT4 file"):
         read_aedat4(bad)
     bad.write_bytes(data.replace(b"EVTS\x00\x00", b"XXXX\x00\x00", 1) if b"EVTS\x00\x00" in data else b"")
-    with pytest.raises(FormatError, match="identifier 'EVTS'"):
+    with pytest.raises(FormatError, match=r"identifier 'EVTS'"):
         read_aedat4(bad)
     bad.write_bytes(data[:14] + b"\xff\xff\x00\x00" + data[18:])
-    with pytest.raises(FormatError, match="IOHeader .* truncated"):
+    with pytest.raises(FormatError, match=r"IOHeader .* truncated"):
         read_aedat4(bad)
 
     # the last event's time stamp moved before the first one's: timestamps going backwards
     i = _event_offset(data, int(ref["t"][-1]))
     bad.write_bytes(data[:i] + struct.pack("<q", int(ref["t"][0]) - 1) + data[i + 8 :])
-    with pytest.raises(FormatError, match="backwards at event 49"):
+    with pytest.raises(FormatError, match=r"backwards at event 49"):
         read_aedat4(bad)
     assert read_aedat4(bad, sort=True)[0]["t"][0] == ref["t"][0] - 1
 
     # an x coordinate beyond the header's sizeX = 64
     i = _event_offset(data, int(ref["t"][3])) + 8
     bad.write_bytes(data[:i] + struct.pack("<h", 99) + data[i + 2 :])
-    with pytest.raises(FormatError, match="x=99 outside the sensor .W=64"):
+    with pytest.raises(FormatError, match=r"x=99 outside the sensor .W=64"):
         read_aedat4(bad)
-    with pytest.raises(FormatError, match="max_events=10"):
+    with pytest.raises(FormatError, match=r"max_events=10"):
         read_aedat4(path, max_events=10)
-    with pytest.raises(FormatError, match="max_bytes=100"):
+    with pytest.raises(FormatError, match=r"max_bytes=100"):
         read_aedat4(path, max_bytes=100)
 
 
@@ -151,5 +154,5 @@ def test_corrupt_compressed_packet(tmp_path: Path) -> None:
     data[start + 8 + 20 : start + 8 + 40] = b"\xaa" * 20
     bad = tmp_path / "bad.aedat4"
     bad.write_bytes(bytes(data))
-    with pytest.raises(FormatError, match="lz4 packet does not decompress|outside its buffer|identifier"):
+    with pytest.raises(FormatError, match=r"lz4 packet does not decompress|outside its buffer|identifier"):
         read_aedat4(bad)

@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 
 from spikeforge.events import check_events
-from spikeforge.events.formats import FormatError, read_events, read_nmnist, write_nmnist
+from spikeforge.events.formats import FormatError
+from spikeforge.events.formats import read_events
+from spikeforge.events.formats import read_nmnist
+from spikeforge.events.formats import write_nmnist
 
 
 def _pack(rows: list[tuple[int, int, int, int]]) -> bytes:
@@ -81,7 +84,9 @@ def test_writer_round_trip_with_overflow(tmp_path: Path) -> None:
     from spikeforge.events import make_events
 
     t = np.sort(rng.integers(0, 3 * 2**23, 500))
-    ev = make_events(rng.integers(0, 34, 500), rng.integers(0, 34, 500), t, rng.integers(0, 2, 500), sensor_size=(34, 34, 2))
+    ev = make_events(
+        rng.integers(0, 34, 500), rng.integers(0, 34, 500), t, rng.integers(0, 2, 500), sensor_size=(34, 34, 2)
+    )
     path = tmp_path / "w.bin"
     write_nmnist(path, ev, (34, 34, 2))
     back, _ = read_nmnist(path, sensor_size=(34, 34, 2))
@@ -107,21 +112,21 @@ def test_malformed_files(tmp_path: Path) -> None:
     rows = _random_rows(10, 3)
     path = tmp_path / "bad.bin"
     path.write_bytes(_pack(rows)[:-2])
-    with pytest.raises(FormatError, match="not a multiple of 5.*truncated"):
+    with pytest.raises(FormatError, match=r"not a multiple of 5.*truncated"):
         read_nmnist(path)
     path.write_bytes(_pack([(1, 1, 500, 0), (1, 1, 400, 0)]))
-    with pytest.raises(FormatError, match="backwards at event 1 .*sort=True"):
+    with pytest.raises(FormatError, match=r"backwards at event 1 .*sort=True"):
         read_nmnist(path)
     assert read_nmnist(path, sort=True)[0]["t"].tolist() == [400, 500]
     path.write_bytes(_pack([(40, 1, 5, 0)]))
-    with pytest.raises(FormatError, match="x=40 outside the sensor"):
+    with pytest.raises(FormatError, match=r"x=40 outside the sensor"):
         read_nmnist(path, sensor_size=(34, 34, 2))
     path.write_bytes(_pack(rows))
-    with pytest.raises(FormatError, match="max_bytes=49"):
+    with pytest.raises(FormatError, match=r"max_bytes=49"):
         read_nmnist(path, max_bytes=49)
-    with pytest.raises(FormatError, match="max_events=9"):
+    with pytest.raises(FormatError, match=r"max_events=9"):
         read_nmnist(path, max_events=9)
-    with pytest.raises(ValueError, match="not a regular file"):
+    with pytest.raises(ValueError, match=r"not a regular file"):
         read_nmnist(tmp_path)
     with pytest.raises(FileNotFoundError):
         read_nmnist(tmp_path / "missing.bin")
@@ -131,5 +136,5 @@ def test_malformed_files(tmp_path: Path) -> None:
 def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe.bin"
     os.mkfifo(fifo)
-    with pytest.raises(ValueError, match="not a regular file"):
+    with pytest.raises(ValueError, match=r"not a regular file"):
         read_events(fifo)

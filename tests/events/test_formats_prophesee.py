@@ -16,7 +16,11 @@ import numpy as np
 import pytest
 
 from spikeforge.events import check_events
-from spikeforge.events.formats import FormatError, detect_format, read_events, read_evt2, read_evt3
+from spikeforge.events.formats import FormatError
+from spikeforge.events.formats import detect_format
+from spikeforge.events.formats import read_events
+from spikeforge.events.formats import read_evt2
+from spikeforge.events.formats import read_evt3
 
 HEADER3 = b"% evt 3.0\n% format EVT3;height=480;width=640\n% end\n"
 HEADER2 = b"% date 2024-01-01 00:00:00\n% evt 2.0\n% geometry 640x480\n"
@@ -150,7 +154,7 @@ def test_expelliarmus_evt3_encoder_writes_time_high_once(tmp_path: Path) -> None
         start = data.index(b"\n", start) + 1
     words = np.frombuffer(data[start:], dtype="<u2")
     assert int(((words >> 12) == 0x8).sum()) == 1
-    with pytest.raises(FormatError, match="backwards"):
+    with pytest.raises(FormatError, match=r"backwards"):
         read_evt3(path)
 
 
@@ -170,48 +174,48 @@ def test_malformed(tmp_path: Path) -> None:
     body3, _ = _evt3(_chunks(4, n=20))
     path = tmp_path / "bad.raw"
     path.write_bytes(HEADER3 + body3[:-1])
-    with pytest.raises(FormatError, match="not a multiple of the 2-byte EVT3 word; truncated"):
+    with pytest.raises(FormatError, match=r"not a multiple of the 2-byte EVT3 word; truncated"):
         read_evt3(path)
     path.write_bytes(HEADER3 + body3 + np.array([0x1000], dtype="<u2").tobytes())
-    with pytest.raises(FormatError, match="type 0x1, not an EVT 3.0 word type"):
+    with pytest.raises(FormatError, match=r"type 0x1, not an EVT 3.0 word type"):
         read_evt3(path)
     path.write_bytes(HEADER3 + np.array([0x8000, 0x6005, 0x2001], dtype="<u2").tobytes())
-    with pytest.raises(FormatError, match="before any EVT_ADDR_Y"):
+    with pytest.raises(FormatError, match=r"before any EVT_ADDR_Y"):
         read_evt3(path)
     path.write_bytes(HEADER3 + np.array([0x0001, 0x4003], dtype="<u2").tobytes())
-    with pytest.raises(FormatError, match="before any VECT_BASE_X"):
+    with pytest.raises(FormatError, match=r"before any VECT_BASE_X"):
         read_evt3(path)
     # TIME_HIGH 5 then 3: a decrease of 2 (< Prophesee's 10-unit wrap threshold) is time going backwards
     path.write_bytes(HEADER3 + np.array([0x0001, 0x8005, 0x2001, 0x8003, 0x2002], dtype="<u2").tobytes())
-    with pytest.raises(FormatError, match="backwards at event 1"):
+    with pytest.raises(FormatError, match=r"backwards at event 1"):
         read_evt3(path)
     assert read_evt3(path, sort=True)[0]["t"].tolist() == [3 << 12, 5 << 12]
     path.write_bytes(HEADER3 + np.array([0x0001, 0x2000 | 700], dtype="<u2").tobytes())
-    with pytest.raises(FormatError, match="x=700 outside the sensor .W=640"):
+    with pytest.raises(FormatError, match=r"x=700 outside the sensor .W=640"):
         read_evt3(path)
     path.write_bytes(HEADER3 + body3)
-    with pytest.raises(FormatError, match="header says EVT3.*format='evt3'"):
+    with pytest.raises(FormatError, match=r"header says EVT3.*format='evt3'"):
         read_evt2(path)
-    with pytest.raises(FormatError, match="max_events=5"):
+    with pytest.raises(FormatError, match=r"max_events=5"):
         read_evt3(path, max_events=5)
     path.write_bytes(b"% evt 2.1\n" + body3)
-    with pytest.raises(FormatError, match="EVT 2.1 is not supported"):
+    with pytest.raises(FormatError, match=r"EVT 2.1 is not supported"):
         read_evt3(path)
     path.write_bytes(b"% evt 3.0\n% geometry 64xabc\n" + body3)
-    with pytest.raises(FormatError, match="geometry"):
+    with pytest.raises(FormatError, match=r"geometry"):
         read_evt3(path)
     path.write_bytes(b"% evt 3.0 but no newline")
-    with pytest.raises(FormatError, match="no end"):
+    with pytest.raises(FormatError, match=r"no end"):
         read_evt3(path)
     body2, _ = _evt2([(1, 2, 100, 1)])
     path.write_bytes(HEADER2 + body2[:-1])
-    with pytest.raises(FormatError, match="4-byte EVT2 word; truncated"):
+    with pytest.raises(FormatError, match=r"4-byte EVT2 word; truncated"):
         read_evt2(path)
     path.write_bytes(HEADER2 + np.array([(0x1 << 28) | (700 << 11)], dtype="<u4").tobytes())
-    with pytest.raises(FormatError, match="x=700 outside"):
+    with pytest.raises(FormatError, match=r"x=700 outside"):
         read_evt2(path)
     path.write_bytes(b"\x00\x01" * 8)  # no header: format cannot be told
-    with pytest.raises(FormatError, match="cannot tell the format.*format="):
+    with pytest.raises(FormatError, match=r"cannot tell the format.*format="):
         read_events(path)
     assert read_events(path, "evt3")[0].size == 0  # 0x0... words are ADDR_Y only
 
@@ -220,5 +224,5 @@ def test_evt2_time_high_small_decrease_is_an_error(tmp_path: Path) -> None:
     words = [(0x8 << 28) | 1000, (1 << 28) | (3 << 11) | 4, (0x8 << 28) | 999, (0 << 28) | (5 << 11) | 6]
     path = tmp_path / "b.raw"
     path.write_bytes(HEADER2 + np.array(words, dtype="<u4").tobytes())
-    with pytest.raises(FormatError, match="backwards at event 1 .t=63936 after t=64000"):
+    with pytest.raises(FormatError, match=r"backwards at event 1 .t=63936 after t=64000"):
         read_evt2(path)

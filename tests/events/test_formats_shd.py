@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 
 from spikeforge.events import check_events
-from spikeforge.events.formats import FormatError, SpikeSamples, detect_format, read_shd, shd_to_events
+from spikeforge.events.formats import FormatError
+from spikeforge.events.formats import SpikeSamples
+from spikeforge.events.formats import detect_format
+from spikeforge.events.formats import read_shd
+from spikeforge.events.formats import shd_to_events
 
 h5py = pytest.importorskip("h5py", reason="h5py (optional, the nir extra) is not installed")
 
@@ -17,8 +21,12 @@ h5py = pytest.importorskip("h5py", reason="h5py (optional, the nir extra) is not
 def _write(path: Path, times: list[np.ndarray], units: list[np.ndarray], labels: np.ndarray, **bad: object) -> Path:
     with h5py.File(path, "w") as f:
         spikes = f.create_group("spikes")
-        t_ds = spikes.create_dataset("times", (len(times),), dtype=h5py.vlen_dtype(np.dtype(bad.get("tdtype", np.float32))))
-        u_ds = spikes.create_dataset("units", (len(units),), dtype=h5py.vlen_dtype(np.dtype(bad.get("udtype", np.uint16))))
+        t_ds = spikes.create_dataset(
+            "times", (len(times),), dtype=h5py.vlen_dtype(np.dtype(bad.get("tdtype", np.float32)))
+        )
+        u_ds = spikes.create_dataset(
+            "units", (len(units),), dtype=h5py.vlen_dtype(np.dtype(bad.get("udtype", np.uint16)))
+        )
         for i, (tt, uu) in enumerate(zip(times, units)):
             t_ds[i], u_ds[i] = tt, uu
         f.create_dataset("labels", data=labels)
@@ -45,7 +53,7 @@ def test_reads_published_layout(tmp_path: Path) -> None:
         np.testing.assert_array_equal(out.times[i], times[i].astype(np.float64))
         np.testing.assert_array_equal(out.units[i], units[i].astype(np.int64))
         assert out.times[i].dtype == np.float64 and out.units[i].dtype == np.int64
-    with pytest.raises(FormatError, match="read_shd"):
+    with pytest.raises(FormatError, match=r"read_shd"):
         detect_format(path)
 
 
@@ -62,7 +70,7 @@ def test_to_events_matches_hand_conversion(tmp_path: Path) -> None:
     assert empty.size == 0
     one, _ = shd_to_events(np.array([0.5]), np.array([699]))
     assert one.tolist() == [(699, 0, 500_000, False)]
-    with pytest.raises(ValueError, match="n_units=700"):
+    with pytest.raises(ValueError, match=r"n_units=700"):
         shd_to_events(np.array([0.5]), np.array([700]))
 
 
@@ -72,7 +80,7 @@ def test_agrees_with_tonic_layout(tmp_path: Path) -> None:
     from tonic.datasets import SHD
 
     assert SHD.sensor_size == (700, 1, 1)
-    times, units, labels = _samples(2, 2)
+    times, units, _ = _samples(2, 2)
     ev, _ = shd_to_events(times[1], units[1])
     ref_t = (times[1] * 1e6).astype(np.float64)  # Tonic keeps float microseconds; ours are rounded to int
     assert np.abs(ev["t"] - ref_t).max() <= 0.5 + 1e-6 * ref_t.max()
@@ -82,39 +90,39 @@ def test_malformed(tmp_path: Path) -> None:
     times, units, labels = _samples(4, 3)
     path = tmp_path / "bad.h5"
     _write(path, times, units, labels[:3])
-    with pytest.raises(FormatError, match="4 spike-time rows, 4 unit rows and 3 labels"):
+    with pytest.raises(FormatError, match=r"4 spike-time rows, 4 unit rows and 3 labels"):
         read_shd(path)
     with h5py.File(path, "w") as f:
         f.create_dataset("labels", data=labels)
-    with pytest.raises(FormatError, match="no 'spikes/times' dataset"):
+    with pytest.raises(FormatError, match=r"no 'spikes/times' dataset"):
         read_shd(path)
     back = [t.copy() for t in times]
     back[2] = back[2][::-1].copy()
     _write(path, back, units, labels)
-    with pytest.raises(FormatError, match="sample 2's spike times go backwards"):
+    with pytest.raises(FormatError, match=r"sample 2's spike times go backwards"):
         read_shd(path)
     short = [u.copy() for u in units]
     short[1] = short[1][:-1]
     _write(path, times, short, labels)
-    with pytest.raises(FormatError, match="sample 1 has .* spike times but .* units"):
+    with pytest.raises(FormatError, match=r"sample 1 has .* spike times but .* units"):
         read_shd(path)
     neg = [t.copy() for t in times]
     neg[3][0] = -1.0
     _write(path, neg, units, labels)
-    with pytest.raises(FormatError, match="sample 3 has a negative or non-finite"):
+    with pytest.raises(FormatError, match=r"sample 3 has a negative or non-finite"):
         read_shd(path)
     _write(path, times, units, labels.astype(np.float32))
-    with pytest.raises(FormatError, match="labels must be non-negative integers"):
+    with pytest.raises(FormatError, match=r"labels must be non-negative integers"):
         read_shd(path)
     _write(path, times, units, labels)
     total = sum(t.size for t in times)
     with pytest.raises(FormatError, match=f"max_spikes={total - 1}"):
         read_shd(path, max_spikes=total - 1)
     assert sum(t.size for t in read_shd(path, max_spikes=total).times) == total
-    with pytest.raises(FormatError, match="max_bytes=10"):
+    with pytest.raises(FormatError, match=r"max_bytes=10"):
         read_shd(path, max_bytes=10)
     path.write_bytes(b"not hdf5 at all")
-    with pytest.raises(FormatError, match="not an HDF5 file"):
+    with pytest.raises(FormatError, match=r"not an HDF5 file"):
         read_shd(path)
-    with pytest.raises(ValueError, match="not a regular file"):
+    with pytest.raises(ValueError, match=r"not a regular file"):
         read_shd(tmp_path)

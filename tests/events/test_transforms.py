@@ -12,10 +12,16 @@ import numpy as np
 import pytest
 import torch
 
-from spikeforge.events import make_events, to_frames
+from spikeforge.events import make_events
+from spikeforge.events import to_frames
 from spikeforge.events.stream import events_to_dense
-from spikeforge.events.transforms import center_crop, crop, denoise, downsample, refractory
-from spikeforge.events.transforms_frames import time_surfaces, to_count_frames
+from spikeforge.events.transforms import center_crop
+from spikeforge.events.transforms import crop
+from spikeforge.events.transforms import denoise
+from spikeforge.events.transforms import downsample
+from spikeforge.events.transforms import refractory
+from spikeforge.events.transforms_frames import time_surfaces
+from spikeforge.events.transforms_frames import to_count_frames
 
 SENSOR = (12, 10, 2)
 
@@ -45,11 +51,11 @@ def test_crop_against_loop() -> None:
     assert _rows(out) == [(x - 4, y - 3, t, p) for x, y, t, p in _rows(ev) if 4 <= x < 8 and 3 <= y < 6]
     assert center_crop(ev, SENSOR, 3)[1] == (3, 3, 2)
     assert crop(ev, SENSOR, (0, 0, 12, 10))[0].tolist() == ev.tolist()  # the whole sensor: unchanged
-    with pytest.raises(ValueError, match="reaches past the sensor"):
+    with pytest.raises(ValueError, match=r"reaches past the sensor"):
         crop(ev, SENSOR, (10, 0, 5, 4))
-    with pytest.raises(ValueError, match="larger than the sensor"):
+    with pytest.raises(ValueError, match=r"larger than the sensor"):
         center_crop(ev, SENSOR, 13)
-    with pytest.raises(ValueError, match="box width must be an int >= 1"):
+    with pytest.raises(ValueError, match=r"box width must be an int >= 1"):
         crop(ev, SENSOR, (0, 0, 0, 4))
     assert crop(_empty(), SENSOR, (1, 1, 2, 2))[0].size == 0
 
@@ -67,7 +73,7 @@ def test_downsample_against_loop_and_pooled_dense() -> None:
     pooled = torch.nn.functional.avg_pool2d(dense.flatten(0, 1), 2).reshape(5, 2, 5, 6) * 4
     torch.testing.assert_close(events_to_dense(small, s2, dt=10_000, num_steps=5), pooled)
     assert downsample(_empty(), SENSOR, 2)[0].size == 0
-    with pytest.raises(ValueError, match="factor must be an int >= 1"):
+    with pytest.raises(ValueError, match=r"factor must be an int >= 1"):
         downsample(ev, SENSOR, 0)
 
 
@@ -104,9 +110,9 @@ def test_denoise_edges() -> None:
     corner = make_events([11, 10], [9, 8], [0, 1], [0, 0], sensor_size=SENSOR)  # diagonal at the border
     assert _rows(denoise(corner, SENSOR, 5)) == [(10, 8, 1, 0)]
     assert denoise(corner, SENSOR, 5, neighbours=4).size == 0
-    with pytest.raises(ValueError, match="neighbours must be 4 or 8"):
+    with pytest.raises(ValueError, match=r"neighbours must be 4 or 8"):
         denoise(corner, SENSOR, 5, neighbours=6)
-    with pytest.raises(ValueError, match="filter_time must be an int >= 1"):
+    with pytest.raises(ValueError, match=r"filter_time must be an int >= 1"):
         denoise(corner, SENSOR, 0)
 
 
@@ -125,7 +131,7 @@ def test_refractory_against_loop() -> None:
     assert refractory(one, SENSOR, 10).tolist() == one.tolist()  # the first event of a pixel is kept, even at t=0
     burst = make_events([1, 1, 1, 1], [1, 1, 1, 1], [0, 5, 10, 16], [0, 1, 0, 0], sensor_size=SENSOR)
     assert refractory(burst, SENSOR, 5)["t"].tolist() == [0, 16]  # 5 - 0 = 5 is not > 5; 16 - 10 > 5
-    with pytest.raises(ValueError, match="refractory_time must be an int >= 0"):
+    with pytest.raises(ValueError, match=r"refractory_time must be an int >= 0"):
         refractory(burst, SENSOR, -1)
 
 
@@ -164,13 +170,13 @@ def test_count_frames_edges() -> None:
     single = to_count_frames(one, SENSOR, event_count=5, include_incomplete=True)
     assert single.shape[0] == 1 and single[0, 1, 3, 2] == 1 and single.sum() == 1
     assert to_count_frames(one, SENSOR, event_count=1)[0, 1, 3, 2] == 1
-    with pytest.raises(ValueError, match="exactly one"):
+    with pytest.raises(ValueError, match=r"exactly one"):
         to_count_frames(one, SENSOR)
     with pytest.raises(ValueError, match=r"overlap must be an int in \[0, event_count=5\)"):
         to_count_frames(one, SENSOR, event_count=5, overlap=5)
-    with pytest.raises(ValueError, match="overlap applies to event_count only"):
+    with pytest.raises(ValueError, match=r"overlap applies to event_count only"):
         to_count_frames(one, SENSOR, n_event_bins=2, overlap=1)
-    with pytest.raises(ValueError, match="max_elements"):
+    with pytest.raises(ValueError, match=r"max_elements"):
         to_count_frames(_events(), SENSOR, event_count=1, max_elements=1000)
 
 
@@ -208,20 +214,20 @@ def test_time_surfaces_edges() -> None:
     s = time_surfaces(one, SENSOR, dt=10, tau=5.0, dtype=torch.float64)
     assert s.shape[0] == 1 and s[0, 1, 3, 2].item() == pytest.approx(math.exp(-2.0)) and s.sum() == s[0, 1, 3, 2]
     for bad in (0.0, -1.0, float("inf"), float("nan"), True):
-        with pytest.raises(ValueError, match="tau must be a positive finite"):
+        with pytest.raises(ValueError, match=r"tau must be a positive finite"):
             time_surfaces(one, SENSOR, dt=10, tau=bad)
-    with pytest.raises(ValueError, match="dt must be a positive int"):
+    with pytest.raises(ValueError, match=r"dt must be a positive int"):
         time_surfaces(one, SENSOR, dt=0, tau=1.0)
-    with pytest.raises(ValueError, match="before start"):
+    with pytest.raises(ValueError, match=r"before start"):
         time_surfaces(one, SENSOR, dt=10, tau=1.0, start=200)
     late = make_events([0, 0], [0, 0], [0, 10**12], [0, 0], sensor_size=SENSOR)
-    with pytest.raises(ValueError, match="number of surfaces.*max_elements"):
+    with pytest.raises(ValueError, match=r"number of surfaces.*max_elements"):
         time_surfaces(late, SENSOR, dt=1, tau=1.0)
 
 
 def test_transforms_reject_bad_events() -> None:
-    with pytest.raises(TypeError, match="structured numpy array"):
+    with pytest.raises(TypeError, match=r"structured numpy array"):
         denoise(np.zeros(3), SENSOR, 10)
     ev = _events()
-    with pytest.raises(ValueError, match="sensor_size allows"):
+    with pytest.raises(ValueError, match=r"sensor_size allows"):
         refractory(ev, (4, 4, 2), 10)

@@ -42,7 +42,9 @@ _COMPRESSION = {0: "none", 1: "lz4", 2: "lz4", 3: "zstd", 4: "zstd"}
 
 def _unpack(fmt: str, buf: bytes, off: int, where: str) -> Any:
     if off < 0 or off + struct.calcsize(fmt) > len(buf):
-        raise FormatError(f"{where}: an offset points outside its buffer (byte {off} of {len(buf)}); the file is corrupt")
+        raise FormatError(
+            f"{where}: an offset points outside its buffer (byte {off} of {len(buf)}); the file is corrupt"
+        )
     return struct.unpack_from(fmt, buf, off)[0]
 
 

@@ -112,7 +112,9 @@ def _check_sample(tt: np.ndarray, uu: np.ndarray, i: int, where: str) -> None:
         raise FormatError(f"{where}: sample {i} has a negative or non-finite spike time; the file is corrupt")
     if tt.size and np.any(tt[1:] < tt[:-1]):
         j = int(np.argmax(tt[1:] < tt[:-1])) + 1
-        raise FormatError(f"{where}: sample {i}'s spike times go backwards at spike {j} ({tt[j]} s after {tt[j - 1]} s)")
+        raise FormatError(
+            f"{where}: sample {i}'s spike times go backwards at spike {j} ({tt[j]} s after {tt[j - 1]} s)"
+        )
     if uu.size and int(uu.min()) < 0:
         raise FormatError(f"{where}: sample {i} has a negative unit index {int(uu.min())}")
 
