@@ -156,3 +156,33 @@ def test_corrupt_compressed_packet(tmp_path: Path) -> None:
     bad.write_bytes(bytes(data))
     with pytest.raises(FormatError, match=r"lz4 packet does not decompress|outside its buffer|identifier"):
         read_aedat4(bad)
+
+
+@pytest.mark.parametrize("compression", ["LZ4", "ZSTD"])
+def test_compressed_packet_cut_short(tmp_path: Path, compression: str) -> None:
+    """A packet whose frame ends early (container sizes consistent): an error, not a silently short packet."""
+    pytest.importorskip("lz4.frame" if compression == "LZ4" else "zstandard")
+    path = _write(tmp_path / "c.aedat4", _random(300, 7), compression, packets=1)
+    data = path.read_bytes()
+    ev, _ = read_aedat4(path)
+    start = 18 + struct.unpack_from("<I", data, 14)[0]
+    sid, size = struct.unpack_from("<ii", data, start)
+    table_pos = start + 8 + size  # the data table follows the one packet; drop it from the header too
+    header = data[:start].replace(struct.pack("<q", table_pos), struct.pack("<q", -1))
+    assert header != data[:start]
+    cut = size // 2
+    bad = tmp_path / "cut.aedat4"
+    bad.write_bytes(header + struct.pack("<ii", sid, cut) + data[start + 8 : start + 8 + cut])
+    with pytest.raises(FormatError, match=r"packet ends inside its frame|does not decompress"):
+        read_aedat4(bad)
+    whole = tmp_path / "whole.aedat4"  # the same surgery without the cut reads back every event
+    whole.write_bytes(header + data[start : start + 8 + size])
+    np.testing.assert_array_equal(read_aedat4(whole)[0], ev)
+
+
+def test_entity_declarations_are_refused(tmp_path: Path) -> None:
+    data = _write(tmp_path / "ok.aedat4", _random(5, 8)).read_bytes()
+    bad = tmp_path / "bad.aedat4"
+    bad.write_bytes(data.replace(b'<dv version="2.0">', b'<!DOCTYPE a><dv ver="2.0">', 1))
+    with pytest.raises(FormatError, match="DOCTYPE/ENTITY"):
+        read_aedat4(bad)

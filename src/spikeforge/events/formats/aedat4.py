@@ -99,6 +99,8 @@ def _header(data: bytes, where: str) -> tuple[int, int, str, int]:
 
 
 def _streams(info: str, where: str) -> dict[int, dict[str, str]]:
+    if "<!DOCTYPE" in info or "<!ENTITY" in info:  # dv never writes them; refuse entity expansion outright
+        raise FormatError(f"{where}: the IOHeader's info XML declares a DOCTYPE/ENTITY; the file is not from dv")
     try:
         root = ET.fromstring(info)
     except ET.ParseError as exc:
@@ -119,6 +121,7 @@ def aedat4_streams(path: str | os.PathLike[str], *, max_bytes: int = MAX_FILE_BY
 
 
 def _decompress(blob: bytes, kind: str, cap: int, where: str) -> bytes:
+    """One packet's frame, decompressed to at most ``cap`` bytes; a frame cut short or corrupt raises."""
     if kind == "none":
         return blob
     try:
@@ -127,17 +130,31 @@ def _decompress(blob: bytes, kind: str, cap: int, where: str) -> bytes:
 
             dec = lz4.frame.LZ4FrameDecompressor()
             out = dec.decompress(blob, max_length=cap + 1)
+            complete = dec.eof
         else:
             import zstandard
 
-            out = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(blob)).read(cap + 1)
+            declared = zstandard.frame_content_size(blob)
+            if declared > cap:
+                raise FormatError(f"{where}: a packet declares {declared} bytes, past the max_events budget")
+            reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(blob))
+            parts, total = [], 0
+            while total <= cap and (part := reader.read(min(cap + 1 - total, 1 << 20))):
+                parts.append(part)
+                total += len(part)
+            out = b"".join(parts)
+            complete = declared < 0 or len(out) == declared
     except ImportError:
         pkg = "lz4" if kind == "lz4" else "zstandard"
         raise ImportError(f"reading {kind}-compressed AEDAT4 needs the '{pkg}' package: pip install {pkg}") from None
+    except FormatError:
+        raise
     except Exception as exc:  # the codecs raise their own error types
         raise FormatError(f"{where}: a {kind} packet does not decompress ({exc}); the file is corrupt") from None
     if len(out) > cap:
         raise FormatError(f"{where}: a packet decompresses past the max_events budget; pass a larger max_events")
+    if not complete:
+        raise FormatError(f"{where}: a {kind} packet ends inside its frame; the file is truncated or corrupt")
     return bytes(out)
 
 

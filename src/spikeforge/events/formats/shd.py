@@ -75,31 +75,38 @@ def read_shd(
         if f.read(8) != b"\x89HDF\r\n\x1a\n":
             raise FormatError(f"{where} is not an HDF5 file (bad signature); gunzip a published .h5.gz first")
         f.seek(0)
-        with h5py.File(f, "r") as h5:
-            times_ds = _dataset(h5, "spikes/times", where)
-            units_ds = _dataset(h5, "spikes/units", where)
-            labels = np.asarray(_dataset(h5, "labels", where)[()])
-            n = labels.shape[0]
-            if times_ds.shape[0] != n or units_ds.shape[0] != n:
-                raise FormatError(
-                    f"{where}: {times_ds.shape[0]} spike-time rows, {units_ds.shape[0]} unit rows and {n} labels; "
-                    "the three must have one entry per sample"
-                )
-            if labels.dtype.kind not in "iu" or (n and int(labels.min()) < 0):
-                raise FormatError(f"{where}: labels must be non-negative integers, got dtype {labels.dtype}")
-            times: list[np.ndarray] = []
-            units: list[np.ndarray] = []
-            total = 0
-            for s in range(0, n, _CHUNK):
-                for tt, uu in zip(times_ds[s : s + _CHUNK], units_ds[s : s + _CHUNK]):
-                    i = len(times)
-                    tt, uu = np.asarray(tt), np.asarray(uu)
-                    total += tt.size
-                    if total > max_spikes:
-                        raise FormatError(f"{where} holds more than max_spikes={max_spikes}; pass a larger max_spikes")
-                    _check_sample(tt, uu, i, where)
-                    times.append(tt.astype(np.float64))
-                    units.append(uu.astype(np.int64))
+        try:
+            with h5py.File(f, "r") as h5:
+                return _read_open(h5, where, max_spikes)
+        except (OSError, RuntimeError, TypeError) as exc:  # h5py's errors for a damaged file
+            raise FormatError(f"{where}: HDF5 cannot read it ({exc}); the file is corrupt or truncated") from None
+
+
+def _read_open(h5: object, where: str, max_spikes: int) -> SpikeSamples:
+    times_ds = _dataset(h5, "spikes/times", where)
+    units_ds = _dataset(h5, "spikes/units", where)
+    labels = np.asarray(_dataset(h5, "labels", where)[()])
+    n = labels.shape[0]
+    if times_ds.shape[0] != n or units_ds.shape[0] != n:
+        raise FormatError(
+            f"{where}: {times_ds.shape[0]} spike-time rows, {units_ds.shape[0]} unit rows and {n} labels; "
+            "the three must have one entry per sample"
+        )
+    if labels.dtype.kind not in "iu" or (n and int(labels.min()) < 0):
+        raise FormatError(f"{where}: labels must be non-negative integers, got dtype {labels.dtype}")
+    times: list[np.ndarray] = []
+    units: list[np.ndarray] = []
+    total = 0
+    for s in range(0, n, _CHUNK):
+        for tt, uu in zip(times_ds[s : s + _CHUNK], units_ds[s : s + _CHUNK]):
+            i = len(times)
+            tt, uu = np.asarray(tt), np.asarray(uu)
+            total += tt.size
+            if total > max_spikes:
+                raise FormatError(f"{where} holds more than max_spikes={max_spikes}; pass a larger max_spikes")
+            _check_sample(tt, uu, i, where)
+            times.append(tt.astype(np.float64))
+            units.append(uu.astype(np.int64))
     return SpikeSamples(times, units, labels.astype(np.int64))
 
 
