@@ -226,3 +226,25 @@ def test_evt2_time_high_small_decrease_is_an_error(tmp_path: Path) -> None:
     path.write_bytes(HEADER2 + np.array(words, dtype="<u4").tobytes())
     with pytest.raises(FormatError, match=r"backwards at event 1 .t=63936 after t=64000"):
         read_evt2(path)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64])
+def test_chunked_decoding_equals_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    """The decoders run over the data in chunks carrying time, row and vector state across chunk edges: tiny
+    chunks give exactly the events of one chunk (wraps, vectors, time-high changes on the edges)."""
+    from spikeforge.events.formats import prophesee
+
+    body3, expect3 = _evt3(_chunks(6, n=120, t_start=2**24 - 40_000))
+    rng = np.random.default_rng(7)
+    t = np.sort(rng.integers(2**34 - 5_000, 2**34 + 5_000, 150))
+    events2 = [(int(a), int(b), int(c), int(d)) for a, b, c, d in zip(rng.integers(0, 640, 150), rng.integers(0, 480, 150), t, rng.integers(0, 2, 150))]  # fmt: skip
+    body2, expect2 = _evt2(events2)
+    (tmp_path / "a.raw").write_bytes(HEADER3 + body3)
+    (tmp_path / "b.raw").write_bytes(HEADER2 + body2)
+    monkeypatch.setattr(prophesee, "_CHUNK", chunk)
+    _check(read_evt3(tmp_path / "a.raw")[0], expect3)
+    _check(read_evt2(tmp_path / "b.raw")[0], expect2)
+    # errors name the word's index in the whole file, not in its chunk
+    (tmp_path / "c.raw").write_bytes(HEADER3 + np.array([0x0001, 0x2001, 0x2002, 0x1000], dtype="<u2").tobytes())
+    with pytest.raises(FormatError, match="data word 3 has type 0x1"):
+        read_evt3(tmp_path / "c.raw")

@@ -21,6 +21,8 @@ is a wrap (``+2**24`` us, about every 16.8 s); a smaller decrease is time going 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,6 +36,8 @@ from spikeforge.events.formats._common import read_capped
 __all__ = ["read_evt2", "read_evt3", "read_raw_header", "raw_format"]
 
 _MAX_HEADER = 1 << 20
+_CHUNK = 1 << 21
+"""Data words decoded at a time: the decoder's temporaries stay near 100 bytes x this, whatever the file size."""
 _EVT2_TYPES = frozenset({0x0, 0x1, 0x8, 0xA, 0xE, 0xF})
 _EVT3_TYPES = frozenset({0x0, 0x2, 0x3, 0x4, 0x5, 0x6, 0x7, 0x8, 0xA, 0xE, 0xF})
 
@@ -91,10 +95,23 @@ def _load(path, fmt: str, word: int, max_bytes: int, max_events: int):
         raise FormatError(
             f"{where}: {len(body)} data bytes is not a multiple of the {word}-byte {fmt.upper()} word; truncated file"
         )
-    if len(body) // word > 12 * max_events + 16:  # at most 12 events per word (VECT_12)
-        raise FormatError(f"{where} may hold more than max_events={max_events} events; pass a larger max_events")
-    words = np.frombuffer(body, dtype="<u4" if word == 4 else "<u2").astype(np.int64)
-    return words, _geometry(header, where), where
+    return body, _geometry(header, where), where
+
+
+def _decode(body: memoryview, word: int, chunk_fn: Callable, state: tuple, where: str, max_events: int):
+    """Run ``chunk_fn(words, state, where, first_word_index) -> (columns, state)`` over the data in chunks."""
+    n = len(body) // word
+    parts, total = [], 0
+    for s in range(0, n, _CHUNK):
+        words = np.frombuffer(body, dtype="<u4" if word == 4 else "<u2", count=min(_CHUNK, n - s), offset=s * word)
+        cols, state = chunk_fn(words.astype(np.int64), state, where, s)
+        total += cols["t"].size
+        if total > max_events:
+            raise FormatError(f"{where} holds more than max_events={max_events} events; pass a larger max_events")
+        parts.append({"x": cols["x"].astype(np.int16), "y": cols["y"].astype(np.int16), "t": cols["t"],
+                      "p": cols["p"].astype(np.uint8)})  # fmt: skip
+    empty = {"x": np.int16, "y": np.int16, "t": np.int64, "p": np.uint8}
+    return {k: np.concatenate([q[k] for q in parts]) if parts else np.zeros(0, v) for k, v in empty.items()}
 
 
 def _unwrap(values: np.ndarray, threshold: int, period: int) -> np.ndarray:
@@ -103,24 +120,47 @@ def _unwrap(values: np.ndarray, threshold: int, period: int) -> np.ndarray:
     return values + loops * period
 
 
+def _continue(raw: np.ndarray, prev_raw: int | None, prev: int, threshold: int, period: int) -> np.ndarray:
+    """:func:`_unwrap` of a chunk's time-high values, continuing from the previous chunk's last one."""
+    if prev_raw is None:
+        return _unwrap(raw, threshold, period)
+    return (_unwrap(np.concatenate([[prev_raw], raw]), threshold, period) + (prev - prev_raw))[1:]
+
+
 def _ffill(mask: np.ndarray) -> np.ndarray:
     """Index of the last ``True`` of ``mask`` at or before each position (-1 before the first)."""
     return np.maximum.accumulate(np.where(mask, np.arange(mask.size), -1))
 
 
-def _check_types(kind: np.ndarray, allowed: frozenset[int], where: str, fmt: str) -> None:
+def _check_types(kind: np.ndarray, allowed: frozenset[int], where: str, fmt: str, at: int) -> None:
     bad = ~np.isin(kind, list(allowed))
     if bad.any():
         i = int(np.argmax(bad))
         raise FormatError(
-            f"{where}: data word {i} has type {int(kind[i]):#x}, not an {fmt} word type; the file is corrupt or "
-            "in another format (pass format='evt2' or 'evt3')"
+            f"{where}: data word {at + i} has type {int(kind[i]):#x}, not an {fmt} word type; the file is corrupt "
+            "or in another format (pass format='evt2' or 'evt3')"
         )
 
 
-def _limit(n: int, max_events: int, where: str) -> None:
-    if n > max_events:
-        raise FormatError(f"{where} holds {n} events, more than max_events={max_events}; pass a larger max_events")
+class _Evt2(NamedTuple):
+    th: int | None = None  # the last TIME_HIGH as stored (28 bits)
+    high: int = 0  # ... unwrapped (0 before the first)
+
+
+def _evt2_chunk(words: np.ndarray, st: _Evt2, where: str, at: int) -> tuple[dict[str, np.ndarray], _Evt2]:
+    kind = words >> 28
+    _check_types(kind, _EVT2_TYPES, where, "EVT 2.0", at)
+    is_th = kind == 0x8
+    raw = words[is_th] & 0x0FFFFFFF
+    high_vals = _continue(raw, st.th, st.high, 1 << 27, 1 << 28)
+    high = np.zeros(words.size, dtype=np.int64)
+    high[is_th] = high_vals
+    last = _ffill(is_th)
+    base = np.where(last >= 0, high[np.maximum(last, 0)], st.high)
+    cd = kind <= 0x1
+    w = words[cd]
+    cols = {"x": (w >> 11) & 0x7FF, "y": w & 0x7FF, "t": (base[cd] << 6) | ((w >> 22) & 0x3F), "p": kind[cd]}
+    return cols, (_Evt2(int(raw[-1]), int(high_vals[-1])) if raw.size else st)
 
 
 def read_evt2(
@@ -132,19 +172,74 @@ def read_evt2(
     max_events: int = MAX_EVENTS,
 ) -> tuple[np.ndarray, tuple[int, int, int]]:
     """Read an EVT 2.0 ``.raw`` file into ``(events, sensor_size)`` (default size: the header's geometry)."""
-    words, geometry, where = _load(path, "evt2", 4, max_bytes, max_events)
-    kind = words >> 28
-    _check_types(kind, _EVT2_TYPES, where, "EVT 2.0")
-    is_th = kind == 0x8
-    high = np.zeros(words.size, dtype=np.int64)
-    high[is_th] = _unwrap(words[is_th] & 0x0FFFFFFF, 1 << 27, 1 << 28)
-    last = _ffill(is_th)
-    base = np.where(last >= 0, high[np.maximum(last, 0)], 0)
-    cd = kind <= 0x1
-    _limit(int(cd.sum()), max_events, where)
-    w = words[cd]
-    columns = {"x": (w >> 11) & 0x7FF, "y": w & 0x7FF, "t": (base[cd] << 6) | ((w >> 22) & 0x3F), "p": kind[cd]}
+    body, geometry, where = _load(path, "evt2", 4, max_bytes, max_events)
+    columns = _decode(body, 4, _evt2_chunk, _Evt2(), where, max_events)
     return finish_events(columns, sensor_size or geometry, where, sort=sort)
+
+
+class _Evt3(NamedTuple):
+    th: int | None = None  # the last TIME_HIGH as stored (12 bits)
+    high: int = 0  # ... unwrapped
+    low: int = 0  # the current low 12 bits (0 after a TIME_HIGH)
+    y: int = -1  # the current row (-1: none yet)
+    base: int = -1  # the current vector base x, advanced past the vectors since (-1: none yet)
+    pol: int = 0
+
+
+def _evt3_chunk(words: np.ndarray, st: _Evt3, where: str, at: int) -> tuple[dict[str, np.ndarray], _Evt3]:
+    kind, low12 = words >> 12, words & 0xFFF
+    _check_types(kind, _EVT3_TYPES, where, "EVT 3.0", at)
+    # time: the last TIME_HIGH (unwrapped) in the high bits; the last TIME_LOW only if it came after it
+    is_th, is_tl = kind == 0x8, kind == 0x6
+    high_vals = _continue(low12[is_th], st.th, st.high, 10, 1 << 12)
+    high = np.zeros(words.size, dtype=np.int64)
+    high[is_th] = high_vals
+    last_th, last_tl = _ffill(is_th), _ffill(is_tl)
+    hi = np.where(last_th >= 0, high[np.maximum(last_th, 0)], st.high)
+    lo = np.where(
+        (last_tl >= 0) & (last_tl > last_th), low12[np.maximum(last_tl, 0)], np.where(last_th >= 0, 0, st.low)
+    )
+    t_all = (hi << 12) | lo
+    last_y = _ffill(kind == 0x0)
+    y_all = np.where(last_y >= 0, low12[np.maximum(last_y, 0)] & 0x7FF, st.y)
+    # vectors: base x and polarity from the last VECT_BASE_X, advanced by 12 / 8 per vector word since then
+    step = np.where(kind == 0x4, 12, np.where(kind == 0x5, 8, 0))
+    before = np.cumsum(step) - step  # vector advance strictly before each word
+    last_base = _ffill(kind == 0x3)
+    lb = np.maximum(last_base, 0)
+    base_x = np.where(last_base >= 0, (words[lb] & 0x7FF) + before - before[lb], st.base + before)
+    base_pol = np.where(last_base >= 0, (words[lb] >> 11) & 1, st.pol)
+    is_vec = step > 0
+    no_y = ((kind == 0x2) | is_vec) & (y_all < 0)
+    if no_y.any():
+        i = at + int(np.argmax(no_y))
+        raise FormatError(f"{where}: event word {i} comes before any EVT_ADDR_Y word (no row); the file is corrupt")
+    no_base = is_vec & (last_base < 0) & (st.base < 0)
+    if no_base.any():
+        i = at + int(np.argmax(no_base))
+        raise FormatError(f"{where}: vector word {i} comes before any VECT_BASE_X word; the file is corrupt")
+    single = np.nonzero(kind == 0x2)[0]
+    vec = np.nonzero(is_vec)[0]
+    rows, bit = np.nonzero((low12[vec, None] >> np.arange(12)) & 1)
+    vw = vec[rows]
+    order = np.argsort(np.concatenate([single * 16, vw * 16 + bit]), kind="stable")
+    idx = np.concatenate([single, vw])[order]
+    cols = {
+        "x": np.concatenate([words[single] & 0x7FF, base_x[vw] + bit])[order],
+        "y": y_all[idx],
+        "t": t_all[idx],
+        "p": np.concatenate([(words[single] >> 11) & 1, base_pol[vw]])[order],
+    }
+    has_base = last_base[-1] >= 0 or st.base >= 0
+    end = _Evt3(
+        int(low12[is_th][-1]) if high_vals.size else st.th,
+        int(high_vals[-1]) if high_vals.size else st.high,
+        int(lo[-1]),
+        int(y_all[-1]),
+        int(base_x[-1] + step[-1]) if has_base else -1,
+        int(base_pol[-1]),
+    )
+    return cols, end
 
 
 def read_evt3(
@@ -156,44 +251,6 @@ def read_evt3(
     max_events: int = MAX_EVENTS,
 ) -> tuple[np.ndarray, tuple[int, int, int]]:
     """Read an EVT 3.0 ``.raw`` file into ``(events, sensor_size)`` (default size: the header's geometry)."""
-    words, geometry, where = _load(path, "evt3", 2, max_bytes, max_events)
-    kind, low12 = words >> 12, words & 0xFFF
-    _check_types(kind, _EVT3_TYPES, where, "EVT 3.0")
-    n = words.size
-    # time: the last TIME_HIGH (unwrapped) in the high bits; the last TIME_LOW only if it came after it
-    is_th, is_tl = kind == 0x8, kind == 0x6
-    high = np.zeros(n, dtype=np.int64)
-    high[is_th] = _unwrap(low12[is_th], 10, 1 << 12)
-    last_th, last_tl = _ffill(is_th), _ffill(is_tl)
-    t_all = np.where(last_th >= 0, high[np.maximum(last_th, 0)], 0) << 12
-    t_all |= np.where((last_tl >= 0) & (last_tl > last_th), low12[np.maximum(last_tl, 0)], 0)
-    last_y = _ffill(kind == 0x0)
-    # vectors: base x and polarity from the last VECT_BASE_X, advanced by 12 / 8 per vector word since then
-    is_base = kind == 0x3
-    step = np.where(kind == 0x4, 12, np.where(kind == 0x5, 8, 0))
-    before = np.cumsum(step) - step  # vector advance strictly before each word
-    last_base = _ffill(is_base)
-    lb = np.maximum(last_base, 0)
-    base_x = (words[lb] & 0x7FF) + before - before[lb]
-    is_vec = step > 0
-    event_words = (kind == 0x2) | is_vec
-    if np.any(event_words & (last_y < 0)):
-        i = int(np.argmax(event_words & (last_y < 0)))
-        raise FormatError(f"{where}: event word {i} comes before any EVT_ADDR_Y word (no row); the file is corrupt")
-    if np.any(is_vec & (last_base < 0)):
-        i = int(np.argmax(is_vec & (last_base < 0)))
-        raise FormatError(f"{where}: vector word {i} comes before any VECT_BASE_X word; the file is corrupt")
-    y_all = low12[np.maximum(last_y, 0)] & 0x7FF
-    single = np.nonzero(kind == 0x2)[0]
-    vec = np.nonzero(is_vec)[0]
-    bits = (low12[vec, None] >> np.arange(12)) & 1
-    rows, bit = np.nonzero(bits)
-    _limit(single.size + rows.size, max_events, where)
-    vw = vec[rows]
-    idx = np.concatenate([single, vw])
-    order = np.argsort(np.concatenate([single * 16, vw * 16 + bit]), kind="stable")
-    x = np.concatenate([words[single] & 0x7FF, base_x[vw] + bit])[order]
-    p = np.concatenate([(words[single] >> 11) & 1, (words[lb[vw]] >> 11) & 1])[order]
-    idx = idx[order]
-    columns = {"x": x, "y": y_all[idx], "t": t_all[idx], "p": p}
+    body, geometry, where = _load(path, "evt3", 2, max_bytes, max_events)
+    columns = _decode(body, 2, _evt3_chunk, _Evt3(), where, max_events)
     return finish_events(columns, sensor_size or geometry, where, sort=sort)
