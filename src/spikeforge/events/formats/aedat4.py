@@ -219,5 +219,5 @@ def read_aedat4(
             chunks.append(np.frombuffer(buf, dtype=EVENT_STRUCT, count=n, offset=start))
         pos += 8 + size
     ev = np.concatenate(chunks) if chunks else np.empty(0, dtype=EVENT_STRUCT)
-    columns = {k: ev[k].astype(np.int64) for k in ("x", "y", "t", "p")}
+    columns = {k: ev[k] for k in ("x", "y", "t", "p")}
     return finish_events(columns, sensor_size, where, sort=sort)

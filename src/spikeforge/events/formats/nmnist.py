@@ -59,13 +59,14 @@ def read_nmnist(
         )
     if len(data) // 5 > check_cap(max_events, "max_events"):
         raise FormatError(f"{path} holds {len(data) // 5} events, more than max_events={max_events}")
-    raw = np.frombuffer(data, dtype=np.uint8).reshape(-1, 5).astype(np.int64)
-    x, y = raw[:, 0], raw[:, 1]
-    t = ((raw[:, 2] & 0x7F) << 16) | (raw[:, 3] << 8) | raw[:, 4]
-    marker = y == OVERFLOW_Y
-    t = t + np.cumsum(marker) * OVERFLOW_STEP
+    raw = np.frombuffer(data, dtype=np.uint8).reshape(-1, 5)  # a view: no copy of the file
+    marker = raw[:, 1] == OVERFLOW_Y
+    t = (raw[:, 2] & 0x7F).astype(np.int64) << 16
+    t |= raw[:, 3].astype(np.int64) << 8
+    t |= raw[:, 4]
+    t += np.cumsum(marker, dtype=np.int64) * OVERFLOW_STEP
     keep = ~marker
-    columns = {"x": x[keep], "y": y[keep], "t": t[keep], "p": raw[keep, 2] >> 7}
+    columns = {"x": raw[keep, 0], "y": raw[keep, 1], "t": t[keep], "p": raw[keep, 2] >> 7}
     return finish_events(columns, sensor_size, str(path), sort=sort)
 
 
