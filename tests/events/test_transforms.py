@@ -152,6 +152,10 @@ def test_count_frames_against_loop() -> None:
     torch.testing.assert_close(overlap, _frames_ref(ev, [(0, 40), (30, 70), (60, 100)]))
     overlap = to_count_frames(ev, SENSOR, event_count=40, overlap=10, include_incomplete=True)
     assert overlap.shape[0] == 4 and overlap[3].sum() == 13  # [90, 103)
+    dense_overlap = to_count_frames(ev, SENSOR, event_count=5, overlap=4)  # stride 1: each event in 5 frames
+    torch.testing.assert_close(dense_overlap, _frames_ref(ev, [(k, k + 5) for k in range(99)]))
+    odd = to_count_frames(ev, SENSOR, event_count=9, overlap=2, include_incomplete=True)  # stride 7
+    torch.testing.assert_close(odd, _frames_ref(ev, [(7 * k, min(7 * k + 9, 103)) for k in range(15)]))
     bins = to_count_frames(ev, SENSOR, n_event_bins=4)
     edges = [(i * 4) // 103 for i in range(103)]
     ref = _frames_ref(ev, [(edges.index(k), len(edges) - edges[::-1].index(k)) for k in range(4)])

@@ -86,11 +86,14 @@ def to_count_frames(
         n = 1 if include_incomplete and n_ev else 0
     check_dense_size(n, per_frame, max_elements, f"the number of frames ({n_ev} events / event_count={count})",
                      "use a larger event_count")  # fmt: skip
-    out = torch.zeros(n, npol, h, w, dtype=dtype)
-    for k in range(n):
-        seg = flat[k * stride : k * stride + count]
-        out[k] = torch.from_numpy(np.bincount(seg, minlength=per_frame)).to(dtype).reshape(npol, h, w)
-    return out
+    # event i lies in frames k = i // stride - j for j = 0, 1, ... while k >= 0 and i < k * stride + count
+    i = np.arange(n_ev, dtype=np.int64)
+    counts = np.zeros(n * per_frame, dtype=np.int64)
+    for j in range(-(-count // stride)):
+        k = i // stride - j
+        ok = (k >= 0) & (k < n) & (i < k * stride + count)
+        counts += np.bincount(k[ok] * per_frame + flat[ok], minlength=n * per_frame)
+    return torch.from_numpy(counts).to(dtype).reshape(n, npol, h, w)
 
 
 def time_surfaces(
