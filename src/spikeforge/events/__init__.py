@@ -6,6 +6,10 @@
   forward and weight gradient touch only the weights of active inputs.
 * :mod:`~spikeforge.events.engine`: :class:`StreamingEngine`, batch-1 event-driven inference with lazy
   leak; its spikes equal the dense :class:`~spikeforge.layers.SNNSequential` (the oracle).
+* :mod:`~spikeforge.events.formats`: recordings on disk (N-MNIST ``.bin``, AEDAT4, Prophesee EVT 2.0/3.0, SHD/SSC
+  HDF5) read into event arrays: :func:`read_events`, :func:`read_shd`.
+* :mod:`~spikeforge.events.transforms` / :mod:`~spikeforge.events.transforms_frames`: crop, downsample, denoise,
+  refractory filter; frames by event count, time surfaces.
 """
 
 from spikeforge.events.engine import EngineOps
@@ -13,6 +17,10 @@ from spikeforge.events.engine import EngineResult
 from spikeforge.events.engine import EngineState
 from spikeforge.events.engine import LayerOps
 from spikeforge.events.engine import StreamingEngine
+from spikeforge.events.formats import FormatError
+from spikeforge.events.formats import read_events
+from spikeforge.events.formats import read_shd
+from spikeforge.events.formats import shd_to_events
 from spikeforge.events.sparse import CONV2D_CROSSOVER
 from spikeforge.events.sparse import LINEAR_CROSSOVER
 from spikeforge.events.sparse import SparseConv2d
@@ -26,9 +34,18 @@ from spikeforge.events.stream import dense_to_events
 from spikeforge.events.stream import events_to_dense
 from spikeforge.events.stream import make_events
 from spikeforge.events.stream import to_frames
+from spikeforge.events.transforms import center_crop
+from spikeforge.events.transforms import crop
+from spikeforge.events.transforms import denoise
+from spikeforge.events.transforms import downsample
+from spikeforge.events.transforms import refractory
+from spikeforge.events.transforms_frames import time_surfaces
+from spikeforge.events.transforms_frames import to_count_frames
 
 __all__ = [
     "EVENT_DTYPE", "make_events", "check_events", "events_to_dense", "dense_to_events", "to_frames",
     "LINEAR_CROSSOVER", "CONV2D_CROSSOVER", "spike_density", "sparse_linear", "sparse_conv2d", "SparseLinear",
     "SparseConv2d", "StreamingEngine", "EngineState", "EngineResult", "EngineOps", "LayerOps",
+    "read_events", "read_shd", "shd_to_events", "FormatError", "crop", "center_crop", "downsample", "denoise",
+    "refractory", "to_count_frames", "time_surfaces",
 ]  # fmt: skip
