@@ -53,6 +53,7 @@ from spikeforge.training.choices import check_readout
 from spikeforge.training.choices import check_surrogate
 from spikeforge.training.choices import check_widths
 from spikeforge.training.config import TrainConfig
+from spikeforge.training.transformer_models import TRANSFORMER_BUILDERS
 
 # The public names are listed (``__all__``) and documented by the re-export module spikeforge.models.
 
@@ -365,6 +366,7 @@ def _conv_model(
 MODEL_BUILDERS: dict[str, Callable[[TrainConfig, tuple[int, ...], int, dict[str, Any]], SNNSequential]] = {
     "mlp": _mlp_model,
     "conv": _conv_model,
+    **TRANSFORMER_BUILDERS,  # spikformer, sdt, vit-twin
 }
 
 
