@@ -64,7 +64,7 @@ def softmax_attention_ref(x: Tensor, m: nn.Module) -> Tensor:
     return torch.einsum("tbhnm,tbmhc->tbnhc", w, vh).reshape(x.shape)
 
 
-def randomize_bn(model: nn.Module, gen: torch.Generator, *, bias: float = 1.2) -> None:
+def randomize_bn(model: nn.Module, gen: torch.Generator, *, bias: float = 1.2, spread: float = 0.3) -> None:
     """Random running statistics and affine parameters (positive bias: busy neurons, non-vacuous checks)."""
     for mod in model.modules():
         if isinstance(mod, nn.modules.batchnorm._BatchNorm):
@@ -73,4 +73,4 @@ def randomize_bn(model: nn.Module, gen: torch.Generator, *, bias: float = 1.2) -
             mod.running_var.copy_(0.5 + torch.rand(c, generator=gen, dtype=mod.running_var.dtype))
             with torch.no_grad():
                 mod.weight.copy_(1.0 + 0.5 * torch.rand(c, generator=gen, dtype=mod.weight.dtype))
-                mod.bias.copy_(bias + 0.3 * torch.randn(c, generator=gen, dtype=mod.bias.dtype))
+                mod.bias.copy_(bias + spread * torch.randn(c, generator=gen, dtype=mod.bias.dtype))
