@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from transformer_ref import lif_ref
+from transformer_ref import linear_bn_ref
+from transformer_ref import randomize_bn
+from transformer_ref import sdsa_ref
+from transformer_ref import softmax_attention_ref
+from transformer_ref import ssa_ref
 
 from spikeforge.transformer import SDSA
 from spikeforge.transformer import SSA
@@ -12,13 +18,6 @@ from spikeforge.transformer import Hadamard
 from spikeforge.transformer import SpikeMatmul
 from spikeforge.transformer import SpikingMLP
 from spikeforge.transformer import TokenSum
-
-from transformer_ref import lif_ref
-from transformer_ref import linear_bn_ref
-from transformer_ref import randomize_bn
-from transformer_ref import sdsa_ref
-from transformer_ref import softmax_attention_ref
-from transformer_ref import ssa_ref
 
 
 def _setup(cls: type, gen: torch.Generator, *, spiking: bool = True, dim: int = 8, heads: int = 2):

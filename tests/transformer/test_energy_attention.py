@@ -6,9 +6,11 @@ import pytest
 import torch
 from torch import Tensor
 from torch import nn
+from transformer_ref import randomize_bn
 
 from spikeforge.energy import count
 from spikeforge.energy import estimate
+from spikeforge.neurons import LIF
 from spikeforge.transformer import Hadamard
 from spikeforge.transformer import ReLUTwin
 from spikeforge.transformer import Softmax
@@ -17,9 +19,6 @@ from spikeforge.transformer import TokenMean
 from spikeforge.transformer import TokenSum
 from spikeforge.transformer import build_transformer
 from spikeforge.transformer import fold_batchnorm
-from spikeforge.neurons import LIF
-
-from transformer_ref import randomize_bn
 
 
 class _Two(nn.Module):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from transformer_ref import randomize_bn
 
 from spikeforge.data import dataset_info
 from spikeforge.models import build_model
@@ -16,8 +17,6 @@ from spikeforge.transformer import build_transformer
 from spikeforge.transformer import check_transformer_options
 from spikeforge.transformer import fold_batchnorm
 from spikeforge.transformer import spike_driven_report
-
-from transformer_ref import randomize_bn
 
 SMALL = {"dim": 8, "depth": 2, "heads": 2, "mlp_ratio": 2}
 

@@ -47,7 +47,9 @@ def _check_transformer(config: TrainConfig) -> None:
     """``transformer_kwargs`` only with a transformer model (and valid); transformer models run LIF neurons."""
     if config.model not in C.TRANSFORMER_MODELS:
         if config.transformer_kwargs is not None:
-            raise ValueError(f"TrainConfig.transformer_kwargs is for models {C.TRANSFORMER_MODELS}, not {config.model!r}")
+            raise ValueError(
+                f"TrainConfig.transformer_kwargs is for models {C.TRANSFORMER_MODELS}, not {config.model!r}"
+            )
         return
     check_transformer_options(config.transformer_kwargs)
     if config.neuron != "lif":

@@ -28,7 +28,9 @@ def _image_shape(model: str, in_shape: tuple[int, ...]) -> tuple[int, int, int]:
 
 
 def _builder(kind: str, spiking: bool, model: str) -> Any:
-    def build(config: TrainConfig, in_shape: tuple[int, ...], num_classes: int, common: dict[str, Any]) -> SNNSequential:
+    def build(
+        config: TrainConfig, in_shape: tuple[int, ...], num_classes: int, common: dict[str, Any]
+    ) -> SNNSequential:
         if common["readout"] != "li":
             raise ValueError(f"model {model!r} ends in an LI readout; use decoding max_membrane or mean_membrane")
         return build_transformer(

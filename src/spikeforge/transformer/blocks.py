@@ -56,7 +56,7 @@ ACT_OPTIONS = ("spiking", "surrogate", "neuron_kwargs")
 def make_act(spiking: bool, surrogate: str, neuron_kwargs: Mapping[str, Any] | None, **override: Any) -> nn.Module:
     """A :class:`~spikeforge.neurons.LIF` with :data:`LIF_DEFAULTS` (updated by ``neuron_kwargs`` and
     ``override``), or its :class:`~spikeforge.transformer._ops.ReLUTwin` when not ``spiking``."""
-    lif = LIF(None, **{**LIF_DEFAULTS, **(neuron_kwargs or {}), **override, "surrogate": surrogate})  # type: ignore[arg-type]
+    lif = LIF(None, **{**LIF_DEFAULTS, **(neuron_kwargs or {}), **override, "surrogate": surrogate})
     return lif if spiking else ReLUTwin(lif)
 
 

@@ -70,7 +70,9 @@ def check_transformer_options(options: Mapping[str, Any] | None) -> TransformerO
     if o.dim % o.heads:
         raise ValueError(f"transformer dim={o.dim} must be a multiple of heads={o.heads}")
     if o.dim < 2:
-        raise ValueError(f"transformer dim must be at least 2 (the stem's first conv has dim // 2 channels), got {o.dim}")
+        raise ValueError(
+            f"transformer dim must be at least 2 (the stem's first conv has dim // 2 channels), got {o.dim}"
+        )
     return o
 
 

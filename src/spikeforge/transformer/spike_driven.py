@@ -102,6 +102,4 @@ def spike_driven_report(model: nn.Module, *args: Any, **kwargs: Any) -> SpikeDri
             "no Linear, Conv, SpikeMatmul, Hadamard or TokenSum ran in this model; products written inline "
             "(torch.matmul, *) cannot be seen: use the modules of spikeforge.transformer"
         )
-    return SpikeDrivenReport(
-        tuple(ProductRecord(n, e["type"], e["calls"], e["binary"]) for n, e in seen.items())
-    )
+    return SpikeDrivenReport(tuple(ProductRecord(n, e["type"], e["calls"], e["binary"]) for n, e in seen.items()))
