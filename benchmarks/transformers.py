@@ -49,6 +49,7 @@ def config_for(model: str, args: argparse.Namespace) -> TrainConfig:
         dataset="fashion_mnist", model=model, time_steps=args.time_steps, batch_size=args.batch_size, lr=args.lr,
         epochs=args.epochs, weight_decay=args.weight_decay, seed=args.seed, data_dir=args.data_dir,
         transformer_kwargs=json.loads(args.transformer_kwargs) if args.transformer_kwargs else None,
+        neuron_kwargs=json.loads(args.neuron_kwargs) if args.neuron_kwargs else None,
     )  # fmt: skip
 
 
@@ -164,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--transformer-kwargs", default=None, help='JSON, e.g. {"dim": 64, "depth": 2}')
+    p.add_argument(
+        "--neuron-kwargs", default=None, help='JSON LIF options over the papers\' defaults, e.g. {"v_th": 0.5}'
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     p.add_argument("--data-dir", default=None)

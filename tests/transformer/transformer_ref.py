@@ -9,11 +9,11 @@ from torch import nn
 
 
 def lif_ref(x: Tensor, v_th: float = 1.0) -> Tensor:
-    """SpikingJelly-style LIF, tau = 2 (beta 0.5, input gain 0.5), hard reset to 0, spike iff v > v_th."""
+    """LIF with beta 0.5 and the raw input (gain 1), hard reset to 0, spike iff v > v_th."""
     v = torch.zeros_like(x[0])
     out = []
     for x_t in x:
-        v = 0.5 * v + 0.5 * x_t
+        v = 0.5 * v + x_t
         z = (v > v_th).to(x.dtype)
         v = v * (1 - z)
         out.append(z)

@@ -125,3 +125,27 @@ def test_folded_sdt_does_macs_only_in_the_pixel_conv() -> None:
 def test_count_refuses_training_mode() -> None:
     with pytest.raises(ValueError, match="eval"):
         count(_sdt().train(), torch.rand(2, 1, 1, 16, 16))
+
+
+def test_spikformer_ssa_products_match_recorded_tensors() -> None:
+    torch.manual_seed(0)
+    net = build_transformer("spikformer", (1, 16, 16), 3, options={"dim": 8, "depth": 1, "heads": 2, "mlp_ratio": 2})
+    randomize_bn(net.eval(), torch.Generator().manual_seed(7), bias=1.5, spread=1.5)
+    x = torch.rand(3, 2, 1, 16, 16, generator=torch.Generator().manual_seed(3))
+    attn = net.layers[1].blocks[0].attn
+    seen: dict[str, tuple[Tensor, ...]] = {}
+    hooks = [
+        m.register_forward_hook(lambda mod, a, o, n=n: seen.__setitem__(n, (*a, o)))
+        for n, m in (("qk", attn.qk), ("av", attn.av))
+    ]
+    net(x)
+    for h in hooks:
+        h.remove()
+    c = count(net, x)
+    q, _, _ = seen["qk"]  # [T, B, H, N, d] @ [T, B, H, d, N]: Q is binary, N targets per spike
+    n_tokens = q.shape[-2]
+    assert c.layer("layers.1.blocks.0.attn.qk").synops == int(q.count_nonzero()) * n_tokens
+    a, v, _ = seen["av"]  # scores (integers > 1 somewhere: not binary) @ V (binary): each V spike adds a column
+    assert bool((a > 1).any())
+    assert c.layer("layers.1.blocks.0.attn.av").synops == int(v.count_nonzero()) * a.shape[-2]
+    assert c.layer("layers.1.blocks.0.attn.av").macs == 0

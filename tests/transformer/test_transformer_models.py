@@ -24,7 +24,7 @@ SMALL = {"dim": 8, "depth": 2, "heads": 2, "mlp_ratio": 2}
 def _net(kind: str, gen: torch.Generator, *, spiking: bool = True, dtype: torch.dtype = torch.float32) -> nn.Module:
     torch.manual_seed(0)
     net = build_transformer(kind, (1, 16, 16), 3, options=SMALL, spiking=spiking).to(dtype).eval()
-    randomize_bn(net, gen, bias=1.5, spread=1.5)
+    randomize_bn(net, gen, bias=0.5, spread=1.5)
     return net
 
 
@@ -148,3 +148,20 @@ def test_options_and_shapes_errors() -> None:
     net = build_transformer("sdt", (1, 16, 16), 3, options=SMALL)
     with pytest.raises(ValueError, match=r"\[T, B, C=1"):
         net(torch.zeros(4, 2, 3, 16, 16))
+
+
+def test_trainer_runs_a_transformer_and_its_checkpoint_loads(tmp_path) -> None:
+    from spikeforge.train import load_checkpoint
+    from spikeforge.train import train
+    from spikeforge.transformer import TransformerBody
+
+    cfg = TrainConfig(dataset="digits", model="sdt", transformer_kwargs=SMALL, epochs=1, time_steps=2, lr=2e-3)
+    result = train(cfg, tmp_path / "run")
+    assert len(result.history) == 1 and 0.0 <= result.test_acc <= 1.0
+    model, config, _ = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert config.model == "sdt" and config.transformer_kwargs == SMALL
+    assert isinstance(model.network.layers[1], TransformerBody)
+    twin = build_model(
+        TrainConfig(dataset="digits", model="vit-twin", transformer_kwargs=SMALL), dataset_info("digits")
+    )
+    twin.load_state_dict(model.state_dict())  # the spiking run initialises its twin
