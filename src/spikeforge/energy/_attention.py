@@ -21,15 +21,19 @@ fan-out); a product with no binary operand is priced as dense MACs. Per module, 
   ``n`` divisions (adds).
 * :class:`~spikeforge.transformer.ReLUTwin` (the twin's activation): one compare (an add) per element.
 
-**Where we differ from Yao et al. (NeurIPS 2023, Table 1 and the supplementary energy analysis).** They price
+**Where we differ from Yao et al. (NeurIPS 2023, Table 1 and the supplementary energy analysis, as we read
+them).** They price
 each spike-driven layer as ``E_AC x T x R x FLOPs`` (``R`` the average firing rate of its input), the first
 (real-input) conv as ``E_MAC x FLOPs``, and treat SDSA's masks as nearly free (logical AND), so only the column
 sum is priced. Our count is the same for Linear and Conv layers (``nnz x fan-out`` is ``R x T x FLOPs`` with the
 rate of that very tensor, not an average), but (1) a mask is priced as one SynOp per nonzero of its event
 operand and per output it reaches (an upper bound for an AND/select; on a chip where masks are free, subtract
 the Hadamard rows), (2) neuron updates, BatchNorm (unless folded with
-:func:`~spikeforge.transformer.fold_batchnorm`) and memory traffic are counted, which they leave out, and (3)
-pooling and the head's token mean are counted as adds.
+:func:`~spikeforge.transformer.fold_batchnorm`) and memory traffic are counted, which they leave out, (3)
+pooling and the head's token mean are counted as adds, and (4) the conv on real pixels is counted at every one of
+the ``T`` steps (``T x`` its MACs), while they price it once (with a constant input code its ``T`` results are
+equal, so a chip could compute it once: divide that row by ``T`` for their convention). Conv SynOps use the exact
+per-input fan-out at the borders, where ``R x FLOPs`` assumes every input reaches every kernel tap.
 """
 
 from __future__ import annotations
