@@ -29,8 +29,10 @@ adds ``a`` times column ``j``), a single step ``[1, *input_shape]``, or an event
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -38,7 +40,9 @@ from torch import Tensor
 
 from spikeforge.events._checks import check_csr
 from spikeforge.events._checks import check_engine_state
-from spikeforge.events._checks import check_state_values
+from spikeforge.events._checks import check_state_arrays
+from spikeforge.events._checks import state_shapes
+from spikeforge.events._kernel import entry_point
 from spikeforge.events._kernel import get_advance
 from spikeforge.events._kernel import numba_available
 from spikeforge.events._layout import NEVER
@@ -94,16 +98,42 @@ class EngineState:
     prev_sp: np.ndarray
     prev_cnt: np.ndarray
     ops: np.ndarray = field(repr=False)
+    hval: np.ndarray = field(repr=False)  # the delay lines of DelayedLinear layers (empty without)
+    hidx: np.ndarray = field(repr=False)
+    hflag: np.ndarray = field(repr=False)
+    hcnt: np.ndarray = field(repr=False)
 
 
-@dataclass(frozen=True)
+class _LazyOps(NamedTuple):
+    """The operation counts of a call, turned into an :class:`EngineOps` only when asked for (building the
+    dataclasses costs more than a short call's loop)."""
+
+    names: tuple[tuple[str, str], ...]
+    counts: np.ndarray  # int64 [L, 4]
+
+    def build(self) -> EngineOps:
+        return EngineOps(tuple(LayerOps(syn, nrn, *r) for (syn, nrn), r in zip(self.names, self.counts.tolist())))
+
+
 class EngineResult:
-    """``spikes [T, 1, *out_shape]`` of the last layer; ``layer_spikes``: every neuron layer's (if recorded)."""
+    """``spikes [T, 1, *out_shape]`` of the last layer; ``layer_spikes``: every neuron layer's (if recorded);
+    ``ops``: what the call executed (:class:`EngineOps`); ``state``: the stream's state after the call."""
 
-    spikes: Tensor
-    state: EngineState
-    ops: EngineOps
-    layer_spikes: tuple[Tensor, ...] = ()
+    __slots__ = ("_ops", "layer_spikes", "spikes", "state")
+
+    def __init__(
+        self, spikes: Tensor, state: EngineState, ops: EngineOps | _LazyOps, layer_spikes: tuple[Tensor, ...] = ()
+    ) -> None:
+        self.spikes, self.state, self.layer_spikes, self._ops = spikes, state, layer_spikes, ops
+
+    @property
+    def ops(self) -> EngineOps:
+        if isinstance(self._ops, _LazyOps):
+            self._ops = self._ops.build()
+        return self._ops
+
+    def __repr__(self) -> str:
+        return f"EngineResult(spikes={tuple(self.spikes.shape)}, t={self.state.t}, ops={self.ops})"
 
 
 class StreamingEngine:
@@ -142,8 +172,14 @@ class StreamingEngine:
             tlist=np.zeros(total, dtype=np.int64),
             spk=np.zeros(total, dtype=np.int64),
             spk_cnt=np.zeros(len(n_out), dtype=np.int64),
+            dj=np.zeros(int(self._lay.n_in.max()), dtype=np.int64),
+            da=np.zeros(int(self._lay.n_in.max())),
         )
         self._state0: EngineState | None = None
+        self._advance: Callable[..., None] | None = None  # the loop resolved for this engine's argument types
+        self._scan: dict[np.dtype, Callable[..., int]] = {}  # the input scan, per input dtype
+        self._scan_state: Callable[..., int] | None = None
+        self._shapes = state_shapes(self._lay)
         # output columns: record=False writes the last layer at column 0, record=True every layer side by side
         self._cols = np.concatenate([[0], np.cumsum(n_out)]).astype(np.int64)
         dcol = np.full(len(n_out), -1, dtype=np.int64)
@@ -175,6 +211,7 @@ class StreamingEngine:
                 np.zeros(total, dtype=np.int64),
                 np.zeros(n_layers, dtype=np.int64),
                 np.zeros((n_layers, 4), dtype=np.int64),
+                *self._rings(),
             )
         s0 = self._state0  # a template built once; every stream gets its own copies
         return EngineState(
@@ -187,11 +224,41 @@ class StreamingEngine:
             s0.prev_sp.copy(),
             s0.prev_cnt.copy(),
             s0.ops.copy(),
+            s0.hval.copy(),
+            s0.hidx.copy(),
+            s0.hflag.copy(),
+            s0.hcnt.copy(),
         )
 
+    def _rings(self) -> tuple[np.ndarray, ...]:
+        """Empty delay lines: ``(hval, hidx, hflag, hcnt)`` for every DelayedLinear layer's ``D + 1`` slots."""
+        lay = self._lay
+        slots = np.where(lay.delay >= 0, lay.delay + 1, 0)
+        size = int((slots * lay.n_in).sum())
+        return np.zeros(size), np.zeros(size, np.int64), np.zeros(size, np.uint8), np.zeros(int(slots.sum()), np.int64)
+
     # ---- running ------------------------------------------------------------------------------
-    def _ops(self, ops: np.ndarray) -> EngineOps:
-        return EngineOps(tuple(LayerOps(syn, nrn, *r) for (syn, nrn), r in zip(self._names, ops.tolist())))
+    @staticmethod
+    def _state_arrays(state: EngineState) -> State:
+        s = state
+        return State(s.v, s.i, s.last, s.due, s.min_due, s.prev_sp, s.prev_cnt, s.hval, s.hidx, s.hflag, s.hcnt)
+
+    def _check_state(self, state: EngineState, values: bool) -> None:
+        """A carried state's arrays (types, shapes), then one compiled pass over what the loop indexes memory
+        with and, with ``values``, the hand-edit checks; a failed pass reruns the vectorised checks for the
+        message (see :mod:`spikeforge.events._checks`)."""
+        check_state_arrays(state, self._shapes)
+        args = (int(state.t), values, state.v, state.i, state.last, state.prev_sp, state.prev_cnt, state.hidx,
+                state.hcnt, self._lay)  # fmt: skip
+        if not self.use_numba:
+            check_engine_state(state, self._lay, values)
+            return
+        if self._scan_state is None:
+            self._scan_state = entry_point(self._kernels.scan_state, args)
+        code = self._scan_state(*args)
+        if code:
+            check_engine_state(state, self._lay, values)
+            raise ValueError(f"state failed check {code}; pass state=None or a state from this engine's init_state()")
 
     def run_csr(
         self,
@@ -220,43 +287,42 @@ class StreamingEngine:
         record: bool,
         values: bool = True,
     ) -> EngineResult:
-        """:meth:`run_csr` on arrays already checked (int64 / float64, contiguous, indices in range). A given
-        state is always checked for what the loop indexes with; ``values``: also for hand-edited values
+        """:meth:`run_csr` on arrays already checked (int64 / float64, contiguous, aligned, indices in range). A
+        given state is always checked for what the loop indexes with; ``values``: also for hand-edited values
         (skipped by :meth:`step`, the per-step path)."""
         if state is None:
             state = self.init_state()
         elif not isinstance(state, EngineState):
             raise TypeError(f"state must be an EngineState from init_state(), got {type(state).__name__}")
         else:
-            check_engine_state(state, self._lay.n_out, self._lay.off)
-            if values:
-                check_state_values(state)
+            self._check_state(state, values)
         n_steps = len(in_ptr) - 1
         ops0 = state.ops.copy()
-        dense = np.zeros((n_steps, self._width[record]), dtype=np.float32)
-        st = State(state.v, state.i, state.last, state.due, state.min_due, state.prev_sp, state.prev_cnt)
-        self._kernels.advance(
+        width = self._width[record]
+        # the spikes as the returned tensor's own memory: [T, 1, *output_shape] (record: [T, sum of N_l])
+        out = np.zeros((n_steps, width) if record else (n_steps, 1, *self.output_shape), dtype=np.float32)
+        args = (
             n_steps,
             state.t,
             Inputs(in_ptr, in_idx, in_val),
             self._lay,
             self._wts,
             self._mem,
-            st,
+            self._state_arrays(state),
             self._scratch,
-            Outputs(dense, self._dcol[record], state.ops),
+            Outputs(out.reshape(n_steps, width), self._dcol[record], state.ops),
         )
+        if self._advance is None:
+            self._advance = entry_point(self._kernels.advance, args)
+        self._advance(*args)
         state.t += n_steps
-        out = torch.from_numpy(dense)
+        spikes = torch.from_numpy(out)
         layer_spikes: tuple[Tensor, ...] = ()
         if record:
             cols = self._cols.tolist()
-            layer_spikes = tuple(out[:, cols[k] : cols[k + 1]].unsqueeze(1) for k in range(len(self._names)))
-            last = layer_spikes[-1]
-        else:
-            last = out.unsqueeze(1)
-        last = last.reshape(n_steps, 1, *self.output_shape)
-        return EngineResult(last, state, self._ops(state.ops - ops0), layer_spikes)
+            layer_spikes = tuple(spikes[:, cols[k] : cols[k + 1]].unsqueeze(1) for k in range(len(self._names)))
+            spikes = layer_spikes[-1].reshape(n_steps, 1, *self.output_shape)
+        return EngineResult(spikes, state, _LazyOps(self._names, state.ops - ops0), layer_spikes)
 
     def run(self, x_seq: Tensor, state: EngineState | None = None, *, record: bool = False) -> EngineResult:
         """Run ``x_seq [T, 1, *input_shape]`` one step after another; returns spikes ``[T, 1, *output_shape]``.
@@ -284,7 +350,13 @@ class StreamingEngine:
         xn = flat.contiguous().numpy()
         ptr = np.empty(xn.shape[0] + 1, dtype=np.int64)
         idx, vals = np.empty(xn.size, dtype=np.int64), np.empty(xn.size, dtype=np.float64)
-        nnz = self._kernels.dense_csr(xn, xn.view(np.uint64), ptr, idx, vals)  # nonzeros per step, NaN/inf check
+        args = (xn, xn.view(np.uint64), ptr, idx, vals)
+        scan = self._scan.get(xn.dtype)
+        if not (args[1].flags.aligned and xn.flags.writeable):
+            scan = self._kernels.dense_csr  # an unusual view: Numba's own dispatch
+        elif scan is None:
+            scan = self._scan[xn.dtype] = entry_point(self._kernels.dense_csr, args)
+        nnz = scan(*args)  # nonzeros per step, NaN/inf check
         if nnz < 0:
             raise ValueError("x_seq contains NaN or inf")
         return ptr, idx[:nnz], vals[:nnz]
