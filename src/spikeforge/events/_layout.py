@@ -102,6 +102,7 @@ class Scratch(NamedTuple):
     spk_cnt: np.ndarray  # int64 [L] their number
     dj: np.ndarray  # int64 inputs a delay line delivers at the step (max n_in)
     da: np.ndarray  # float64 their values
+    acc: np.ndarray  # the weights' dtype: a Linear layer's sum of the step's weight rows (max N_l; zero between uses)
 
 
 class Outputs(NamedTuple):

@@ -43,36 +43,72 @@ def _settle(o: int, n_l: int, synced: int, never: bool, last: np.ndarray, due: n
 
 @jitable
 def _accumulate(
-    cv: np.ndarray, wt: np.ndarray, base: int, n_l: int, js: np.ndarray, vals: np.ndarray, unit: bool, e: int, stop: int
+    cv: np.ndarray,
+    acc: np.ndarray,
+    wt: np.ndarray,
+    base: int,
+    n_l: int,
+    js: np.ndarray,
+    vals: np.ndarray,
+    unit: bool,
+    e: int,
+    stop: int,
 ) -> None:
-    """``cv += vals[q] * W^T[js[q]]`` for ``q`` in ``[e, stop)`` (``vals`` all 1 when ``unit``), rows of the flat
-    transposed weight at ``base``: four rows per pass over ``cv``, ``cv + ((a0 w0 + a1 w1) + (a2 w2 + a3 w3))``,
-    then the last 0-3 rows added one after another in one more pass (more rows per pass ran slower here)."""
-    while e + 4 <= stop:
+    """``cv += sum_q vals[q] * W^T[js[q]]`` for ``q`` in ``[e, stop)`` (``vals`` all 1 when ``unit``), rows of the flat
+    transposed weight at ``base``. The step's rows are summed in the weights' precision (float32 for a float32
+    model, as the dense layer's matrix product sums; half the bytes of a float64 sum) one after another in input
+    order, four rows per pass into ``acc``, ``(((acc + w0) + w1) + w2) + w3``; the last pass (1-4 rows) adds the
+    sum to the float64 current ``cv`` (exact) and clears ``acc``, which is zero before and after."""
+    if stop <= e:
+        return
+    ones = unit
+    if not unit:  # analog inputs: spike-valued steps (every value 1) take the unit path
+        ones = True
+        for q in range(e, stop):
+            ones = ones and vals[q] == 1.0
+    while stop - e > 4:
         j0, j1, j2, j3 = js[e], js[e + 1], js[e + 2], js[e + 3]
-        a0, a1, a2, a3 = (1.0, 1.0, 1.0, 1.0) if unit else (vals[e], vals[e + 1], vals[e + 2], vals[e + 3])
         w0, w1 = wt[base + j0 * n_l : base + (j0 + 1) * n_l], wt[base + j1 * n_l : base + (j1 + 1) * n_l]
         w2, w3 = wt[base + j2 * n_l : base + (j2 + 1) * n_l], wt[base + j3 * n_l : base + (j3 + 1) * n_l]
-        for n in range(n_l):
-            cv[n] += (a0 * w0[n] + a1 * w1[n]) + (a2 * w2[n] + a3 * w3[n])
+        if ones:
+            for n in range(n_l):
+                acc[n] = (((acc[n] + w0[n]) + w1[n]) + w2[n]) + w3[n]
+        else:
+            a0, a1, a2, a3 = vals[e], vals[e + 1], vals[e + 2], vals[e + 3]
+            for n in range(n_l):
+                acc[n] = (((acc[n] + a0 * w0[n]) + a1 * w1[n]) + a2 * w2[n]) + a3 * w3[n]
         e += 4
     r = stop - e
-    if r > 0:
-        j0, j1, j2 = js[e], js[e + (r > 1)], js[e + 2 * (r > 2)]
-        a0 = 1.0 if unit else vals[e]
-        a1 = 1.0 if unit else vals[e + (r > 1)]
-        a2 = 1.0 if unit else vals[e + 2 * (r > 2)]
-        w0, w1 = wt[base + j0 * n_l : base + (j0 + 1) * n_l], wt[base + j1 * n_l : base + (j1 + 1) * n_l]
-        w2 = wt[base + j2 * n_l : base + (j2 + 1) * n_l]
-        if r == 1:
+    if not ones:
+        for q in range(e, stop):
+            a0, j0 = vals[q], js[q]
+            w0 = wt[base + j0 * n_l : base + (j0 + 1) * n_l]
             for n in range(n_l):
-                cv[n] += a0 * w0[n]
-        elif r == 2:
-            for n in range(n_l):
-                cv[n] = (cv[n] + a0 * w0[n]) + a1 * w1[n]
-        else:
-            for n in range(n_l):
-                cv[n] = ((cv[n] + a0 * w0[n]) + a1 * w1[n]) + a2 * w2[n]
+                acc[n] = acc[n] + a0 * w0[n]
+        r = 0
+    j0, j1, j2, j3 = js[e], js[e + (r > 1)], js[e + 2 * (r > 2)], js[e + 3 * (r > 3)]
+    w0, w1 = wt[base + j0 * n_l : base + (j0 + 1) * n_l], wt[base + j1 * n_l : base + (j1 + 1) * n_l]
+    w2, w3 = wt[base + j2 * n_l : base + (j2 + 1) * n_l], wt[base + j3 * n_l : base + (j3 + 1) * n_l]
+    if r == 4:
+        for n in range(n_l):
+            cv[n] += (((acc[n] + w0[n]) + w1[n]) + w2[n]) + w3[n]
+            acc[n] = 0.0
+    elif r == 3:
+        for n in range(n_l):
+            cv[n] += ((acc[n] + w0[n]) + w1[n]) + w2[n]
+            acc[n] = 0.0
+    elif r == 2:
+        for n in range(n_l):
+            cv[n] += (acc[n] + w0[n]) + w1[n]
+            acc[n] = 0.0
+    elif r == 1:
+        for n in range(n_l):
+            cv[n] += acc[n] + w0[n]
+            acc[n] = 0.0
+    else:
+        for n in range(n_l):
+            cv[n] += acc[n]
+            acc[n] = 0.0
 
 
 def advance(
@@ -87,7 +123,7 @@ def advance(
     wt, cptr, ctgt, cwgt, wrec, dly = wts
     beta, gain, alpha, v_th, bias = mem
     v, i, last, due, min_due, prev_sp, prev_cnt, hval, hidx, hflag, hcnt = st
-    cur, rcur, flag, tlist, spk, spk_cnt, dj, da = scr
+    cur, rcur, flag, tlist, spk, spk_cnt, dj, da, acc = scr
     dense, dcol, ops = out
     n_layers = n_out.shape[0]
     # Deferred writes of whole-layer updates, settled before any per-neuron access and at the end: synced[l] >= 0:
@@ -122,15 +158,15 @@ def advance(
             if kind == 0 and a1 > a0:
                 everyone = True
                 if l == 0:
-                    _accumulate(cv, wt, w_off[l], n_l, in_idx, in_val, False, a0, a1)
+                    _accumulate(cv, acc, wt, w_off[l], n_l, in_idx, in_val, False, a0, a1)
                 else:  # the previous layer's spikes (value 1)
-                    _accumulate(cv, wt, w_off[l], n_l, src, in_val, True, 0, a1)
+                    _accumulate(cv, acc, wt, w_off[l], n_l, src, in_val, True, 0, a1)
                 ops[l, 0] += (a1 - a0) * n_l
             elif kind == 2:  # per-axon delays: whole W^T rows of the inputs that arrive now
                 nd = ring_gather(hval, hidx, hcnt, r_off[l], s_off[l], n_in[l], dl, t, dly, dl_off[l], dj, da)
                 if nd:
                     everyone = True
-                    _accumulate(cv, wt, w_off[l], n_l, dj, da, False, 0, nd)
+                    _accumulate(cv, acc, wt, w_off[l], n_l, dj, da, False, 0, nd)
                     ops[l, 0] += nd * n_l
             elif kind == 3:  # per-synapse delays: each delay group's fan-out of the inputs sent that long ago
                 nq = ring_scatter(hval, hidx, hcnt, r_off[l], s_off[l], n_in[l], dl, t, cptr, ctgt, cwgt, c_off[l], cv)

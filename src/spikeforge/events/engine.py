@@ -174,6 +174,7 @@ class StreamingEngine:
             spk_cnt=np.zeros(len(n_out), dtype=np.int64),
             dj=np.zeros(int(self._lay.n_in.max()), dtype=np.int64),
             da=np.zeros(int(self._lay.n_in.max())),
+            acc=np.zeros(int(n_out.max()), dtype=self._wts.wt.dtype),
         )
         self._state0: EngineState | None = None
         self._advance: Callable[..., None] | None = None  # the loop resolved for this engine's argument types
