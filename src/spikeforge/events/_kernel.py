@@ -8,10 +8,12 @@ The loops are plain Python over numpy arrays. Layer ``l`` has ``N_l`` neurons st
 Per time step ``t`` and layer, in network order:
 
 1. **Synaptic accumulation, one weight column per input spike.** Linear: input ``j`` adds row ``j`` of
-   ``W^T`` (``N_l`` additions) to the current accumulator, four rows per pass, the last 0-3 in one more pass;
-   Conv2d: input ``j`` adds its precomputed
-   fan-out list (CSR: targets, weights). Recurrent layers add row ``j`` of ``W_rec^T`` for every own
-   spike of step ``t - 1``. Each addition is one synaptic operation.
+   ``W^T`` (``N_l`` additions), the step's rows summed in input order in the weights' precision, four per
+   pass, the last pass (1-4 rows) adding the sum to the float64 current; Conv2d: input ``j`` adds its
+   precomputed fan-out list (CSR: targets, weights). DelayedLinear: the step's inputs enter the layer's
+   delay line and the inputs sent ``d`` steps ago leave it (:mod:`spikeforge.events._delay_line`); per axon
+   they add W^T rows as a Linear layer, per synapse each delay group's fan-out list. Recurrent layers add
+   row ``j`` of ``W_rec^T`` for every own spike of step ``t - 1``. Each addition is one synaptic operation.
 2. **Due neurons.** A neuron that received nothing is evaluated only at the step ``due[n]`` from
    which it could cross threshold on its own (bias drive, a post-reset membrane above threshold,
    a resting potential above threshold, a CubaLIF synaptic current still charging the membrane).

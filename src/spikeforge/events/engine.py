@@ -5,16 +5,21 @@ currents, neurons are updated only when they receive input or could cross thresh
 and the leak between two updates of a neuron is applied lazily in closed form (see
 :mod:`spikeforge.events._kernel` for the equations). Its spikes equal those of the dense model
 (:class:`~spikeforge.layers.SNNSequential`, the oracle) except where a membrane lies within rounding
-error of threshold; the engine keeps membranes and sums in float64 (weights in the model's float32/64).
+error of threshold. The engine keeps membranes and currents in float64 and the weights in the model's
+float32/64; a Linear layer sums a step's weight rows in the weights' precision, in input order (a float32
+model: float32, as the dense layer's matrix product does), then adds the sum to the float64 current.
 
 Supported networks (anything else raises ``ValueError`` / ``TypeError`` at construction)::
 
-    SNNSequential( [Flatten] (Linear | Conv2d) [Flatten] neuron  ... )
+    SNNSequential( [Flatten] (Linear | Conv2d | DelayedLinear) [Flatten] neuron  ... )
 
 * ``neuron``: a spiking LIF-family layer (``Neuron.capabilities.spiking`` and ``.lif_family``: IF, LIF,
   CubaLIF, RecurrentLIF) without threshold adaptation; its constants come from ``membrane_spec()``, the
   recurrent weight of a ``capabilities.recurrent`` layer from its ``w_rec``;
 * one synaptic layer before every neuron layer; the network ends with a spiking neuron layer;
+* :class:`~spikeforge.synapses.DelayedLinear` with integer delays (``layer.rounded()``), per axon or per
+  synapse: a delay line per layer (:mod:`spikeforge.events._delay_line`) in the state, so a spike sent at
+  step ``t`` reaches its targets at ``t + d`` also across calls; the steps before the stream are silent;
 * ``nn.Conv2d`` with ``groups=1``, ``padding_mode="zeros"`` and integer padding; ``nn.Flatten`` with
   the default dims; layers may be wrapped in :class:`~spikeforge.layers.SeqToBatch`;
 * biases are supported except before a layer with a synaptic current (CubaLIF: raises); a bias is a
@@ -30,9 +35,6 @@ adds ``a`` times column ``j``), a single step ``[1, *input_shape]``, or an event
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from dataclasses import field
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -42,6 +44,11 @@ from spikeforge.events._checks import check_csr
 from spikeforge.events._checks import check_engine_state
 from spikeforge.events._checks import check_state_arrays
 from spikeforge.events._checks import state_shapes
+from spikeforge.events._engine_types import EngineOps
+from spikeforge.events._engine_types import EngineResult
+from spikeforge.events._engine_types import EngineState
+from spikeforge.events._engine_types import LayerOps
+from spikeforge.events._engine_types import LazyOps
 from spikeforge.events._kernel import entry_point
 from spikeforge.events._kernel import get_advance
 from spikeforge.events._kernel import numba_available
@@ -58,82 +65,6 @@ from spikeforge.events.stream import check_origin
 from spikeforge.layers import SNNSequential
 
 __all__ = ["StreamingEngine", "EngineState", "EngineOps", "LayerOps", "EngineResult"]
-
-
-@dataclass(frozen=True)
-class LayerOps:
-    """Operations one (synapse, neuron) layer executed. Names are qualified module names in the model."""
-
-    synapse: str
-    neuron: str
-    synops: int  # feed-forward synaptic accumulations (one per input spike per fan-out target)
-    recurrent_synops: int  # accumulations of recurrent weights (RecurrentLIF)
-    neuron_updates: int  # neuron evaluations (touched or due), not N * T
-    spikes: int
-
-
-@dataclass(frozen=True)
-class EngineOps:
-    layers: tuple[LayerOps, ...]
-
-    def total(self, name: str) -> int:
-        if name not in ("synops", "recurrent_synops", "neuron_updates", "spikes"):
-            raise ValueError(f"unknown count {name!r}; valid: synops, recurrent_synops, neuron_updates, spikes")
-        return sum(int(getattr(x, name)) for x in self.layers)
-
-
-@dataclass
-class EngineState:
-    """Mutable per-neuron state of one stream (numpy float64/int64 arrays); ``t`` is the next step index.
-
-    The engine updates it in place and returns it; :meth:`StreamingEngine.init_state` gives a fresh one.
-    """
-
-    t: int
-    v: np.ndarray
-    i: np.ndarray
-    last: np.ndarray
-    due: np.ndarray
-    min_due: np.ndarray
-    prev_sp: np.ndarray
-    prev_cnt: np.ndarray
-    ops: np.ndarray = field(repr=False)
-    hval: np.ndarray = field(repr=False)  # the delay lines of DelayedLinear layers (empty without)
-    hidx: np.ndarray = field(repr=False)
-    hflag: np.ndarray = field(repr=False)
-    hcnt: np.ndarray = field(repr=False)
-
-
-class _LazyOps(NamedTuple):
-    """The operation counts of a call, turned into an :class:`EngineOps` only when asked for (building the
-    dataclasses costs more than a short call's loop)."""
-
-    names: tuple[tuple[str, str], ...]
-    counts: np.ndarray  # int64 [L, 4]
-
-    def build(self) -> EngineOps:
-        return EngineOps(tuple(LayerOps(syn, nrn, *r) for (syn, nrn), r in zip(self.names, self.counts.tolist())))
-
-
-class EngineResult:
-    """``spikes [T, 1, *out_shape]`` of the last layer; ``layer_spikes``: every neuron layer's (if recorded);
-    ``ops``: what the call executed (:class:`EngineOps`); ``state``: the stream's state after the call."""
-
-    __slots__ = ("_ops", "layer_spikes", "spikes", "state")
-
-    def __init__(
-        self, spikes: Tensor, state: EngineState, ops: EngineOps | _LazyOps, layer_spikes: tuple[Tensor, ...] = ()
-    ) -> None:
-        self.spikes, self.state, self.layer_spikes, self._ops = spikes, state, layer_spikes, ops
-
-    @property
-    def ops(self) -> EngineOps:
-        if isinstance(self._ops, _LazyOps):
-            self._ops = self._ops.build()
-        return self._ops
-
-    def __repr__(self) -> str:
-        return f"EngineResult(spikes={tuple(self.spikes.shape)}, t={self.state.t}, ops={self.ops})"
 
 
 class StreamingEngine:
@@ -181,6 +112,7 @@ class StreamingEngine:
         self._scan: dict[np.dtype, Callable[..., int]] = {}  # the input scan, per input dtype
         self._scan_state: Callable[..., int] | None = None
         self._shapes = state_shapes(self._lay)
+        self._n_in = int(np.prod(input_shape))
         # output columns: record=False writes the last layer at column 0, record=True every layer side by side
         self._cols = np.concatenate([[0], np.cumsum(n_out)]).astype(np.int64)
         dcol = np.full(len(n_out), -1, dtype=np.int64)
@@ -323,7 +255,7 @@ class StreamingEngine:
             cols = self._cols.tolist()
             layer_spikes = tuple(spikes[:, cols[k] : cols[k + 1]].unsqueeze(1) for k in range(len(self._names)))
             spikes = layer_spikes[-1].reshape(n_steps, 1, *self.output_shape)
-        return EngineResult(spikes, state, _LazyOps(self._names, state.ops - ops0), layer_spikes)
+        return EngineResult(spikes, state, LazyOps(self._names, state.ops - ops0), layer_spikes)
 
     def run(self, x_seq: Tensor, state: EngineState | None = None, *, record: bool = False) -> EngineResult:
         """Run ``x_seq [T, 1, *input_shape]`` one step after another; returns spikes ``[T, 1, *output_shape]``.
@@ -345,10 +277,12 @@ class StreamingEngine:
                 f"x_seq must be [T, 1, *{self.input_shape}] (batch 1), got {tuple(x_seq.shape)}; "
                 "the engine streams one sample: run samples one by one"
             )
-        flat = x_seq.detach().reshape(x_seq.shape[0], -1).cpu()
-        if flat.dtype != torch.float64 and (flat.dtype != torch.float32 or flat.shape[1] % 2):
+        flat = x_seq.detach()
+        if flat.device.type != "cpu":
+            flat = flat.cpu()
+        if flat.dtype != torch.float64 and (flat.dtype != torch.float32 or self._n_in % 2):
             flat = flat.to(torch.float64)  # half / bfloat16 (exact), or float32 rows that do not span whole words
-        xn = flat.contiguous().numpy()
+        xn = np.ascontiguousarray(flat.numpy().reshape(x_seq.shape[0], self._n_in))
         ptr = np.empty(xn.shape[0] + 1, dtype=np.int64)
         idx, vals = np.empty(xn.size, dtype=np.int64), np.empty(xn.size, dtype=np.float64)
         args = (xn, xn.view(np.uint64), ptr, idx, vals)
