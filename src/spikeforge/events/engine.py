@@ -113,6 +113,7 @@ class StreamingEngine:
         self._scan_state: Callable[..., int] | None = None
         self._shapes = state_shapes(self._lay)
         self._n_in = int(np.prod(input_shape))
+        self._sample_shape = (1, *input_shape)  # x_seq.shape[1:]
         # output columns: record=False writes the last layer at column 0, record=True every layer side by side
         self._cols = np.concatenate([[0], np.cumsum(n_out)]).astype(np.int64)
         dcol = np.full(len(n_out), -1, dtype=np.int64)
@@ -268,21 +269,18 @@ class StreamingEngine:
         """The nonzeros of ``x_seq [T, 1, *input_shape]`` as ``(in_ptr, in_idx, in_val)`` (checked: finite)."""
         if not isinstance(x_seq, Tensor) or not x_seq.is_floating_point():
             raise TypeError("x_seq must be a floating-point torch.Tensor [T, 1, *input_shape]")
-        if (
-            x_seq.dim() != len(self.input_shape) + 2
-            or tuple(x_seq.shape[2:]) != self.input_shape
-            or x_seq.shape[1] != 1
-        ):
+        shape = x_seq.shape
+        if shape[1:] != self._sample_shape:
             raise ValueError(
-                f"x_seq must be [T, 1, *{self.input_shape}] (batch 1), got {tuple(x_seq.shape)}; "
+                f"x_seq must be [T, 1, *{self.input_shape}] (batch 1), got {tuple(shape)}; "
                 "the engine streams one sample: run samples one by one"
             )
-        flat = x_seq.detach()
-        if flat.device.type != "cpu":
+        flat = x_seq.detach() if x_seq.requires_grad else x_seq
+        if not flat.is_cpu:
             flat = flat.cpu()
         if flat.dtype != torch.float64 and (flat.dtype != torch.float32 or self._n_in % 2):
             flat = flat.to(torch.float64)  # half / bfloat16 (exact), or float32 rows that do not span whole words
-        xn = np.ascontiguousarray(flat.numpy().reshape(x_seq.shape[0], self._n_in))
+        xn = np.ascontiguousarray(flat.numpy().reshape(shape[0], self._n_in))
         ptr = np.empty(xn.shape[0] + 1, dtype=np.int64)
         idx, vals = np.empty(xn.size, dtype=np.int64), np.empty(xn.size, dtype=np.float64)
         args = (xn, xn.view(np.uint64), ptr, idx, vals)
