@@ -21,19 +21,21 @@ def _compiled_accumulate():  # type: ignore[no-untyped-def]
     import numba
 
     @numba.njit
-    def run(cv, acc, wt, base, n_l, js, vals, unit, e, stop):  # type: ignore[no-untyped-def]
+    def run(cv, acc, wt, base, n_l, js, vals, unit, e, stop, keep):  # type: ignore[no-untyped-def]
         if unit:
-            _accumulate(cv, acc, wt, base, n_l, js, vals, True, e, stop)
+            _accumulate(cv, acc, wt, base, n_l, js, vals, True, e, stop, keep)
         else:
-            _accumulate(cv, acc, wt, base, n_l, js, vals, False, e, stop)
+            _accumulate(cv, acc, wt, base, n_l, js, vals, False, e, stop, keep)
 
     return run
 
 
+@pytest.mark.parametrize("keep", [False, True])
 @pytest.mark.parametrize("compiled", MODES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_row_sums_equal_sequential_reference(compiled: bool, dtype: type) -> None:
-    # every count of rows 1..11 (full passes of four and a last pass of 1-4), spike values and analog values
+def test_row_sums_equal_sequential_reference(compiled: bool, dtype: type, keep: bool) -> None:
+    # every count of rows 1..11 (full passes of four and a last pass of 1-4), spike values and analog values;
+    # keep: the sum is left in the accumulator (for the whole-layer update) and the current is not touched
     fn = _compiled_accumulate() if compiled else _accumulate
     rng = np.random.default_rng(0)
     n_l, n_in, base = 37, 20, 5
@@ -43,7 +45,10 @@ def test_row_sums_equal_sequential_reference(compiled: bool, dtype: type) -> Non
         for unit, vals in ((True, np.ones(count + 3)), (False, np.ones(count + 3)), (False, rng.random(count + 3))):
             cv0 = rng.standard_normal(n_l)
             cv, acc = cv0.copy(), np.zeros(n_l, dtype=dtype)
-            fn(cv, acc, wt, base, n_l, js, vals, unit, 2, 2 + count)
+            fn(cv, acc, wt, base, n_l, js, vals, unit, 2, 2 + count, keep)
+            if keep:
+                np.testing.assert_array_equal(cv, cv0)
+                cv, acc = cv + acc.astype(np.float64), np.zeros_like(acc)
             rows = wt[base:].reshape(n_in, n_l)
             if np.all(vals[2 : 2 + count] == 1.0):  # spike values: a sum in the weights' dtype, in input order
                 ref = np.zeros(n_l, dtype=dtype)

@@ -53,12 +53,14 @@ def _accumulate(
     unit: bool,
     e: int,
     stop: int,
+    keep: bool,
 ) -> None:
     """``cv += sum_q vals[q] * W^T[js[q]]`` for ``q`` in ``[e, stop)`` (``vals`` all 1 when ``unit``), rows of the flat
     transposed weight at ``base``. The step's rows are summed in the weights' precision (float32 for a float32
     model, as the dense layer's matrix product sums; half the bytes of a float64 sum) one after another in input
     order, four rows per pass into ``acc``, ``(((acc + w0) + w1) + w2) + w3``; the last pass (1-4 rows) adds the
-    sum to the float64 current ``cv`` (exact) and clears ``acc``, which is zero before and after."""
+    sum to the float64 current ``cv`` (exact) and clears ``acc``, which is zero before and after. ``keep``: the
+    sum stays in ``acc`` instead (``cv`` untouched), for a whole-layer update that reads and clears it."""
     if stop <= e:
         return
     ones = unit
@@ -89,7 +91,20 @@ def _accumulate(
     j0, j1, j2, j3 = js[e], js[e + (r > 1)], js[e + 2 * (r > 2)], js[e + 3 * (r > 3)]
     w0, w1 = wt[base + j0 * n_l : base + (j0 + 1) * n_l], wt[base + j1 * n_l : base + (j1 + 1) * n_l]
     w2, w3 = wt[base + j2 * n_l : base + (j2 + 1) * n_l], wt[base + j3 * n_l : base + (j3 + 1) * n_l]
-    if r == 4:
+    if keep:
+        if r == 4:
+            for n in range(n_l):
+                acc[n] = (((acc[n] + w0[n]) + w1[n]) + w2[n]) + w3[n]
+        elif r == 3:
+            for n in range(n_l):
+                acc[n] = ((acc[n] + w0[n]) + w1[n]) + w2[n]
+        elif r == 2:
+            for n in range(n_l):
+                acc[n] = (acc[n] + w0[n]) + w1[n]
+        elif r == 1:
+            for n in range(n_l):
+                acc[n] = acc[n] + w0[n]
+    elif r == 4:
         for n in range(n_l):
             cv[n] += (((acc[n] + w0[n]) + w1[n]) + w2[n]) + w3[n]
             acc[n] = 0.0
@@ -154,19 +169,22 @@ def advance(
             n_t = 0
             everyone = False
             cv = cur[o : o + n_l]
+            simple = simple_layer[l] != 0
+            # a Linear layer's row sum goes straight from ``acc`` into the whole-layer update (no float64 pass)
+            fused = simple and not is_rec and (kind == 0 or kind == 2)
             # 1. synaptic accumulation
             if kind == 0 and a1 > a0:
                 everyone = True
                 if l == 0:
-                    _accumulate(cv, acc, wt, w_off[l], n_l, in_idx, in_val, False, a0, a1)
+                    _accumulate(cv, acc, wt, w_off[l], n_l, in_idx, in_val, False, a0, a1, fused)
                 else:  # the previous layer's spikes (value 1)
-                    _accumulate(cv, acc, wt, w_off[l], n_l, src, in_val, True, 0, a1)
+                    _accumulate(cv, acc, wt, w_off[l], n_l, src, in_val, True, 0, a1, fused)
                 ops[l, 0] += (a1 - a0) * n_l
             elif kind == 2:  # per-axon delays: whole W^T rows of the inputs that arrive now
                 nd = ring_gather(hval, hidx, hcnt, r_off[l], s_off[l], n_in[l], dl, t, dly, dl_off[l], dj, da)
                 if nd:
                     everyone = True
-                    _accumulate(cv, acc, wt, w_off[l], n_l, dj, da, False, 0, nd)
+                    _accumulate(cv, acc, wt, w_off[l], n_l, dj, da, False, 0, nd, fused)
                     ops[l, 0] += nd * n_l
             elif kind == 3:  # per-synapse delays: each delay group's fan-out of the inputs sent that long ago
                 nq = ring_scatter(hval, hidx, hcnt, r_off[l], s_off[l], n_in[l], dl, t, cptr, ctgt, cwgt, c_off[l], cv)
@@ -195,30 +213,51 @@ def advance(
                     everyone = True
             mdl = model[l]
             vr, vz = v_rest[l], v_reset[l]
-            simple = simple_layer[l] != 0
             rst = reset[l]
             spl = spk[o : o + n_l]
             if everyone and simple:  # 3'. the whole layer in one vectorised pass
-                soon, pos = update_all_simple(
-                    v[o : o + n_l],
-                    last[o : o + n_l],
-                    due[o : o + n_l],
-                    cv,
-                    rcur[o : o + n_l],
-                    beta[o : o + n_l],
-                    gain[o : o + n_l],
-                    v_th[o : o + n_l],
-                    flag[o : o + n_l],
-                    spl,
-                    t,
-                    synced[l],
-                    vr,
-                    vz,
-                    rst,
-                    mdl,
-                    is_rec,
-                    uniform[l] != 0,
-                )
+                if fused:
+                    soon, pos = update_all_simple(
+                        v[o : o + n_l],
+                        last[o : o + n_l],
+                        due[o : o + n_l],
+                        acc[:n_l],
+                        rcur[o : o + n_l],
+                        beta[o : o + n_l],
+                        gain[o : o + n_l],
+                        v_th[o : o + n_l],
+                        flag[o : o + n_l],
+                        spl,
+                        t,
+                        synced[l],
+                        vr,
+                        vz,
+                        rst,
+                        mdl,
+                        is_rec,
+                        uniform[l] != 0,
+                    )
+                else:
+                    soon, pos = update_all_simple(
+                        v[o : o + n_l],
+                        last[o : o + n_l],
+                        due[o : o + n_l],
+                        cv,
+                        rcur[o : o + n_l],
+                        beta[o : o + n_l],
+                        gain[o : o + n_l],
+                        v_th[o : o + n_l],
+                        flag[o : o + n_l],
+                        spl,
+                        t,
+                        synced[l],
+                        vr,
+                        vz,
+                        rst,
+                        mdl,
+                        is_rec,
+                        uniform[l] != 0,
+                    )
                 synced[l] = t
                 never[l] = not soon
                 min_due[l] = t + 1 if soon else NEVER
