@@ -220,10 +220,11 @@ class StreamingEngine:
         state: EngineState | None,
         record: bool,
         values: bool = True,
+        single: bool = False,
     ) -> EngineResult:
         """:meth:`run_csr` on arrays already checked (int64 / float64, contiguous, aligned, indices in range). A
         given state is always checked for what the loop indexes with; ``values``: also for hand-edited values
-        (skipped by :meth:`step`, the per-step path)."""
+        (skipped by :meth:`step`, the per-step path); ``single``: one step, spikes ``[1, *output_shape]``."""
         if state is None:
             state = self.init_state()
         elif not isinstance(state, EngineState):
@@ -234,7 +235,8 @@ class StreamingEngine:
         ops0 = state.ops.copy()
         width = self._width[record]
         # the spikes as the returned tensor's own memory: [T, 1, *output_shape] (record: [T, sum of N_l])
-        out = np.zeros((n_steps, width) if record else (n_steps, 1, *self.output_shape), dtype=np.float32)
+        shape = (n_steps, width) if record else (1, *self.output_shape) if single else (n_steps, 1, *self.output_shape)
+        out = np.zeros(shape, dtype=np.float32)
         args = (
             n_steps,
             state.t,
@@ -265,22 +267,24 @@ class StreamingEngine:
         """
         return self._run(*self._csr(x_seq), state, bool(record))
 
-    def _csr(self, x_seq: Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The nonzeros of ``x_seq [T, 1, *input_shape]`` as ``(in_ptr, in_idx, in_val)`` (checked: finite)."""
+    def _csr(self, x_seq: Tensor, single: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The nonzeros of ``x_seq [T, 1, *input_shape]`` (``single``: one step ``[1, *input_shape]``) as
+        ``(in_ptr, in_idx, in_val)`` (checked: finite)."""
+        name, dims = ("x_t", "[1, *input_shape]") if single else ("x_seq", "[T, 1, *input_shape]")
         if not isinstance(x_seq, Tensor) or not x_seq.is_floating_point():
-            raise TypeError("x_seq must be a floating-point torch.Tensor [T, 1, *input_shape]")
+            raise TypeError(f"{name} must be a floating-point torch.Tensor {dims}")
         shape = x_seq.shape
-        if shape[1:] != self._sample_shape:
+        if (shape if single else shape[1:]) != self._sample_shape:
             raise ValueError(
-                f"x_seq must be [T, 1, *{self.input_shape}] (batch 1), got {tuple(shape)}; "
-                "the engine streams one sample: run samples one by one"
+                f"{name} must be {dims.replace('input_shape', str(self.input_shape))} (batch 1), got "
+                f"{tuple(shape)}; the engine streams one sample: run samples one by one"
             )
         flat = x_seq.detach() if x_seq.requires_grad else x_seq
         if not flat.is_cpu:
             flat = flat.cpu()
         if flat.dtype != torch.float64 and (flat.dtype != torch.float32 or self._n_in % 2):
             flat = flat.to(torch.float64)  # half / bfloat16 (exact), or float32 rows that do not span whole words
-        xn = np.ascontiguousarray(flat.numpy().reshape(shape[0], self._n_in))
+        xn = np.ascontiguousarray(flat.numpy().reshape(1 if single else shape[0], self._n_in))
         ptr = np.empty(xn.shape[0] + 1, dtype=np.int64)
         idx, vals = np.empty(xn.size, dtype=np.int64), np.empty(xn.size, dtype=np.float64)
         args = (xn, xn.view(np.uint64), ptr, idx, vals)
@@ -296,8 +300,8 @@ class StreamingEngine:
 
     def step(self, x_t: Tensor, state: EngineState | None = None) -> tuple[Tensor, EngineState]:
         """One time step: ``x_t [1, *input_shape]`` -> ``(spikes [1, *output_shape], state)``."""
-        res = self._run(*self._csr(x_t.unsqueeze(0)), state, False, values=False)
-        return res.spikes[0], res.state
+        res = self._run(*self._csr(x_t, single=True), state, False, values=False, single=True)
+        return res.spikes, res.state
 
     def run_events(
         self,
