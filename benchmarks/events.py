@@ -304,7 +304,7 @@ def realistic_once(args: argparse.Namespace, seed: int) -> dict[str, Any]:
         for t in range(args.steps):
             xk[t, 0, torch.randperm(1024, generator=gen)[:k]] = 1.0
         counts.append(k * args.steps)
-        times.append(median_time(lambda: one.run(xk), args.repeats))
+        times.append(median_time(lambda xk=xk: one.run(xk), args.repeats))
     res["slope_ns"] = float(np.polyfit(counts, times, 1)[0] * 1e9)
     res["spike_r2"] = r_squared(np.array(counts, float), np.array(times))
     return res
