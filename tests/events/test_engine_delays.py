@@ -161,3 +161,7 @@ def test_interpolated_delays_refused_and_tampered_rings_raise() -> None:
         edit(state)
         with pytest.raises(ValueError, match=match):
             eng.step(x, state)
+    _, state = eng.step(x)
+    state.hval[0] = np.nan  # a value check: run() checks it, step() (the per-step path) does not
+    with pytest.raises(ValueError, match=r"state\.hval contains NaN"):
+        eng.run(x[None], state)

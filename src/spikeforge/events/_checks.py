@@ -122,10 +122,10 @@ def check_state_arrays(state: Any, shapes: tuple[tuple[str, np.dtype, tuple[int,
 
 def scan_state(
     t: int, values: bool, v: np.ndarray, i: np.ndarray, last: np.ndarray, prev_sp: np.ndarray, prev_cnt: np.ndarray,
-    hidx: np.ndarray, hcnt: np.ndarray, lay: Any,
+    hidx: np.ndarray, hcnt: np.ndarray, hval: np.ndarray, lay: Any,
 ) -> int:  # fmt: skip
     """One pass over what the loop indexes memory with (``prev_cnt``/``prev_sp``, the delay lines' ``hcnt``/
-    ``hidx``) and, with ``values``, the hand-edit checks (finite ``v``/``i``, ``-1 <= last < t``). Returns 0, or
+    ``hidx``) and, with ``values``, the hand-edit checks (finite ``v``/``i``/``hval``, ``-1 <= last < t``). Returns 0, or
     the number of the first failed check (:func:`check_engine_state` then raises with the message). Compiled."""
     for layer in range(lay.n_out.shape[0]):
         n, c, o = lay.n_out[layer], prev_cnt[layer], lay.off[layer]
@@ -149,6 +149,9 @@ def scan_state(
                 return 5
             if last[g] < -1 or last[g] >= t:
                 return 6
+        for g in range(hval.shape[0]):
+            if not math.isfinite(hval[g]):
+                return 7
     return 0
 
 
@@ -183,9 +186,9 @@ def check_engine_state(state: Any, lay: Any, values: bool = True) -> None:
 
 def check_state_values(state: Any) -> None:
     """The value checks of a carried state that are not needed for memory safety but catch a state edited
-    by hand: finite membranes and currents, ``-1 <= last < t``. Run once per :meth:`StreamingEngine.run_csr`
+    by hand: finite membranes, currents and delay-line values, ``-1 <= last < t``. Run once per :meth:`StreamingEngine.run_csr`
     / :meth:`~StreamingEngine.run` call that is given a state (not per step of a run)."""
-    for name in ("v", "i"):
+    for name in ("v", "i", "hval"):
         if not bool(np.isfinite(getattr(state, name)).all()):
             raise ValueError(f"state.{name} contains NaN or inf; pass state=None to start fresh")
     last = state.last

@@ -183,7 +183,7 @@ class StreamingEngine:
         message (see :mod:`spikeforge.events._checks`)."""
         check_state_arrays(state, self._shapes)
         args = (int(state.t), values, state.v, state.i, state.last, state.prev_sp, state.prev_cnt, state.hidx,
-                state.hcnt, self._lay)  # fmt: skip
+                state.hcnt, state.hval, self._lay)  # fmt: skip
         if not self.use_numba:
             check_engine_state(state, self._lay, values)
             return
