@@ -85,6 +85,33 @@ def test_bumping_raises_exactly_the_silent_neurons(rule: str, bumped_outputs: li
     assert torch.equal(params[1][bumped_outputs], torch.full((len(bumped_outputs), 3), 0.25, dtype=torch.float64))
 
 
+def test_bump_decay_scales_the_bump_with_the_learning_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With bump_decay the bump of every step is bump * lr_now / lr; without it, bump."""
+    import spikeforge.training.exact_eventprop as ep
+
+    original = ep._bump
+    for decay in (False, True):
+        factors: list[float] = []
+
+        def spy(*args: Any, **kwargs: Any) -> None:
+            factors.append(args[6] if len(args) > 6 else kwargs.get("factor", 1.0))
+            original(*args, **kwargs)
+
+        monkeypatch.setattr(ep, "_bump", spy)
+        cfg = EventPropTrainConfig(hidden=4, epochs=3, batch_size=200, lr=0.01, lr_gamma=0.5, bump_decay=decay)
+        fit_eventprop(cfg, data=_toy())
+        assert factors == ([1.0, 0.5, 0.25] if decay else [1.0, 1.0, 1.0])
+    with pytest.raises(TypeError, match="bump_decay must be a bool"):
+        EventPropTrainConfig(bump_decay=1)  # type: ignore[arg-type]
+    cfg = EventPropTrainConfig(bump=0.25)
+    x = eventprop_encode(torch.tensor([[0.2, 0.7]], dtype=torch.float64), cfg)
+    params = [torch.full((2, 3), -1.0, dtype=torch.float64), torch.zeros(3, 2, dtype=torch.float64)]
+    out = torch.full((1, 3, 1), math.inf, dtype=torch.float64)
+    _bump(params, x, out, torch.tensor([0]), unit_weight(cfg.tau_mem, cfg.tau_syn, cfg.v_th), cfg, 0.5)
+    assert torch.equal(params[0], torch.full((2, 3), -0.875, dtype=torch.float64))
+    assert torch.equal(params[1], torch.full((3, 2), 0.125, dtype=torch.float64))
+
+
 def _toy(n: int = 240) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(n, 2, generator=gen, dtype=torch.float64)

@@ -95,6 +95,7 @@ class EventPropTrainConfig:
     alpha: float = 3e-3  # regulariser strength (W&P: 3e-3)
     bump: float = 5e-3  # added (in w_unit) to the input weights of silent neurons after a step (0: off)
     bump_outputs: Literal["any", "label"] = "any"  # which silent outputs are bumped (module docstring)
+    bump_decay: bool = False  # True: the bump follows the learning-rate schedule (bump * lr_now / lr)
     init: tuple[tuple[float, float], ...] = field(default=((0.4, 0.4), (0.02, 0.1)))  # (mean, std) per layer
     average_last: int = 0  # > 0: the returned network averages the weights of the last epochs (SWA; module doc)
     train_size: int = YINYANG_SPLITS["train"][0]
@@ -110,6 +111,8 @@ class EventPropTrainConfig:
             raise ValueError(f"average_last must lie in [0, epochs={self.epochs}], got {self.average_last}")
         if not (math.isfinite(self.alpha) and self.alpha >= 0 and math.isfinite(self.bump) and self.bump >= 0):
             raise ValueError(f"alpha and bump must be finite and >= 0, got {self.alpha}, {self.bump}")
+        if not isinstance(self.bump_decay, bool):
+            raise TypeError(f"bump_decay must be a bool, got {type(self.bump_decay).__name__}")
         if self.bump_outputs not in ("label", "any"):
             raise ValueError(f"bump_outputs must be 'any' or 'label', got {self.bump_outputs!r}")
         if self.readout not in ("first_spike", "max_membrane"):
@@ -162,17 +165,25 @@ def _loss(out: Tensor, labels: Tensor, cfg: EventPropTrainConfig) -> Tensor:
 
 
 def _bump(
-    params: list[Tensor], x: Tensor, out: Tensor, labels: Tensor, scale: float, cfg: EventPropTrainConfig
+    params: list[Tensor],
+    x: Tensor,
+    out: Tensor,
+    labels: Tensor,
+    scale: float,
+    cfg: EventPropTrainConfig,
+    factor: float = 1.0,
 ) -> None:
-    """Weight bumping (Göltz et al. 2021): silent neurons get no gradient, so raise their input weights."""
+    """Weight bumping (Göltz et al. 2021): silent neurons get no gradient, so raise their input weights by
+    ``cfg.bump * factor`` (``factor``: the learning-rate schedule's present factor when ``cfg.bump_decay``)."""
+    bump = cfg.bump * factor
     with torch.no_grad():
         hidden = simulate(x, [params[0] * scale], replace(cfg.event_config(), readout="spikes"))[0]
-        params[0][torch.isinf(hidden[:, :, 0]).all(dim=0)] += cfg.bump
+        params[0][torch.isinf(hidden[:, :, 0]).all(dim=0)] += bump
         if cfg.readout == "first_spike":
             silent = torch.isinf(out[:, :, 0])
             if cfg.bump_outputs == "label":
                 silent = silent & (labels[:, None] == torch.arange(silent.shape[1]))
-            params[-1][silent.any(dim=0)] += cfg.bump
+            params[-1][silent.any(dim=0)] += bump
 
 
 def predict(weights: list[Tensor], features: Tensor, cfg: EventPropTrainConfig) -> Tensor:
@@ -227,7 +238,8 @@ def fit_eventprop(
             loss.backward()
             opt.step()
             if cfg.bump > 0:
-                _bump(params, inputs[idx], out, labels[idx], scale, cfg)
+                factor = opt.param_groups[0]["lr"] / cfg.lr if cfg.bump_decay else 1.0
+                _bump(params, inputs[idx], out, labels[idx], scale, cfg, factor)
             total += float(loss.detach()) * idx.numel()
             correct += int((_scores(out.detach(), cfg).argmax(1) == labels[idx]).sum())
         weights = [p.detach() * scale for p in params]
