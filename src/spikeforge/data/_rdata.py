@@ -25,7 +25,7 @@ from typing import Any
 
 from spikeforge._core.files import open_regular
 
-__all__ = ["RDataError", "read_rdx", "read_record", "unserialize", "MAX_FILE_BYTES", "MAX_RECORD_BYTES"]
+__all__ = ["RDataError", "read_capped", "read_rdx", "read_record", "unserialize", "MAX_FILE_BYTES", "MAX_RECORD_BYTES"]
 
 #: Largest ``.rdb``/``.rdx`` file read (the six Austen novels take 1.6 MB compressed).
 MAX_FILE_BYTES = 64 * 2**20
@@ -40,7 +40,7 @@ class RDataError(ValueError):
     """A file that is not, or not only, what this reader decodes (the message names the file and the fix)."""
 
 
-def _read_file(path: str | os.PathLike[str]) -> bytes:
+def read_capped(path: str | os.PathLike[str]) -> bytes:
     with open_regular(path, f"{str(path)!r} is not a regular file; give the package's Rdata.rdb/.rdx") as f:
         size = os.fstat(f.fileno()).st_size
         if size > MAX_FILE_BYTES:
@@ -76,7 +76,7 @@ def _stream(factory: Any) -> Any:
 
 def read_rdx(path: str | os.PathLike[str]) -> dict[str, tuple[int, int, int]]:
     """The index of a lazy-load database: ``{name: (offset, length, compression)}``."""
-    raw = _read_file(path)
+    raw = read_capped(path)
     if raw[:2] != b"\x1f\x8b":
         raise RDataError(f"{str(path)!r} is not a gzip-compressed R index (wrong magic {raw[:2]!r})")
     try:

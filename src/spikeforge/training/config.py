@@ -146,6 +146,13 @@ class TrainConfig:
             "no --resume"
         ),
     )
+    steps_per_epoch: int | None = field(
+        default=None,
+        metadata=_help(
+            "language models (--model spikegpt|rwkv) only: optimiser steps per epoch, i.e. between validations "
+            "(none = 200); --time-steps is their context length in tokens, --hidden one width per block"
+        ),
+    )
 
     def __post_init__(self) -> None:
         self.hidden = C.check_widths("TrainConfig.hidden", self.hidden, allow_empty=True)
@@ -189,6 +196,11 @@ class TrainConfig:
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
         changed = [name for name in C.EXACT_UNUSED if _differs(getattr(self, name), defaults[name])]
         C.check_method(self.method, dataset=self.dataset, changed=changed, hidden=self.hidden, device=self.device)
+        lm_changed = [name for name in C.LM_UNUSED if _differs(getattr(self, name), defaults[name])]
+        C.check_lm(self.model, self.dataset, changed=lm_changed, hidden=self.hidden, neuron=self.neuron)
+        C.check_positive_int("TrainConfig.steps_per_epoch", self.steps_per_epoch, allow_none=True)
+        if self.steps_per_epoch is not None and self.model not in C.LM_MODELS:
+            raise ValueError("TrainConfig.steps_per_epoch applies to --model spikegpt|rwkv only; drop it")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (tuples become lists); :meth:`from_dict` inverts it."""
