@@ -58,17 +58,19 @@ def _bounded(decompress: Any, data: bytes, what: str) -> bytes:
 def _zlib(data: bytes, limit: int) -> bytes:
     d = zlib.decompressobj()
     out = d.decompress(data, limit)
-    if not d.eof and len(out) < limit:
-        raise RDataError("truncated zlib stream")
+    if not d.eof and d.unconsumed_tail:
+        out += d.decompress(d.unconsumed_tail, 1)  # more than the header says: caught by the length check
+    if not d.eof and len(out) <= limit:
+        raise RDataError("truncated zlib stream (no end marker)")
     return out
 
 
 def _stream(factory: Any) -> Any:
     def run(data: bytes, limit: int) -> bytes:
         d = factory()
-        out = d.decompress(data, max_length=limit)
-        if not d.eof and len(out) < limit:
-            raise RDataError("truncated compressed stream")
+        out = d.decompress(data, max_length=limit + 1)
+        if not d.eof and len(out) <= limit:
+            raise RDataError("truncated compressed stream (no end marker)")
         return bytes(out)
 
     return run
