@@ -12,7 +12,7 @@ from spikeforge.lm.model import SpikeGPT
 __all__ = ["generate_ids"]
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def generate_ids(
     model: SpikeGPT,
     prompt: Tensor,
