@@ -162,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['energy_per_token_j']['loihi'] * 1e9:.3g} nJ)"
         )
     if args.json is not None:
-        args.json.write_text(json.dumps(results, indent=2))
+        from spikeforge._core.files import atomic_write_bytes
+
+        atomic_write_bytes(args.json, json.dumps(results, indent=2).encode())
     return 0
 
 

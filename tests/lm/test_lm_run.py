@@ -74,7 +74,9 @@ def test_energy_counts(run):
     model(x, record=rec)
     ffn = counts.layer("blocks.1.ffn_value")
     assert ffn.synops == c * int(rec["blocks.1.ffn_hidden"].sum()) and ffn.macs == 0
-    assert counts.layer("blocks.0.att_rkv").synops == 3 * c * int(rec["blocks.0.att_in"].sum() + rec["blocks.0.att_prev"].sum())
+    assert counts.layer("blocks.0.att_rkv").synops == 3 * c * int(
+        rec["blocks.0.att_in"].sum() + rec["blocks.0.att_prev"].sum()
+    )
     assert counts.layer("head").macs == (c * 81 + 2 * c) * n
     twin = type(model)(type(model.config)(**{**model.config.to_dict(), "spiking": False}))
     twin_counts = lm_counts(twin, ids, context=8, streams=2)

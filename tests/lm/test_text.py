@@ -51,7 +51,7 @@ def test_record_truncated_and_bad_compression():
     assert read_record(rec, 0, len(rec), 1, where="t") == ["a line"]
     with pytest.raises(RDataError, match="outside"):
         read_record(rec, 0, len(rec) + 1, 1, where="t")
-    with pytest.raises(RDataError, match="truncated|corrupt"):
+    with pytest.raises(RDataError, match=r"truncated|corrupt"):
         read_record(rec[:-4], 0, len(rec) - 4, 1, where="t")
     with pytest.raises(RDataError, match="unknown record compression"):
         read_record(rec[:4] + b"Q" + rec[4:], 0, len(rec) + 1, 3, where="t")
@@ -64,7 +64,7 @@ def test_rdx_wrong_magic_and_truncated(tmp_path):
         read_rdx(bad)
     cut = tmp_path / "cut.rdx"
     cut.write_bytes(gzip.compress(_xdr_strings(["x"] * 50))[:30])
-    with pytest.raises(RDataError, match="truncated|corrupt|ends early"):
+    with pytest.raises(RDataError, match=r"truncated|corrupt|ends early"):
         read_rdx(cut)
     with pytest.raises(FileNotFoundError, match="apt-get install r-cran-janeaustenr"):
         get_corpus("austen", data_dir=tmp_path)
@@ -75,8 +75,18 @@ def test_rdx_wrong_magic_and_truncated(tmp_path):
 @installed
 def test_real_package_files():
     books = read_austen_books()
-    assert set(books) == {"sensesensibility", "prideprejudice", "mansfieldpark", "emma", "northangerabbey", "persuasion"}
-    assert books["prideprejudice"].split("\n")[9] == "It is a truth universally acknowledged, that a single man in possession"
+    assert set(books) == {
+        "sensesensibility",
+        "prideprejudice",
+        "mansfieldpark",
+        "emma",
+        "northangerabbey",
+        "persuasion",
+    }
+    assert (
+        books["prideprejudice"].split("\n")[9]
+        == "It is a truth universally acknowledged, that a single man in possession"
+    )
     assert sum(map(len, books.values())) > 3_900_000
     corpus = get_corpus("austen")
     assert corpus.test == books["persuasion"] and len(corpus.validation) == AUSTEN_VALIDATION_CHARS

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ class _LMProgress(ProgressCallback):
         self._progress.update(self._tasks[0], completed=epoch)
 
 
-def plot_bpc(history: list[Mapping[str, Any]], path: Path) -> Path:
+def plot_bpc(history: Sequence[Mapping[str, Any]], path: Path) -> Path:
     """Training and validation bits per character per epoch (PNG, through ``_core.files.save_figure``)."""
     from spikeforge.cli.plots import _figure
     from spikeforge.cli.plots import _save

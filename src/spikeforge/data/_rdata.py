@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
 import os
 import struct
@@ -82,7 +83,7 @@ def read_rdx(path: str | os.PathLike[str]) -> dict[str, tuple[int, int, int]]:
     if raw[:2] != b"\x1f\x8b":
         raise RDataError(f"{str(path)!r} is not a gzip-compressed R index (wrong magic {raw[:2]!r})")
     try:
-        data = _bounded(lambda b, n: gzip.GzipFile(fileobj=_Bytes(b)).read(n), raw, str(path))
+        data = _bounded(lambda b, n: gzip.GzipFile(fileobj=io.BytesIO(b)).read(n), raw, str(path))
     except (OSError, EOFError, zlib.error) as e:
         raise RDataError(f"{str(path)!r}: corrupt or truncated gzip data ({e})") from e
     index = unserialize(data, where=str(path))
@@ -122,19 +123,6 @@ def read_record(rdb: bytes, offset: int, length: int, compression: int, *, where
     return unserialize(data, where=where)
 
 
-class _Bytes:
-    """A minimal readable file over bytes, for :class:`gzip.GzipFile`."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
-
-    def read(self, n: int = -1) -> bytes:
-        end = len(self.data) if n < 0 else self.pos + n
-        out = self.data[self.pos : end]
-        self.pos += len(out)
-        return out
-
-
 class RList:
     """A named R list: ``names`` and ``items`` in order; ``obj[name]`` is the first item of that name."""
 
@@ -157,13 +145,13 @@ class _Reader:
         self.pos += n
         return out
 
-    def int(self) -> int:
+    def i32(self) -> int:
         return int(struct.unpack(">i", self.take(4))[0])
 
     def length(self) -> int:
-        n = self.int()
+        n = self.i32()
         if n == -1:
-            n = (self.int() << 32) + self.int()
+            n = (self.i32() << 32) + self.i32()
         if n < 0 or n > len(self.data):
             raise RDataError(f"{self.where}: bad vector length {n}")
         return n
@@ -171,12 +159,12 @@ class _Reader:
     def item(self, depth: int = 0) -> Any:
         if depth > 64:
             raise RDataError(f"{self.where}: serialization nested deeper than 64 levels")
-        flags = self.int()
+        flags = self.i32()
         kind, has_attr, has_tag = flags & 0xFF, bool(flags & (1 << 9)), bool(flags & (1 << 10))
         if kind == _NIL or kind in _SPECIAL_ENVS:
             return None
         if kind == _REF:
-            index = flags >> 8 or self.int()
+            index = flags >> 8 or self.i32()
             if not 0 < index <= len(self.refs):
                 raise RDataError(f"{self.where}: reference {index} to an unknown object")
             return self.refs[index - 1]
@@ -187,7 +175,7 @@ class _Reader:
         if kind == _LIST:
             return self.pairlist(flags, depth)
         if kind == _CHAR:
-            n = self.int()
+            n = self.i32()
             if n == -1:
                 return None
             encoding = "latin-1" if flags & (1 << 14) else "utf-8" if flags & (1 << 15 | 1 << 18) else self.native
@@ -219,7 +207,7 @@ class _Reader:
                 self.item(depth + 1)
             tag = self.item(depth + 1) if flags & (1 << 10) else None
             out[str(tag)] = self.item(depth + 1)
-            flags = self.int()
+            flags = self.i32()
             if flags & 0xFF != _LIST:
                 if flags & 0xFF != _NIL:
                     raise RDataError(f"{self.where}: malformed pairlist")
@@ -232,10 +220,10 @@ def unserialize(data: bytes, *, where: str) -> Any:
         raise RDataError(f"{where}: not an R XDR serialization (wrong magic {data[:2]!r}); only format 'X' is read")
     r = _Reader(data, where)
     r.pos = 2
-    version = r.int()
-    r.int(), r.int()
+    version = r.i32()
+    r.i32(), r.i32()
     if version == 3:
-        r.native = r.take(r.int()).decode("ascii", "replace").lower()  # native encoding name
+        r.native = r.take(r.i32()).decode("ascii", "replace").lower()  # native encoding name
     elif version != 2:
         raise RDataError(f"{where}: R serialization format {version} is not supported (2 or 3 are)")
     return r.item()

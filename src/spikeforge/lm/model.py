@@ -142,10 +142,10 @@ class _Block(nn.Module):
         """The neuron's multi-step forward (``seq``), or its pure step function on one token: the step's input
         checks are skipped (the model made ``x`` and ``state``), which halves the time per generated token."""
         if seq:
-            return sn(x, state)  # type: ignore[no-any-return]
+            return sn(x, state)
         if state is None:
             state = sn.init_state(x)
-        return type(sn).step_fn(x, state, sn.params(x), dt=sn.dt, surrogate=sn.surrogate, **sn.step_options())  # type: ignore[attr-defined,no-any-return]
+        return type(sn).step_fn(x, state, sn.params(x), dt=sn.dt, surrogate=sn.surrogate, **sn.step_options())
 
     def _shift(self, s: Tensor, last: Tensor | None, seq: bool) -> Tensor:
         first = torch.zeros_like(s[0] if seq else s) if last is None else last
@@ -183,7 +183,9 @@ class _Block(nn.Module):
             z, sn_key = self._neuron(self.sn_key, k, None if st is None else st.sn_key, seq)
         else:
             z = torch.square(torch.relu(k))
-        x = x + torch.sigmoid(F.linear(_mix(h, prev, self.ffn_mix_r), self.ffn_receptance.weight)) * F.linear(z, self.ffn_value.weight)
+        x = x + torch.sigmoid(F.linear(_mix(h, prev, self.ffn_mix_r), self.ffn_receptance.weight)) * F.linear(
+            z, self.ffn_value.weight
+        )
         if record is not None:
             record[f"{name}.ffn_in"], record[f"{name}.ffn_prev"], record[f"{name}.ffn_hidden"] = h, prev, z
         ffn_last = h[-1] if seq else h
@@ -208,7 +210,9 @@ class SpikeGPT(nn.Module):
         self._surrogate = resolve_surrogate(config.surrogate)
 
     def _embed(self, tokens: Tensor) -> Tensor:
-        if tokens.dtype != torch.long or (tokens.numel() and (tokens.min() < 0 or tokens.max() >= self.config.vocab_size)):
+        if tokens.dtype != torch.long or (
+            tokens.numel() and (tokens.min() < 0 or tokens.max() >= self.config.vocab_size)
+        ):
             raise ValueError(
                 f"tokens must be int64 ids in [0, {self.config.vocab_size}) (encode text with the checkpoint's "
                 "vocabulary)"

@@ -75,7 +75,11 @@ class _LogState(NamedTuple):
 def _to_log(state: WKVState) -> _LogState:
     aa, bb, pp = state
     scale = bb.clamp_min(torch.finfo(bb.dtype).tiny)
-    return _LogState(pp + _log_softplus(aa / scale) + torch.log(scale), pp + _log_softplus(-aa / scale) + torch.log(scale), pp + torch.log(scale))
+    return _LogState(
+        pp + _log_softplus(aa / scale) + torch.log(scale),
+        pp + _log_softplus(-aa / scale) + torch.log(scale),
+        pp + torch.log(scale),
+    )
 
 
 def _from_log(s: _LogState) -> WKVState:

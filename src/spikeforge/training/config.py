@@ -92,7 +92,10 @@ class TrainConfig:
     """
 
     dataset: str = field(default="yinyang", metadata=_help("registered dataset name (spikeforge.data.list_datasets)"))
-    model: str = field(default="mlp", metadata=_help("model builder: 'mlp' or 'conv'"))
+    model: str = field(
+        default="mlp",
+        metadata=_help("model builder: 'mlp' or 'conv'; language models 'spikegpt' or 'rwkv' (with --dataset austen)"),
+    )
     hidden: tuple[int, ...] = field(
         default=(256,), metadata=_help("widths of the fully connected spiking layers (at least one for 'mlp')")
     )

@@ -2,7 +2,7 @@
 
 A :class:`~spikeforge.training.config.TrainConfig` describes the run: ``hidden`` holds one width per block (all
 equal: ``d_model`` and the number of blocks), ``time_steps`` is the context length in tokens, ``epochs`` x
-``steps_per_epoch`` the optimiser steps (AdamW, ``lr`` with 50 warm-up steps then cosine to 0, ``weight_decay``
+``steps_per_epoch`` the optimiser steps (AdamW, ``lr`` with a linear warm-up (50 steps, at most a tenth of the run) then cosine to 0, ``weight_decay``
 on the matrices only, ``grad_clip``), ``batch_size`` the windows per step (random windows of the training text,
 fresh state), ``neuron``/``surrogate`` the spiking neuron and its surrogate (``spikegpt``), ``seed`` everything
 random. :func:`lm_defaults` holds the values used for the options not given on the command line.
@@ -104,9 +104,11 @@ def _param_groups(model: SpikeGPT, weight_decay: float) -> list[dict[str, Any]]:
 
 
 def _lr(step: int, total: int, base: float) -> float:
-    if step < WARMUP_STEPS:
-        return base * (step + 1) / WARMUP_STEPS
-    return base * 0.5 * (1.0 + math.cos(math.pi * (step - WARMUP_STEPS) / max(1, total - WARMUP_STEPS)))
+    """Linear warm-up over ``min(WARMUP_STEPS, total // 10)`` steps, then cosine to 0 at ``total``."""
+    warm = max(1, min(WARMUP_STEPS, total // 10))
+    if step < warm:
+        return base * (step + 1) / warm
+    return base * 0.5 * (1.0 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
 
 
 def _batch(data: Tensor, context: int, batch: int, generator: torch.Generator) -> Tensor:

@@ -66,13 +66,17 @@ def load_lm(path: str | os.PathLike[str]) -> tuple[SpikeGPT, TrainConfig, CharVo
     where = f"checkpoint {str(Path(path))!r}"
     obj = load_weights_only(path)
     if not is_lm_checkpoint(obj):
-        raise ValueError(f"{where} is not a language-model checkpoint; give a best.pt of 'spikeforge train --model spikegpt'")
+        raise ValueError(
+            f"{where} is not a language-model checkpoint; give a best.pt of 'spikeforge train --model spikegpt'"
+        )
     try:
         config = TrainConfig.from_dict(obj["config"])
         vocab = CharVocab.from_dict(obj["vocab"])
         mcfg = SpikeGPTConfig(**obj["model_config"])
     except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{where} has a damaged config or vocabulary ({e}); use a checkpoint written by spikeforge") from e
+        raise ValueError(
+            f"{where} has a damaged config or vocabulary ({e}); use a checkpoint written by spikeforge"
+        ) from e
     if mcfg.vocab_size != len(vocab):
         raise ValueError(f"{where}: its model has {mcfg.vocab_size} tokens but its vocabulary {len(vocab)}")
     model = build_checked(lambda: SpikeGPT(mcfg), obj.get("model"), where)

@@ -53,7 +53,7 @@ def _nnz(x: Tensor) -> int:
 
 
 def _layer(name: str, kind: str, n: int, **counts: int) -> LayerCounts:
-    fields = {"calls": n, **counts}
+    fields: dict[str, Any] = {"calls": n, **counts}
     fields.setdefault("weight_reads", counts.get("synops", 0) + counts.get("macs", 0))
     return LayerCounts(name=name, kind=kind, module_type="SpikeGPT", **fields)
 
