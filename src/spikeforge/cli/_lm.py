@@ -55,15 +55,13 @@ def plot_bpc(history: Sequence[Mapping[str, Any]], path: Path) -> Path:
     return _save(fig, path)
 
 
-def run_lm(args: argparse.Namespace, config: Any) -> Output:
-    """Train ``config`` (a language model), then plot, count the energy per token and summarise."""
+def run_lm(args: argparse.Namespace, config: Any, out_dir: Path) -> Output:
+    """Train ``config`` (a language model) into ``out_dir``, then plot, count the energy per token and summarise."""
     if args.resume:
         raise UsageError("--resume is not supported with --model spikegpt|rwkv; start again with --overwrite")
     from spikeforge.cli._console import uses_colour
-    from spikeforge.cli.train import default_out
     from spikeforge.training.lm import train_lm
 
-    out_dir = args.out if args.out is not None else default_out(config)
     progress = _LMProgress(quiet=args.quiet)
     with progress.running(f"loading the {config.dataset} corpus and building the {config.model} model"):
         result = train_lm(config, out_dir, overwrite=args.overwrite, callbacks=[progress])

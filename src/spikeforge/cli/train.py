@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> Output | None:
     if config.model in ("spikegpt", "rwkv"):  # language models: spikeforge.cli._lm
         from spikeforge.cli._lm import run_lm
 
-        return run_lm(args, config)
+        return run_lm(args, config, args.out if args.out is not None else default_out(config))
     usage(check_buildable, config, dataset_info(config.dataset))  # neuron_kwargs, sizes: a usage error, exit 2
     if args.resume and args.out is None:
         raise UsageError("--resume needs --out DIR (the run directory to continue)")
