@@ -96,8 +96,11 @@ def _energy(model: Any, config: Any, hardware: str = "cmos45,loihi", extra: Any 
                      meta={"dataset": config.dataset, "text": f"first {len(ids)} characters of the test book"})  # fmt: skip
 
 
-def lm_energy_output(checkpoint: Path, hardware: str, extra: Any, data_dir: str | None) -> Output:
-    """``spikeforge energy`` on a language-model checkpoint: energy per token on each chip."""
+def lm_energy_output(
+    checkpoint: Path, hardware: str, extra: Any, data_dir: str | None, *, plot: Path | None = None
+) -> Output:
+    """``spikeforge energy`` on a language-model checkpoint: energy per token on each chip, counted on the first
+    :data:`ENERGY_TOKENS` characters of the test book (``--split`` and ``--samples`` do not apply)."""
     from spikeforge.data.text import get_corpus
     from spikeforge.training.lm_checkpoint import load_lm
 
@@ -105,6 +108,8 @@ def lm_energy_output(checkpoint: Path, hardware: str, extra: Any, data_dir: str 
     corpus = get_corpus(config.dataset, data_dir=data_dir if data_dir is not None else config.data_dir)
     corpus.vocab.check_same(vocab, f"checkpoint {str(checkpoint)!r}")
     summary = _energy(model, config, hardware, extra)
+    if plot is not None:
+        summary.plot(plot)
     result = {**summary.to_dict(), "energy_per_token_j": {k: float(r.total_j) for k, r in summary.reports.items()}}
     return Output(result, summary.table())
 

@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> Output:
     if _is_lm(args.checkpoint):  # a language model: energy per generated token (spikeforge.cli._lm)
         from spikeforge.cli._lm import lm_energy_output
 
-        return lm_energy_output(args.checkpoint, args.hardware, extra, args.data_dir)
+        return lm_energy_output(args.checkpoint, args.hardware, extra, args.data_dir, plot=args.plot)
     summary = energy_summary(
         args.checkpoint,
         args.hardware,
