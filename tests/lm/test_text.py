@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 import struct
+import subprocess
 import zlib
 from pathlib import Path
 
@@ -104,3 +106,17 @@ def test_vocab_roundtrip_and_refusals():
         v.check_same(CharVocab("abc"), "checkpoint 'x'")
     with pytest.raises(ValueError, match="distinct"):
         CharVocab("aa")
+
+
+@installed
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="needs R (Rscript) as the independent reader")
+def test_real_package_files_match_r_itself(tmp_path):
+    """R's own reader (janeaustenr loaded by Rscript, written out with writeLines) gives the same six texts."""
+    script = (
+        "library(janeaustenr); for (b in commandArgs(TRUE)[-1]) "
+        "writeLines(get(b), file.path(commandArgs(TRUE)[1], paste0(b, '.txt')), useBytes = TRUE)"
+    )
+    books = read_austen_books()
+    subprocess.run(["Rscript", "-e", script, str(tmp_path), *books], check=True, capture_output=True, timeout=120)
+    for name, text in books.items():
+        assert (tmp_path / f"{name}.txt").read_text(encoding="utf-8") == text + "\n", name
