@@ -81,3 +81,24 @@ def test_energy_counts(run):
     twin = type(model)(type(model.config)(**{**model.config.to_dict(), "spiking": False}))
     twin_counts = lm_counts(twin, ids, context=8, streams=2)
     assert twin_counts.total("synops") == 0 and twin_counts.layer("blocks.0.ffn_value").macs == (h * c + h) * n
+
+
+def test_damaged_lm_checkpoints_refused(run, tmp_path, capsys):
+    from spikeforge.training.checkpoint import atomic_save
+    from spikeforge.training.checkpoint import load_weights_only
+
+    good = load_weights_only(run.out_dir / "best.pt")
+    cases = {
+        "novocab.pt": {**good, "vocab": None},
+        "huge.pt": {**good, "model_config": {**good["model_config"], "d_model": 4096, "n_layers": 64}},
+        "nan.pt": {**good, "model": {k: v.clone().fill_(float("nan")) if v.is_floating_point() else v
+                                     for k, v in good["model"].items()}},
+        "smallvocab.pt": {**good, "model_config": {**good["model_config"], "vocab_size": 5}},
+    }  # fmt: skip
+    for name, obj in cases.items():
+        atomic_save(obj, tmp_path / name)
+        with pytest.raises(ValueError):
+            load_lm(tmp_path / name)
+        assert main(["generate", str(tmp_path / name), "--tokens", "3"]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "error:" in err[0] and "Traceback" not in err[0], (name, err)
