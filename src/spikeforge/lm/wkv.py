@@ -11,11 +11,11 @@ Per channel, with decay ``w = -exp(time_decay) < 0`` and bonus ``u``, over token
 
 * :func:`wkv_step` (recurrent, one token, constant-size state) keeps ``a`` and ``b`` scaled by a running
   maximum exponent ``p`` (``a = aa e^p``, ``b = bb e^p``), as RWKV-4 does, so no ``exp`` ever overflows.
-* :func:`wkv_parallel` (a whole sequence) works in log space: ``a`` is split into two positive sums with
-  ``v = softplus(v) - softplus(-v)`` (exact), and each sum is a ``logcumsumexp`` over chunks of
-  :data:`CHUNK` tokens. Inside a chunk the exponents are ``k[j] + (i - j) w`` with ``|i - j| < CHUNK`` (so float32
-  keeps about 5 digits even for ``|w| = 20``); the state is carried between chunks in log space. Every step only
-  uses the past, so the form is causal by construction.
+* :func:`wkv_parallel` (a whole sequence) works on chunks of :data:`CHUNK` tokens: inside a chunk every weight
+  ``e^{k[j] + (i - 1 - j) w}`` of the ``CHUNK x CHUNK`` lower triangle is computed at once, each row scaled by its
+  own largest exponent (over the past of token ``i`` only, so the form is causal by construction, and no ``exp``
+  overflows or leaves an empty denominator); the state ``(aa, bb, pp)`` of the recurrent form is carried from chunk
+  to chunk. Memory: ``T x CHUNK x B x C`` weights per layer for the backward pass.
 
 Both take and return the same :class:`WKVState`, so a sequence may be started in one form and continued in the
 other. Shapes: ``k, v`` ``[T, B, C]`` (``[B, C]`` per step); ``w, u`` ``[C]``.
@@ -60,30 +60,38 @@ def wkv_step(k: Tensor, v: Tensor, w: Tensor, u: Tensor, state: WKVState | None)
     return out, WKVState(e1 * aa + e2 * v, e1 * bb + e2, p)
 
 
-def _log_softplus(x: Tensor) -> Tensor:
-    """``log(softplus(x))``, finite for every finite ``x`` (``~x`` below -15, where softplus(x) ~ e^x)."""
-    safe = torch.where(x < -15.0, torch.zeros_like(x), x)
-    return torch.where(x < -15.0, x, torch.log(F.softplus(safe)))
-
-
-class _LogState(NamedTuple):
-    pos: Tensor  # log of the positive part of a
-    neg: Tensor  # log of the negative part of a
-    den: Tensor  # log b
-
-
-def _to_log(state: WKVState) -> _LogState:
-    aa, bb, pp = state
-    scale = bb.clamp_min(torch.finfo(bb.dtype).tiny)
-    return _LogState(
-        pp + _log_softplus(aa / scale) + torch.log(scale),
-        pp + _log_softplus(-aa / scale) + torch.log(scale),
-        pp + torch.log(scale),
-    )
-
-
-def _from_log(s: _LogState) -> WKVState:
-    return WKVState(torch.exp(s.pos - s.den) - torch.exp(s.neg - s.den), torch.ones_like(s.den), s.den)
+def _chunk(
+    k: Tensor, v: Tensor, w: Tensor, u: Tensor, carry: WKVState | None
+) -> tuple[Tensor, WKVState]:
+    """One chunk of ``n`` tokens at once: every weight ``e^{E[i, j]}`` of token ``j`` seen from token ``i``, scaled by
+    the largest exponent of row ``i`` (past tokens, the bonus term and the carried state only: causal)."""
+    n = k.shape[0]
+    idx = torch.arange(n, dtype=k.dtype, device=k.device)
+    lag = idx.view(n, 1) - 1 - idx.view(1, n)  # (i - 1 - j): decay steps of token j seen from token i > j
+    exps = (k.unsqueeze(0) + lag.view(n, n, 1, 1) * w).masked_fill((lag < 0).view(n, n, 1, 1), -torch.inf)
+    now = u + k  # the bonus term of token i itself
+    top = torch.maximum(exps.amax(1), now)
+    if carry is not None:
+        old = carry.pp.unsqueeze(0) + idx.view(n, 1, 1) * w  # the history before the chunk, seen from token i
+        top = torch.maximum(top, old)
+    top = top.detach()  # any shift gives the same ratio: no gradient needed through the maximum
+    weights = torch.exp(exps - top.unsqueeze(1))  # [i, j, B, C]; 0 above the diagonal
+    e_now = torch.exp(now - top)
+    num = (weights * v.unsqueeze(0)).sum(1) + e_now * v
+    den = weights.sum(1) + e_now
+    ends = k + (n - 1 - idx).view(n, 1, 1) * w  # exponent of token j in the state after the chunk's last token
+    pp = ends.amax(0)
+    if carry is not None:
+        e_old = torch.exp(old - top)
+        num, den = num + e_old * carry.aa, den + e_old * carry.bb
+        pp = torch.maximum(pp, carry.pp + n * w)
+    pp = pp.detach()
+    g = torch.exp(ends - pp)
+    aa, bb = (g * v).sum(0), g.sum(0)
+    if carry is not None:
+        e_end = torch.exp(carry.pp + n * w - pp)
+        aa, bb = aa + e_end * carry.aa, bb + e_end * carry.bb
+    return num / den, WKVState(aa, bb, pp)
 
 
 def wkv_parallel(
@@ -97,34 +105,9 @@ def wkv_parallel(
         )
     if not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk must be a positive int, got {chunk!r}")
-    carry = None if state is None else _to_log(state)
-    lv_pos, lv_neg = _log_softplus(v), _log_softplus(-v)
-    outs = []
+    outs, carry = [], state
     for s in range(0, k.shape[0], chunk):
-        kc, pos, neg = k[s : s + chunk], lv_pos[s : s + chunk], lv_neg[s : s + chunk]
-        n = kc.shape[0]
-        j = torch.arange(n, dtype=k.dtype, device=k.device).view(n, 1, 1)
-        q = kc - j * w  # exponent of token j, measured from the chunk start
-        # log of a[j], b[j] (history including token j) inside the chunk, without the carried state
-        hist = _LogState(
-            j * w + torch.logcumsumexp(q + pos, 0),
-            j * w + torch.logcumsumexp(q + neg, 0),
-            j * w + torch.logcumsumexp(q, 0),
-        )
-        if carry is not None:
-            decay = (j + 1) * w
-            hist = _LogState(*(torch.logaddexp(c + decay, h) for c, h in zip(carry, hist, strict=True)))
-        # history up to token j-1: the carried state for j = 0, then hist shifted by one
-        if carry is None:
-            fill = torch.full_like(kc[:1], -torch.inf)
-            prev = _LogState(*(torch.cat([fill, h[:-1]]) for h in hist))
-        else:
-            prev = _LogState(*(torch.cat([c.unsqueeze(0), h[:-1]]) for c, h in zip(carry, hist, strict=True)))
-        now = u + kc
-        num_pos = torch.logaddexp(prev.pos, now + pos)
-        num_neg = torch.logaddexp(prev.neg, now + neg)
-        den = torch.logaddexp(prev.den, now)
-        outs.append(torch.exp(num_pos - den) - torch.exp(num_neg - den))
-        carry = _LogState(hist.pos[-1], hist.neg[-1], hist.den[-1])
-    assert carry is not None  # T >= 1 (checked by the caller's shapes)
-    return torch.cat(outs), _from_log(carry)
+        out, carry = _chunk(k[s : s + chunk], v[s : s + chunk], w, u, carry)
+        outs.append(out)
+    assert carry is not None  # T >= 1 (checked by the shapes)
+    return torch.cat(outs), carry
