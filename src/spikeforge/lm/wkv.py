@@ -26,7 +26,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["WKVState", "wkv_step", "wkv_parallel", "CHUNK"]
@@ -60,9 +59,7 @@ def wkv_step(k: Tensor, v: Tensor, w: Tensor, u: Tensor, state: WKVState | None)
     return out, WKVState(e1 * aa + e2 * v, e1 * bb + e2, p)
 
 
-def _chunk(
-    k: Tensor, v: Tensor, w: Tensor, u: Tensor, carry: WKVState | None
-) -> tuple[Tensor, WKVState]:
+def _chunk(k: Tensor, v: Tensor, w: Tensor, u: Tensor, carry: WKVState | None) -> tuple[Tensor, WKVState]:
     """One chunk of ``n`` tokens at once: every weight ``e^{E[i, j]}`` of token ``j`` seen from token ``i``, scaled by
     the largest exponent of row ``i`` (past tokens, the bonus term and the carried state only: causal)."""
     n = k.shape[0]
