@@ -26,7 +26,7 @@ from spikeforge.cli._common import MAX_EPOCHS
 from spikeforge.cli._common import MAX_TIME_STEPS
 
 TINY = ["--epochs", "1", "--hidden", "8", "--time-steps", "2", "--batch-size", "256", "--seed", "1", "--quiet"]
-COMMANDS = {"train", "evaluate", "info", "energy", "export", "import", "convert", "report"}
+COMMANDS = {"train", "evaluate", "info", "energy", "export", "import", "convert", "report", "generate"}
 
 
 class Payload:
@@ -136,7 +136,7 @@ def checkpoint_argv(command: str, path: Path, root: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("name", BAD_FILES)
-@pytest.mark.parametrize("command", ["evaluate", "energy", "export", "report", "convert", "import", "train"])
+@pytest.mark.parametrize("command", ["evaluate", "energy", "export", "report", "convert", "import", "train", "generate"])
 def test_bad_checkpoint_files(command: str, name: str, corpus: Path, tmp_path: Path,
                               capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     root = tmp_path
@@ -164,7 +164,7 @@ def test_bad_checkpoint_files(command: str, name: str, corpus: Path, tmp_path: P
     line = check_fails(root, argv, capsys)
     if command == "train" and name not in ("adir.pt",):
         assert "--overwrite" in line or "different configuration" in line, line  # advice that can be followed
-    if name == "huge_hidden.pt" and command not in ("convert", "import", "train"):
+    if name == "huge_hidden.pt" and command not in ("convert", "import", "train", "generate"):
         assert "declares a larger model" in line
 
 
@@ -198,6 +198,9 @@ def test_bad_checkpoint_files(command: str, name: str, corpus: Path, tmp_path: P
         ["convert", "--plot", "{tmp}/nowhere/x.png"], ["convert", "--save", "{tmp}/afile/x.pt"],
         ["report", "{tmp}/nope"], ["report", "{tmp}/afile"], ["report", "{tmp}/occupied"],
         ["report", "{tmp}/occupied", "--samples", "0"], ["report", "{tmp}/occupied", "--hardware", "no_such"],
+        ["generate", "{tmp}/nope.pt"], ["generate", "{tmp}/afile"], ["generate", "{tmp}/afile", "--tokens", "0"],
+        ["generate", "{tmp}/afile", "--temperature", "nan"], ["generate", "{tmp}/afile", "--top-k", "0"],
+        ["train", "--dataset", "austen"], ["train", "--model", "spikegpt"],
     ],
 )  # fmt: skip
 def test_bad_arguments(argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -174,6 +174,7 @@ FAILING = {
     "export": (["export", "{tmp}/nope.pt", "--nir", "{tmp}/out.nir"], 1),
     "import": (["import", "{tmp}/nope.nir"], 1),
     "convert": (["convert", "--correction", "sideways"], 2),
+    "generate": (["generate", "{tmp}/nope.pt"], 1),
 }
 
 

@@ -13,6 +13,7 @@ from spikeforge.cli import convert
 from spikeforge.cli import energy
 from spikeforge.cli import evaluate
 from spikeforge.cli import export
+from spikeforge.cli import generate
 from spikeforge.cli import import_
 from spikeforge.cli import info
 from spikeforge.cli import report
@@ -30,7 +31,7 @@ __all__ = ["main", "console", "build_parser", "COMMANDS", "MALLOC", "steady_mall
 
 #: The subcommands in ``--help`` order, one module each.
 COMMANDS: tuple[Command, ...] = tuple(
-    m.COMMAND for m in (train, evaluate, info, energy, report, export, import_, convert)
+    m.COMMAND for m in (train, evaluate, info, energy, report, export, import_, convert, generate)
 )
 
 #: Known errors -> exit code (checked in order). Anything else is a bug: it is reported in one line too (exit

@@ -131,6 +131,10 @@ def run(args: argparse.Namespace) -> Output:
     usage(cost_models, args.hardware, extra)  # an unknown chip name is a usage error, found before loading
     existing_file(args.checkpoint, "checkpoint")
     writable_file(args.plot, "--plot")
+    if _is_lm(args.checkpoint):  # a language model: energy per generated token (spikeforge.cli._lm)
+        from spikeforge.cli._lm import lm_energy_output
+
+        return lm_energy_output(args.checkpoint, args.hardware, extra, args.data_dir, plot=args.plot)
     summary = energy_summary(
         args.checkpoint,
         args.hardware,
@@ -142,6 +146,14 @@ def run(args: argparse.Namespace) -> Output:
     if args.plot:
         summary.plot(args.plot)
     return Output(summary.to_dict(), summary.table())
+
+
+def _is_lm(path: Path) -> bool:
+    """True for a checkpoint of ``train --model spikegpt|rwkv`` (read through the checked loader)."""
+    from spikeforge.training.checkpoint import load_weights_only
+    from spikeforge.training.lm_checkpoint import is_lm_checkpoint
+
+    return is_lm_checkpoint(load_weights_only(path))
 
 
 COMMAND = Command(

@@ -82,6 +82,10 @@ def train_config(args: argparse.Namespace) -> Any:
     fields = {f.name: f for f in dataclasses.fields(TrainConfig) if f.init}
     values = {k: v for k, v in _saved_config(args).items() if k in fields}
     values.update({name: getattr(args, name) for name in fields if hasattr(args, name)})
+    if values.get("model") in ("spikegpt", "rwkv"):  # options not given: the language-model recipe
+        from spikeforge.training.lm import lm_defaults
+
+        values = {**lm_defaults(values["model"]), **values}
     if values.get("method") in ("eventprop", "ttfs"):  # options not given: the method's recipe, not the surrogate's
         from spikeforge.training.exact_method import method_defaults
 
@@ -117,6 +121,10 @@ def run(args: argparse.Namespace) -> Output | None:
     config = train_config(args)  # epochs and time steps capped there (MAX_EPOCHS, MAX_TIME_STEPS)
     if config.method != "surrogate":
         return _run_exact(args, config)
+    if config.model in ("spikegpt", "rwkv"):  # language models: spikeforge.cli._lm
+        from spikeforge.cli._lm import run_lm
+
+        return run_lm(args, config, args.out if args.out is not None else default_out(config))
     usage(check_buildable, config, dataset_info(config.dataset))  # neuron_kwargs, sizes: a usage error, exit 2
     if args.resume and args.out is None:
         raise UsageError("--resume needs --out DIR (the run directory to continue)")

@@ -21,6 +21,8 @@ import torch
 from torch import Tensor
 
 from spikeforge import encoding as enc
+from spikeforge.training.sequence import check_sequence_input
+from spikeforge.training.sequence import sequence_defaults
 
 __all__ = [
     "ENCODERS", "DECODERS", "MODELS", "READOUTS", "DEVICE_TYPES", "check_choice", "check_dataset", "check_model",
@@ -28,7 +30,8 @@ __all__ = [
     "check_decoding", "check_readout", "check_device", "check_device_available", "available_devices",
     "check_neuron_kwargs", "check_positive_int", "check_widths", "check_dropout",
     "spiking_neurons", "valid_names", "METHODS", "EXACT_METHODS", "EXACT_UNUSED", "check_method", "MAX_EPOCHS",
-    "MAX_TIME_STEPS", "check_sequence_input", "sequence_defaults", "TRANSFORMER_MODELS",
+    "MAX_TIME_STEPS", "check_sequence_input", "sequence_defaults", "TRANSFORMER_MODELS", "LM_MODELS", "LM_UNUSED",
+    "check_lm",
 ]  # fmt: skip
 
 #: ``(x [B, ...], time_steps, generator, options) -> x_seq [T, B, ...]``.
@@ -121,12 +124,49 @@ def check_choice(kind: str, value: object, choices: Sequence[str]) -> str:
 
 def check_dataset(name: object) -> str:
     from spikeforge.data import list_datasets
+    from spikeforge.data.text import list_corpora
 
-    return check_choice("dataset", name, list_datasets())
+    return check_choice("dataset", name, [*list_datasets(), *list_corpora()])
 
 
 def check_model(name: object) -> str:
-    return check_choice("model", name, MODELS)
+    return check_choice("model", name, (*MODELS, *LM_MODELS))
+
+
+#: Language models (:mod:`spikeforge.training.lm`): SpikeGPT and its non-spiking RWKV-4 twin, on text corpora.
+LM_MODELS: tuple[str, ...] = ("spikegpt", "rwkv")
+#: ``TrainConfig`` fields the language models do not use: refused there unless left at their defaults.
+LM_UNUSED: tuple[str, ...] = (
+    "channels", "neuron_kwargs", "encoding", "encoding_kwargs", "decoding", "dropout", "patience", "method",
+    "model_kwargs", "transformer_kwargs",
+)  # fmt: skip
+
+
+def check_lm(model: str, dataset: str, *, changed: Sequence[str], hidden: Sequence[int], neuron: str) -> None:
+    """A language model (:data:`LM_MODELS`) trains on a text corpus only, and a corpus only with one; its blocks
+    are ``hidden`` (one width per block, all equal), its fields of :data:`LM_UNUSED` keep their defaults."""
+    from spikeforge.data.text import list_corpora
+
+    is_lm, is_text = model in LM_MODELS, dataset in list_corpora()
+    if is_lm != is_text:
+        raise ValueError(
+            f"--model {model} {'needs a text corpus' if is_lm else 'cannot train on a text corpus'}, got --dataset "
+            f"{dataset}; use --dataset {'|'.join(list_corpora())} with --model {'|'.join(LM_MODELS)}"
+        )
+    if not is_lm:
+        return
+    if changed:
+        flags = ", ".join("--" + f.replace("_", "-") for f in changed)
+        raise ValueError(f"{flags} do(es) not apply to --model {model}; drop them")
+    if not hidden or len(set(hidden)) != 1:
+        raise ValueError(
+            f"--model {model} takes one width per block, all equal (e.g. --hidden 128 128 128 128 for 4 blocks of "
+            f"width 128), got --hidden {' '.join(map(str, hidden)) or '(none)'}"
+        )
+    from spikeforge.lm import LM_NEURONS
+
+    if model == "spikegpt" and neuron not in LM_NEURONS:
+        raise ValueError(f"--model spikegpt uses --neuron {' or '.join(LM_NEURONS)}, got {neuron!r}")
 
 
 def check_method(name: object, *, dataset: str, changed: Sequence[str], hidden: Sequence[int], device: str) -> str:
@@ -179,40 +219,6 @@ def check_encoding_options(name: str, encoding: str, options: object) -> dict[st
             "pass no encoding options or choose encoding 'rate' or 'latency'"
         )
     return out
-
-
-def check_sequence_input(dataset: str, encoding: str, time_steps: int) -> None:
-    """A sequence dataset (``DatasetInfo.sequence``) needs ``encoding="sequence"`` and ``time_steps`` equal to its
-    ``T``; the ``"sequence"`` encoding is only for such datasets."""
-    from spikeforge.data import dataset_info
-
-    info = dataset_info(dataset)
-    if not info.sequence:
-        if encoding == "sequence":
-            raise ValueError(
-                f"encoding 'sequence' is for datasets whose samples are sequences over time; dataset {dataset!r} "
-                "has static samples: choose encoding 'constant', 'rate' or 'latency'"
-            )
-        return
-    steps = info.input_shape[0]
-    if encoding != "sequence" or time_steps != steps:
-        raise ValueError(
-            f"dataset {dataset!r} holds sequences of T={steps} steps: it needs encoding 'sequence' and "
-            f"time_steps={steps} (got encoding {encoding!r}, time_steps={time_steps}); on the command line leave "
-            "--encoding and --time-steps out or give --encoding sequence --time-steps " + str(steps)
-        )
-
-
-def sequence_defaults(dataset: object) -> dict[str, Any]:
-    """The ``encoding`` and ``time_steps`` a sequence dataset needs (``{}`` for a static or unknown dataset): what
-    the command line fills in when they are not given."""
-    from spikeforge.data import dataset_info
-    from spikeforge.data import list_datasets
-
-    if not isinstance(dataset, str) or dataset not in list_datasets():
-        return {}
-    info = dataset_info(dataset)
-    return {"encoding": "sequence", "time_steps": info.input_shape[0]} if info.sequence else {}
 
 
 def check_readout(name: object) -> str:

@@ -111,7 +111,11 @@ class TrainConfig:
 
     dataset: str = field(default="yinyang", metadata=_help("registered dataset name (spikeforge.data.list_datasets)"))
     model: str = field(
-        default="mlp", metadata=_help("model builder: mlp, conv, delay-mlp, srm, spikformer, sdt or vit-twin")
+        default="mlp",
+        metadata=_help(
+            "model builder: mlp, conv, delay-mlp, srm, spikformer, sdt or vit-twin; language models spikegpt or rwkv "
+            "(with --dataset austen)"
+        ),
     )
     hidden: tuple[int, ...] = field(
         default=(256,), metadata=_help("widths of the fully connected spiking layers (at least one for 'mlp')")
@@ -177,6 +181,13 @@ class TrainConfig:
             "no --resume"
         ),
     )
+    steps_per_epoch: int | None = field(
+        default=None,
+        metadata=_help(
+            "language models (--model spikegpt|rwkv) only: optimiser steps per epoch, i.e. between validations "
+            "(none = 200); --time-steps is their context length in tokens, --hidden one width per block"
+        ),
+    )
 
     def __post_init__(self) -> None:
         self.hidden = C.check_widths("TrainConfig.hidden", self.hidden, allow_empty=True)
@@ -224,6 +235,11 @@ class TrainConfig:
                            neuron=self.neuron, surrogate=self.surrogate, defaults=defaults)  # fmt: skip
         changed = [name for name in C.EXACT_UNUSED if _differs(getattr(self, name), defaults[name])]
         C.check_method(self.method, dataset=self.dataset, changed=changed, hidden=self.hidden, device=self.device)
+        lm_changed = [name for name in C.LM_UNUSED if _differs(getattr(self, name), defaults[name])]
+        C.check_lm(self.model, self.dataset, changed=lm_changed, hidden=self.hidden, neuron=self.neuron)
+        C.check_positive_int("TrainConfig.steps_per_epoch", self.steps_per_epoch, allow_none=True)
+        if self.steps_per_epoch is not None and self.model not in C.LM_MODELS:
+            raise ValueError("TrainConfig.steps_per_epoch applies to --model spikegpt|rwkv only; drop it")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (tuples become lists); :meth:`from_dict` inverts it."""
