@@ -62,7 +62,7 @@ def _input_shape(dataset: str) -> tuple[int, ...] | None:
     from spikeforge.data import dataset_info
 
     try:
-        return tuple(int(v) for v in dataset_info(dataset).input_shape)
+        return tuple(int(v) for v in dataset_info(dataset).step_shape)
     except Exception:
         return None
 

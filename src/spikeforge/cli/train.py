@@ -86,6 +86,9 @@ def train_config(args: argparse.Namespace) -> Any:
         from spikeforge.training.exact_method import method_defaults
 
         values = {**method_defaults(values["method"]), **values}
+    from spikeforge.training.choices import sequence_defaults
+
+    values = {**sequence_defaults(values.get("dataset", field_default(fields["dataset"]))), **values}
     for name, value in values.items():
         if isinstance(value, list) and isinstance(field_default(fields[name]), tuple):
             values[name] = tuple(value)

@@ -48,6 +48,10 @@ class DatasetInfo:
         class_names: Human-readable name per label (empty tuple if none).
         needs_files: ``True`` if the data is read from files (see ``data_dir``) rather than generated
             or shipped with a Python package.
+        sequence: ``True`` if each sample already is a sequence over time (spike trains, event frames):
+            ``input_shape = (T, *features)`` and samples ``x [N, T, *features]``, sample-major. The trainer feeds
+            them time-major (``x.transpose(0, 1)``) with the ``"sequence"`` encoding and ``time_steps = T``,
+            and the model sees ``features`` at every step (:attr:`step_shape`).
     """
 
     name: str
@@ -58,6 +62,7 @@ class DatasetInfo:
     source: str
     class_names: tuple[str, ...] = ()
     needs_files: bool = False
+    sequence: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -69,8 +74,20 @@ class DatasetInfo:
         names = [s for s, _ in self.splits]
         if not names or len(set(names)) != len(names) or any(not isinstance(n, int) or n < 1 for _, n in self.splits):
             raise ValueError(f"DatasetInfo.splits must be unique (name, positive size) pairs, got {self.splits!r}")
+        if not isinstance(self.sequence, bool):
+            raise TypeError(f"DatasetInfo.sequence must be a bool, got {type(self.sequence).__name__}")
+        if self.sequence and len(self.input_shape) < 2:
+            raise ValueError(
+                f"a sequence dataset's input_shape is (T, *features), got {self.input_shape!r}; add the feature axes"
+            )
         if self.class_names and len(self.class_names) != self.num_classes:
             raise ValueError(f"DatasetInfo.class_names needs {self.num_classes} entries, got {len(self.class_names)}")
+
+    @property
+    def step_shape(self) -> tuple[int, ...]:
+        """Shape of what the model sees at one time step: ``input_shape[1:]`` for a sequence dataset, else
+        ``input_shape`` (the trainer's encoder repeats or codes it over ``T`` steps)."""
+        return self.input_shape[1:] if self.sequence else self.input_shape
 
     @property
     def split_names(self) -> tuple[str, ...]:

@@ -28,7 +28,7 @@ __all__ = [
     "check_decoding", "check_readout", "check_device", "check_device_available", "available_devices",
     "check_neuron_kwargs", "check_positive_int", "check_widths", "check_dropout",
     "spiking_neurons", "valid_names", "METHODS", "EXACT_METHODS", "EXACT_UNUSED", "check_method", "MAX_EPOCHS",
-    "MAX_TIME_STEPS",
+    "MAX_TIME_STEPS", "check_sequence_input", "sequence_defaults",
 ]  # fmt: skip
 
 #: ``(x [B, ...], time_steps, generator, options) -> x_seq [T, B, ...]``.
@@ -53,6 +53,17 @@ def _encode_latency(
     return enc.latency(x, time_steps, **options)
 
 
+def _encode_sequence(
+    x: Tensor, time_steps: int, generator: torch.Generator | None, options: Mapping[str, Any]
+) -> Tensor:
+    if x.dim() < 3 or x.shape[1] != time_steps:
+        raise ValueError(
+            f"the 'sequence' encoding takes samples [B, T={time_steps}, ...] (a sequence dataset's spike trains or "
+            f"frames), got {list(x.shape)}; set time_steps to the dataset's T or use a static-input encoding"
+        )
+    return x.transpose(0, 1)
+
+
 def _max_over_time(out_seq: Tensor) -> Tensor:
     return out_seq.max(dim=0).values
 
@@ -67,7 +78,7 @@ def _sum_over_time(out_seq: Tensor) -> Tensor:
 
 #: Input codes of :class:`~spikeforge.training.models.SNNClassifier` (see :mod:`spikeforge.encoding`).
 ENCODERS: Mapping[str, Encoder] = MappingProxyType(
-    {"constant": _encode_constant, "rate": _encode_rate, "latency": _encode_latency}
+    {"constant": _encode_constant, "rate": _encode_rate, "latency": _encode_latency, "sequence": _encode_sequence}
 )
 #: Readout decodings: max / mean of the LI membrane over time, or the spike count of a spiking readout.
 DECODERS: Mapping[str, Decoder] = MappingProxyType(
@@ -159,12 +170,46 @@ def check_encoding_options(name: str, encoding: str, options: object) -> dict[st
     if options is not None and not isinstance(options, Mapping):
         raise TypeError(f"{name} must be a dict or None, got {type(options).__name__}")
     out = dict(options or {})
-    if encoding == "constant" and out:
+    if encoding in ("constant", "sequence") and out:
         raise ValueError(
-            f"constant encoding takes no options, got {sorted(out)}; "
+            f"{encoding} encoding takes no options, got {sorted(out)}; "
             "pass no encoding options or choose encoding 'rate' or 'latency'"
         )
     return out
+
+
+def check_sequence_input(dataset: str, encoding: str, time_steps: int) -> None:
+    """A sequence dataset (``DatasetInfo.sequence``) needs ``encoding="sequence"`` and ``time_steps`` equal to its
+    ``T``; the ``"sequence"`` encoding is only for such datasets."""
+    from spikeforge.data import dataset_info
+
+    info = dataset_info(dataset)
+    if not info.sequence:
+        if encoding == "sequence":
+            raise ValueError(
+                f"encoding 'sequence' is for datasets whose samples are sequences over time; dataset {dataset!r} "
+                "has static samples: choose encoding 'constant', 'rate' or 'latency'"
+            )
+        return
+    steps = info.input_shape[0]
+    if encoding != "sequence" or time_steps != steps:
+        raise ValueError(
+            f"dataset {dataset!r} holds sequences of T={steps} steps: it needs encoding 'sequence' and "
+            f"time_steps={steps} (got encoding {encoding!r}, time_steps={time_steps}); on the command line leave "
+            "--encoding and --time-steps out or give --encoding sequence --time-steps " + str(steps)
+        )
+
+
+def sequence_defaults(dataset: object) -> dict[str, Any]:
+    """The ``encoding`` and ``time_steps`` a sequence dataset needs (``{}`` for a static or unknown dataset): what
+    the command line fills in when they are not given."""
+    from spikeforge.data import dataset_info
+    from spikeforge.data import list_datasets
+
+    if not isinstance(dataset, str) or dataset not in list_datasets():
+        return {}
+    info = dataset_info(dataset)
+    return {"encoding": "sequence", "time_steps": info.input_shape[0]} if info.sequence else {}
 
 
 def check_readout(name: object) -> str:

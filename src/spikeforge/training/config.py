@@ -172,6 +172,7 @@ class TrainConfig:
         C.check_neuron_kwargs("TrainConfig.neuron_kwargs", self.neuron, self.neuron_kwargs)
         C.check_positive_int("TrainConfig.epochs", self.epochs, cap=C.MAX_EPOCHS, cap_name="MAX_EPOCHS")
         C.check_positive_int("TrainConfig.time_steps", self.time_steps, cap=C.MAX_TIME_STEPS, cap_name="MAX_TIME_STEPS")
+        C.check_sequence_input(self.dataset, self.encoding, self.time_steps)
         for name in ("batch_size", "eval_batch_size"):
             C.check_positive_int(f"TrainConfig.{name}", getattr(self, name))
         C.check_positive_int("TrainConfig.patience", self.patience, allow_none=True)

@@ -30,7 +30,7 @@ def physical_memory() -> int:
 def activation_bytes(config: Any, dataset_info: Any, batch_size: int) -> int:
     """A lower bound of the bytes of one batch's float32 activations: ``4 T B`` times the input's values plus one
     value per hidden unit, conv channel and class (every layer holds at least that much per sample and step)."""
-    per_step = math.prod(int(d) for d in dataset_info.input_shape)
+    per_step = math.prod(int(d) for d in getattr(dataset_info, "step_shape", dataset_info.input_shape))
     per_step += sum(int(h) for h in config.hidden) + int(dataset_info.num_classes)
     if config.model == "conv":
         per_step += sum(int(c) for c in config.channels)

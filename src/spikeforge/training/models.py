@@ -371,13 +371,14 @@ MODEL_BUILDERS: dict[str, Callable[[TrainConfig, tuple[int, ...], int, dict[str,
 def build_model(config: TrainConfig, dataset_info: Any) -> SNNClassifier:
     """Build the classifier described by a :class:`~spikeforge.train.TrainConfig` for a dataset.
 
-    ``dataset_info`` needs ``input_shape`` and ``num_classes`` (a :class:`spikeforge.data.DatasetInfo`).
+    ``dataset_info`` needs ``input_shape`` and ``num_classes`` (a :class:`spikeforge.data.DatasetInfo`); the network
+    takes its ``step_shape`` (a sequence dataset's per-step features).
     ``"mlp"`` flattens any input shape; ``"conv"`` needs ``(C, H, W)`` inputs. The readout is an LI for the
     membrane decodings and a spiking layer for ``"spike_count"``. The names were validated by the config.
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    in_shape = tuple(int(d) for d in dataset_info.input_shape)
+    in_shape = tuple(int(d) for d in getattr(dataset_info, "step_shape", dataset_info.input_shape))
     common: dict[str, Any] = dict(
         neuron=config.neuron,
         surrogate=config.surrogate,

@@ -161,7 +161,7 @@ def step_macs(config: Any, dataset_info: Any = None) -> int:
     info = get_info(config.dataset) if dataset_info is None else dataset_info
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         model = build_model(config, info).eval()
-        x = torch.zeros((1, *(int(d) for d in info.input_shape)))
+        x = torch.zeros((1, *(int(d) for d in info.step_shape)))
         per_sample = 0
         for layer in model.network.layers:
             if not isinstance(layer, Neuron):
