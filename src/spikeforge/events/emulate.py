@@ -112,7 +112,7 @@ class EmulatorState(NamedTuple):
         c_off: ``[P]`` float64 OFF thresholds.
         shape: the frames' ``(H, W)``.
         seed: seed of the noise draws.
-        index: number of frame intervals processed.
+        steps: number of frame intervals processed.
     """
 
     log_prev: np.ndarray
@@ -123,7 +123,7 @@ class EmulatorState(NamedTuple):
     c_off: np.ndarray
     shape: tuple[int, int]
     seed: int
-    index: int
+    steps: int
 
 
 def as_frames(frames: object) -> np.ndarray:
@@ -196,7 +196,7 @@ def emulator_init(
     h, w = f.shape
     return EmulatorState(
         log_prev=_log_frame(frame, params), t_prev=float(t0), diff=np.zeros(n), release=np.full(n, -np.inf),
-        c_on=c_on.ravel().copy(), c_off=c_off.ravel().copy(), shape=(int(h), int(w)), seed=seed, index=0,
+        c_on=c_on.ravel().copy(), c_off=c_off.ravel().copy(), shape=(int(h), int(w)), seed=seed, steps=0,
     )  # fmt: skip
 
 
@@ -236,7 +236,7 @@ def _crossings(
 
 def _noise(state: EmulatorState, t1: float, params: EmulatorParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Shot-noise events of the interval ``(t_prev, t1]``: pixel indices, float times, ON flags."""
-    rng = np.random.default_rng((state.seed, 1, state.index))
+    rng = np.random.default_rng((state.seed, 1, state.steps))
     n_pix = state.log_prev.size
     lam = params.shot_noise_rate_hz * n_pix * (t1 - state.t_prev) * 1e-6
     k = int(rng.poisson(lam))
@@ -266,7 +266,7 @@ def emulator_step(
         ``(events, new_state)``: the events of ``(t_prev, t1]`` (dtype :data:`EVENT_DTYPE`, sorted by time) and
         the state at ``t1``. ``state`` is not modified.
     """
-    shape = np.shape(frame)
+    shape = tuple(getattr(frame, "shape", ()))
     if tuple(shape) != state.shape:
         raise ValueError(f"frame shape {shape} differs from the sensor's {state.shape}; resize the frames first")
     t0, t1 = state.t_prev, float(t1)
@@ -307,10 +307,14 @@ def emulator_step(
     all_idx, all_t, all_p = idx[pos], np.concatenate([*ev_t, np.empty(0)]), up[pos]
     if params.shot_noise_rate_hz > 0:
         n_idx, n_t, n_p = _noise(state, t1, params)
-        all_idx, all_t, all_p = np.concatenate([all_idx, n_idx]), np.concatenate([all_t, n_t]), np.concatenate([all_p, n_p])
+        all_idx, all_t, all_p = (
+            np.concatenate([all_idx, n_idx]),
+            np.concatenate([all_t, n_t]),
+            np.concatenate([all_p, n_p]),
+        )
     order = np.lexsort((all_idx, all_t))  # by time, ties by pixel
     events = _pack(all_idx[order], np.floor(all_t[order]).astype(np.int64), all_p[order], state.shape[1])
-    new = state._replace(log_prev=log_new, t_prev=t1, diff=d_end, release=release, index=state.index + 1)
+    new = state._replace(log_prev=log_new, t_prev=t1, diff=d_end, release=release, steps=state.steps + 1)
     return events, new
 
 

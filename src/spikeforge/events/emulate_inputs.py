@@ -156,7 +156,7 @@ def read_video(
         fps = float(cap.get(cv2.CAP_PROP_FPS))  # type: ignore[attr-defined]
         if not math.isfinite(fps) or fps <= 0:
             raise ValueError(f"{p}: the video declares no frame rate ({fps}); pass frames to emulate_frames instead")
-        frames = []
+        frames: list[np.ndarray] = []
         while max_frames is None or len(frames) < max_frames:
             ok, bgr = cap.read()
             if not ok:
