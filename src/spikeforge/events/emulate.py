@@ -27,8 +27,9 @@ CVPR-W 2021), as summarised in Gallego et al., "Event-based Vision: A Survey", T
 
 Every random draw comes from ``numpy.random.default_rng`` seeded with ``(seed, ...)`` (thresholds:
 ``(seed, 0)``; noise of interval ``k``: ``(seed, 1, k)``), so a fixed seed gives bit-identical events.
-Time stamps are integer microseconds, ``floor`` of the crossing time; the output is sorted by time (ties in
-the order of the pixels' flat index) and each pixel's time stamps are non-decreasing.
+Time stamps are integer microseconds, ``floor`` of the crossing time; the output is sorted by time (events in
+the same microsecond in a fixed order: by their rank among their pixel's crossings in the frame interval, then
+by pixel index, then shot noise), so each pixel's time stamps are non-decreasing.
 
 Use :func:`emulate_frames` for a whole sequence, or :func:`emulator_init` / :func:`emulator_step` (pure
 functions on an :class:`EmulatorState`) to stream frames one at a time.
@@ -312,8 +313,9 @@ def emulator_step(
             np.concatenate([all_t, n_t]),
             np.concatenate([all_p, n_p]),
         )
-    order = np.lexsort((all_idx, all_t))  # by time, ties by pixel
-    events = _pack(all_idx[order], np.floor(all_t[order]).astype(np.int64), all_p[order], state.shape[1])
+    t_us = np.floor(all_t).astype(np.int64)
+    order = np.argsort(t_us, kind="stable")  # by microsecond; ties: a pixel's k-th crossing before its k+1-th
+    events = _pack(all_idx[order], t_us[order], all_p[order], state.shape[1])
     new = state._replace(log_prev=log_new, t_prev=t1, diff=d_end, release=release, steps=state.steps + 1)
     return events, new
 
