@@ -323,6 +323,7 @@ def test_training_package_has_no_import_cycle() -> None:
 
 
 def test_valid_names_are_exactly_what_the_config_accepts() -> None:
+    from spikeforge.training.choices import sequence_defaults
     from spikeforge.training.choices import valid_names
 
     names = valid_names()
@@ -332,7 +333,8 @@ def test_valid_names_are_exactly_what_the_config_accepts() -> None:
                 with pytest.raises(ValueError, match="has static samples"):
                     TrainConfig(encoding="sequence")
                 continue
-            TrainConfig(**{field: value.replace("cuda:N", "cuda:0")})  # every listed name is accepted
+            extra = sequence_defaults(value) if field == "dataset" else {}  # a sequence dataset's encoding and T
+            TrainConfig(**{field: value.replace("cuda:N", "cuda:0")}, **extra)  # every listed name is accepted
         with pytest.raises(ValueError, match=f"(unknown {field}|{field})"):
             TrainConfig(**{field: "no_such_name"})
     assert "li" not in names["neuron"]

@@ -4,6 +4,7 @@ the shared data path and result type, bad settings."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -126,6 +127,34 @@ def test_learning_rate_follows_the_step_schedule(monkeypatch: pytest.MonkeyPatch
     assert [r["lr"] for r in result.history] == seen
 
 
+def test_average_last_returns_the_mean_of_the_last_epochs_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``average_last = k`` the returned network is the mean of the weights at the end of the last k epochs
+    (seen from the per-epoch predictions), and its accuracy is the result's test accuracy."""
+    import spikeforge.training.exact_eventprop as ep
+
+    seen: list[list[torch.Tensor]] = []
+    original = ep.predict
+
+    def spy(weights: list[torch.Tensor], features: torch.Tensor, cfg: EventPropTrainConfig) -> torch.Tensor:
+        seen.append([w.clone() for w in weights])
+        return original(weights, features, cfg)
+
+    monkeypatch.setattr(ep, "predict", spy)
+    cfg = EventPropTrainConfig(hidden=6, epochs=4, batch_size=50, lr=1e-2, average_last=3)
+    result = fit_eventprop(cfg, data=_toy())
+    assert len(seen) == 5  # one per epoch, then the averaged network
+    for i, got in enumerate(result.model):
+        want = (seen[1][i] + seen[2][i] + seen[3][i]) / 3
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-15)
+        assert not torch.equal(got, seen[3][i])  # not the last epoch's weights
+    acc = float((original(result.model, _toy()[2], cfg) == _toy()[3]).double().mean())
+    assert result.test_acc == acc
+    plain = fit_eventprop(replace(cfg, average_last=0), data=_toy())
+    assert plain.test_acc == plain.history[-1]["test_acc"]
+    for a, b in zip(plain.model, seen[3], strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)  # same run without averaging ends at those weights
+
+
 def test_default_data_is_the_published_yinyang_split() -> None:
     train_x, train_y, test_x, test_y = yinyang_data(7, 5)
     ref_x, ref_y = make_yinyang(7, 42)
@@ -163,6 +192,8 @@ def test_bad_data_raises() -> None:
         ({"t_early": 5.0, "t_late": 1.0}, "t_early"),
         ({"alpha": -1.0}, "alpha"),
         ({"bump_outputs": "all"}, "bump_outputs"),
+        ({"average_last": -1}, "average_last"),
+        ({"epochs": 3, "average_last": 4}, "average_last"),
     ],
 )
 def test_bad_settings_raise(kwargs: dict[str, object], match: str) -> None:

@@ -261,10 +261,14 @@ def _make_plots(result: Any, test_ds: Any, out_dir: Path, rates: Any, *, quiet: 
     warning on stderr and in the summary's ``warnings``, and the command still prints the summary and exits 0.
     """
     from spikeforge.cli.plots import plot_run
+    from spikeforge.cli.plots_delays import plot_run_delays  # delays.png for a model with delays
 
     x = test_ds.x[:256].to(next(result.model.parameters()).device)
     return _plots_or_warning(
-        lambda: [str(p) for p in plot_run(result.model, x, result.history, out_dir, rates=rates)],
+        lambda: (
+            [str(p) for p in plot_run(result.model, x, result.history, out_dir, rates=rates)]
+            + [str(p) for p in plot_run_delays(result, out_dir)]
+        ),
         quiet=quiet,
         warnings=warnings,
     )
@@ -358,5 +362,7 @@ COMMAND = Command(
     "Train an SNN classifier and write config.json, metrics.json, checkpoints and plots into a run directory.",
     ("spikeforge train --epochs 5 --hidden 64 --out runs/yy-small",
      "spikeforge train --dataset yinyang --neuron alif --surrogate atan --json > summary.json",
-     "spikeforge train --method ttfs --epochs 20 --out runs/yy-ttfs"), run, _arguments,
+     "spikeforge train --method ttfs --epochs 20 --out runs/yy-ttfs",
+     "spikeforge train --dataset delayed_coincidence --model delay-mlp --hidden 32 --epochs 12 --batch-size 100 "
+     "--lr 0.03 --neuron-kwargs '{\"tau_mem\": 1.0, \"input_scaling\": \"none\"}'"), run, _arguments,
 )  # fmt: skip

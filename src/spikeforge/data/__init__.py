@@ -30,6 +30,7 @@ from __future__ import annotations
 from spikeforge.data import digits as _digits  # noqa: F401  (registers "digits")
 from spikeforge.data import mnist as _mnist  # noqa: F401  (registers "fashion_mnist", "mnist")
 from spikeforge.data import nfashion_mnist as _nfashion  # noqa: F401  (registers "nfashion_mnist", "nmnist_10k")
+from spikeforge.data import temporal_registry as _temporal  # noqa: F401  (registers "delayed_coincidence")
 from spikeforge.data import yinyang as _yinyang  # noqa: F401  (registers "yinyang")
 from spikeforge.data.base import SplitDataset
 from spikeforge.data.base import iter_batches

@@ -1,9 +1,10 @@
 """Tasks that need time, generated offline and deterministically from a seed (issue 16).
 
 All spike trains here are **sample-major** ``[N, T, C]`` float32 (0/1), as the registry's ``x [N, ...]``; a model
-takes time-major sequences, so feed ``x.transpose(0, 1)`` (``[T, N, C]``). These are plain generator functions, not
-registry entries: the registry's datasets are static inputs that the trainer encodes into ``T`` steps, while these
-inputs already are spike trains (and two of the tasks have spike-train targets, not class labels).
+takes time-major sequences, so feed ``x.transpose(0, 1)`` (``[T, N, C]``). The classification task is also a
+registered sequence dataset, ``delayed_coincidence`` (:mod:`spikeforge.data.temporal_registry`, for
+``spikeforge train``); the two others have regression or spike-train targets, not class labels, and are trained
+with the recipes of :mod:`spikeforge.training.delay_recipes`.
 
 * :func:`make_delayed_coincidence` -- classification by the relative timing of spikes across channels only.
 * :func:`make_spike_pattern` -- associate one input spike pattern with precise target output spike times

@@ -8,6 +8,10 @@
   leak; its spikes equal the dense :class:`~spikeforge.layers.SNNSequential` (the oracle).
 * :mod:`~spikeforge.events.emulate`: an event-camera emulator (frames, saccades over a still image, or a
   video file in, event arrays out).
+* :mod:`~spikeforge.events.formats`: recordings on disk (N-MNIST ``.bin``, AEDAT4, Prophesee EVT 2.0/3.0, SHD/SSC
+  HDF5) read into event arrays: :func:`read_events`, :func:`read_shd`.
+* :mod:`~spikeforge.events.transforms` / :mod:`~spikeforge.events.transforms_frames`: crop, downsample, denoise,
+  refractory filter; frames by event count, time surfaces.
 """
 
 from spikeforge.events.emulate import EmulatorParams
@@ -22,6 +26,10 @@ from spikeforge.events.engine import EngineResult
 from spikeforge.events.engine import EngineState
 from spikeforge.events.engine import LayerOps
 from spikeforge.events.engine import StreamingEngine
+from spikeforge.events.formats import FormatError
+from spikeforge.events.formats import read_events
+from spikeforge.events.formats import read_shd
+from spikeforge.events.formats import shd_to_events
 from spikeforge.events.sparse import CONV2D_CROSSOVER
 from spikeforge.events.sparse import LINEAR_CROSSOVER
 from spikeforge.events.sparse import SparseConv2d
@@ -35,6 +43,13 @@ from spikeforge.events.stream import dense_to_events
 from spikeforge.events.stream import events_to_dense
 from spikeforge.events.stream import make_events
 from spikeforge.events.stream import to_frames
+from spikeforge.events.transforms import center_crop
+from spikeforge.events.transforms import crop
+from spikeforge.events.transforms import denoise
+from spikeforge.events.transforms import downsample
+from spikeforge.events.transforms import refractory
+from spikeforge.events.transforms_frames import time_surfaces
+from spikeforge.events.transforms_frames import to_count_frames
 
 __all__ = [
     "EVENT_DTYPE", "make_events", "check_events", "events_to_dense", "dense_to_events", "to_frames",
@@ -42,4 +57,6 @@ __all__ = [
     "SparseConv2d", "StreamingEngine", "EngineState", "EngineResult", "EngineOps", "LayerOps",
     "EmulatorParams", "EmulatorState", "emulator_init", "emulator_step", "emulate_frames", "emulate_saccades",
     "emulate_video",
+    "read_events", "read_shd", "shd_to_events", "FormatError", "crop", "center_crop", "downsample", "denoise",
+    "refractory", "to_count_frames", "time_surfaces",
 ]  # fmt: skip

@@ -85,7 +85,7 @@ DECODERS: Mapping[str, Decoder] = MappingProxyType(
     {"max_membrane": _max_over_time, "mean_membrane": _mean_over_time, "spike_count": _sum_over_time}
 )
 #: Model names; :data:`spikeforge.training.models.MODEL_BUILDERS` holds one builder per name.
-MODELS: tuple[str, ...] = ("mlp", "conv")
+MODELS: tuple[str, ...] = ("mlp", "conv", "delay-mlp", "srm")  # the last two: spikeforge.training.delay_models
 #: Readout layers: a non-spiking LI (membrane decodings) or the hidden neuron type (``spike_count``).
 READOUTS: tuple[str, ...] = ("li", "spiking")
 #: Device types the trainer runs on.
@@ -105,7 +105,7 @@ EXACT_DATASETS: tuple[str, ...] = ("yinyang",)
 #: fixed latency code, with their papers' losses and Adam).
 EXACT_UNUSED: tuple[str, ...] = (
     "model", "channels", "neuron", "surrogate", "neuron_kwargs", "time_steps", "encoding", "encoding_kwargs",
-    "decoding", "dropout", "weight_decay", "grad_clip", "patience",
+    "decoding", "dropout", "weight_decay", "grad_clip", "patience", "model_kwargs",
 )  # fmt: skip
 
 

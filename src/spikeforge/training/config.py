@@ -9,6 +9,7 @@ from dataclasses import field
 from typing import Any
 
 from spikeforge.training import choices as C
+from spikeforge.training.delay_options import check_model_kwargs
 
 __all__ = ["TrainConfig", "RESUMABLE_CHANGES"]
 
@@ -78,6 +79,7 @@ class TrainConfig:
         val_fraction: share of the training split held out for validation when the dataset has no
             ``"validation"`` split (fixed permutation, seed 0, independent of ``seed``).
         eval_batch_size: batch size of evaluation passes.
+        model_kwargs: options of ``model="delay-mlp"`` / ``"srm"`` (:mod:`spikeforge.training.delay_options`).
         method: ``"surrogate"`` (BPTT of the discrete-time model with surrogate gradients, the default),
             ``"eventprop"`` or ``"ttfs"`` (exact gradients, :mod:`spikeforge.training.exact_method`): Yin-Yang only,
             latency-coded with bias spikes, one hidden layer, CPU. Of the other fields they use ``hidden``,
@@ -92,7 +94,7 @@ class TrainConfig:
     """
 
     dataset: str = field(default="yinyang", metadata=_help("registered dataset name (spikeforge.data.list_datasets)"))
-    model: str = field(default="mlp", metadata=_help("model builder: 'mlp' or 'conv'"))
+    model: str = field(default="mlp", metadata=_help("model builder: 'mlp', 'conv', 'delay-mlp' or 'srm'"))
     hidden: tuple[int, ...] = field(
         default=(256,), metadata=_help("widths of the fully connected spiking layers (at least one for 'mlp')")
     )
@@ -134,6 +136,13 @@ class TrainConfig:
         default=0.1, metadata=_help("share of the training split held out for validation, if the dataset has none")
     )
     eval_batch_size: int = field(default=1000, metadata=_help("batch size of evaluation passes"))
+    model_kwargs: dict[str, Any] | None = field(
+        default=None,
+        metadata=_help(
+            'options of model delay-mlp or srm, e.g. {"per": "axon", "max_delay": 20} (see '
+            "spikeforge.training.delay_options); none = their defaults"
+        ),
+    )
     method: str = field(
         default="surrogate",
         metadata=_help(
@@ -188,6 +197,8 @@ class TrainConfig:
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             self.data_dir = str(self.data_dir)
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        check_model_kwargs(self.model, self.model_kwargs, time_steps=self.time_steps, hidden=self.hidden,
+                           neuron=self.neuron, surrogate=self.surrogate, defaults=defaults)  # fmt: skip
         changed = [name for name in C.EXACT_UNUSED if _differs(getattr(self, name), defaults[name])]
         C.check_method(self.method, dataset=self.dataset, changed=changed, hidden=self.hidden, device=self.device)
 

@@ -96,6 +96,7 @@ class EventPropTrainConfig:
     bump: float = 5e-3  # added (in w_unit) to the input weights of silent neurons after a step (0: off)
     bump_outputs: Literal["any", "label"] = "any"  # which silent outputs are bumped (module docstring)
     init: tuple[tuple[float, float], ...] = field(default=((0.4, 0.4), (0.02, 0.1)))  # (mean, std) per layer
+    average_last: int = 0  # > 0: the returned network averages the weights of the last epochs (SWA; module doc)
     train_size: int = YINYANG_SPLITS["train"][0]
     test_size: int = YINYANG_SPLITS["test"][0]
     seed: int = 0
@@ -103,6 +104,10 @@ class EventPropTrainConfig:
     def __post_init__(self) -> None:
         ints = ("hidden", "epochs", "batch_size", "max_spikes", "lr_step", "train_size", "test_size")
         check_positive(self, ("lr", "lr_gamma", "tau0", "tau1", "t_end"), ints=ints)
+        if isinstance(self.average_last, bool) or not isinstance(self.average_last, int):
+            raise TypeError(f"average_last must be an int, got {type(self.average_last).__name__}")
+        if not 0 <= self.average_last <= self.epochs:
+            raise ValueError(f"average_last must lie in [0, epochs={self.epochs}], got {self.average_last}")
         if not (math.isfinite(self.alpha) and self.alpha >= 0 and math.isfinite(self.bump) and self.bump >= 0):
             raise ValueError(f"alpha and bump must be finite and >= 0, got {self.alpha}, {self.bump}")
         if self.bump_outputs not in ("label", "any"):
@@ -207,6 +212,7 @@ def fit_eventprop(
     ecfg = cfg.event_config()
     inputs = eventprop_encode(f_train, cfg)
     history: list[dict[str, float]] = []
+    summed: list[Tensor] | None = None  # sum of the last epochs' weights (average_last)
     for epoch in range(cfg.epochs):
         start = time.perf_counter()
         for group in opt.param_groups:
@@ -233,11 +239,17 @@ def fit_eventprop(
             "lr": opt.param_groups[0]["lr"],
             "seconds": time.perf_counter() - start,
         }
+        if epoch >= cfg.epochs - cfg.average_last:
+            summed = [w.clone() for w in weights] if summed is None else [a + w for a, w in zip(summed, weights)]
         history.append(row)
         if on_epoch is not None:
             on_epoch(row)
     weights = [p.detach() * scale for p in params]
+    if summed is not None:
+        weights = [a / cfg.average_last for a in summed]
     test_accuracy = (
-        history[-1]["test_acc"] if history else float((predict(weights, f_test, cfg) == y_test).double().mean())
+        history[-1]["test_acc"]
+        if history and summed is None
+        else float((predict(weights, f_test, cfg) == y_test).double().mean())
     )
     return ExactFitResult(model=weights, history=history, test_acc=test_accuracy, config=asdict(cfg))

@@ -39,6 +39,7 @@ from spikeforge.neurons import LI
 from spikeforge.neurons import NEURON_REGISTRY
 from spikeforge.neurons import Neuron
 from spikeforge.neurons import get_neuron
+from spikeforge.training import delay_models as DM
 from spikeforge.training.choices import DECODERS
 from spikeforge.training.choices import ENCODERS
 from spikeforge.training.choices import MODELS
@@ -365,6 +366,8 @@ def _conv_model(
 MODEL_BUILDERS: dict[str, Callable[[TrainConfig, tuple[int, ...], int, dict[str, Any]], SNNSequential]] = {
     "mlp": _mlp_model,
     "conv": _conv_model,
+    "delay-mlp": lambda *a: DM.build_delay_mlp(*a, neuron=_neuron, readouts=_READOUT_BUILDERS),
+    "srm": lambda *a: DM.build_srm(*a, neuron=_neuron, readouts=_READOUT_BUILDERS),
 }
 
 
