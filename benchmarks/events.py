@@ -18,7 +18,9 @@ forward + backward against the dense GEMM floor (the forward GEMM plus the weigh
 with ``torch.matmul``). Timings are medians of repeats; the machine's load average is recorded.
 
 Run: ``.venv/bin/python benchmarks/events.py [--threads 1] [--quick]``; prints a markdown section and
-writes ``benchmarks/events.png``.
+writes ``benchmarks/events.png``. ``--realistic`` runs only the issue-17 network instead (1024-1024-768-512
+LIF, 1 % input, hidden layers firing 1-2 %): measured firing rates, engine vs dense time, the engine's
+per-call overhead and its per-spike cost at fan-out 1024 (slope of time against input spikes), three seeds.
 """
 
 from __future__ import annotations
@@ -257,6 +259,92 @@ def config_a(args: argparse.Namespace, gen: torch.Generator) -> dict[str, float]
     return res
 
 
+REAL_SIZES = (1024, 1024, 768, 512)
+REAL_GAINS = (2.6, 2.3, 2.1)  # weights N(0, (g / sqrt(fan-in))^2): hidden layers fire 1-2 % at 1 % input
+
+
+def build_realistic(gen: torch.Generator, sizes: tuple[int, ...] = REAL_SIZES,
+                    gains: tuple[float, ...] = REAL_GAINS) -> SNNSequential:
+    mods: list[nn.Module] = []
+    for g, a, b in zip(gains, sizes[:-1], sizes[1:]):
+        lin = nn.Linear(a, b, bias=False)
+        with torch.no_grad():
+            lin.weight.copy_(torch.randn(b, a, generator=gen) * (g / math.sqrt(a)))
+        mods += [lin, LIF(beta=0.9, input_scaling="none", reset="subtract")]
+    return SNNSequential(*mods).eval()
+
+
+def realistic_once(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    """One measurement of the issue-17 network: rates, engine vs dense, per-call overhead, per-spike slope."""
+    gen = torch.Generator().manual_seed(seed)
+    net = build_realistic(gen)
+    eng = StreamingEngine(net, (REAL_SIZES[0],))
+    x = (torch.rand(args.steps, 1, REAL_SIZES[0], generator=gen) < 0.01).float()
+    r = eng.run(x, record=True)
+    lins = [m for m in net.layers if isinstance(m, nn.Linear)]
+    ins = [x] + [s.reshape(args.steps, 1, -1) for s in r.layer_spikes[:-1]]
+    with torch.no_grad():
+        out, _ = net(x)
+        t_dense = median_time(lambda: net(x), args.repeats)
+        # the matrix products alone (torch.matmul, no neuron layers): a lower bound of any dense path
+        t_floor = median_time(lambda: [torch.matmul(a, m.weight.t()) for a, m in zip(ins, lins)], args.repeats)
+    t_eng = median_time(lambda: eng.run(x), args.repeats)
+    res: dict[str, Any] = {
+        "floor": t_floor, "floor_ratio": t_floor / t_eng,
+        "rates": [float(x.mean())] + [float(s.mean()) for s in r.layer_spikes],
+        "mismatch": int((r.spikes != out).sum()), "dense": t_dense, "engine": t_eng, "ratio": t_dense / t_eng,
+        "synops": r.ops.total("synops"), "updates": r.ops.total("neuron_updates"),
+    }  # fmt: skip
+    # per-call overhead: one silent step with the state carried (what a streaming caller pays per call)
+    x0 = torch.zeros(1, 1, REAL_SIZES[0])
+    state = eng.init_state()
+    res["call_run"] = median_time(lambda: eng.run(x0, state), 20 * args.repeats, 3)
+    res["call_step"] = median_time(lambda: eng.step(x0[0], state), 20 * args.repeats, 3)
+    # per-spike cost at fan-out 1024: one 1024 -> 1024 layer, exactly k input spikes in every step; the slope of
+    # the time against the number of input spikes (the per-step neuron updates are the same at every k)
+    one = StreamingEngine(build_realistic(gen, (1024, 1024), (0.5,)), (1024,))
+    counts, times = [], []
+    for k in (2, 4, 8, 16, 32):
+        xk = torch.zeros(args.steps, 1, 1024)
+        for t in range(args.steps):
+            xk[t, 0, torch.randperm(1024, generator=gen)[:k]] = 1.0
+        counts.append(k * args.steps)
+        times.append(median_time(lambda xk=xk: one.run(xk), args.repeats))
+    res["slope_ns"] = float(np.polyfit(counts, times, 1)[0] * 1e9)
+    res["spike_r2"] = r_squared(np.array(counts, float), np.array(times))
+    return res
+
+
+def realistic(args: argparse.Namespace) -> None:
+    """``--realistic``: the issue-17 network (1024-1024-768-512 LIF, 1 % input, hidden layers 1-2 %), measured
+    three times (seeds 0-2) in one run; medians of the three, engine and dense always timed together."""
+    load0 = os.getloadavg()
+    runs = [realistic_once(args, seed) for seed in range(3)]
+    load1 = os.getloadavg()
+
+    def med(key: str) -> float:
+        return float(np.median([r[key] for r in runs]))
+
+    print("\n## Event engine on realistic activity (issue 17)\n")
+    print(f"Command: `.venv/bin/python benchmarks/events.py --realistic --steps {args.steps} --repeats {args.repeats}`; "
+          f"torch {torch.__version__}, {args.threads} thread(s); load average before {load0[0]:.2f}, after "
+          f"{load1[0]:.2f} (2 cores shared). Network {'-'.join(map(str, REAL_SIZES))} LIF (beta 0.9, reset by "
+          f"subtraction, float32 weights), T = {args.steps}, batch 1, Bernoulli input 1 %; three seeds, medians.\n")
+    for k, r in enumerate(runs):
+        rates = ", ".join(f"{100 * v:.2f} %" for v in r["rates"])
+        print(f"* seed {k}: rates (input, layers 1-3) {rates}; spikes differing from dense {r['mismatch']}; "
+              f"dense {r['dense'] * 1e3:.2f} ms, engine {r['engine'] * 1e3:.3f} ms (**{r['ratio']:.1f}x**), "
+              f"matmuls alone {r['floor'] * 1e3:.2f} ms ({r['floor_ratio']:.1f}x the engine); "
+              f"call {r['call_run'] * 1e6:.1f} us (run) / {r['call_step'] * 1e6:.1f} us (step); "
+              f"per spike at fan-out 1024 {r['slope_ns']:.1f} ns (R^2 {r['spike_r2']:.3f})")
+    ratio, call, slope = med("ratio"), min(med("call_run"), med("call_step")), med("slope_ns")
+    print(f"\nMedians: engine vs dense **{ratio:.1f}x** (target >= 8x: {'met' if ratio >= 8 else 'not met'}; "
+          f"vs the dense matmuls alone {med('floor_ratio'):.1f}x); "
+          f"per-call overhead run {med('call_run') * 1e6:.1f} us, step {med('call_step') * 1e6:.1f} us "
+          f"(target <= 50 us: {'met' if call <= 50e-6 else 'not met'}); per spike {slope:.1f} ns "
+          f"(target <= 60 ns: {'met' if slope <= 60 else 'not met'}).")
+
+
 def plot(res: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -289,8 +377,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument("--realistic", action="store_true", help="only the issue-17 network (see realistic())")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.realistic:
+        realistic(args)
+        return
     gen = torch.Generator().manual_seed(0)
     load0 = os.getloadavg()
     t0 = time.perf_counter()

@@ -190,7 +190,7 @@ def test_build_model_from_config() -> None:
 
 
 def test_name_lists() -> None:
-    assert list_models() == ["mlp", "conv", "delay-mlp", "srm"]
+    assert list_models() == ["mlp", "conv", "delay-mlp", "srm", "spikformer", "sdt", "vit-twin"]
     assert list_encodings() == ["constant", "rate", "latency", "sequence"]
     assert list_decodings() == ["max_membrane", "mean_membrane", "spike_count"]
 

@@ -128,13 +128,13 @@ def test_step_checks_what_the_loop_indexes_with(use_numba: bool) -> None:
 
 
 @pytest.mark.parametrize("per", ["axon", "synapse"])
-def test_delayed_linear_refused_naming_the_limitation(per: str) -> None:
+def test_delayed_linear_runs_only_rounded(per: str) -> None:
     from spikeforge.synapses import DelayedLinear
 
     layer = DelayedLinear(4, 3, 2, per=per, delays=torch.zeros(4) if per == "axon" else torch.zeros(3, 4))
-    for dl in (layer, layer.rounded()):
-        with pytest.raises(TypeError, match=r"layer 0: DelayedLinear is not supported by the streaming engine \("):
-            StreamingEngine(SNNSequential(dl, LIF()), (4,))
+    with pytest.raises(TypeError, match=r"layer 0: the streaming engine runs DelayedLinear with integer delays"):
+        StreamingEngine(SNNSequential(layer, LIF()), (4,))
+    StreamingEngine(SNNSequential(layer.rounded(), LIF()), (4,))  # integer delays: a delay line (test_engine_delays)
 
 
 def test_srm_refused_as_not_lif_family() -> None:

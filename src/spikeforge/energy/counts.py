@@ -34,6 +34,8 @@ stored on the user's modules). What is counted, for the whole batch (divide by `
 
 Known module types: Linear, DelayedLinear (integer delays), Conv1d/2d/3d, Avg/Max(Adaptive)Pool1d/2d(/3d),
 BatchNorm1d/2d/3d, Flatten, Unflatten, Identity, Dropout (identity in eval mode) and every :class:`~spikeforge.neurons.Neuron`.
+The spiking-transformer modules (:mod:`spikeforge.transformer`: products between activations, token sums
+and means, the twin's softmax and ReLU) are counted by :mod:`spikeforge.energy._attention` (see there).
 An unknown module that owns parameters raises ``TypeError`` naming it; an unknown parameter-free leaf
 (e.g. ``nn.ReLU``) is listed in ``OpCounts.uncounted`` and flagged by the report, never silently zero.
 """
@@ -51,6 +53,8 @@ import torch
 from torch import Tensor
 from torch import nn
 
+from spikeforge.energy._attention import count_attention
+from spikeforge.energy._attention import is_attention_module
 from spikeforge.energy._delays import delayed_counts
 from spikeforge.energy._delays import integer_delays
 from spikeforge.energy._geometry import POOL_DIMS as _POOL_DIMS
@@ -72,6 +76,7 @@ _PASS: tuple[type[nn.Module], ...] = (nn.Flatten, nn.Unflatten, nn.Identity, *_D
 SUPPORTED_MODULES: tuple[str, ...] = tuple(c.__name__ for c in (*_SYNAPTIC, *_POOL_DIMS, *_NORM, *_PASS)) + (
     "DelayedLinear (integer delays)",
     "spikeforge Neuron (any registered neuron, SRM)",
+    "spikeforge.transformer products (SpikeMatmul, Hadamard, TokenSum, TokenMean, Softmax, ReLUTwin)",
 )
 
 
@@ -225,6 +230,8 @@ def _classify(name: str, module: nn.Module) -> str:
         return "delayed"
     if type(module) in _POOL_DIMS:
         return "pool"
+    if is_attention_module(module):  # spiking-transformer products and reductions (energy/_attention.py)
+        return "attention"
     if isinstance(module, _NORM):
         return "norm"
     if isinstance(module, _PASS):
@@ -286,6 +293,8 @@ def _run_counted(model: nn.Module, x_seq: Tensor) -> tuple[Any, OpCounts]:
                 session.norm(name, module, args[0])
             elif kind == "passthrough":
                 session.passthrough(name, module)
+            elif kind == "attention":
+                count_attention(session, name, module, args, out)
             elif name not in uncounted:
                 uncounted.append(name)
 
@@ -295,7 +304,7 @@ def _run_counted(model: nn.Module, x_seq: Tensor) -> tuple[Any, OpCounts]:
         for name, module, kind in modules:
             if kind == "container":
                 continue
-            if kind in ("neuron", "synaptic", "delayed", "pool", "norm", "passthrough", "unknown"):
+            if kind in ("neuron", "synaptic", "delayed", "pool", "norm", "passthrough", "attention", "unknown"):
                 handles.append(module.register_forward_hook(make(name, module, kind), with_kwargs=True))
         with torch.no_grad():
             output = network_of(model)(x_seq)

@@ -36,7 +36,8 @@ class Layers(NamedTuple):
 
     n_out: np.ndarray  # int64: number of neurons N_l
     off: np.ndarray  # int64: first index of the layer in the per-neuron arrays
-    kind: np.ndarray  # int64: synapse, 0 = Linear (dense W^T), 1 = Conv2d (fan-out CSR)
+    kind: np.ndarray  # int64: synapse, 0 = Linear (dense W^T), 1 = Conv2d (fan-out CSR), 2 = DelayedLinear per
+    # axon (W^T rows, delays in Weights.dly), 3 = DelayedLinear per synapse (fan-out CSR per delay value)
     w_off: np.ndarray  # int64: offset of the layer's W^T in ``Weights.wt`` (Linear)
     c_off: np.ndarray  # int64: offset of the layer's indptr in ``Weights.cptr`` (Conv2d)
     rec_off: np.ndarray  # int64: offset of the layer's W_rec^T in ``Weights.wrec``, -1 if not recurrent
@@ -46,6 +47,11 @@ class Layers(NamedTuple):
     reset: np.ndarray  # int64: a reset code of spikeforge._core.codes
     v_rest: np.ndarray  # float64
     v_reset: np.ndarray  # float64
+    n_in: np.ndarray  # int64: inputs of the layer's synapse
+    delay: np.ndarray  # int64: the largest delay D of the layer's delay line (kinds 2, 3), -1 for none
+    r_off: np.ndarray  # int64: offset of the layer's ring ((D + 1) x n_in) in State.hval / hidx / hflag
+    s_off: np.ndarray  # int64: offset of the ring's D + 1 slot counts in State.hcnt
+    dl_off: np.ndarray  # int64: offset of the per-axon delays in Weights.dly (kind 2)
 
 
 class Weights(NamedTuple):
@@ -56,6 +62,7 @@ class Weights(NamedTuple):
     ctgt: np.ndarray  # Conv2d: target neuron of each fan-out entry (int64)
     cwgt: np.ndarray  # Conv2d: weight of each fan-out entry
     wrec: np.ndarray  # recurrent: W_rec^T rows, layer l at Layers.rec_off[l]
+    dly: np.ndarray  # int64: per-axon delays (kind 2), layer l at Layers.dl_off[l]
 
 
 class Membranes(NamedTuple):
@@ -78,6 +85,10 @@ class State(NamedTuple):
     min_due: np.ndarray  # int64 [L] minimum of ``due`` per layer
     prev_sp: np.ndarray  # int64 spikes of the previous step of recurrent layers (at Layers.off[l])
     prev_cnt: np.ndarray  # int64 [L] their number
+    hval: np.ndarray  # float64 delay lines: slot s of layer l holds the input values of a step t = s mod (D + 1)
+    hidx: np.ndarray  # int64 the inputs listed in the slot (its first hcnt entries)
+    hflag: np.ndarray  # uint8 input listed in the slot
+    hcnt: np.ndarray  # int64 entries per slot (at Layers.s_off[l])
 
 
 class Scratch(NamedTuple):
@@ -89,6 +100,9 @@ class Scratch(NamedTuple):
     tlist: np.ndarray  # int64 touched neurons of the step (at Layers.off[l])
     spk: np.ndarray  # int64 spike indices of the step (at Layers.off[l])
     spk_cnt: np.ndarray  # int64 [L] their number
+    dj: np.ndarray  # int64 inputs a delay line delivers at the step (max n_in)
+    da: np.ndarray  # float64 their values
+    acc: np.ndarray  # the weights' dtype: a Linear layer's sum of the step's weight rows (max N_l; zero between uses)
 
 
 class Outputs(NamedTuple):

@@ -5,14 +5,15 @@ cache notices changes to the caller's file only. The closed forms it calls live 
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from spikeforge._core.codes import SUBTRACT
 from spikeforge._core.codes import TO_VALUE
 from spikeforge.events._closed_form import _catch_up
 from spikeforge.events._closed_form import _next_due
+from spikeforge.events._delay_line import ring_gather
+from spikeforge.events._delay_line import ring_push
+from spikeforge.events._delay_line import ring_scatter
 from spikeforge.events._layout import IF_MODEL
 from spikeforge.events._layout import LIF_MODEL
 from spikeforge.events._layout import NEVER
@@ -24,116 +25,9 @@ from spikeforge.events._layout import Scratch
 from spikeforge.events._layout import State
 from spikeforge.events._layout import Weights
 from spikeforge.events._layout import jitable
+from spikeforge.events._whole_layer import update_all_simple
 
 __all__ = ["advance"]
-
-
-@jitable
-def _update_all_simple(
-    vl: np.ndarray,
-    lastl: np.ndarray,
-    duel: np.ndarray,
-    curl: np.ndarray,
-    rcurl: np.ndarray,
-    betal: np.ndarray,
-    gainl: np.ndarray,
-    thl: np.ndarray,
-    sflag: np.ndarray,
-    spl: np.ndarray,
-    t: int,
-    synced: int,
-    vr: Any,
-    vz: Any,
-    rst: int,
-    mdl: int,
-    is_rec: bool,
-    uniform: bool,
-) -> tuple[bool, int]:
-    """Update every neuron of a "simple" layer (IF/LIF, no bias, v_rest <= v_th) at step ``t``: the arithmetic
-    of the per-neuron path as one branch-free, vectorised pass, then a compaction of the spike flags into ``spl``.
-    ``synced >= 0``: every neuron was last updated at step ``synced`` (else ``lastl`` holds the steps). ``lastl``
-    is not written (the caller records ``t``); ``duel`` only when some neuron could fire at ``t + 1`` without
-    input. Returns ``(soon, count)``: whether ``duel`` was written so, and the number of spikes."""
-    n_l = vl.shape[0]
-    if mdl == LIF_MODEL:  # lazy leak
-        if synced >= 0:
-            lo, hi = synced, synced
-        else:
-            lo, hi = t - 1, t - 1
-            for n in range(n_l):
-                lo = min(lo, lastl[n])
-            if lo < t - 1:
-                hi = lo
-                for n in range(n_l):
-                    hi = max(hi, lastl[n])
-        if lo < t - 1:  # some neuron missed steps
-            if lo == hi:
-                pw = betal[0] ** (t - 1 - lo)
-                for n in range(n_l):
-                    vl[n] = vr + (pw if uniform else betal[n] ** (t - 1 - lo)) * (vl[n] - vr)
-            else:
-                for n in range(n_l):
-                    k = t - 1 - lastl[n]
-                    if k > 0:
-                        vl[n] = vr + betal[n] ** k * (vl[n] - vr)
-    if is_rec:
-        for n in range(n_l):
-            curl[n] = (curl[n] + 0.0) + rcurl[n]
-            rcurl[n] = 0.0
-    # The main loop has no branch on the layer's flags (they would keep it from vectorising): IF is
-    # the LIF formula with beta = 1, v_rest = 0 (bit-identical), and the three resets are two selects.
-    to_value = rst == TO_VALUE
-    sub = 1.0 if rst == SUBTRACT else 0.0
-    n_sp = 0
-    soon = False
-    if uniform:  # one beta, gain and threshold for the layer: the loop streams only v and the current
-        be, ga, th = betal[0], gainl[0], thl[0]
-        for n in range(n_l):
-            x = curl[n]
-            curl[n] = 0.0
-            vv = vr + be * (vl[n] - vr) + ga * x
-            s = vv - th > 0.0
-            vs = vv - sub * (th - vz)
-            vv = (vz if to_value else vs) if s else vv
-            vl[n] = vv
-            sflag[n] = s
-            n_sp += s
-            soon |= vr + be * (vv - vr) - th > 0.0
-    else:
-        for n in range(n_l):
-            x = curl[n]
-            curl[n] = 0.0
-            be, th = betal[n], thl[n]
-            vv = vr + be * (vl[n] - vr) + gainl[n] * x
-            s = vv - th > 0.0
-            vs = vv - sub * (th - vz)
-            vv = (vz if to_value else vs) if s else vv
-            vl[n] = vv
-            sflag[n] = s
-            n_sp += s
-            soon |= vr + be * (vv - vr) - th > 0.0
-    if soon:
-        for n in range(n_l):
-            duel[n] = t + 1 if vr + betal[n] * (vl[n] - vr) - thl[n] > 0.0 else NEVER
-    pos = 0  # compaction: eight flags per 64-bit word, zero words skipped, stopping after the last spike
-    nw = n_l // 8 if n_sp else 0
-    words = sflag[: nw * 8].view(np.uint64)
-    for q in range(nw):
-        if pos == n_sp:
-            break
-        w = words[q]
-        if w != 0:
-            words[q] = 0
-            for b in range(8):
-                if (w >> np.uint64(8 * b)) & np.uint64(1):
-                    spl[pos] = 8 * q + b
-                    pos += 1
-    for n in range(nw * 8, n_l if n_sp else 0):
-        if sflag[n]:
-            sflag[n] = 0
-            spl[pos] = n
-            pos += 1
-    return soon, pos
 
 
 @jitable
@@ -149,36 +43,87 @@ def _settle(o: int, n_l: int, synced: int, never: bool, last: np.ndarray, due: n
 
 @jitable
 def _accumulate(
-    cv: np.ndarray, wt: np.ndarray, base: int, n_l: int, js: np.ndarray, vals: np.ndarray, unit: bool, e: int, stop: int
+    cv: np.ndarray,
+    acc: np.ndarray,
+    wt: np.ndarray,
+    base: int,
+    n_l: int,
+    js: np.ndarray,
+    vals: np.ndarray,
+    unit: bool,
+    e: int,
+    stop: int,
+    keep: bool,
 ) -> None:
-    """``cv += vals[q] * W^T[js[q]]`` for ``q`` in ``[e, stop)`` (``vals`` all 1 when ``unit``), rows of the flat
-    transposed weight at ``base``: four rows per pass over ``cv``, ``cv + ((a0 w0 + a1 w1) + (a2 w2 + a3 w3))``,
-    then the last 0-3 rows added one after another in one more pass (more rows per pass ran slower here)."""
-    while e + 4 <= stop:
+    """``cv += sum_q vals[q] * W^T[js[q]]`` for ``q`` in ``[e, stop)`` (``vals`` all 1 when ``unit``), rows of the flat
+    transposed weight at ``base``. The step's rows are summed in the weights' precision (float32 for a float32
+    model, as the dense layer's matrix product sums; half the bytes of a float64 sum) one after another in input
+    order, four rows per pass into ``acc``, ``(((acc + w0) + w1) + w2) + w3``; the last pass (1-4 rows) adds the
+    sum to the float64 current ``cv`` (exact) and clears ``acc``, which is zero before and after. ``keep``: the
+    sum stays in ``acc`` instead (``cv`` untouched), for a whole-layer update that reads and clears it."""
+    if stop <= e:
+        return
+    ones = unit
+    if not unit:  # analog inputs: spike-valued steps (every value 1) take the unit path
+        ones = True
+        for q in range(e, stop):
+            ones = ones and vals[q] == 1.0
+    while stop - e > 4:
         j0, j1, j2, j3 = js[e], js[e + 1], js[e + 2], js[e + 3]
-        a0, a1, a2, a3 = (1.0, 1.0, 1.0, 1.0) if unit else (vals[e], vals[e + 1], vals[e + 2], vals[e + 3])
         w0, w1 = wt[base + j0 * n_l : base + (j0 + 1) * n_l], wt[base + j1 * n_l : base + (j1 + 1) * n_l]
         w2, w3 = wt[base + j2 * n_l : base + (j2 + 1) * n_l], wt[base + j3 * n_l : base + (j3 + 1) * n_l]
-        for n in range(n_l):
-            cv[n] += (a0 * w0[n] + a1 * w1[n]) + (a2 * w2[n] + a3 * w3[n])
+        if ones:
+            for n in range(n_l):
+                acc[n] = (((acc[n] + w0[n]) + w1[n]) + w2[n]) + w3[n]
+        else:
+            a0, a1, a2, a3 = vals[e], vals[e + 1], vals[e + 2], vals[e + 3]
+            for n in range(n_l):
+                acc[n] = (((acc[n] + a0 * w0[n]) + a1 * w1[n]) + a2 * w2[n]) + a3 * w3[n]
         e += 4
     r = stop - e
-    if r > 0:
-        j0, j1, j2 = js[e], js[e + (r > 1)], js[e + 2 * (r > 2)]
-        a0 = 1.0 if unit else vals[e]
-        a1 = 1.0 if unit else vals[e + (r > 1)]
-        a2 = 1.0 if unit else vals[e + 2 * (r > 2)]
-        w0, w1 = wt[base + j0 * n_l : base + (j0 + 1) * n_l], wt[base + j1 * n_l : base + (j1 + 1) * n_l]
-        w2 = wt[base + j2 * n_l : base + (j2 + 1) * n_l]
-        if r == 1:
+    if not ones:
+        for q in range(e, stop):
+            a0, j0 = vals[q], js[q]
+            w0 = wt[base + j0 * n_l : base + (j0 + 1) * n_l]
             for n in range(n_l):
-                cv[n] += a0 * w0[n]
+                acc[n] = acc[n] + a0 * w0[n]
+        r = 0
+    j0, j1, j2, j3 = js[e], js[e + (r > 1)], js[e + 2 * (r > 2)], js[e + 3 * (r > 3)]
+    w0, w1 = wt[base + j0 * n_l : base + (j0 + 1) * n_l], wt[base + j1 * n_l : base + (j1 + 1) * n_l]
+    w2, w3 = wt[base + j2 * n_l : base + (j2 + 1) * n_l], wt[base + j3 * n_l : base + (j3 + 1) * n_l]
+    if keep:
+        if r == 4:
+            for n in range(n_l):
+                acc[n] = (((acc[n] + w0[n]) + w1[n]) + w2[n]) + w3[n]
+        elif r == 3:
+            for n in range(n_l):
+                acc[n] = ((acc[n] + w0[n]) + w1[n]) + w2[n]
         elif r == 2:
             for n in range(n_l):
-                cv[n] = (cv[n] + a0 * w0[n]) + a1 * w1[n]
-        else:
+                acc[n] = (acc[n] + w0[n]) + w1[n]
+        elif r == 1:
             for n in range(n_l):
-                cv[n] = ((cv[n] + a0 * w0[n]) + a1 * w1[n]) + a2 * w2[n]
+                acc[n] = acc[n] + w0[n]
+    elif r == 4:
+        for n in range(n_l):
+            cv[n] += (((acc[n] + w0[n]) + w1[n]) + w2[n]) + w3[n]
+            acc[n] = 0.0
+    elif r == 3:
+        for n in range(n_l):
+            cv[n] += ((acc[n] + w0[n]) + w1[n]) + w2[n]
+            acc[n] = 0.0
+    elif r == 2:
+        for n in range(n_l):
+            cv[n] += (acc[n] + w0[n]) + w1[n]
+            acc[n] = 0.0
+    elif r == 1:
+        for n in range(n_l):
+            cv[n] += acc[n] + w0[n]
+            acc[n] = 0.0
+    else:
+        for n in range(n_l):
+            cv[n] += acc[n]
+            acc[n] = 0.0
 
 
 def advance(
@@ -188,11 +133,12 @@ def advance(
     :mod:`spikeforge.events._kernel`): ``inp`` the input entries per step, ``lay``/``wts``/``mem`` the network,
     ``st`` the stream's state (updated in place), ``scr`` working arrays, ``out`` spikes and operation counts."""
     in_ptr, in_idx, in_val = inp
-    n_out, off, syn_kind, w_off, c_off, rec_off, model, simple_layer, uniform, reset, v_rest, v_reset = lay
-    wt, cptr, ctgt, cwgt, wrec = wts
+    n_out, off, syn_kind, w_off, c_off, rec_off, model, simple_layer, uniform, reset, v_rest, v_reset = lay[:12]
+    n_in, delay, r_off, s_off, dl_off = lay[12:]
+    wt, cptr, ctgt, cwgt, wrec, dly = wts
     beta, gain, alpha, v_th, bias = mem
-    v, i, last, due, min_due, prev_sp, prev_cnt = st
-    cur, rcur, flag, tlist, spk, spk_cnt = scr
+    v, i, last, due, min_due, prev_sp, prev_cnt, hval, hidx, hflag, hcnt = st
+    cur, rcur, flag, tlist, spk, spk_cnt, dj, da, acc = scr
     dense, dcol, ops = out
     n_layers = n_out.shape[0]
     # Deferred writes of whole-layer updates, settled before any per-neuron access and at the end: synced[l] >= 0:
@@ -206,29 +152,48 @@ def advance(
             o = off[l]
             if l == 0:
                 a0, a1 = in_ptr[tt], in_ptr[tt + 1]
+                src, unit = in_idx, False
             else:
                 a0, a1 = 0, spk_cnt[l - 1]
+                src, unit = spk[off[l - 1] : off[l - 1] + a1], True
             is_rec = rec_off[l] >= 0
-            if a1 == a0 and t < min_due[l] and (not is_rec or prev_cnt[l] == 0):
+            kind, dl = syn_kind[l], delay[l]
+            pending = a1 - a0
+            if dl >= 0:  # a delay line: the step's inputs go into the ring, what arrives now is delivered below
+                pending = ring_push(
+                    hval, hidx, hflag, hcnt, r_off[l], s_off[l], n_in[l], dl, t, src, in_val, unit, a0, a1
+                )
+            if pending == 0 and t < min_due[l] and (not is_rec or prev_cnt[l] == 0):
                 spk_cnt[l] = 0  # no input, nothing due: the layer costs nothing at this step
                 continue
             n_t = 0
             everyone = False
             cv = cur[o : o + n_l]
+            simple = simple_layer[l] != 0
+            # a Linear layer's row sum goes straight from ``acc`` into the whole-layer update (no float64 pass)
+            fused = simple and not is_rec and (kind == 0 or kind == 2)
             # 1. synaptic accumulation
-            if syn_kind[l] == 0 and a1 > a0:
+            if kind == 0 and a1 > a0:
                 everyone = True
                 if l == 0:
-                    _accumulate(cv, wt, w_off[l], n_l, in_idx, in_val, False, a0, a1)
+                    _accumulate(cv, acc, wt, w_off[l], n_l, in_idx, in_val, False, a0, a1, fused)
                 else:  # the previous layer's spikes (value 1)
-                    _accumulate(cv, wt, w_off[l], n_l, spk[off[l - 1] : off[l - 1] + a1], in_val, True, 0, a1)
+                    _accumulate(cv, acc, wt, w_off[l], n_l, src, in_val, True, 0, a1, fused)
                 ops[l, 0] += (a1 - a0) * n_l
-            elif syn_kind[l] != 0:
+            elif kind == 2:  # per-axon delays: whole W^T rows of the inputs that arrive now
+                nd = ring_gather(hval, hidx, hcnt, r_off[l], s_off[l], n_in[l], dl, t, dly, dl_off[l], dj, da)
+                if nd:
+                    everyone = True
+                    _accumulate(cv, acc, wt, w_off[l], n_l, dj, da, False, 0, nd, fused)
+                    ops[l, 0] += nd * n_l
+            elif kind == 3:  # per-synapse delays: each delay group's fan-out of the inputs sent that long ago
+                nq = ring_scatter(hval, hidx, hcnt, r_off[l], s_off[l], n_in[l], dl, t, cptr, ctgt, cwgt, c_off[l], cv)
+                if nq:
+                    everyone = True
+                    ops[l, 0] += nq
+            elif kind == 1:
                 for e in range(a0, a1):
-                    if l == 0:
-                        j, a = in_idx[e], in_val[e]
-                    else:
-                        j, a = spk[off[l - 1] + e], 1.0
+                    j, a = src[e], 1.0 if unit else in_val[e]
                     q0, q1 = cptr[c_off[l] + j], cptr[c_off[l] + j + 1]
                     for q in range(q0, q1):
                         n = ctgt[q]
@@ -248,30 +213,51 @@ def advance(
                     everyone = True
             mdl = model[l]
             vr, vz = v_rest[l], v_reset[l]
-            simple = simple_layer[l] != 0
             rst = reset[l]
             spl = spk[o : o + n_l]
             if everyone and simple:  # 3'. the whole layer in one vectorised pass
-                soon, pos = _update_all_simple(
-                    v[o : o + n_l],
-                    last[o : o + n_l],
-                    due[o : o + n_l],
-                    cv,
-                    rcur[o : o + n_l],
-                    beta[o : o + n_l],
-                    gain[o : o + n_l],
-                    v_th[o : o + n_l],
-                    flag[o : o + n_l],
-                    spl,
-                    t,
-                    synced[l],
-                    vr,
-                    vz,
-                    rst,
-                    mdl,
-                    is_rec,
-                    uniform[l] != 0,
-                )
+                if fused:
+                    soon, pos = update_all_simple(
+                        v[o : o + n_l],
+                        last[o : o + n_l],
+                        due[o : o + n_l],
+                        acc[:n_l],
+                        rcur[o : o + n_l],
+                        beta[o : o + n_l],
+                        gain[o : o + n_l],
+                        v_th[o : o + n_l],
+                        flag[o : o + n_l],
+                        spl,
+                        t,
+                        synced[l],
+                        vr,
+                        vz,
+                        rst,
+                        mdl,
+                        is_rec,
+                        uniform[l] != 0,
+                    )
+                else:
+                    soon, pos = update_all_simple(
+                        v[o : o + n_l],
+                        last[o : o + n_l],
+                        due[o : o + n_l],
+                        cv,
+                        rcur[o : o + n_l],
+                        beta[o : o + n_l],
+                        gain[o : o + n_l],
+                        v_th[o : o + n_l],
+                        flag[o : o + n_l],
+                        spl,
+                        t,
+                        synced[l],
+                        vr,
+                        vz,
+                        rst,
+                        mdl,
+                        is_rec,
+                        uniform[l] != 0,
+                    )
                 synced[l] = t
                 never[l] = not soon
                 min_due[l] = t + 1 if soon else NEVER

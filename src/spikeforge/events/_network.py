@@ -35,8 +35,8 @@ __all__ = ["Network", "build_network", "SUPPORTED"]
 
 SUPPORTED = (
     "the engine runs spiking LIF-family neuron layers (Neuron.capabilities.spiking and .lif_family) without "
-    "threshold adaptation, recurrent ones (capabilities.recurrent) through their w_rec, each after an nn.Linear "
-    "or nn.Conv2d (nn.Flatten between them allowed); run other models densely"
+    "threshold adaptation, recurrent ones (capabilities.recurrent) through their w_rec, each after an nn.Linear, "
+    "nn.Conv2d or a rounded DelayedLinear (nn.Flatten between them allowed); run other models densely"
 )
 
 
@@ -94,6 +94,15 @@ def _membrane(nrn: Neuron, like: Tensor, pos: int) -> _Membrane:
 
 
 def _synapse_shape(m: nn.Module, shape: tuple[int, ...], pos: int) -> tuple[int, ...]:
+    if isinstance(m, DelayedLinear):
+        if not m.integer:
+            raise TypeError(
+                f"layer {pos}: the streaming engine runs DelayedLinear with integer delays only (exact shifts through "
+                "a delay line); build the engine from a copy with layer.rounded() in its place"
+            )
+        if len(shape) != 1 or shape[0] != m.in_features:
+            raise ValueError(f"layer {pos}: DelayedLinear expects {m.in_features} flat inputs, gets shape {shape}")
+        return (m.out_features,)
     if isinstance(m, nn.Linear):
         if shape[-1] != m.in_features:
             raise ValueError(f"layer {pos}: Linear expects {m.in_features} inputs, gets shape {shape}")
@@ -137,8 +146,25 @@ def _conv_csr(conv: nn.Conv2d, in_shape: tuple[int, ...], out_shape: tuple[int, 
     return ptr.numpy(), tgt.numpy(), wgt.numpy()
 
 
+def _delays(syn: DelayedLinear, d: dict[str, Any], w: Tensor) -> None:
+    """A rounded DelayedLinear's delay line: per axon, W^T rows and one delay per input (kind 2); per synapse,
+    one fan-out list per (delay value, input) pair (kind 3, CSR ordered by delay then input)."""
+    steps = syn.delay_values().round().to(torch.int64).cpu()
+    d["delay"], d["n_in"] = int(steps.max()) if steps.numel() else 0, syn.in_features
+    if syn.per == "axon":
+        d["kind"], d["wt"], d["dly"] = 2, w.t().contiguous().reshape(-1).numpy(), steps.numpy().copy()
+        return
+    n_out, n_in = w.shape
+    key = (steps * n_in + torch.arange(n_in)[None, :]).reshape(-1)  # [out * in], row-major over (o, i)
+    order = torch.argsort(key, stable=True)
+    tgt = torch.arange(n_out).repeat_interleave(n_in)[order]
+    ptr = torch.zeros((d["delay"] + 1) * n_in + 1, dtype=torch.int64)
+    ptr[1:] = torch.cumsum(torch.bincount(key, minlength=(d["delay"] + 1) * n_in), 0)
+    d["kind"], d["wt"], d["csr"] = 3, np.zeros(0), (ptr.numpy(), tgt.numpy(), w.reshape(-1)[order].numpy())
+
+
 def _layer(
-    syn: nn.Linear | nn.Conv2d, nrn: Neuron, in_shape: tuple[int, ...], shape: tuple[int, ...], pos: int
+    syn: nn.Linear | nn.Conv2d | DelayedLinear, nrn: Neuron, in_shape: tuple[int, ...], shape: tuple[int, ...], pos: int
 ) -> dict[str, Any]:
     """One (synapse, neuron) layer as flat float64 arrays (weights as W^T rows or a fan-out CSR)."""
     n = int(np.prod(shape))
@@ -158,7 +184,11 @@ def _layer(
         raise ValueError(f"layer {pos}: decay factor > 1 (negative tau?) is not supported")
     w = syn.weight.detach().to(torch.float64).cpu()
     b = syn.bias.detach().to(torch.float64).cpu() if syn.bias is not None else None
-    if isinstance(syn, nn.Linear):
+    d["n_in"], d["delay"] = int(np.prod(in_shape)), -1
+    if isinstance(syn, DelayedLinear):
+        _delays(syn, d, w)
+        d["bias"] = b.numpy().copy() if b is not None else np.zeros(n)
+    elif isinstance(syn, nn.Linear):
         d["kind"], d["wt"] = 0, w.t().contiguous().reshape(-1).numpy()
         d["bias"] = b.numpy().copy() if b is not None else np.zeros(n)
     else:
@@ -184,7 +214,7 @@ def _walk(model: SNNSequential, input_shape: tuple[int, ...]) -> tuple[list[dict
     """The (synapse, neuron) layers of ``model`` in order, and the output shape."""
     names = {id(m): n for n, m in model.named_modules()}
     shape, syn_name, in_shape = input_shape, "", input_shape
-    pending: nn.Linear | nn.Conv2d | None = None  # the synapse waiting for its neuron layer
+    pending: nn.Linear | nn.Conv2d | DelayedLinear | None = None  # the synapse waiting for its neuron layer
     layers: list[dict[str, Any]] = []
     with torch.no_grad():
         for pos, raw in enumerate(model.layers):
@@ -193,17 +223,11 @@ def _walk(model: SNNSequential, input_shape: tuple[int, ...]) -> tuple[list[dict
                 if (m.start_dim, m.end_dim) != (1, -1):
                     raise ValueError(f"layer {pos}: only nn.Flatten() with default dims is supported")
                 shape = (int(np.prod(shape)),)
-            elif isinstance(m, (nn.Linear, nn.Conv2d)):
+            elif isinstance(m, (nn.Linear, nn.Conv2d, DelayedLinear)):
                 if pending is not None:
                     raise ValueError(f"layer {pos}: two synaptic layers in a row; put a neuron layer between them")
                 pending, syn_name, in_shape = m, names[id(raw)], shape
                 shape = _synapse_shape(m, shape, pos)
-            elif isinstance(m, DelayedLinear):
-                raise TypeError(
-                    f"layer {pos}: DelayedLinear is not supported by the streaming engine (its loop delivers every "
-                    "spike in the step it is sent and keeps no per-axon/per-synapse delay line); run the model "
-                    "densely, e.g. step by step with SNNSequential.step, which threads the DelayLine"
-                )
             elif isinstance(m, Neuron):
                 if pending is None:
                     raise ValueError(f"layer {pos}: a neuron layer needs a Linear/Conv2d before it")
@@ -230,12 +254,13 @@ def build_network(model: SNNSequential, input_shape: tuple[int, ...]) -> Network
     ns = [d["n"] for d in layers]
     # weights keep float32 when the model is float32 (exact; half the memory traffic); sums are float64
     wdt = np.float32 if all(d["wdtype"] == torch.float32 for d in layers) else np.float64
-    csrs = [d["csr"] for d in layers if d["kind"] == 1]
+    csrs = [d["csr"] for d in layers if "csr" in d]
     ptrs, base = [], 0
     for ptr, tgt, _ in csrs:
         ptrs.append(ptr + base)  # indices into the concatenated target/weight lists
         base += len(tgt)
-    c_off = _offsets([len(d["csr"][0]) if d["kind"] == 1 else 0 for d in layers])
+    c_off = _offsets([len(d["csr"][0]) if "csr" in d else 0 for d in layers])
+    slots = [d["delay"] + 1 if d["delay"] >= 0 else 0 for d in layers]
     recs = [d["wrec"] for d in layers if "wrec" in d]
     rec_off = np.where([("wrec" in d) for d in layers], _offsets([len(d.get("wrec", ())) for d in layers]), -1)
     simple = [
@@ -256,6 +281,11 @@ def build_network(model: SNNSequential, input_shape: tuple[int, ...]) -> Network
         reset=np.array([d["reset"] for d in layers], dtype=np.int64),
         v_rest=np.array([d["v_rest"] for d in layers], dtype=np.float64),
         v_reset=np.array([d["v_reset"] for d in layers], dtype=np.float64),
+        n_in=np.array([d["n_in"] for d in layers], dtype=np.int64),
+        delay=np.array([d["delay"] for d in layers], dtype=np.int64),
+        r_off=_offsets([k * d["n_in"] for k, d in zip(slots, layers)]),
+        s_off=_offsets(slots),
+        dl_off=_offsets([len(d.get("dly", ())) for d in layers]),
     )
     wts = Weights(
         wt=np.concatenate([d["wt"] for d in layers]).astype(wdt),
@@ -263,6 +293,7 @@ def build_network(model: SNNSequential, input_shape: tuple[int, ...]) -> Network
         ctgt=np.concatenate([c[1] for c in csrs]).astype(np.int64) if csrs else np.zeros(1, dtype=np.int64),
         cwgt=np.concatenate([c[2] for c in csrs]).astype(wdt) if csrs else np.zeros(1, dtype=wdt),
         wrec=np.concatenate(recs).astype(wdt) if recs else np.zeros(1, dtype=wdt),
+        dly=np.concatenate([d.get("dly", np.zeros(0, np.int64)) for d in layers]).astype(np.int64),
     )
     mem = Membranes(*(np.concatenate([d[k] for d in layers]).astype(np.float64) for k in Membranes._fields))
     return Network(lay, wts, mem, tuple((d["syn"], d["nrn"]) for d in layers), output_shape)

@@ -5,16 +5,21 @@ currents, neurons are updated only when they receive input or could cross thresh
 and the leak between two updates of a neuron is applied lazily in closed form (see
 :mod:`spikeforge.events._kernel` for the equations). Its spikes equal those of the dense model
 (:class:`~spikeforge.layers.SNNSequential`, the oracle) except where a membrane lies within rounding
-error of threshold; the engine keeps membranes and sums in float64 (weights in the model's float32/64).
+error of threshold. The engine keeps membranes and currents in float64 and the weights in the model's
+float32/64; a Linear layer sums a step's weight rows in the weights' precision, in input order (a float32
+model: float32, as the dense layer's matrix product does), then adds the sum to the float64 current.
 
 Supported networks (anything else raises ``ValueError`` / ``TypeError`` at construction)::
 
-    SNNSequential( [Flatten] (Linear | Conv2d) [Flatten] neuron  ... )
+    SNNSequential( [Flatten] (Linear | Conv2d | DelayedLinear) [Flatten] neuron  ... )
 
 * ``neuron``: a spiking LIF-family layer (``Neuron.capabilities.spiking`` and ``.lif_family``: IF, LIF,
   CubaLIF, RecurrentLIF) without threshold adaptation; its constants come from ``membrane_spec()``, the
   recurrent weight of a ``capabilities.recurrent`` layer from its ``w_rec``;
 * one synaptic layer before every neuron layer; the network ends with a spiking neuron layer;
+* :class:`~spikeforge.synapses.DelayedLinear` with integer delays (``layer.rounded()``), per axon or per
+  synapse: a delay line per layer (:mod:`spikeforge.events._delay_line`) in the state, so a spike sent at
+  step ``t`` reaches its targets at ``t + d`` also across calls; the steps before the stream are silent;
 * ``nn.Conv2d`` with ``groups=1``, ``padding_mode="zeros"`` and integer padding; ``nn.Flatten`` with
   the default dims; layers may be wrapped in :class:`~spikeforge.layers.SeqToBatch`;
 * biases are supported except before a layer with a synaptic current (CubaLIF: raises); a bias is a
@@ -29,8 +34,7 @@ adds ``a`` times column ``j``), a single step ``[1, *input_shape]``, or an event
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from dataclasses import field
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -38,7 +42,14 @@ from torch import Tensor
 
 from spikeforge.events._checks import check_csr
 from spikeforge.events._checks import check_engine_state
-from spikeforge.events._checks import check_state_values
+from spikeforge.events._checks import check_state_arrays
+from spikeforge.events._checks import state_shapes
+from spikeforge.events._engine_types import EngineOps
+from spikeforge.events._engine_types import EngineResult
+from spikeforge.events._engine_types import EngineState
+from spikeforge.events._engine_types import LayerOps
+from spikeforge.events._engine_types import LazyOps
+from spikeforge.events._kernel import entry_point
 from spikeforge.events._kernel import get_advance
 from spikeforge.events._kernel import numba_available
 from spikeforge.events._layout import NEVER
@@ -54,56 +65,6 @@ from spikeforge.events.stream import check_origin
 from spikeforge.layers import SNNSequential
 
 __all__ = ["StreamingEngine", "EngineState", "EngineOps", "LayerOps", "EngineResult"]
-
-
-@dataclass(frozen=True)
-class LayerOps:
-    """Operations one (synapse, neuron) layer executed. Names are qualified module names in the model."""
-
-    synapse: str
-    neuron: str
-    synops: int  # feed-forward synaptic accumulations (one per input spike per fan-out target)
-    recurrent_synops: int  # accumulations of recurrent weights (RecurrentLIF)
-    neuron_updates: int  # neuron evaluations (touched or due), not N * T
-    spikes: int
-
-
-@dataclass(frozen=True)
-class EngineOps:
-    layers: tuple[LayerOps, ...]
-
-    def total(self, name: str) -> int:
-        if name not in ("synops", "recurrent_synops", "neuron_updates", "spikes"):
-            raise ValueError(f"unknown count {name!r}; valid: synops, recurrent_synops, neuron_updates, spikes")
-        return sum(int(getattr(x, name)) for x in self.layers)
-
-
-@dataclass
-class EngineState:
-    """Mutable per-neuron state of one stream (numpy float64/int64 arrays); ``t`` is the next step index.
-
-    The engine updates it in place and returns it; :meth:`StreamingEngine.init_state` gives a fresh one.
-    """
-
-    t: int
-    v: np.ndarray
-    i: np.ndarray
-    last: np.ndarray
-    due: np.ndarray
-    min_due: np.ndarray
-    prev_sp: np.ndarray
-    prev_cnt: np.ndarray
-    ops: np.ndarray = field(repr=False)
-
-
-@dataclass(frozen=True)
-class EngineResult:
-    """``spikes [T, 1, *out_shape]`` of the last layer; ``layer_spikes``: every neuron layer's (if recorded)."""
-
-    spikes: Tensor
-    state: EngineState
-    ops: EngineOps
-    layer_spikes: tuple[Tensor, ...] = ()
 
 
 class StreamingEngine:
@@ -142,8 +103,17 @@ class StreamingEngine:
             tlist=np.zeros(total, dtype=np.int64),
             spk=np.zeros(total, dtype=np.int64),
             spk_cnt=np.zeros(len(n_out), dtype=np.int64),
+            dj=np.zeros(int(self._lay.n_in.max()), dtype=np.int64),
+            da=np.zeros(int(self._lay.n_in.max())),
+            acc=np.zeros(int(n_out.max()), dtype=self._wts.wt.dtype),
         )
         self._state0: EngineState | None = None
+        self._advance: Callable[..., None] | None = None  # the loop resolved for this engine's argument types
+        self._scan: dict[np.dtype, Callable[..., int]] = {}  # the input scan, per input dtype
+        self._scan_state: Callable[..., int] | None = None
+        self._shapes = state_shapes(self._lay)
+        self._n_in = int(np.prod(input_shape))
+        self._sample_shape = (1, *input_shape)  # x_seq.shape[1:]
         # output columns: record=False writes the last layer at column 0, record=True every layer side by side
         self._cols = np.concatenate([[0], np.cumsum(n_out)]).astype(np.int64)
         dcol = np.full(len(n_out), -1, dtype=np.int64)
@@ -175,6 +145,7 @@ class StreamingEngine:
                 np.zeros(total, dtype=np.int64),
                 np.zeros(n_layers, dtype=np.int64),
                 np.zeros((n_layers, 4), dtype=np.int64),
+                *self._rings(),
             )
         s0 = self._state0  # a template built once; every stream gets its own copies
         return EngineState(
@@ -187,11 +158,41 @@ class StreamingEngine:
             s0.prev_sp.copy(),
             s0.prev_cnt.copy(),
             s0.ops.copy(),
+            s0.hval.copy(),
+            s0.hidx.copy(),
+            s0.hflag.copy(),
+            s0.hcnt.copy(),
         )
 
+    def _rings(self) -> tuple[np.ndarray, ...]:
+        """Empty delay lines: ``(hval, hidx, hflag, hcnt)`` for every DelayedLinear layer's ``D + 1`` slots."""
+        lay = self._lay
+        slots = np.where(lay.delay >= 0, lay.delay + 1, 0)
+        size = int((slots * lay.n_in).sum())
+        return np.zeros(size), np.zeros(size, np.int64), np.zeros(size, np.uint8), np.zeros(int(slots.sum()), np.int64)
+
     # ---- running ------------------------------------------------------------------------------
-    def _ops(self, ops: np.ndarray) -> EngineOps:
-        return EngineOps(tuple(LayerOps(syn, nrn, *r) for (syn, nrn), r in zip(self._names, ops.tolist())))
+    @staticmethod
+    def _state_arrays(state: EngineState) -> State:
+        s = state
+        return State(s.v, s.i, s.last, s.due, s.min_due, s.prev_sp, s.prev_cnt, s.hval, s.hidx, s.hflag, s.hcnt)
+
+    def _check_state(self, state: EngineState, values: bool) -> None:
+        """A carried state's arrays (types, shapes), then one compiled pass over what the loop indexes memory
+        with and, with ``values``, the hand-edit checks; a failed pass reruns the vectorised checks for the
+        message (see :mod:`spikeforge.events._checks`)."""
+        check_state_arrays(state, self._shapes)
+        args = (int(state.t), values, state.v, state.i, state.last, state.prev_sp, state.prev_cnt, state.hidx,
+                state.hcnt, state.hval, self._lay)  # fmt: skip
+        if not self.use_numba:
+            check_engine_state(state, self._lay, values)
+            return
+        if self._scan_state is None:
+            self._scan_state = entry_point(self._kernels.scan_state, args)
+        code = self._scan_state(*args)
+        if code:
+            check_engine_state(state, self._lay, values)
+            raise ValueError(f"state failed check {code}; pass state=None or a state from this engine's init_state()")
 
     def run_csr(
         self,
@@ -219,44 +220,45 @@ class StreamingEngine:
         state: EngineState | None,
         record: bool,
         values: bool = True,
+        single: bool = False,
     ) -> EngineResult:
-        """:meth:`run_csr` on arrays already checked (int64 / float64, contiguous, indices in range). A given
-        state is always checked for what the loop indexes with; ``values``: also for hand-edited values
-        (skipped by :meth:`step`, the per-step path)."""
+        """:meth:`run_csr` on arrays already checked (int64 / float64, contiguous, aligned, indices in range). A
+        given state is always checked for what the loop indexes with; ``values``: also for hand-edited values
+        (skipped by :meth:`step`, the per-step path); ``single``: one step, spikes ``[1, *output_shape]``."""
         if state is None:
             state = self.init_state()
         elif not isinstance(state, EngineState):
             raise TypeError(f"state must be an EngineState from init_state(), got {type(state).__name__}")
         else:
-            check_engine_state(state, self._lay.n_out, self._lay.off)
-            if values:
-                check_state_values(state)
+            self._check_state(state, values)
         n_steps = len(in_ptr) - 1
         ops0 = state.ops.copy()
-        dense = np.zeros((n_steps, self._width[record]), dtype=np.float32)
-        st = State(state.v, state.i, state.last, state.due, state.min_due, state.prev_sp, state.prev_cnt)
-        self._kernels.advance(
+        width = self._width[record]
+        # the spikes as the returned tensor's own memory: [T, 1, *output_shape] (record: [T, sum of N_l])
+        shape = (n_steps, width) if record else (1, *self.output_shape) if single else (n_steps, 1, *self.output_shape)
+        out = np.zeros(shape, dtype=np.float32)
+        args = (
             n_steps,
             state.t,
             Inputs(in_ptr, in_idx, in_val),
             self._lay,
             self._wts,
             self._mem,
-            st,
+            self._state_arrays(state),
             self._scratch,
-            Outputs(dense, self._dcol[record], state.ops),
+            Outputs(out.reshape(n_steps, width), self._dcol[record], state.ops),
         )
+        if self._advance is None:
+            self._advance = entry_point(self._kernels.advance, args)
+        self._advance(*args)
         state.t += n_steps
-        out = torch.from_numpy(dense)
+        spikes = torch.from_numpy(out)
         layer_spikes: tuple[Tensor, ...] = ()
         if record:
             cols = self._cols.tolist()
-            layer_spikes = tuple(out[:, cols[k] : cols[k + 1]].unsqueeze(1) for k in range(len(self._names)))
-            last = layer_spikes[-1]
-        else:
-            last = out.unsqueeze(1)
-        last = last.reshape(n_steps, 1, *self.output_shape)
-        return EngineResult(last, state, self._ops(state.ops - ops0), layer_spikes)
+            layer_spikes = tuple(spikes[:, cols[k] : cols[k + 1]].unsqueeze(1) for k in range(len(self._names)))
+            spikes = layer_spikes[-1].reshape(n_steps, 1, *self.output_shape)
+        return EngineResult(spikes, state, LazyOps(self._names, state.ops - ops0), layer_spikes)
 
     def run(self, x_seq: Tensor, state: EngineState | None = None, *, record: bool = False) -> EngineResult:
         """Run ``x_seq [T, 1, *input_shape]`` one step after another; returns spikes ``[T, 1, *output_shape]``.
@@ -265,34 +267,41 @@ class StreamingEngine:
         """
         return self._run(*self._csr(x_seq), state, bool(record))
 
-    def _csr(self, x_seq: Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The nonzeros of ``x_seq [T, 1, *input_shape]`` as ``(in_ptr, in_idx, in_val)`` (checked: finite)."""
+    def _csr(self, x_seq: Tensor, single: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The nonzeros of ``x_seq [T, 1, *input_shape]`` (``single``: one step ``[1, *input_shape]``) as
+        ``(in_ptr, in_idx, in_val)`` (checked: finite)."""
+        name, dims = ("x_t", "[1, *input_shape]") if single else ("x_seq", "[T, 1, *input_shape]")
         if not isinstance(x_seq, Tensor) or not x_seq.is_floating_point():
-            raise TypeError("x_seq must be a floating-point torch.Tensor [T, 1, *input_shape]")
-        if (
-            x_seq.dim() != len(self.input_shape) + 2
-            or tuple(x_seq.shape[2:]) != self.input_shape
-            or x_seq.shape[1] != 1
-        ):
+            raise TypeError(f"{name} must be a floating-point torch.Tensor {dims}")
+        shape = x_seq.shape
+        if (shape if single else shape[1:]) != self._sample_shape:
             raise ValueError(
-                f"x_seq must be [T, 1, *{self.input_shape}] (batch 1), got {tuple(x_seq.shape)}; "
-                "the engine streams one sample: run samples one by one"
+                f"{name} must be {dims.replace('input_shape', str(self.input_shape))} (batch 1), got "
+                f"{tuple(shape)}; the engine streams one sample: run samples one by one"
             )
-        flat = x_seq.detach().reshape(x_seq.shape[0], -1).cpu()
-        if flat.dtype != torch.float64 and (flat.dtype != torch.float32 or flat.shape[1] % 2):
+        flat = x_seq.detach() if x_seq.requires_grad else x_seq
+        if not flat.is_cpu:
+            flat = flat.cpu()
+        if flat.dtype != torch.float64 and (flat.dtype != torch.float32 or self._n_in % 2):
             flat = flat.to(torch.float64)  # half / bfloat16 (exact), or float32 rows that do not span whole words
-        xn = flat.contiguous().numpy()
+        xn = np.ascontiguousarray(flat.numpy().reshape(1 if single else shape[0], self._n_in))
         ptr = np.empty(xn.shape[0] + 1, dtype=np.int64)
         idx, vals = np.empty(xn.size, dtype=np.int64), np.empty(xn.size, dtype=np.float64)
-        nnz = self._kernels.dense_csr(xn, xn.view(np.uint64), ptr, idx, vals)  # nonzeros per step, NaN/inf check
+        args = (xn, xn.view(np.uint64), ptr, idx, vals)
+        scan = self._scan.get(xn.dtype)
+        if not (args[1].flags.aligned and xn.flags.writeable):
+            scan = self._kernels.dense_csr  # an unusual view: Numba's own dispatch
+        elif scan is None:
+            scan = self._scan[xn.dtype] = entry_point(self._kernels.dense_csr, args)
+        nnz = scan(*args)  # nonzeros per step, NaN/inf check
         if nnz < 0:
             raise ValueError("x_seq contains NaN or inf")
         return ptr, idx[:nnz], vals[:nnz]
 
     def step(self, x_t: Tensor, state: EngineState | None = None) -> tuple[Tensor, EngineState]:
         """One time step: ``x_t [1, *input_shape]`` -> ``(spikes [1, *output_shape], state)``."""
-        res = self._run(*self._csr(x_t.unsqueeze(0)), state, False, values=False)
-        return res.spikes[0], res.state
+        res = self._run(*self._csr(x_t, single=True), state, False, values=False, single=True)
+        return res.spikes, res.state
 
     def run_events(
         self,

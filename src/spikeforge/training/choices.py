@@ -28,7 +28,7 @@ __all__ = [
     "check_decoding", "check_readout", "check_device", "check_device_available", "available_devices",
     "check_neuron_kwargs", "check_positive_int", "check_widths", "check_dropout",
     "spiking_neurons", "valid_names", "METHODS", "EXACT_METHODS", "EXACT_UNUSED", "check_method", "MAX_EPOCHS",
-    "MAX_TIME_STEPS", "check_sequence_input", "sequence_defaults",
+    "MAX_TIME_STEPS", "check_sequence_input", "sequence_defaults", "TRANSFORMER_MODELS",
 ]  # fmt: skip
 
 #: ``(x [B, ...], time_steps, generator, options) -> x_seq [T, B, ...]``.
@@ -85,7 +85,10 @@ DECODERS: Mapping[str, Decoder] = MappingProxyType(
     {"max_membrane": _max_over_time, "mean_membrane": _mean_over_time, "spike_count": _sum_over_time}
 )
 #: Model names; :data:`spikeforge.training.models.MODEL_BUILDERS` holds one builder per name.
-MODELS: tuple[str, ...] = ("mlp", "conv", "delay-mlp", "srm")  # the last two: spikeforge.training.delay_models
+MODELS: tuple[str, ...] = ("mlp", "conv", "delay-mlp", "srm", *("spikformer", "sdt", "vit-twin"))
+#: ``delay-mlp`` and ``srm``: :mod:`spikeforge.training.delay_models`.
+#: The spiking-transformer models (:mod:`spikeforge.training.transformer_models`; sized by ``transformer_kwargs``).
+TRANSFORMER_MODELS: tuple[str, ...] = ("spikformer", "sdt", "vit-twin")
 #: Readout layers: a non-spiking LI (membrane decodings) or the hidden neuron type (``spike_count``).
 READOUTS: tuple[str, ...] = ("li", "spiking")
 #: Device types the trainer runs on.
@@ -105,7 +108,7 @@ EXACT_DATASETS: tuple[str, ...] = ("yinyang",)
 #: fixed latency code, with their papers' losses and Adam).
 EXACT_UNUSED: tuple[str, ...] = (
     "model", "channels", "neuron", "surrogate", "neuron_kwargs", "time_steps", "encoding", "encoding_kwargs",
-    "decoding", "dropout", "weight_decay", "grad_clip", "patience", "model_kwargs",
+    "decoding", "dropout", "weight_decay", "grad_clip", "patience", "model_kwargs", "transformer_kwargs",
 )  # fmt: skip
 
 

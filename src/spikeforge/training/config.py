@@ -10,6 +10,7 @@ from typing import Any
 
 from spikeforge.training import choices as C
 from spikeforge.training.delay_options import check_model_kwargs
+from spikeforge.transformer import check_transformer_options
 
 __all__ = ["TrainConfig", "RESUMABLE_CHANGES"]
 
@@ -43,6 +44,19 @@ def _help(text: str) -> dict[str, str]:
     return {"help": text}
 
 
+def _check_transformer(config: TrainConfig) -> None:
+    """``transformer_kwargs`` only with a transformer model (and valid); transformer models run LIF neurons."""
+    if config.model not in C.TRANSFORMER_MODELS:
+        if config.transformer_kwargs is not None:
+            raise ValueError(
+                f"TrainConfig.transformer_kwargs is for models {C.TRANSFORMER_MODELS}, not {config.model!r}"
+            )
+        return
+    check_transformer_options(config.transformer_kwargs)
+    if config.neuron != "lif":
+        raise ValueError(f"model {config.model!r} uses LIF neurons (neuron='lif'); tune them with neuron_kwargs")
+
+
 @dataclass
 class TrainConfig:
     """Configuration of :func:`spikeforge.train.train`. The defaults are the tuned Yin-Yang run.
@@ -52,7 +66,8 @@ class TrainConfig:
 
     Attributes:
         dataset: registered dataset name (:func:`spikeforge.data.list_datasets`).
-        model: ``"mlp"`` or ``"conv"`` (:func:`spikeforge.models.list_models`).
+        model: ``"mlp"``, ``"conv"``, or a transformer: ``"spikformer"``, ``"sdt"``, ``"vit-twin"``
+            (:func:`spikeforge.models.list_models`).
         hidden: widths of the fully connected spiking layers.
         channels: conv block channels (``model="conv"`` only).
         neuron / surrogate: registered names (:func:`spikeforge.neurons.list_neurons`,
@@ -62,6 +77,7 @@ class TrainConfig:
         encoding / encoding_kwargs: input code (``"constant"``, ``"rate"``, ``"latency"``) and its options.
         decoding: ``"max_membrane"``, ``"mean_membrane"`` or ``"spike_count"``.
         dropout: dropout after each hidden spiking layer.
+        transformer_kwargs: size of the transformer models (:class:`spikeforge.transformer.TransformerOptions`).
         epochs: maximum number of epochs (the cosine schedule spans all of them).
         batch_size: global batch size (split across ranks under ``torchrun``).
         lr / weight_decay: AdamW learning rate (cosine-annealed per batch to 0) and decoupled weight decay.
@@ -94,7 +110,9 @@ class TrainConfig:
     """
 
     dataset: str = field(default="yinyang", metadata=_help("registered dataset name (spikeforge.data.list_datasets)"))
-    model: str = field(default="mlp", metadata=_help("model builder: 'mlp', 'conv', 'delay-mlp' or 'srm'"))
+    model: str = field(
+        default="mlp", metadata=_help("model builder: mlp, conv, delay-mlp, srm, spikformer, sdt or vit-twin")
+    )
     hidden: tuple[int, ...] = field(
         default=(256,), metadata=_help("widths of the fully connected spiking layers (at least one for 'mlp')")
     )
@@ -113,6 +131,10 @@ class TrainConfig:
         default="max_membrane", metadata=_help("readout decoding: max_membrane, mean_membrane or spike_count")
     )
     dropout: float = field(default=0.0, metadata=_help("dropout after each hidden spiking layer, in [0, 1)"))
+    transformer_kwargs: dict[str, Any] | None = field(
+        default=None,
+        metadata=_help('size of the transformer models, e.g. {"dim": 64, "depth": 2, "heads": 4, "mlp_ratio": 4}'),
+    )
     epochs: int = field(default=60, metadata=_help("maximum number of epochs (the cosine schedule spans all)"))
     batch_size: int = field(default=32, metadata=_help("global batch size (split across ranks under torchrun)"))
     lr: float = field(default=1e-2, metadata=_help("AdamW learning rate, cosine-annealed per batch to 0"))
@@ -173,6 +195,7 @@ class TrainConfig:
             )
         if self.model == "conv" and not self.channels:
             raise ValueError("TrainConfig.channels must not be empty for model 'conv'; give e.g. channels=(16, 32)")
+        _check_transformer(self)
         for name in ("neuron_kwargs", "encoding_kwargs"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, dict):

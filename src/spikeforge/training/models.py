@@ -9,8 +9,7 @@ A classifier is three parts, each replaceable by hand:
 3. **decoding** ``out_seq [T, B, C] -> logits [B, C]``:
 
    * ``"max_membrane"``: :math:`\text{logit}_c = \max_t V_c[t]` of a non-spiking :class:`~spikeforge.neurons.LI`
-     readout (the loss is then the max-over-time membrane cross-entropy, e.g. Cramer et al. 2020);
-   * ``"mean_membrane"``: :math:`\text{logit}_c = \frac1T \sum_t V_c[t]`;
+     readout (max-over-time membrane cross-entropy, Cramer et al. 2020); ``"mean_membrane"``: the mean over t;
    * ``"spike_count"``: :math:`\text{logit}_c = \sum_t z_c[t]` of a *spiking* readout layer.
 
 Composition by hand is the same thing the builders do::
@@ -54,6 +53,7 @@ from spikeforge.training.choices import check_readout
 from spikeforge.training.choices import check_surrogate
 from spikeforge.training.choices import check_widths
 from spikeforge.training.config import TrainConfig
+from spikeforge.training.transformer_models import TRANSFORMER_BUILDERS
 
 # The public names are listed (``__all__``) and documented by the re-export module spikeforge.models.
 
@@ -368,6 +368,7 @@ MODEL_BUILDERS: dict[str, Callable[[TrainConfig, tuple[int, ...], int, dict[str,
     "conv": _conv_model,
     "delay-mlp": lambda *a: DM.build_delay_mlp(*a, neuron=_neuron, readouts=_READOUT_BUILDERS),
     "srm": lambda *a: DM.build_srm(*a, neuron=_neuron, readouts=_READOUT_BUILDERS),
+    **TRANSFORMER_BUILDERS,  # spikformer, sdt, vit-twin
 }
 
 

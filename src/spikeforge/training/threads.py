@@ -155,6 +155,7 @@ def step_macs(config: Any, dataset_info: Any = None) -> int:
     skipped. ``dataset_info`` defaults to the config's dataset.
     """
     from spikeforge.data import dataset_info as get_info
+    from spikeforge.layers import SequenceLayer
     from spikeforge.neurons import Neuron
     from spikeforge.training.models import build_model
 
@@ -164,7 +165,11 @@ def step_macs(config: Any, dataset_info: Any = None) -> int:
         x = torch.zeros((1, *(int(d) for d in info.step_shape)))
         per_sample = 0
         for layer in model.network.layers:
-            if not isinstance(layer, Neuron):
+            if isinstance(layer, SequenceLayer):  # needs the whole [T, B, ...]: per step = total / T
+                steps = int(config.time_steps)
+                macs, y = _layer_macs(layer, x.unsqueeze(0).expand(steps, *x.shape).contiguous())
+                per_sample, x = per_sample + macs // steps, y[0]
+            elif not isinstance(layer, Neuron):
                 macs, x = _layer_macs(layer, x)
                 per_sample += macs
     return per_sample * int(config.time_steps) * int(config.batch_size)

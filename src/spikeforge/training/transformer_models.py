@@ -1,0 +1,54 @@
+"""Builders of the spiking-transformer models of ``TrainConfig.model``: ``"spikformer"``, ``"sdt"`` (the
+Spike-driven Transformer) and ``"vit-twin"`` (the non-spiking twin of ``"sdt"``: ReLU for every LIF and softmax
+attention, the same ``state_dict``, so a checkpoint of either initialises the other).
+
+Their size comes from ``TrainConfig.transformer_kwargs`` (:class:`spikeforge.transformer.TransformerOptions`:
+``dim``, ``depth``, ``heads``, ``mlp_ratio``; default 64, 2, 4, 4); ``hidden`` and ``channels`` are not used.
+The LIF layers take ``neuron_kwargs`` over :data:`spikeforge.transformer.LIF_DEFAULTS`; ``surrogate`` applies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spikeforge.layers import SNNSequential
+from spikeforge.training.config import TrainConfig
+from spikeforge.transformer import build_transformer
+
+__all__ = ["TRANSFORMER_BUILDERS"]
+
+
+def _image_shape(model: str, in_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    if len(in_shape) != 3 or min(in_shape[1:]) < 4:
+        raise ValueError(
+            f"model {model!r} needs (C, H, W) images with H, W >= 4 but the dataset has shape {in_shape}; "
+            "use model='mlp' for flat inputs"
+        )
+    return int(in_shape[0]), int(in_shape[1]), int(in_shape[2])
+
+
+def _builder(kind: str, spiking: bool, model: str) -> Any:
+    def build(
+        config: TrainConfig, in_shape: tuple[int, ...], num_classes: int, common: dict[str, Any]
+    ) -> SNNSequential:
+        if common["readout"] != "li":
+            raise ValueError(f"model {model!r} ends in an LI readout; use decoding max_membrane or mean_membrane")
+        return build_transformer(
+            kind,
+            _image_shape(model, in_shape),
+            num_classes,
+            options=config.transformer_kwargs,
+            spiking=spiking,
+            surrogate=config.surrogate,
+            neuron_kwargs=config.neuron_kwargs,
+        )
+
+    return build
+
+
+#: One builder per transformer model name (merged into :data:`spikeforge.training.models.MODEL_BUILDERS`).
+TRANSFORMER_BUILDERS = {
+    "spikformer": _builder("spikformer", True, "spikformer"),
+    "sdt": _builder("sdt", True, "sdt"),
+    "vit-twin": _builder("sdt", False, "vit-twin"),
+}
