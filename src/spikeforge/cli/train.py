@@ -140,9 +140,12 @@ def run(args: argparse.Namespace) -> Output | None:
             f"--resume: {str(args.out)!r} holds no run to resume (no checkpoint.pt); check --out, or drop --resume "
             "to start a new run there (with --overwrite if the folder is not empty)"
         )
+    from spikeforge.cli._event_data import prepare_event_data
     from spikeforge.cli.progress import ProgressCallback
     from spikeforge.training.distributed import env_ranks
     from spikeforge.training.loop import train
+
+    prepare_event_data(config.dataset, config.data_dir, quiet=args.quiet)  # emulated event data: first use
 
     out_dir = args.out if args.out is not None else default_out(config)
     progress = ProgressCallback(quiet=args.quiet or env_ranks()[0] != 0)  # under torchrun, rank 0 reports

@@ -8,6 +8,8 @@ digits         (1, 8, 8)    10      1087 / 355 / 355         scikit-learn (``pip
 fashion_mnist  (1, 28, 28)  10      55000 / 5000 / 10000     IDX files: ``apt-get install dataset-fashion-mnist``
                                                              or ``data_dir``
 mnist          (1, 28, 28)  10      55000 / 5000 / 10000     IDX files under ``data_dir`` only
+nfashion_mnist (10,2,34,34) 10      55000 / 5000 / 10000     events emulated from Fashion-MNIST, cached
+nmnist_10k     (10,2,34,34) 10      8006 / 997 / 997         events emulated from npm ``mnist`` 1.1.0, cached
 ============== ============ ======= ======================== ==========================================
 
 Usage::
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 from spikeforge.data import digits as _digits  # noqa: F401  (registers "digits")
 from spikeforge.data import mnist as _mnist  # noqa: F401  (registers "fashion_mnist", "mnist")
+from spikeforge.data import nfashion_mnist as _nfashion  # noqa: F401  (registers "nfashion_mnist", "nmnist_10k")
 from spikeforge.data import temporal_registry as _temporal  # noqa: F401  (registers "delayed_coincidence")
 from spikeforge.data import yinyang as _yinyang  # noqa: F401  (registers "yinyang")
 from spikeforge.data.base import SplitDataset

@@ -6,12 +6,21 @@
   forward and weight gradient touch only the weights of active inputs.
 * :mod:`~spikeforge.events.engine`: :class:`StreamingEngine`, batch-1 event-driven inference with lazy
   leak; its spikes equal the dense :class:`~spikeforge.layers.SNNSequential` (the oracle).
+* :mod:`~spikeforge.events.emulate`: an event-camera emulator (frames, saccades over a still image, or a
+  video file in, event arrays out).
 * :mod:`~spikeforge.events.formats`: recordings on disk (N-MNIST ``.bin``, AEDAT4, Prophesee EVT 2.0/3.0, SHD/SSC
   HDF5) read into event arrays: :func:`read_events`, :func:`read_shd`.
 * :mod:`~spikeforge.events.transforms` / :mod:`~spikeforge.events.transforms_frames`: crop, downsample, denoise,
   refractory filter; frames by event count, time surfaces.
 """
 
+from spikeforge.events.emulate import EmulatorParams
+from spikeforge.events.emulate import EmulatorState
+from spikeforge.events.emulate import emulate_frames
+from spikeforge.events.emulate import emulator_init
+from spikeforge.events.emulate import emulator_step
+from spikeforge.events.emulate_inputs import emulate_saccades
+from spikeforge.events.emulate_inputs import emulate_video
 from spikeforge.events.engine import EngineOps
 from spikeforge.events.engine import EngineResult
 from spikeforge.events.engine import EngineState
@@ -46,6 +55,8 @@ __all__ = [
     "EVENT_DTYPE", "make_events", "check_events", "events_to_dense", "dense_to_events", "to_frames",
     "LINEAR_CROSSOVER", "CONV2D_CROSSOVER", "spike_density", "sparse_linear", "sparse_conv2d", "SparseLinear",
     "SparseConv2d", "StreamingEngine", "EngineState", "EngineResult", "EngineOps", "LayerOps",
+    "EmulatorParams", "EmulatorState", "emulator_init", "emulator_step", "emulate_frames", "emulate_saccades",
+    "emulate_video",
     "read_events", "read_shd", "shd_to_events", "FormatError", "crop", "center_crop", "downsample", "denoise",
     "refractory", "to_count_frames", "time_surfaces",
 ]  # fmt: skip
