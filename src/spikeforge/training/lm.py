@@ -75,6 +75,20 @@ class LMResult:
 
 
 @torch.no_grad()
+def lm_threads(config: TrainConfig, weights: int) -> Any:
+    """The thread choice of an LM run (:func:`~spikeforge.training.threads.choose_threads`): ``config.threads``,
+    the environment, or the work of one step, ``weights x batch_size x time_steps`` multiply-accumulates."""
+    import os
+
+    from spikeforge.training import threads as TH
+
+    work = weights * int(config.batch_size) * int(config.time_steps)
+    requested = config.threads
+    return TH.choose_threads(
+        work, cpus=TH.available_cpus(), requested=requested, env=os.environ, current=torch.get_num_threads()
+    )
+
+
 def evaluate_bpc(model: SpikeGPT, ids: Tensor, *, context: int, streams: int, max_chars: int | None = None) -> float:
     """Bits per character of ``model`` on the token ids ``ids`` ``[N]``: the text is cut into ``streams``
     contiguous pieces read side by side ``context`` tokens at a time with the recurrent state carried over (the
@@ -133,15 +147,15 @@ def train_lm(
     from spikeforge.training.rundir import RunLock
     from spikeforge.training.rundir import check_out_dir
     from spikeforge.training.rundir import start_out_dir
-    from spikeforge.training.threads import threads_for
     from spikeforge.training.threads import use_threads
 
     out_dir = Path(out_dir)
     check_out_dir(out_dir, False, overwrite)
     corpus = get_corpus(config.dataset, data_dir=config.data_dir)
-    threads = threads_for(config)
     torch.manual_seed(config.seed)
     model = build_lm(config, len(corpus.vocab))
+    # one multiply-accumulate per weight per token: the work of a step that sizes the thread count
+    threads = lm_threads(config, sum(p.numel() for p in model.parameters() if p.dim() > 1))
     device = torch.device(config.device)
     model.to(device)
     train_ids = corpus.vocab.encode(corpus.train).to(device)
