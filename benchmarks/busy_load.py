@@ -2,7 +2,7 @@
 
 Jobs (each a fresh ``python -m spikeforge train ... --quiet --json`` process in a new run directory):
 
-* ``main``: the main job, ``spikeforge train`` with its defaults (Yin-Yang, 60 epochs; ``--epochs N`` for
+* ``main``: the main job, ``spikeforge train`` with its defaults (Yin-Yang, 120 epochs; ``--epochs N`` for
   fewer);
 * ``fashion``: one Fashion-MNIST epoch, ``spikeforge train --dataset fashion_mnist --epochs 1`` (skipped,
   and said so, when neither ``/usr/share/datasets/fashion-mnist`` nor ``--data-dir`` has the files).

@@ -106,7 +106,7 @@ def test_bad_inputs_raise(kwargs: dict) -> None:
 
 def test_step_macs_counts_linear_and_conv_work_without_random_draws() -> None:
     state = torch.random.get_rng_state()
-    assert TH.step_macs(TrainConfig()) == 32 * 10 * (4 * 256 + 256 * 3)
+    assert TH.step_macs(TrainConfig(batch_size=32)) == 32 * 10 * (4 * 256 + 256 * 3)
     conv = TrainConfig(dataset="fashion_mnist", model="conv", hidden=(64,), batch_size=8, time_steps=2)
     per_sample = 28 * 28 * 16 * 1 * 9 + 14 * 14 * 32 * 16 * 9 + 7 * 7 * 32 * 64 + 64 * 10  # same padding, pool 2
     assert TH.step_macs(conv, dataset_info("fashion_mnist")) == 8 * 2 * per_sample

@@ -135,7 +135,7 @@ def test_config_bad_types() -> None:
 
 def test_short_run_learns_and_writes_run_files(tmp_path: Path) -> None:
     rec = Recorder()
-    config = TrainConfig(epochs=3)
+    config = TrainConfig(epochs=3, batch_size=32)
     result = train(config, tmp_path / "run", callbacks=[rec])
     assert result.test_acc > 0.8  # chance is 1/3; 3 epochs of the default model reach about 0.9
     assert result.history[-1]["loss"] < result.history[0]["loss"]
