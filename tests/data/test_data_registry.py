@@ -22,7 +22,7 @@ from spikeforge.data import (
 )
 from spikeforge.data import registry as reg
 
-BUILTIN = ["digits", "fashion_mnist", "mnist", "yinyang"]
+BUILTIN = ["delayed_coincidence", "digits", "fashion_mnist", "mnist", "nfashion_mnist", "nmnist_10k", "yinyang"]
 
 
 @pytest.fixture
@@ -46,7 +46,8 @@ def test_list_and_info() -> None:
         info = dataset_info(name)
         assert info.name == name and info.description and info.source
         assert info.split_names == ("train", "validation", "test")
-        assert len(info.class_names) == info.num_classes
+        assert not info.class_names or len(info.class_names) == info.num_classes
+    assert [n for n in BUILTIN if dataset_info(n).sequence] == ["delayed_coincidence", "nfashion_mnist", "nmnist_10k"]
     assert dataset_info("yinyang").splits == (("train", 5000), ("validation", 1000), ("test", 1000))
     assert dataset_info("yinyang").input_shape == (4,) and dataset_info("yinyang").num_classes == 3
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -54,7 +55,7 @@ def test_list_and_info() -> None:
 
 
 def test_unknown_name_and_split() -> None:
-    with pytest.raises(ValueError, match="unknown dataset 'cifar'; valid names: digits, fashion_mnist, mnist, yinyang"):
+    with pytest.raises(ValueError, match="unknown dataset 'cifar'; valid names: delayed_coincidence, digits, fashion_mnist, mnist, nfashion_mnist"):
         get_dataset("cifar", "train")
     with pytest.raises(ValueError, match="valid names"):
         dataset_info("cifar")
@@ -168,7 +169,7 @@ def test_import_loads_no_data_and_no_sklearn() -> None:
     code = (
         "import sys, spikeforge.data as d; "
         "assert 'sklearn' not in sys.modules, 'sklearn imported'; "
-        "assert d.list_datasets() == ['digits', 'fashion_mnist', 'mnist', 'yinyang']"
+        f"assert d.list_datasets() == {BUILTIN!r}"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
