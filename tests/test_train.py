@@ -334,6 +334,8 @@ def test_valid_names_are_exactly_what_the_config_accepts() -> None:
                     TrainConfig(encoding="sequence")
                 continue
             extra = sequence_defaults(value) if field == "dataset" else {}  # a sequence dataset's encoding and T
+            if (field, value) in (("dataset", "austen"), ("model", "spikegpt"), ("model", "rwkv")):  # go together
+                extra = {"model": "spikegpt"} if field == "dataset" else {"dataset": "austen"}
             TrainConfig(**{field: value.replace("cuda:N", "cuda:0")}, **extra)  # every listed name is accepted
         with pytest.raises(ValueError, match=f"(unknown {field}|{field})"):
             TrainConfig(**{field: "no_such_name"})

@@ -364,11 +364,12 @@ def valid_names() -> dict[str, list[str]]:
     """The valid values of every :class:`~spikeforge.training.config.TrainConfig` field that holds a name
     (``neuron`` lists the spiking neurons: hidden layers must spike), e.g. for ``--help`` and ``spikeforge info``."""
     from spikeforge.data import list_datasets
+    from spikeforge.data.text import list_corpora
     from spikeforge.surrogate import list_surrogates
 
     return {
-        "dataset": list_datasets(),
-        "model": list(MODELS),
+        "dataset": [*list_datasets(), *list_corpora()],
+        "model": [*MODELS, *LM_MODELS],
         "neuron": spiking_neurons(),
         "surrogate": list_surrogates(),
         "encoding": list(ENCODERS),

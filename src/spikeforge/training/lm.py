@@ -103,12 +103,13 @@ def evaluate_bpc(model: SpikeGPT, ids: Tensor, *, context: int, streams: int, ma
     model.eval()
     x = ids[:n].view(streams, -1).t().contiguous()  # [L, streams]
     total, count, state = 0.0, 0, None
-    for s in range(0, x.shape[0] - 1, context):
-        inp, tgt = x[s : s + context], x[s + 1 : s + 1 + context]
-        inp = inp[: tgt.shape[0]]
-        logits, state = model(inp, state)
-        total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), reduction="sum"))
-        count += tgt.numel()
+    with torch.no_grad():
+        for s in range(0, x.shape[0] - 1, context):
+            inp, tgt = x[s : s + context], x[s + 1 : s + 1 + context]
+            inp = inp[: tgt.shape[0]]
+            logits, state = model(inp, state)
+            total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), reduction="sum"))
+            count += tgt.numel()
     model.train(was_training)
     return total / count / _LN2
 
