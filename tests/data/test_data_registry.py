@@ -22,7 +22,9 @@ from spikeforge.data import (
 )
 from spikeforge.data import registry as reg
 
-BUILTIN = ["delayed_coincidence", "digits", "fashion_mnist", "mnist", "nfashion_mnist", "nmnist_10k", "yinyang"]
+BUILTIN = [
+    "delayed_coincidence", "digits", "fashion_mnist", "mnist", "nfashion_mnist", "nmnist", "nmnist_10k", "shd", "yinyang",
+]  # fmt: skip
 
 
 @pytest.fixture
@@ -47,7 +49,9 @@ def test_list_and_info() -> None:
         assert info.name == name and info.description and info.source
         assert info.split_names == ("train", "validation", "test")
         assert not info.class_names or len(info.class_names) == info.num_classes
-    assert [n for n in BUILTIN if dataset_info(n).sequence] == ["delayed_coincidence", "nfashion_mnist", "nmnist_10k"]
+    assert [n for n in BUILTIN if dataset_info(n).sequence] == [
+        "delayed_coincidence", "nfashion_mnist", "nmnist", "nmnist_10k", "shd",
+    ]  # fmt: skip
     assert dataset_info("yinyang").splits == (("train", 5000), ("validation", 1000), ("test", 1000))
     assert dataset_info("yinyang").input_shape == (4,) and dataset_info("yinyang").num_classes == 3
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -55,7 +59,7 @@ def test_list_and_info() -> None:
 
 
 def test_unknown_name_and_split() -> None:
-    with pytest.raises(ValueError, match="unknown dataset 'cifar'; valid names: delayed_coincidence, digits, fashion_mnist, mnist, nfashion_mnist"):
+    with pytest.raises(ValueError, match="unknown dataset 'cifar'; valid names: delayed_coincidence, digits, fashion_mnist, mnist, nfashion_mnist, nmnist, nmnist_10k, shd, yinyang"):
         get_dataset("cifar", "train")
     with pytest.raises(ValueError, match="valid names"):
         dataset_info("cifar")

