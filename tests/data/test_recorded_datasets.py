@@ -12,10 +12,12 @@ import pytest
 import torch
 
 from spikeforge import cli
-from spikeforge.data import dataset_info, get_dataset
+from spikeforge.data import dataset_info
+from spikeforge.data import get_dataset
 from spikeforge.data import recorded as rec
 from spikeforge.data import registry as reg
-from spikeforge.events.formats import FormatError, write_nmnist
+from spikeforge.events.formats import FormatError
+from spikeforge.events.formats import write_nmnist
 from spikeforge.events.stream import EVENT_DTYPE
 
 h5py = pytest.importorskip("h5py")
@@ -106,7 +108,7 @@ def test_nmnist_shapes_binning_labels(nmnist_dir) -> None:
 
 
 def test_validation_split_is_deterministic_and_disjoint(nmnist_dir) -> None:
-    root, truth = nmnist_dir
+    root, _ = nmnist_dir
     a = get_dataset("nmnist", "validation", data_dir=root)
     b = get_dataset("nmnist", "validation", data_dir=root)
     assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
@@ -130,36 +132,36 @@ def _one_line(e: pytest.ExceptionInfo) -> str:
 
 def test_nmnist_errors(nmnist_dir, tmp_path: Path) -> None:
     root, truth = nmnist_dir
-    with pytest.raises(FileNotFoundError, match="pass --data-dir DIR") as e:
+    with pytest.raises(FileNotFoundError, match="pass --data-dir DIR") as e1:
         get_dataset("nmnist", "train")
-    assert "Train/<0-9>/\\*.bin" in _one_line(e).replace("*", "\\*")
-    with pytest.raises(FileNotFoundError, match="is not a folder") as e:
+    assert "DIR/Train/<0-9>/*.bin and DIR/Test/<0-9>/*.bin" in _one_line(e1)
+    with pytest.raises(FileNotFoundError, match="is not a folder") as e2:
         get_dataset("nmnist", "test", data_dir=tmp_path / "nowhere")
-    _one_line(e)
+    _one_line(e2)
     bad = truth["Test"][4][0]
     bad.write_bytes(bad.read_bytes()[:-2])  # truncated: not a multiple of 5 bytes
-    with pytest.raises(FormatError, match="multiple of 5") as e:
+    with pytest.raises(FormatError, match="multiple of 5") as e3:
         get_dataset("nmnist", "test", data_dir=root)
-    assert str(bad) in _one_line(e)
+    assert str(bad) in _one_line(e3)
     (root / "Train" / "5" / "extra.bin").write_bytes(b"")
-    with pytest.raises(ValueError, match=r"found 31 \.bin files .* published N-MNIST has 30") as e:
+    with pytest.raises(ValueError, match=r"found 31 \.bin files .* published N-MNIST has 30") as e4:
         get_dataset("nmnist", "train", data_dir=root)
-    _one_line(e)
+    _one_line(e4)
     for p in (root / "Train" / "7").iterdir():
         p.unlink()
     (root / "Train" / "7").rmdir()
-    with pytest.raises(FileNotFoundError, match=r"Train/7 is not a folder; --data-dir must hold") as e:
+    with pytest.raises(FileNotFoundError, match=r"Train/7 is not a folder; --data-dir must hold") as e5:
         get_dataset("nmnist", "validation", data_dir=root)
-    _one_line(e)
+    _one_line(e5)
 
 
 def test_nmnist_outside_sensor(nmnist_dir) -> None:
     root, truth = nmnist_dir
     path = truth["Test"][0][0]
     path.write_bytes(bytes([40, 1, 0, 0, 5]))  # x = 40 on a 34-wide sensor
-    with pytest.raises(FormatError, match="outside the sensor") as e:
+    with pytest.raises(FormatError, match="outside the sensor") as e1:
         get_dataset("nmnist", "test", data_dir=root)
-    assert str(path) in _one_line(e)
+    assert str(path) in _one_line(e1)
 
 
 def _write_shd(path: Path, times: list[np.ndarray], units: list[np.ndarray], labels: list[int]) -> None:
@@ -205,30 +207,30 @@ def test_shd_shapes_binning_labels(shd_dir) -> None:
 
 def test_shd_errors(shd_dir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root, truth = shd_dir
-    with pytest.raises(FileNotFoundError, match="pass --data-dir DIR .*shd_train.h5") as e:
+    with pytest.raises(FileNotFoundError, match=r"pass --data-dir DIR .*shd_train\.h5") as e1:
         get_dataset("shd", "train")
-    _one_line(e)
+    _one_line(e1)
     (root / "shd_test.h5").unlink()
-    with pytest.raises(FileNotFoundError, match="shd_test.h5 is not a file; --data-dir must hold") as e:
+    with pytest.raises(FileNotFoundError, match=r"shd_test\.h5 is not a file; --data-dir must hold") as e2:
         get_dataset("shd", "test", data_dir=root)
-    _one_line(e)
+    _one_line(e2)
     (root / "shd_test.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)  # the signature, then garbage
-    with pytest.raises(FormatError) as e:
+    with pytest.raises(FormatError) as e3:
         get_dataset("shd", "test", data_dir=root)
-    assert str(root / "shd_test.h5") in _one_line(e)
+    assert str(root / "shd_test.h5") in _one_line(e3)
     times, units, labels = truth["shd_train.h5"]
     _write_shd(root / "shd_train.h5", times[:11], units[:11], labels[:11])
-    with pytest.raises(ValueError, match="holds 11 samples, the published file has 12") as e:
+    with pytest.raises(ValueError, match="holds 11 samples, the published file has 12") as e4:
         get_dataset("shd", "validation", data_dir=root)
-    _one_line(e)
+    _one_line(e4)
     _write_shd(root / "shd_train.h5", times, units, [*labels[:11], 20])
-    with pytest.raises(ValueError, match="label 20, SHD's are 0..19") as e:
+    with pytest.raises(ValueError, match=r"label 20, SHD's are 0\.\.19") as e5:
         get_dataset("shd", "train", data_dir=root)
-    _one_line(e)
+    _one_line(e5)
     units = [u.astype(np.uint16) for u in units]
     units[0] = np.full(times[0].size, 700, dtype=np.uint16)
     _write_shd(root / "shd_train.h5", times, units, labels)
-    with pytest.raises(ValueError, match="unit 700, SHD's are 0..699"):
+    with pytest.raises(ValueError, match=r"unit 700, SHD's are 0\.\.699"):
         get_dataset("shd", "train", data_dir=root)
     monkeypatch.setattr(rec.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ImportError, match=r"pip install 'spikeforge\[events\]'"):
