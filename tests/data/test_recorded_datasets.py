@@ -247,10 +247,24 @@ def test_cli_trains_on_recorded_nmnist(nmnist_dir, tmp_path: Path, capsys: pytes
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "Traceback" not in captured.err and (out / "config.json").is_file()
-    assert json.loads((out / "config.json").read_text())["dataset"] == "nmnist"
+    config = json.loads((out / "config.json").read_text())
+    assert config["dataset"] == "nmnist" and config["time_steps"] == 10 and config["encoding"] == "sequence"
 
 
 def test_cli_missing_data_dir_is_one_line(nmnist_dir, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = cli.main(["train", "--dataset", "nmnist", "--epochs", "1", "--out", str(tmp_path / "x"), "--quiet"])
     err = capsys.readouterr().err
     assert code != 0 and "--data-dir" in err and "Traceback" not in err
+
+
+def test_cli_trains_on_recorded_shd(shd_dir, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root, _ = shd_dir
+    out = tmp_path / "run"
+    code = cli.main([
+        "train", "--dataset", "shd", "--data-dir", str(root), "--model", "mlp", "--hidden", "8", "--epochs", "1",
+        "--batch-size", "4", "--out", str(out), "--quiet", "--seed", "0",
+    ])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    config = json.loads((out / "config.json").read_text())
+    assert config["dataset"] == "shd" and config["time_steps"] == 100 and config["encoding"] == "sequence"
