@@ -4,7 +4,8 @@ Each seed is one call of :func:`spikeforge.training.exact_eventprop.fit_eventpro
 :func:`spikeforge.training.exact_ttfs.fit_ttfs` with the recipe's default configuration (the published Yin-Yang
 splits: 5000 train / 1000 test), only ``seed`` (and ``epochs`` with ``--epochs``) changed. Reported per seed: the
 final-epoch test accuracy (no early stopping, no model selection on the test set), the best epoch's for reference,
-epochs, wall time, CPU time of the process (the machine may be shared: wall time depends on the load, CPU time
+the returned model's accuracy on the published *validation* split (1000 samples, seed 41: recipe variants are
+compared on it, never on the test split), epochs, wall time, CPU time of the process (the machine may be shared: wall time depends on the load, CPU time
 much less) and the load average at start and end. Targets (issue 15): EventProp >= 98.0 %, TTFS >= 96.0 % mean
 over 3 seeds; EventProp <= 15 min per run on 2 CPU cores.
 
@@ -28,13 +29,25 @@ from typing import Any
 import torch
 
 from spikeforge._core.files import atomic_write_bytes
+from spikeforge.data.yinyang import YINYANG_SPLITS
+from spikeforge.data.yinyang import make_yinyang
 from spikeforge.training.exact_common import ExactFitResult
 from spikeforge.training.exact_eventprop import EventPropTrainConfig
 from spikeforge.training.exact_eventprop import fit_eventprop
+from spikeforge.training.exact_eventprop import predict
 from spikeforge.training.exact_ttfs import TTFSTrainConfig
 from spikeforge.training.exact_ttfs import fit_ttfs
+from spikeforge.training.exact_ttfs import ttfs_accuracy
+from spikeforge.training.exact_ttfs import ttfs_encode
 
 TARGETS = {"eventprop": 0.980, "ttfs": 0.960}
+
+
+def _validation() -> tuple[torch.Tensor, torch.Tensor]:
+    """The published Yin-Yang validation split (features float64 ``[1000, 4]``, labels int64)."""
+    size, seed = YINYANG_SPLITS["validation"]
+    feats, labels = make_yinyang(size, seed)
+    return torch.from_numpy(feats).double(), torch.from_numpy(labels)
 
 
 def _run(method: str, seed: int, epochs: int | None, verbose: bool, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -50,15 +63,19 @@ def _run(method: str, seed: int, epochs: int | None, verbose: bool, overrides: d
         ecfg = replace(ecfg, epochs=epochs) if epochs is not None else ecfg
         ecfg = replace(ecfg, **overrides)
         result = fit_eventprop(ecfg, on_epoch=show)
+        v_feats, v_labels = _validation()
+        val_acc = float((predict(result.model, v_feats, ecfg) == v_labels).double().mean())
     else:
         tcfg = TTFSTrainConfig(seed=seed)
         tcfg = replace(tcfg, epochs=epochs) if epochs is not None else tcfg
         tcfg = replace(tcfg, **overrides)
         result = fit_ttfs(tcfg, on_epoch=show)
+        v_feats, v_labels = _validation()
+        val_acc = ttfs_accuracy(result.model, ttfs_encode(v_feats, tcfg), v_labels)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     best = max(result.history, key=lambda r: r["test_acc"]) if result.history else {"test_acc": 0.0}
     return {
-        "seed": seed, "epochs": len(result.history), "test_acc": result.test_acc,
+        "seed": seed, "epochs": len(result.history), "test_acc": result.test_acc, "val_acc": val_acc,
         "best_epoch_test_acc": best["test_acc"], "wall_s": wall, "cpu_s": cpu,
         "load_start": load0, "load_end": os.getloadavg()[0], "history": result.history, "config": result.config,
     }  # fmt: skip
@@ -92,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(_run(args.method, seed, args.epochs, not args.quiet, overrides))
         run = runs[-1]
         print(
-            f"seed {seed}: test {100 * run['test_acc']:.2f} % after {run['epochs']} epochs "
+            f"seed {seed}: validation {100 * run['val_acc']:.2f} %, test {100 * run['test_acc']:.2f} % after {run['epochs']} epochs "
             f"(best epoch {100 * run['best_epoch_test_acc']:.2f} %), wall {run['wall_s'] / 60:.1f} min, "
             f"CPU {run['cpu_s'] / 60:.1f} min, load {run['load_start']:.1f} -> {run['load_end']:.1f}",
             flush=True,
@@ -102,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
             atomic_write_bytes(args.json, json.dumps(payload, indent=1).encode())
     accs = [100 * r["test_acc"] for r in runs]
     spread = statistics.stdev(accs) if len(accs) > 1 else 0.0
+    vals = [100 * r["val_acc"] for r in runs]
+    print(f"validation (choose variants on this): {statistics.mean(vals):.2f} % mean, per seed "
+          + ", ".join(f"{v:.1f}" for v in vals))
     print("\n| method | seeds | epochs | test accuracy (mean ± std) | per seed | wall min/run | CPU min/run |")
     print("|---|---|---|---|---|---|---|")
     print(
