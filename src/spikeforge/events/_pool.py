@@ -1,0 +1,112 @@
+r"""Event-domain helpers of :mod:`spikeforge.events.pipeline`: spikes as per-step index lists (CSR), max pooling
+of binary spikes on those lists, and the event-driven input current of a linear readout.
+
+Max pooling of 0/1 spikes is an OR over the window: pooled unit ``(c, i, j)`` spikes at step ``t`` iff some input
+``(c, y, x)`` with ``y // kh = i`` and ``x // kw = j`` spiked at ``t`` (non-overlapping windows, stride = kernel,
+no padding; rows and columns past the last whole window are dropped, as ``floor`` in ``F.max_pool2d``). It is
+exact only for binary inputs, so any other value is refused. Each step's pooled indices are de-duplicated.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch import nn
+
+__all__ = ["Csr", "dense_to_csr", "pool_csr", "pool_params", "readout_current"]
+
+
+class Csr(NamedTuple):
+    """``T`` steps of events: step ``k`` holds inputs ``idx[ptr[k]:ptr[k+1]]`` (flat) with values ``val``."""
+
+    ptr: np.ndarray  # int64 [T + 1]
+    idx: np.ndarray  # int64 [nnz]
+    val: np.ndarray  # float64 [nnz]
+
+    @property
+    def steps(self) -> int:
+        return len(self.ptr) - 1
+
+
+def _ptr(step_of: np.ndarray, n_steps: int) -> np.ndarray:
+    ptr = np.zeros(n_steps + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum(np.bincount(step_of, minlength=n_steps))
+    return ptr
+
+
+def dense_to_csr(x_seq: Tensor) -> Csr:
+    """The nonzeros of ``x_seq [T, ...]`` per step (flat indices over the dims after ``T``), step-major."""
+    n_steps = int(x_seq.shape[0])
+    flat = x_seq.detach().reshape(n_steps, -1).cpu()
+    if not bool(torch.isfinite(flat).all()):
+        raise ValueError("x_seq contains NaN or inf")
+    nz = flat.nonzero()  # row-major: sorted by step, then index
+    step_of, idx = nz[:, 0], nz[:, 1]
+    val = flat[step_of, idx].to(torch.float64)
+    return Csr(_ptr(step_of.numpy(), n_steps), idx.numpy().astype(np.int64), val.numpy())
+
+
+def pool_params(pool: nn.MaxPool2d, pos: int) -> tuple[int, int]:
+    """The ``(kh, kw)`` window of a ``MaxPool2d`` the event domain can run, or ``ValueError`` naming the fix."""
+
+    def pair(v: object) -> tuple[int, int]:
+        return (v, v) if isinstance(v, int) else tuple(v)  # type: ignore[return-value,arg-type]
+
+    kernel = pair(pool.kernel_size)
+    stride = pair(pool.stride if pool.stride is not None else pool.kernel_size)
+    if (
+        stride != kernel
+        or pair(pool.padding) != (0, 0)
+        or pair(pool.dilation) != (1, 1)
+        or pool.ceil_mode
+        or pool.return_indices
+    ):
+        raise ValueError(
+            f"layer {pos}: the event-domain max pooling runs MaxPool2d with stride = kernel_size, padding 0, "
+            f"dilation 1 and ceil_mode=False, got {pool}; use such a MaxPool2d or run the model densely"
+        )
+    return kernel
+
+
+def pool_csr(x: Csr, in_shape: tuple[int, ...], kernel: tuple[int, int], where: str = "MaxPool2d") -> Csr:
+    """Max-pool binary spikes ``x`` over ``in_shape = (C, H, W)`` with non-overlapping ``kernel`` windows.
+
+    Returns the pooled spikes (flat indices into ``(C, H // kh, W // kw)``, value 1, each at most once per step).
+    Raises ``ValueError`` if an input value is not 0 or 1 (the OR equals the maximum only for 0/1 spikes)."""
+    if len(in_shape) != 3:
+        raise ValueError(f"{where}: max pooling needs [C, H, W] inputs, gets shape {in_shape}")
+    c, h, w = in_shape
+    kh, kw = kernel
+    oh, ow = h // kh, w // kw
+    nz = x.val != 0
+    if not bool(np.all(x.val[nz] == 1)):
+        bad = float(x.val[nz][x.val[nz] != 1][0])
+        raise ValueError(
+            f"{where}: event-domain max pooling needs binary (0/1) spikes, got the value {bad:g}; pool only spike "
+            "outputs of neuron layers (pooling of counts or analog inputs is not an OR), or run the model densely"
+        )
+    step_of = np.repeat(np.arange(x.steps, dtype=np.int64), np.diff(x.ptr))[nz]
+    idx = x.idx[nz]
+    ch, rem = np.divmod(idx, h * w)
+    y, xx = np.divmod(rem, w)
+    keep = (y < oh * kh) & (xx < ow * kw)
+    n_out = c * oh * ow
+    key = step_of[keep] * n_out + (ch[keep] * oh + y[keep] // kh) * ow + xx[keep] // kw
+    key = np.unique(key)  # sorted: step-major, one entry per pooled unit and step
+    out_step, out_idx = np.divmod(key, max(n_out, 1))
+    return Csr(_ptr(out_step, x.steps), out_idx.astype(np.int64), np.ones(out_idx.size))
+
+
+def readout_current(x: Csr, wt: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray, int]:
+    """Event-driven input current ``[T, C]`` of a linear readout: per step, ``bias`` plus the value-weighted sum of
+    the weight rows ``wt [n_in, C]`` (``W^T``) of that step's active inputs. Returns ``(current, synops)`` where
+    ``synops`` counts one accumulation per input event per output."""
+    cur = np.repeat(bias[None, :], x.steps, axis=0)
+    for k in range(x.steps):
+        a, b = int(x.ptr[k]), int(x.ptr[k + 1])
+        if b > a:
+            cur[k] += x.val[a:b] @ wt[x.idx[a:b]]
+    return cur, int(x.ptr[-1] - x.ptr[0]) * wt.shape[1]
