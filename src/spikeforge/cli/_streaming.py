@@ -157,4 +157,3 @@ def streaming_rows(m: dict[str, Any]) -> list[tuple[str, Any]]:
         ("torch threads, load average", f"{m['threads']}, {m['loadavg']}"),
     ]
     return rows
-

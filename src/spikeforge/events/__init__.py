@@ -6,6 +6,8 @@
   forward and weight gradient touch only the weights of active inputs.
 * :mod:`~spikeforge.events.engine`: :class:`StreamingEngine`, batch-1 event-driven inference with lazy
   leak; its spikes equal the dense :class:`~spikeforge.layers.SNNSequential` (the oracle).
+* :mod:`~spikeforge.events.pipeline`: :class:`StreamingPipeline`, a whole conv classifier (BatchNorm folded,
+  max pooling of spikes, LI readout) run event-driven over engine segments.
 * :mod:`~spikeforge.events.emulate`: an event-camera emulator (frames, saccades over a still image, or a
   video file in, event arrays out).
 * :mod:`~spikeforge.events.formats`: recordings on disk (N-MNIST ``.bin``, AEDAT4, Prophesee EVT 2.0/3.0, SHD/SSC
@@ -30,6 +32,9 @@ from spikeforge.events.formats import FormatError
 from spikeforge.events.formats import read_events
 from spikeforge.events.formats import read_shd
 from spikeforge.events.formats import shd_to_events
+from spikeforge.events.pipeline import PipelineResult
+from spikeforge.events.pipeline import StageOps
+from spikeforge.events.pipeline import StreamingPipeline
 from spikeforge.events.sparse import CONV2D_CROSSOVER
 from spikeforge.events.sparse import LINEAR_CROSSOVER
 from spikeforge.events.sparse import SparseConv2d
@@ -55,6 +60,7 @@ __all__ = [
     "EVENT_DTYPE", "make_events", "check_events", "events_to_dense", "dense_to_events", "to_frames",
     "LINEAR_CROSSOVER", "CONV2D_CROSSOVER", "spike_density", "sparse_linear", "sparse_conv2d", "SparseLinear",
     "SparseConv2d", "StreamingEngine", "EngineState", "EngineResult", "EngineOps", "LayerOps",
+    "StreamingPipeline", "PipelineResult", "StageOps",
     "EmulatorParams", "EmulatorState", "emulator_init", "emulator_step", "emulate_frames", "emulate_saccades",
     "emulate_video",
     "read_events", "read_shd", "shd_to_events", "FormatError", "crop", "center_crop", "downsample", "denoise",
