@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 from torch import nn
 
 from spikeforge._core.bn_fold import fold_bn
@@ -219,5 +222,35 @@ def test_bad_sample_shape_is_refused() -> None:
     pipe = StreamingPipeline(_conv_net(0, "li"), (2, 12, 10))
     with pytest.raises(ValueError, match="batch 1"):
         pipe.run(torch.zeros(4, 2, 2, 12, 10, dtype=D))
+    with pytest.raises(ValueError, match="no time steps"):
+        pipe.run(torch.zeros(0, 1, 2, 12, 10, dtype=D))
     with pytest.raises(TypeError, match="floating-point"):
         pipe.run(torch.zeros(4, 1, 2, 12, 10, dtype=torch.int64))
+
+
+# ---- properties --------------------------------------------------------------------------------------------------
+@settings(max_examples=40, deadline=None)
+@given(
+    t=st.integers(0, 4), c=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9), kh=st.integers(1, 4),
+    kw=st.integers(1, 4), density=st.floats(0.0, 1.0), seed=st.integers(0, 2**16),
+)  # fmt: skip
+def test_pooling_property(t: int, c: int, h: int, w: int, kh: int, kw: int, density: float, seed: int) -> None:
+    x = (torch.rand(t, c, h, w, generator=torch.Generator().manual_seed(seed)) < density).to(D)
+    got = pool_csr(dense_to_csr(x), (c, h, w), (kh, kw))
+    oh, ow = h // kh, w // kw
+    ref = F.max_pool2d(x, (kh, kw)) if t and oh and ow else torch.zeros(t, c, oh, ow, dtype=D)
+    dense = torch.zeros(t, c * oh * ow, dtype=D)
+    steps = torch.from_numpy(np.repeat(np.arange(t), np.diff(got.ptr)))
+    dense[steps, torch.from_numpy(got.idx)] = 1.0
+    assert torch.equal(dense.reshape(ref.shape), ref) and got.idx.size == int(ref.sum())
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**16), readout=st.sampled_from(["li", "spiking"]), density=st.floats(0.05, 0.6))
+def test_pipeline_property(seed: int, readout: str, density: float) -> None:
+    net = _conv_net(seed, readout, shape=(2, 9, 8))
+    x_seq = (torch.rand(8, 1, 2, 9, 8, generator=torch.Generator().manual_seed(seed)) < density).to(D)
+    with torch.no_grad():
+        out, _ = net(x_seq)
+    got = StreamingPipeline(net, (2, 9, 8)).run(x_seq).out.to(D)
+    assert torch.allclose(got, out, rtol=0, atol=1e-10)

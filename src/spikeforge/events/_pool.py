@@ -40,7 +40,7 @@ def _ptr(step_of: np.ndarray, n_steps: int) -> np.ndarray:
 def dense_to_csr(x_seq: Tensor) -> Csr:
     """The nonzeros of ``x_seq [T, ...]`` per step (flat indices over the dims after ``T``), step-major."""
     n_steps = int(x_seq.shape[0])
-    flat = x_seq.detach().reshape(n_steps, -1).cpu()
+    flat = x_seq.detach().reshape(n_steps, int(np.prod(x_seq.shape[1:]))).cpu()
     if not bool(torch.isfinite(flat).all()):
         raise ValueError("x_seq contains NaN or inf")
     nz = flat.nonzero()  # row-major: sorted by step, then index

@@ -242,6 +242,8 @@ class StreamingPipeline:
                 "the pipeline streams one sample: run samples one by one"
             )
         n_steps = int(x_seq.shape[0])
+        if n_steps < 1:
+            raise ValueError("x_seq has no time steps; give at least one step [T >= 1, 1, *input_shape]")
         csr: Csr | None = None  # the current stage's input as events; None: still the dense x_seq
         out: Tensor | None = None
         ops: list[StageOps] = []
