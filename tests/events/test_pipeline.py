@@ -15,7 +15,9 @@ from torch import nn
 from spikeforge._core.bn_fold import fold_bn
 from spikeforge.events._pool import dense_to_csr
 from spikeforge.events._pool import pool_csr
+from spikeforge.events._pool import pool_spikes
 from spikeforge.events._pool import readout_current
+from spikeforge.events._pool import spikes_to_csr
 from spikeforge.events.pipeline import StreamingPipeline
 from spikeforge.layers import SNNSequential
 from spikeforge.layers import record
@@ -91,6 +93,8 @@ def test_pooling_refuses_non_binary_input() -> None:
     x[1, 0, 2, 2] = 2.0  # an event count of 2: max pooling would give 2, an OR gives 1
     with pytest.raises(ValueError, match="binary"):
         pool_csr(dense_to_csr(x), (1, 4, 4), (2, 2))
+    with pytest.raises(ValueError, match="binary"):
+        pool_spikes(x.reshape(3, 16).numpy(), (1, 4, 4), (2, 2))
 
 
 def test_readout_current_equals_linear() -> None:
@@ -243,6 +247,11 @@ def test_pooling_property(t: int, c: int, h: int, w: int, kh: int, kw: int, dens
     steps = torch.from_numpy(np.repeat(np.arange(t), np.diff(got.ptr)))
     dense[steps, torch.from_numpy(got.idx)] = 1.0
     assert torch.equal(dense.reshape(ref.shape), ref) and got.idx.size == int(ref.sum())
+    # the compiled path on dense spikes (an engine's output) gives the same events, in the same order
+    flat = x.reshape(t, c * h * w).float().numpy()
+    fast = pool_spikes(flat, (c, h, w), (kh, kw))
+    assert all(np.array_equal(a, b) for a, b in zip(fast, got))
+    assert all(np.array_equal(a, b) for a, b in zip(spikes_to_csr(flat), dense_to_csr(x)))
 
 
 @settings(max_examples=10, deadline=None)

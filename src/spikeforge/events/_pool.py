@@ -9,6 +9,9 @@ exact only for binary inputs, so any other value is refused. Each step's pooled 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
 from typing import NamedTuple
 
 import numpy as np
@@ -16,7 +19,7 @@ import torch
 from torch import Tensor
 from torch import nn
 
-__all__ = ["Csr", "dense_to_csr", "pool_csr", "pool_params", "readout_current"]
+__all__ = ["Csr", "dense_to_csr", "pool_csr", "pool_params", "readout_current", "spikes_to_csr", "pool_spikes"]
 
 
 class Csr(NamedTuple):
@@ -110,3 +113,86 @@ def readout_current(x: Csr, wt: np.ndarray, bias: np.ndarray) -> tuple[np.ndarra
         if b > a:
             cur[k] += x.val[a:b] @ wt[x.idx[a:b]]
     return cur, int(x.ptr[-1] - x.ptr[0]) * wt.shape[1]
+
+
+# ---- fast paths for an engine's spike output [T, N] (0/1 float32): one compiled scan, no sort ------------------
+def _nonzero_scan(x: np.ndarray, ptr: np.ndarray, idx: np.ndarray, val: np.ndarray) -> int:
+    """The nonzeros of ``x [T, N]`` per step, in index order; returns their number."""
+    n = 0
+    ptr[0] = 0
+    for t in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            v = x[t, j]
+            if v != 0.0:
+                idx[n] = j
+                val[n] = v
+                n += 1
+        ptr[t + 1] = n
+    return n
+
+
+def _pool_scan(
+    x: np.ndarray, c: int, h: int, w: int, kh: int, kw: int, ptr: np.ndarray, idx: np.ndarray
+) -> int:  # fmt: skip
+    """Pooled units of ``x [T, C*H*W]`` that have a spike in their window, per step in index order (each once);
+    returns their number, or -1 on a value other than 0 or 1."""
+    oh, ow = h // kh, w // kw
+    n = 0
+    ptr[0] = 0
+    for t in range(x.shape[0]):
+        for ch in range(c):
+            for i in range(oh):
+                for j in range(ow):
+                    hit = False
+                    for a in range(kh):
+                        base = (ch * h + i * kh + a) * w + j * kw
+                        for b in range(kw):
+                            v = x[t, base + b]
+                            if v != 0.0:
+                                if v != 1.0:
+                                    return -1
+                                hit = True
+                    if hit:
+                        idx[n] = (ch * oh + i) * ow + j
+                        n += 1
+        ptr[t + 1] = n
+    return n
+
+
+@functools.cache
+def _compiled() -> tuple[Callable[..., Any], Callable[..., Any]] | None:
+    """The two scans compiled by Numba (cached on disk), or None without Numba (the numpy paths run instead)."""
+    from spikeforge.events._kernel import numba_available
+
+    if not numba_available():
+        return None
+    import numba
+
+    jit: Any = numba.njit(cache=True, nogil=True)
+    return jit(_nonzero_scan), jit(_pool_scan)
+
+
+def spikes_to_csr(x: np.ndarray) -> Csr:
+    """:func:`dense_to_csr` of a finite ``x [T, N]`` numpy array (an engine's spikes)."""
+    kernels = _compiled()
+    if kernels is None:
+        return dense_to_csr(torch.from_numpy(x))
+    ptr = np.empty(x.shape[0] + 1, dtype=np.int64)
+    idx, val = np.empty(x.size, dtype=np.int64), np.empty(x.size, dtype=np.float64)
+    n = kernels[0](x, ptr, idx, val)
+    return Csr(ptr, idx[:n], val[:n])
+
+
+def pool_spikes(x: np.ndarray, in_shape: tuple[int, ...], kernel: tuple[int, int], where: str = "MaxPool2d") -> Csr:
+    """:func:`pool_csr` of spikes given densely, ``x [T, C*H*W]`` (an engine's output): the same events."""
+    kernels = _compiled()
+    if kernels is None or len(in_shape) != 3:
+        return pool_csr(spikes_to_csr(x), in_shape, kernel, where)
+    c, h, w = in_shape
+    kh, kw = kernel
+    ptr = np.empty(x.shape[0] + 1, dtype=np.int64)
+    idx = np.empty(x.shape[0] * c * (h // kh) * (w // kw), dtype=np.int64)
+    n = kernels[1](x, c, h, w, kh, kw, ptr, idx)
+    if n < 0:
+        return pool_csr(spikes_to_csr(x), in_shape, kernel, where)  # raises, naming the value
+    return Csr(ptr, idx[:n], np.ones(n))

@@ -39,7 +39,9 @@ from spikeforge.events._pool import Csr
 from spikeforge.events._pool import dense_to_csr
 from spikeforge.events._pool import pool_csr
 from spikeforge.events._pool import pool_params
+from spikeforge.events._pool import pool_spikes
 from spikeforge.events._pool import readout_current
+from spikeforge.events._pool import spikes_to_csr
 from spikeforge.events.engine import StreamingEngine
 from spikeforge.layers import SeqToBatch
 from spikeforge.layers import SNNSequential
@@ -244,26 +246,31 @@ class StreamingPipeline:
         n_steps = int(x_seq.shape[0])
         if n_steps < 1:
             raise ValueError("x_seq has no time steps; give at least one step [T >= 1, 1, *input_shape]")
-        csr: Csr | None = None  # the current stage's input as events; None: still the dense x_seq
+        csr: Csr | None = None  # the next stage's input as events
+        spikes: np.ndarray | None = None  # or as the last engine's spikes [T, N]; neither: still the dense x_seq
         out: Tensor | None = None
         ops: list[StageOps] = []
-        for k, stage in enumerate(self._stages):
+        for stage in self._stages:
             if isinstance(stage, _Engine):
                 eng = stage.engine
                 res = eng.run(x_seq) if csr is None else eng.run_csr(csr.ptr, csr.idx, csr.val)
                 counts = res.ops
                 out = res.spikes
-                csr = dense_to_csr(res.spikes) if k + 1 < len(self._stages) else None
+                spikes, csr = out.numpy().reshape(n_steps, -1), None
                 syn = counts.total("synops") + counts.total("recurrent_synops")
                 ops.append(
                     StageOps("engine", stage.layers, syn, counts.total("neuron_updates"), counts.total("spikes"), 0)
                 )
             elif isinstance(stage, _Pool):
-                src = dense_to_csr(x_seq) if csr is None else csr
-                csr = pool_csr(src, stage.in_shape, stage.kernel, f"layer {stage.layers} (MaxPool2d)")
+                where = f"layer {stage.layers} (MaxPool2d)"
+                if spikes is not None:
+                    csr = pool_spikes(spikes, stage.in_shape, stage.kernel, where)
+                else:
+                    csr = pool_csr(dense_to_csr(x_seq) if csr is None else csr, stage.in_shape, stage.kernel, where)
+                spikes = None
                 ops.append(StageOps("pool", stage.layers, 0, 0, 0, int(csr.idx.size)))
             else:
-                src = dense_to_csr(x_seq) if csr is None else csr
+                src = csr if csr is not None else spikes_to_csr(spikes) if spikes is not None else dense_to_csr(x_seq)
                 cur, synops = readout_current(src, stage.wt, stage.bias)
                 drive = torch.from_numpy(cur).to(stage.dtype).reshape(n_steps, 1, -1)
                 with torch.no_grad():
