@@ -21,6 +21,7 @@ from spikeforge.events._pool import spikes_to_csr
 from spikeforge.events.pipeline import StreamingPipeline
 from spikeforge.layers import SNNSequential
 from spikeforge.layers import record
+from spikeforge.neurons import ALIF
 from spikeforge.neurons import LI
 from spikeforge.neurons import LIF
 from spikeforge.training.models import SNNClassifier
@@ -205,6 +206,8 @@ def _lif() -> LIF:
         (lambda: [nn.Flatten(), nn.Linear(64, 5), LI(), nn.Linear(5, 3), _lif()], ValueError, "only as the readout"),
         (lambda: [nn.Conv2d(1, 2, 3), nn.MaxPool2d(2), _lif()], ValueError, "followed by a spiking neuron"),
         (lambda: [nn.Conv2d(1, 2, 3), _lif(), nn.MaxPool2d(2)], ValueError, "must end with"),
+        (lambda: [nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), _lif(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(18, 5),
+                  nn.Dropout(0.1), ALIF(), nn.Linear(5, 3), LI()], TypeError, "^layer 7: ALIF has an adaptive"),
     ],
 )  # fmt: skip
 def test_unsupported_models_are_refused_with_a_clear_error(layers, error: type, match: str) -> None:  # type: ignore[no-untyped-def]

@@ -26,6 +26,7 @@ whole sample per :meth:`StreamingPipeline.run` (no state is carried between call
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -109,8 +110,14 @@ class _Readout(NamedTuple):
 _Stage = _Engine | _Pool | _Readout
 
 
-def _span(positions: list[int]) -> str:
-    return f"{positions[0]}" if positions[0] == positions[-1] else f"{positions[0]}-{positions[-1]}"
+def _span(positions: list[tuple[int, int]]) -> str:
+    first, last = positions[0][0], positions[-1][1]
+    return f"{first}" if first == last else f"{first}-{last}"
+
+
+def _renumber(err: Exception, positions: list[tuple[int, int]]) -> str:
+    """An engine message about ``layer K`` of a segment, with ``K`` replaced by the layer's position in the model."""
+    return re.sub(r"\blayer (\d+)", lambda m: f"layer {positions[int(m.group(1))][0]}", str(err), count=1)
 
 
 class _Planner:
@@ -120,7 +127,7 @@ class _Planner:
         self.shape, self.use_numba = input_shape, use_numba
         self.stages: list[_Stage] = []
         self.open: list[nn.Module] = []  # the engine segment being collected
-        self.pos: list[int] = []
+        self.pos: list[tuple[int, int]] = []  # (first, last) model positions of each collected module
 
     def close(self) -> None:
         """Turn the collected modules into an engine stage (Flatten alone only reshapes: flat indices agree)."""
@@ -139,7 +146,7 @@ class _Planner:
         try:
             engine = StreamingEngine(SNNSequential(*mods), self.shape, use_numba=self.use_numba)
         except (TypeError, ValueError) as err:
-            raise type(err)(f"layers {_span(pos)} (numbered within that segment below): {err}") from None
+            raise type(err)(_renumber(err, pos)) from None
         self.stages.append(_Engine(engine, _span(pos)))
         self.shape = engine.output_shape
 
@@ -152,7 +159,7 @@ class _Planner:
                     f"layer {pos}: a BatchNorm folds only into the Linear/Conv2d right before it; {PIPELINE_SUPPORTED}"
                 )
             self.open[-1] = fold_bn(self.open[-1], m)
-            self.pos.append(pos)
+            self.pos[-1] = (self.pos[-1][0], pos)
         elif isinstance(m, nn.MaxPool2d):
             self.close()
             kernel = pool_params(m, pos)
@@ -165,7 +172,7 @@ class _Planner:
             self._readout(pos, m, last)
         elif isinstance(m, (*_SYNAPSES, nn.Flatten, Neuron)):
             self.open.append(m)
-            self.pos.append(pos)
+            self.pos.append((pos, pos))
         else:
             raise TypeError(f"layer {pos}: {type(m).__name__} is not supported; {PIPELINE_SUPPORTED}")
 
@@ -177,7 +184,7 @@ class _Planner:
                 f"after an nn.Linear; {PIPELINE_SUPPORTED}"
             )
         self.open.pop()
-        lin_pos = self.pos.pop()
+        lin_pos = self.pos.pop()[0]
         self.close()
         if self.shape != (lin.in_features,):
             raise ValueError(
