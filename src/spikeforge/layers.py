@@ -88,6 +88,20 @@ def _fold(x_seq: Tensor, layer: nn.Module) -> Tensor:
     return y.reshape(t, b, *y.shape[1:])  # [T, B, ...]
 
 
+def _neuron_then_pool(neuron: Neuron, nxt: nn.Module | None, x_seq: Tensor, state: Any) -> tuple[Tensor, Any] | None:
+    """``neuron`` and the tiling ``AvgPool2d`` ``nxt`` after it run as one fused pass where the neuron's kernel
+    offers it (``run_pooled``: the spikes are never stored, the pool's full-size gradient never built); None
+    otherwise. Not while hooks could observe the neuron's output (e.g. :func:`record`) or torch.compile traces."""
+    run_pooled = getattr(neuron, "run_pooled", None)
+    if nxt is None or run_pooled is None or x_seq.dim() != 5 or _has_hooks(neuron) or torch.compiler.is_compiling():
+        return None
+    k = _tiling_pool(nxt, x_seq[0])
+    if not k:
+        return None
+    result: tuple[Tensor, Any] | None = run_pooled(x_seq, state, k)
+    return result
+
+
 class SeqToBatch(nn.Module):
     """Apply a stateless ``layer`` to ``[T, B, ...]`` by folding time into the batch: one call, not T."""
 
@@ -157,9 +171,16 @@ class SNNSequential(nn.Module):
             )
         new_states: list[Any] = []
         h = x_seq
-        for layer in self.layers:
+        layers = list(self.layers)
+        skip = False
+        for layer, nxt in zip(layers, [*layers[1:], None]):
+            if skip:  # the pool that the neuron layer before it ran fused
+                skip = False
+                continue
             if isinstance(layer, Neuron):
-                h, s = layer(h, states[len(new_states)])
+                fused = _neuron_then_pool(layer, nxt, h, states[len(new_states)])
+                h, s = fused if fused is not None else layer(h, states[len(new_states)])
+                skip = fused is not None
                 new_states.append(s)
             elif isinstance(layer, (SeqToBatch, SequenceLayer)):
                 h = layer(h)
