@@ -52,6 +52,18 @@ def _tiling_pool(layer: nn.Module, x: Tensor) -> int:
     return k
 
 
+def _tiling_max_pool(layer: nn.Module, x: Tensor) -> int:
+    """``k`` if ``layer`` is a plain ``MaxPool2d`` whose ``k x k`` windows tile ``x [N, C, H, W]`` exactly, else 0."""
+    if type(layer) is not nn.MaxPool2d or x.dim() != 4 or _has_hooks(layer) or layer.return_indices:
+        return 0
+    k, s = layer.kernel_size, layer.stride
+    if not isinstance(k, int) or s not in (k, (k, k)) or layer.padding not in (0, (0, 0)):
+        return 0
+    if layer.dilation not in (1, (1, 1)) or layer.ceil_mode or x.shape[2] % k or x.shape[3] % k:
+        return 0
+    return k
+
+
 class _TilingAvgPool(torch.autograd.Function):
     """Average pooling over non-overlapping ``k x k`` tiles that saves nothing for the backward.
 
@@ -89,16 +101,18 @@ def _fold(x_seq: Tensor, layer: nn.Module) -> Tensor:
 
 
 def _neuron_then_pool(neuron: Neuron, nxt: nn.Module | None, x_seq: Tensor, state: Any) -> tuple[Tensor, Any] | None:
-    """``neuron`` and the tiling ``AvgPool2d`` ``nxt`` after it run as one fused pass where the neuron's kernel
+    """``neuron`` and the tiling ``AvgPool2d`` or ``MaxPool2d`` ``nxt`` after it run as one fused pass where the neuron's kernel
     offers it (``run_pooled``: the spikes are never stored, the pool's full-size gradient never built); None
     otherwise. Not while hooks could observe the neuron's output (e.g. :func:`record`) or torch.compile traces."""
     run_pooled = getattr(neuron, "run_pooled", None)
     if nxt is None or run_pooled is None or x_seq.dim() != 5 or _has_hooks(neuron) or torch.compiler.is_compiling():
         return None
-    k = _tiling_pool(nxt, x_seq[0])
+    k, is_max = _tiling_pool(nxt, x_seq[0]), False
+    if not k:
+        k, is_max = _tiling_max_pool(nxt, x_seq[0]), True
     if not k:
         return None
-    result: tuple[Tensor, Any] | None = run_pooled(x_seq, state, k)
+    result: tuple[Tensor, Any] | None = run_pooled(x_seq, state, k, is_max)
     return result
 
 

@@ -33,13 +33,12 @@ def _inputs(name, dtype, shape, seed):
     return x, w, g
 
 
-def _layer_then_pool(neuron, x, s0, k):
+def _layer_then_pool(neuron, x, s0, k, is_max=False):
     z, st = neuron(x, s0)
     t, b = z.shape[:2]
-    pooled = F.avg_pool2d(z.reshape(t * b, *z.shape[2:]), k).reshape(
-        t, b, *z.shape[2:-2], *(d // k for d in z.shape[-2:])
-    )
-    return pooled, st
+    pool = F.max_pool2d if is_max else F.avg_pool2d
+    pooled = pool(z.reshape(t * b, *z.shape[2:]), k)
+    return pooled.reshape(t, b, *z.shape[2:-2], *(d // k for d in z.shape[-2:])), st
 
 
 def _grads(run, x, s0, wp):
@@ -54,11 +53,12 @@ def _grads(run, x, s0, wp):
 @pytest.mark.parametrize("name", sorted(NEURONS))
 @pytest.mark.parametrize("reset", ["to_value", "subtract", "none"])
 @pytest.mark.parametrize("k", [2, 3])
-def test_fused_pool_equals_layer_then_pool(dtype, name, reset, k):
+@pytest.mark.parametrize("is_max", [False, True], ids=["avg", "max"])
+def test_fused_pool_equals_layer_then_pool(dtype, name, reset, k, is_max):
     tol = dict(rtol=1e-10, atol=1e-10) if dtype == torch.float64 else dict(rtol=1e-4, atol=1e-4)
     shape = (12, 2, 3, 2 * k, 3 * k)  # [T, B, C, H, W]
     for detach, sg_name in itertools.product((True, False), ("fast_sigmoid", "atan")):
-        seed = hash((name, reset, detach, sg_name, k)) % 2**31
+        seed = hash((name, reset, detach, sg_name, k, is_max)) % 2**31
         x, _, g = _inputs(name, dtype, shape, seed)
         wp = torch.randn(shape[:3] + (2, 3), generator=g, dtype=torch.float64).to(dtype)
         kw = dict(reset=reset, detach_reset=detach, surrogate=get_surrogate(sg_name))
@@ -66,9 +66,9 @@ def test_fused_pool_equals_layer_then_pool(dtype, name, reset, k):
         ref_layer = NEURONS[name](backend="reference", **kw).to(dtype)
         s0 = numba_layer.init_state(x[0])
         s0 = type(s0)(*(t + 0.1 * torch.rand(t.shape, generator=g, dtype=torch.float64).to(dtype) for t in s0))
-        fused = _grads(lambda xx, ss, m=numba_layer: m.run_pooled(xx, ss, k), x, s0, wp)
-        unfused = _grads(lambda xx, ss, m=numba_layer: _layer_then_pool(m, xx, ss, k), x, s0, wp)
-        ref = _grads(lambda xx, ss, m=ref_layer: _layer_then_pool(m, xx, ss, k), x, s0, wp)
+        fused = _grads(lambda xx, ss, m=numba_layer: m.run_pooled(xx, ss, k, is_max), x, s0, wp)
+        unfused = _grads(lambda xx, ss, m=numba_layer: _layer_then_pool(m, xx, ss, k, is_max), x, s0, wp)
+        ref = _grads(lambda xx, ss, m=ref_layer: _layer_then_pool(m, xx, ss, k, is_max), x, s0, wp)
         assert ref[0].sum() > 0, "the case should spike"
         assert torch.equal(fused[0], ref[0]) and torch.equal(fused[0], unfused[0]), (detach, sg_name)
         for a, b, c in zip(fused[1], unfused[1], ref[1]):
@@ -99,6 +99,25 @@ def test_fused_pool_matches_hand_written_lif():
     torch.testing.assert_close(st.v, v, rtol=0, atol=1e-12)
 
 
+def test_fused_max_pool_routes_the_gradient_to_the_first_spike_of_each_tile():
+    # independent reference: max_pool2d's rule for binary tiles, written out: the tile's gradient goes to its
+    # first spike in row-major order, or to its top-left element when none spiked (one step, v0 = 0: the
+    # neuron's dL/dx is nonzero exactly where dL/dz is)
+    x = torch.tensor([[0.5, 1.5, 1.5, 1.5], [1.5, 0.2, 0.1, 0.3]], dtype=torch.float64).reshape(1, 1, 1, 2, 4)
+    lif = sf.LIF(beta=0.5, input_scaling="none", surrogate=FastSigmoid(1.0), backend="numba").double()
+    xx = x.clone().requires_grad_()
+    pooled, _ = lif.run_pooled(xx, None, 2, True)
+    assert pooled.flatten().tolist() == [1.0, 1.0]
+    pooled.sum().backward()
+    g = xx.grad.reshape(2, 4)
+    # tile 0: spikes at (0, 1) and (1, 0): the first in row-major order is (0, 1); tile 1: (0, 2) first
+    assert [(i, j) for i in range(2) for j in range(4) if g[i, j] != 0] == [(0, 1), (0, 2)]
+    silent = torch.full((1, 1, 1, 2, 2), 0.1, dtype=torch.float64, requires_grad=True)
+    out, _ = lif.run_pooled(silent, None, 2, True)
+    out.sum().backward()
+    assert out.item() == 0.0 and silent.grad.flatten().ne(0).tolist() == [True, False, False, False]
+
+
 def _conv_net(pool, lif_kw=None):
     torch.manual_seed(0)
     kw = dict(beta=0.9, input_scaling="none", surrogate=FastSigmoid(25.0), detach_reset=False) | (lif_kw or {})
@@ -115,15 +134,16 @@ def _train_step(net, x):
     return out, states, [p.grad for p in net.parameters()]
 
 
-def test_sequential_fuses_and_equals_the_unfused_net(monkeypatch):
+@pytest.mark.parametrize("pool_type", [nn.AvgPool2d, nn.MaxPool2d])
+def test_sequential_fuses_and_equals_the_unfused_net(monkeypatch, pool_type):
     calls = []
     real = NumbaKernel.forward_pool
     monkeypatch.setattr(NumbaKernel, "forward_pool", staticmethod(lambda *a: calls.append(1) or real(*a)))
     x = (torch.rand(10, 3, 1, 14, 14, generator=torch.Generator().manual_seed(0)) < 0.3).float()
-    fused = _train_step(_conv_net(lambda: nn.AvgPool2d(2)), x)
+    fused = _train_step(_conv_net(lambda: pool_type(2)), x)
     assert len(calls) == 2, "both conv LIF layers should run fused with their pools"
-    unfused = _train_step(_conv_net(lambda: sf.SeqToBatch(nn.AvgPool2d(2))), x)  # SeqToBatch: never fused
-    reference = _train_step(_conv_net(lambda: nn.AvgPool2d(2), {"backend": "reference"}), x)
+    unfused = _train_step(_conv_net(lambda: sf.SeqToBatch(pool_type(2))), x)  # SeqToBatch: never fused
+    reference = _train_step(_conv_net(lambda: pool_type(2), {"backend": "reference"}), x)
     assert len(calls) == 2
     assert fused[0].sum() > 0
     assert torch.equal(fused[0], unfused[0]) and torch.equal(fused[0], reference[0])
@@ -151,6 +171,13 @@ def test_not_fused_where_the_spikes_are_observed_or_the_pool_does_not_tile(monke
     assert not calls and y.shape == (6, 2, 2, 6, 6)
     sf.SNNSequential(sf.LIF(backend="reference"), nn.AvgPool2d(2))(x)  # the reference loop never fuses
     sf.SNNSequential(sf.LIF(), nn.AvgPool2d(2, stride=1))(x)  # overlapping windows: not a tiling pool
+    sf.SNNSequential(sf.LIF(), nn.MaxPool2d(2, dilation=2))(x)
+    from spikeforge.layers import _tiling_max_pool
+
+    x4 = x[0]
+    assert _tiling_max_pool(nn.MaxPool2d(2), x4) == 2 and _tiling_max_pool(nn.MaxPool2d(7), x4) == 7
+    for pool in (nn.MaxPool2d(2, return_indices=True), nn.MaxPool2d(2, padding=1), nn.MaxPool2d(3), nn.MaxPool2d(2, 1)):
+        assert _tiling_max_pool(pool, x4) == 0, pool
     assert not calls
 
 

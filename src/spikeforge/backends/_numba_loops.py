@@ -36,6 +36,7 @@ from spikeforge._core.codes import (  # Numba freezes module-level ints into the
 from spikeforge._core.codes import SG_TRIANGLE  # Numba freezes module-level ints into the compiled code as constants
 from spikeforge._core.codes import SUBTRACT  # Numba freezes module-level ints into the compiled code as constants
 from spikeforge._core.codes import TO_VALUE  # Numba freezes module-level ints into the compiled code as constants
+from spikeforge.backends._numba_tiles import expand_tiles
 
 _OPTS: dict[str, Any] = {"cache": True, "nogil": True, "error_model": "numpy"}
 
@@ -214,6 +215,7 @@ def bwd(
     sg_b,
     pool_k,
     pool_w,
+    pool_max,
     w,
     c_lo,
     c_hi,
@@ -222,9 +224,10 @@ def bwd(
     ``[c_lo, c_hi)`` of width ``w``. ``recompute``: rebuild ``h`` (and ``a[t-1]``) of each chunk from
     ``x`` and the initial state ``v0, i0, a0`` first; otherwise read the saved ``h, a_prev``.
     ``sg_code == SG_CUSTOM``: the surrogate derivative ``s`` was precomputed (saved-``h`` mode only).
-    ``pool_k > 0``: ``gz`` is the gradient of the spikes' ``pool_k x pool_k`` tiling average pool (already
-    divided by ``pool_k**2``; rows of images ``pool_w`` wide; ``w`` a multiple of ``pool_k * pool_w``), and
-    each element's dL/dz[t] is its tile's entry (see :mod:`spikeforge.backends._numba_pool`)."""
+    ``pool_k > 0``: ``gz`` is the gradient of the spikes' ``pool_k x pool_k`` tiling pool (average: already
+    divided by ``pool_k**2``; ``pool_max``: max pooling), rows of images ``pool_w`` wide, ``w`` a multiple of
+    ``pool_k * pool_w``; each element's dL/dz[t] comes from its tile's entry (see
+    :mod:`spikeforge.backends._numba_tiles`)."""
     beta, v_rest, gain, v_th, v_reset, alpha, adapt, rho, one_m_rho, th_minus_reset, one = p
     reset, has_syn, has_adapt, is_if = f
     zero = one - one
@@ -269,29 +272,8 @@ def bwd(
                 for k in range(n):
                     gzbuf[k] = gval
                 gzr = gzbuf[:n]
-            elif pool_k == 2:  # dL/dz[t] of every element of a tile is the tile's pooled gradient
-                gyr = gz[t]
-                for r in range(n // (2 * pool_w)):
-                    pb = (lo + r * 2 * pool_w) // 4
-                    top = r * 2 * pool_w
-                    for j in range(pool_w // 2):
-                        g = gyr[pb + j]
-                        gzbuf[top + 2 * j] = g
-                        gzbuf[top + 2 * j + 1] = g
-                        gzbuf[top + pool_w + 2 * j] = g
-                        gzbuf[top + pool_w + 2 * j + 1] = g
-                gzr = gzbuf[:n]
-            elif pool_k > 0:
-                gyr = gz[t]
-                kw = pool_k * pool_w
-                for r in range(n // kw):
-                    pb = (lo + r * kw) // (pool_k * pool_k)
-                    for dy in range(pool_k):
-                        row = r * kw + dy * pool_w
-                        for j in range(pool_w // pool_k):
-                            g = gyr[pb + j]
-                            for dx in range(pool_k):
-                                gzbuf[row + j * pool_k + dx] = g
+            elif pool_k > 0:  # dL/dz[t] from the gradient of the spikes' tiling pool (recomputed h: which spike won)
+                expand_tiles(gz[t], hr, lo, n, gzbuf, pool_k, pool_w, pool_max)
                 gzr = gzbuf[:n]
             else:
                 gzr = gz[t, lo : lo + n]

@@ -140,20 +140,35 @@ class NumbaKernel:
 
     @staticmethod
     def forward_pool(
-        x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor, spec: FusedSpec, k: int, width: int
+        x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor, spec: FusedSpec, k: int, width: int, is_max: bool = False
     ) -> tuple[Tensor, ...]:
         """The recurrence over ``x [T, M]`` (``M = N * H * W``, images ``width`` wide) followed by ``k x k``
-        tiling average pooling of its spikes, which are never stored: ``(pooled [T, M / k**2], vT, iT, aT)``,
-        ``pooled`` bit-identical to ``avg_pool2d`` of the spikes. Nothing is saved for the backward
-        (:meth:`backward_recompute` with ``pool=(k, width)`` rebuilds what it needs from ``x``)."""
+        tiling average (``is_max``: max) pooling of its spikes, which are never stored: ``(pooled [T, M / k**2],
+        vT, iT, aT)``, ``pooled`` bit-identical to ``avg_pool2d`` (``max_pool2d``) of the spikes. Nothing is
+        saved for the backward (:meth:`backward_recompute` with ``pool=(k, width, is_max)`` rebuilds what it
+        needs from ``x``)."""
         p, fl = _consts(spec, x.dtype)
         T, M = x.shape
         pooled = x.new_empty((T, M // (k * k)))
         v_out, i_out, a_out = torch.empty_like(v0), torch.empty_like(v0), torch.empty_like(v0)
-        args = (_np(x), _np(v0), _np(i0), _np(a0), _np(pooled), _np(v_out), _np(i_out), _np(a_out), p, fl, k, width)
+        args = (
+            _np(x),
+            _np(v0),
+            _np(i0),
+            _np(a0),
+            _np(pooled),
+            _np(v_out),
+            _np(i_out),
+            _np(a_out),
+            p,
+            fl,
+            k,
+            width,
+            is_max,
+        )
         if not _run(_pool_loops().fwd_pool, args, M, _pool_width(T, x.dtype, k * width)):
             raise ValueError("x_seq contains NaN or inf; clean it first (e.g. torch.nan_to_num)")
-        return pooled.div_(k * k), v_out, i_out, a_out
+        return (pooled if is_max else pooled.div_(k * k)), v_out, i_out, a_out
 
     @staticmethod
     def _run_bwd(
@@ -168,7 +183,7 @@ class NumbaKernel:
         gT: FinalGrads,
         spec: FusedSpec,
         surrogate: Any,
-        pool: tuple[int, int] = (0, 1),
+        pool: tuple[int, int, bool] = (0, 1, False),
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         like = x if recompute else h
         f = np.float32 if like.dtype == torch.float32 else np.float64
@@ -213,6 +228,7 @@ class NumbaKernel:
                 f(b),
                 pool[0],
                 pool[1],
+                pool[2],
             ),
             M,
             _pool_width(T, like.dtype, pool[0] * pool[1]) if pool[0] else _width(T, like.dtype),
@@ -236,9 +252,9 @@ class NumbaKernel:
         gT: FinalGrads,
         spec: FusedSpec,
         surrogate: Any,
-        pool: tuple[int, int] = (0, 1),
+        pool: tuple[int, int, bool] = (0, 1, False),
     ) -> Grads:
-        """``pool=(k, width)``: ``gz [T, M / k**2]`` is the gradient of :meth:`forward_pool`'s output, already
-        divided by ``k * k``."""
+        """``pool=(k, width, is_max)``: ``gz [T, M / k**2]`` is the gradient of :meth:`forward_pool`'s output
+        (average pooling: already divided by ``k * k``)."""
         e = x.new_empty((1, 1))
         return cls._run_bwd(gz, x, v0, i0, a0, e, e, True, gT, spec, surrogate, pool)

@@ -315,10 +315,10 @@ class LIFFamily(Neuron):
         finals = {"v": v, "i": i, "a": a}
         return z, self.State(*(finals[f] for f in self.State._fields))
 
-    def run_pooled(self, x_seq: Tensor, state: Any, k: int) -> tuple[Tensor, Any] | None:
-        """This layer then ``k x k`` tiling average pooling of its spikes, fused (the spikes are never stored;
-        :mod:`spikeforge.backends.lif_pool`): ``(pooled [T, ..., H / k, W / k], final_state)``, equal to
-        ``forward`` followed by the pool. None where the selected kernel has no fused pool (the caller then
+    def run_pooled(self, x_seq: Tensor, state: Any, k: int, is_max: bool = False) -> tuple[Tensor, Any] | None:
+        """This layer then ``k x k`` tiling average (``is_max``: max) pooling of its spikes, fused (the spikes
+        are never stored; :mod:`spikeforge.backends.lif_pool`): ``(pooled [T, ..., H / k, W / k], final_state)``,
+        equal to ``forward`` followed by the pool. None where the selected kernel has no fused pool (the caller then
         runs the two layers one after the other). ``x_seq`` is ``[T, B, C, H, W]``, H and W multiples of k."""
         spec = self.fused_spec()
         if spec is None or self.backend == "reference" or x_seq.dim() != 5:
@@ -329,7 +329,7 @@ class LIFFamily(Neuron):
             return None
         fields = self._prepare(x_seq[0], state)._asdict()
         pooled, v, i, a = fused_pool_run(
-            x_seq, fields["v"], fields.get("i"), fields.get("a"), spec, kernel, self.surrogate, k
+            x_seq, fields["v"], fields.get("i"), fields.get("a"), spec, kernel, self.surrogate, k, is_max
         )
         finals = {"v": v, "i": i, "a": a}
         return pooled, self.State(*(finals[f] for f in self.State._fields))
