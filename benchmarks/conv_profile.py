@@ -12,6 +12,11 @@ resident memory of one fwd+bwd measured the way ``peers.py`` does (VmHWM - VmRSS
 
     PYTHONPATH=src python benchmarks/conv_profile.py --threads 2 --runs 5
     PYTHONPATH=src python benchmarks/conv_profile.py --threads 2 --libs snntorch   # a peer, same table
+    PYTHONPATH=src python benchmarks/conv_profile.py --threads 2 --libs spikeforge spikeforge_unfused snntorch \\
+        --compare 15     # interleaved fwd+bwd timing (wall and CPU) and peak memory, side by side
+
+``spikeforge_unfused`` is spikeforge with each ``AvgPool2d`` wrapped in ``SeqToBatch``, which is never fused with
+the neuron layer before it: the path spikeforge took before the fused neuron + pool (issue 20).
 """
 
 from __future__ import annotations
@@ -24,13 +29,16 @@ import time
 from collections import defaultdict
 
 import torch
+from torch import nn
 from torch.profiler import ProfilerActivity
 from torch.profiler import profile
 from torch.profiler import record_function
 
 from _peers.adapters import get_adapter
+from _peers.base import Net
 from _peers.nets import get_config
 from _peers.nets import make_data
+from _peers.nets import make_seq
 
 GROUPS = (  # (group, substrings of the op name), first match wins
     ("LIF + pool (fused)", ("FusedPool",)),
@@ -61,10 +69,61 @@ def _status(key: str) -> int:
     raise RuntimeError(key)
 
 
-def _build(lib: str) -> tuple[object, torch.Tensor]:
+UNFUSED = "spikeforge_unfused"  # spikeforge with each pool in SeqToBatch: the path before the fused neuron + pool
+
+
+def _build(lib: str) -> tuple[Net, torch.Tensor]:
     cfg = get_config("conv", smoke=False)
     ws, x_np = make_data(cfg)
-    return get_adapter(lib).build(cfg, ws), torch.from_numpy(x_np)
+    if lib != UNFUSED:
+        return get_adapter(lib).build(cfg, ws), torch.from_numpy(x_np)
+    import spikeforge as sf
+    from spikeforge.surrogate import FastSigmoid
+
+    seq, params = make_seq(cfg, ws)
+    layers = [
+        sf.LIF(beta=0.9, input_scaling="none", reset="subtract", surrogate=FastSigmoid(25.0), detach_reset=False)
+        if m is None
+        else sf.SeqToBatch(m)
+        if isinstance(m, nn.AvgPool2d)
+        else m
+        for m in seq
+    ]
+    net = sf.SNNSequential(*layers)
+    return Net(lambda x: net(x)[0], params), torch.from_numpy(x_np)
+
+
+def compare(libs: list[str], rounds: int) -> None:
+    """Interleaved fwd+bwd of each library's net, ``rounds`` times (one run of each per round, so every
+    library sees the same machine state): median wall and process-CPU ms, the CPU time less sensitive to
+    other jobs' load; ratios against the first library."""
+    nets = {lib: _build(lib) for lib in libs}
+
+    def fwd_bwd(net: Net, x: torch.Tensor) -> None:
+        for p in net.params:
+            p.grad = None
+        net.run(x).sum().backward()
+
+    for net, x in nets.values():
+        for _ in range(2):
+            fwd_bwd(net, x)
+    wall: dict[str, list[float]] = {lib: [] for lib in libs}
+    cpu: dict[str, list[float]] = {lib: [] for lib in libs}
+    for _ in range(rounds):
+        for lib, (net, x) in nets.items():
+            w0, c0 = time.perf_counter(), time.process_time()
+            fwd_bwd(net, x)
+            wall[lib].append((time.perf_counter() - w0) * 1e3)
+            cpu[lib].append((time.process_time() - c0) * 1e3)
+    med = lambda v: sorted(v)[len(v) // 2]
+    first = libs[0]
+    print(f"| library | fwd+bwd wall ms (median of {rounds}) | CPU ms | wall vs {first} | CPU vs {first} | peak MB |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for lib in libs:
+        print(
+            f"| {lib} | {med(wall[lib]):.1f} | {med(cpu[lib]):.1f} | {med(wall[lib]) / med(wall[first]):.2f}x | "
+            f"{med(cpu[lib]) / med(cpu[first]):.2f}x | {peak_memory(lib):.1f} |"
+        )
 
 
 def memory_child(lib: str) -> None:
@@ -166,11 +225,22 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--libs", nargs="+", default=["spikeforge"])
+    ap.add_argument(
+        "--compare",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="instead of profiling, time --libs interleaved for ROUNDS rounds (e.g. --libs spikeforge "
+        f"{UNFUSED} snntorch) and print medians, ratios and peak memory",
+    )
     ap.add_argument("--_memory", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args._memory:
         memory_child(args._memory)
+        return 0
+    if args.compare:
+        compare(args.libs, args.compare)
         return 0
     with open("/proc/loadavg") as f:
         print("load:", f.read().strip())

@@ -8,7 +8,7 @@ chunk's first column is pooled entry ``lo / k**2`` and tile ``j`` of tile-row ``
 * :func:`pool_tiles`: each tile's pooled value from the chunk's spikes ``z [T, >= n]``: the sum of its
   ``k * k`` spikes (average pooling; the caller divides by ``k * k`` as ``avg_pool2d`` does) or their max.
 * :func:`expand_tiles`: the spikes' gradient from the pooled gradient of one step: every element of a tile
-  gets the tile's entry (average; the entry is already divided by ``k * k``); for max pooling only the
+  gets the tile's entry divided by ``k * k`` (average pooling); for max pooling only the
   element that ``max_pool2d`` picks does (its first maximum in row-major order: the first spike, ``h > 0``,
   or the tile's first element when none spiked), the others get 0.
 """
@@ -53,8 +53,9 @@ def pool_tiles(zb, n, pooled, lo, k, width, is_max):
 
 
 @numba.njit(**_OPTS)
-def expand_tiles(gyr, hr, lo, n, gzbuf, k, width, is_max):
-    """dL/dz of the chunk's ``n`` columns at one step into ``gzbuf`` from the pooled gradient row ``gyr``;
+def expand_tiles(gyr, hr, lo, n, gzbuf, k, width, is_max, div):
+    """dL/dz of the chunk's ``n`` columns at one step into ``gzbuf`` from the pooled gradient row ``gyr``
+    (average pooling: each entry divided by ``div = k * k`` here, the division ``avg_pool2d``'s backward does);
     ``hr`` is the step's ``h`` (a spike iff ``h > 0``), read for max pooling only."""
     kw = k * width
     wk = width // k
@@ -63,7 +64,7 @@ def expand_tiles(gyr, hr, lo, n, gzbuf, k, width, is_max):
             pb = (lo + r * kw) // 4
             top = r * kw
             for j in range(wk):
-                g = gyr[pb + j]
+                g = gyr[pb + j] / div
                 gzbuf[top + 2 * j] = g
                 gzbuf[top + 2 * j + 1] = g
                 gzbuf[top + width + 2 * j] = g
@@ -73,7 +74,7 @@ def expand_tiles(gyr, hr, lo, n, gzbuf, k, width, is_max):
         pb = (lo + r * kw) // (k * k)
         base = r * kw
         for j in range(wk):
-            g = gyr[pb + j]
+            g = gyr[pb + j] if is_max else gyr[pb + j] / div
             first = base + j * k
             won = -1
             for dy in range(k):

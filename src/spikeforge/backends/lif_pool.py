@@ -7,9 +7,9 @@ backward. :func:`fused_pool_run` runs the recurrence and the pooling in one pass
 ``dL/dz`` is never built), recomputing the membrane from the saved input as the light Numba path does. What
 is saved is the input and the initial state only. Outputs are bit-identical to the layer then
 ``avg_pool2d`` (the tile sums of spikes are exact integers) or ``max_pool2d``, and so are the gradients (the
-same reverse-time recurrence reading the same values: ``dL/dpooled / k**2`` for every element of a tile, or,
-for max pooling, ``dL/dpooled`` for the element ``max_pool2d`` routes it to, its first spike in row-major
-order, else its first element, and 0 for the others).
+same reverse-time recurrence reading the same values: ``dL/dpooled / k**2``, divided in the kernel, for every
+element of a tile; for max pooling ``dL/dpooled`` for the element ``max_pool2d`` routes it to, the tile's first
+spike in row-major order, else its first element, and 0 for the others).
 
 Under ``create_graph=True`` the backward reruns the layer as differentiable torch ops and pools that, so
 second-order gradients are the reference loop's (as :func:`spikeforge.backends.fused_run` does).
@@ -70,10 +70,8 @@ class _FusedPoolFunction(torch.autograd.Function):
             return _exact_backward(ctx, (gp, gvT, giT, gaT))
         x, v0, i0, a0 = ctx.saved_tensors
         zeros = x.new_zeros(x.shape[1:])
-        if gp is None:
-            gy = x.new_zeros((x.shape[0], x.shape[1] // (k * k)))
-        else:
-            gy = (gp if is_max else gp / (k * k)).contiguous()
+        # the kernel divides by k * k itself (average pooling): no second [T, M / k**2] buffer
+        gy = x.new_zeros((x.shape[0], x.shape[1] // (k * k))) if gp is None else gp.contiguous()
         gT = FinalGrads(*(zeros if g is None else g.contiguous() for g in (gvT, giT, gaT)))
         pool = (k, width, is_max)
         grads = ctx.kernel.backward_recompute(gy, x, v0, i0, a0, gT, ctx.spec, ctx.surrogate, pool=pool)

@@ -229,6 +229,7 @@ class NumbaKernel:
                 pool[0],
                 pool[1],
                 pool[2],
+                f(pool[0] * pool[0] if pool[0] else 1),
             ),
             M,
             _pool_width(T, like.dtype, pool[0] * pool[1]) if pool[0] else _width(T, like.dtype),
@@ -255,6 +256,6 @@ class NumbaKernel:
         pool: tuple[int, int, bool] = (0, 1, False),
     ) -> Grads:
         """``pool=(k, width, is_max)``: ``gz [T, M / k**2]`` is the gradient of :meth:`forward_pool`'s output
-        (average pooling: already divided by ``k * k``)."""
+        (C-contiguous; average pooling divides it by ``k * k`` element by element, as ``avg_pool2d`` does)."""
         e = x.new_empty((1, 1))
         return cls._run_bwd(gz, x, v0, i0, a0, e, e, True, gT, spec, surrogate, pool)
