@@ -150,6 +150,9 @@ class SNNSequential(nn.Module):
 
     Neuron layers receive and return their state explicitly; every other layer is stateless and runs
     once on ``[T*B, ...]``. ``states`` is a list with one entry per neuron layer (in order), or None.
+    A fused-kernel neuron layer followed by an ``AvgPool2d``/``MaxPool2d`` whose windows tile the image runs
+    with it as one pass (:mod:`spikeforge.backends.lif_pool`: same outputs and gradients, the full-size spikes
+    and their gradient never stored), unless hooks watch the neuron (e.g. :func:`record`).
 
     Example::
 
