@@ -170,6 +170,11 @@ def test_not_fused_where_the_spikes_are_observed_or_the_pool_does_not_tile(monke
     y, _ = odd(x)
     assert not calls and y.shape == (6, 2, 2, 6, 6)
     sf.SNNSequential(sf.LIF(backend="reference"), nn.AvgPool2d(2))(x)  # the reference loop never fuses
+    learnt = sf.LIF(learn_tau=True)  # a trainable tau has no fused kernel: the layers run one after the other
+    y, _ = sf.SNNSequential(learnt, nn.AvgPool2d(2))(x)
+    z, _ = learnt(x)
+    assert torch.equal(y, F.avg_pool2d(z.flatten(0, 1), 2).reshape(y.shape))
+    assert sf.LIF(backend="torch").run_pooled(x, None, 2) is None  # only the Numba kernel has the fused pool
     sf.SNNSequential(sf.LIF(), nn.AvgPool2d(2, stride=1))(x)  # overlapping windows: not a tiling pool
     sf.SNNSequential(sf.LIF(), nn.MaxPool2d(2, dilation=2))(x)
     from spikeforge.layers import _tiling_max_pool
