@@ -52,6 +52,18 @@ def _tiling_pool(layer: nn.Module, x: Tensor) -> int:
     return k
 
 
+def _tiling_max_pool(layer: nn.Module, x: Tensor) -> int:
+    """``k`` if ``layer`` is a plain ``MaxPool2d`` whose ``k x k`` windows tile ``x [N, C, H, W]`` exactly, else 0."""
+    if type(layer) is not nn.MaxPool2d or x.dim() != 4 or _has_hooks(layer) or layer.return_indices:
+        return 0
+    k, s = layer.kernel_size, layer.stride
+    if not isinstance(k, int) or s not in (k, (k, k)) or layer.padding not in (0, (0, 0)):
+        return 0
+    if layer.dilation not in (1, (1, 1)) or layer.ceil_mode or x.shape[2] % k or x.shape[3] % k:
+        return 0
+    return k
+
+
 class _TilingAvgPool(torch.autograd.Function):
     """Average pooling over non-overlapping ``k x k`` tiles that saves nothing for the backward.
 
@@ -88,6 +100,22 @@ def _fold(x_seq: Tensor, layer: nn.Module) -> Tensor:
     return y.reshape(t, b, *y.shape[1:])  # [T, B, ...]
 
 
+def _neuron_then_pool(neuron: Neuron, nxt: nn.Module | None, x_seq: Tensor, state: Any) -> tuple[Tensor, Any] | None:
+    """``neuron`` and the tiling ``AvgPool2d`` or ``MaxPool2d`` ``nxt`` after it run as one fused pass where the neuron's kernel
+    offers it (``run_pooled``: the spikes are never stored, the pool's full-size gradient never built); None
+    otherwise. Not while hooks could observe the neuron's output (e.g. :func:`record`) or torch.compile traces."""
+    run_pooled = getattr(neuron, "run_pooled", None)
+    if nxt is None or run_pooled is None or x_seq.dim() != 5 or _has_hooks(neuron) or torch.compiler.is_compiling():
+        return None
+    k, is_max = _tiling_pool(nxt, x_seq[0]), False
+    if not k:
+        k, is_max = _tiling_max_pool(nxt, x_seq[0]), True
+    if not k:
+        return None
+    result: tuple[Tensor, Any] | None = run_pooled(x_seq, state, k, is_max)
+    return result
+
+
 class SeqToBatch(nn.Module):
     """Apply a stateless ``layer`` to ``[T, B, ...]`` by folding time into the batch: one call, not T."""
 
@@ -122,6 +150,9 @@ class SNNSequential(nn.Module):
 
     Neuron layers receive and return their state explicitly; every other layer is stateless and runs
     once on ``[T*B, ...]``. ``states`` is a list with one entry per neuron layer (in order), or None.
+    A fused-kernel neuron layer followed by an ``AvgPool2d``/``MaxPool2d`` whose windows tile the image runs
+    with it as one pass (:mod:`spikeforge.backends.lif_pool`: same outputs and gradients, the full-size spikes
+    and their gradient never stored), unless hooks watch the neuron (e.g. :func:`record`).
 
     Example::
 
@@ -157,9 +188,16 @@ class SNNSequential(nn.Module):
             )
         new_states: list[Any] = []
         h = x_seq
-        for layer in self.layers:
+        layers = list(self.layers)
+        skip = False
+        for layer, nxt in zip(layers, [*layers[1:], None]):
+            if skip:  # the pool that the neuron layer before it ran fused
+                skip = False
+                continue
             if isinstance(layer, Neuron):
-                h, s = layer(h, states[len(new_states)])
+                fused = _neuron_then_pool(layer, nxt, h, states[len(new_states)])
+                h, s = fused if fused is not None else layer(h, states[len(new_states)])
+                skip = fused is not None
                 new_states.append(s)
             elif isinstance(layer, (SeqToBatch, SequenceLayer)):
                 h = layer(h)

@@ -16,6 +16,10 @@
   ``numba`` on CPU float32/float64 when installed, else ``torch``; the reference loop while
   ``torch.compile`` traces, or when the layer has trainable/per-neuron tensor parameters.
 
+A fused neuron layer followed by a tiling ``AvgPool2d``/``MaxPool2d`` runs with the pool as one Numba pass
+in ``SNNSequential`` (:mod:`spikeforge.backends.lif_pool`): the spikes are pooled chunk by chunk in cache and
+the backward reads the pooled gradient, so neither full-size tensor is stored.
+
 The choice is one table (:mod:`spikeforge.backends.select`). Every fused path is tested against the
 reference loop: identical spikes, gradients within tolerance. Second-order gradients
 (``torch.autograd.grad(..., create_graph=True)``, e.g. a gradient penalty) are the reference loop's too:

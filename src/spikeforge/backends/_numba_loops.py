@@ -36,6 +36,7 @@ from spikeforge._core.codes import (  # Numba freezes module-level ints into the
 from spikeforge._core.codes import SG_TRIANGLE  # Numba freezes module-level ints into the compiled code as constants
 from spikeforge._core.codes import SUBTRACT  # Numba freezes module-level ints into the compiled code as constants
 from spikeforge._core.codes import TO_VALUE  # Numba freezes module-level ints into the compiled code as constants
+from spikeforge.backends._numba_tiles import expand_tiles
 
 _OPTS: dict[str, Any] = {"cache": True, "nogil": True, "error_model": "numpy"}
 
@@ -212,6 +213,10 @@ def bwd(
     sg_code,
     sg_a,
     sg_b,
+    pool_k,
+    pool_w,
+    pool_max,
+    pool_div,
     w,
     c_lo,
     c_hi,
@@ -219,7 +224,11 @@ def bwd(
     """Reverse-time recurrence (equations in :mod:`spikeforge.backends.torch_kernel`) over chunks
     ``[c_lo, c_hi)`` of width ``w``. ``recompute``: rebuild ``h`` (and ``a[t-1]``) of each chunk from
     ``x`` and the initial state ``v0, i0, a0`` first; otherwise read the saved ``h, a_prev``.
-    ``sg_code == SG_CUSTOM``: the surrogate derivative ``s`` was precomputed (saved-``h`` mode only)."""
+    ``sg_code == SG_CUSTOM``: the surrogate derivative ``s`` was precomputed (saved-``h`` mode only).
+    ``pool_k > 0``: ``gz`` is the gradient of the spikes' ``pool_k x pool_k`` tiling pool (average: divided
+    by ``pool_div = pool_k**2`` here; ``pool_max``: max pooling), rows of images ``pool_w`` wide, ``w`` a multiple of
+    ``pool_k * pool_w``; each element's dL/dz[t] comes from its tile's entry (see
+    :mod:`spikeforge.backends._numba_tiles`)."""
     beta, v_rest, gain, v_th, v_reset, alpha, adapt, rho, one_m_rho, th_minus_reset, one = p
     reset, has_syn, has_adapt, is_if = f
     zero = one - one
@@ -263,6 +272,9 @@ def bwd(
                 gval = gzc[t]
                 for k in range(n):
                     gzbuf[k] = gval
+                gzr = gzbuf[:n]
+            elif pool_k > 0:  # dL/dz[t] from the gradient of the spikes' tiling pool (recomputed h: which spike won)
+                expand_tiles(gz[t], hr, lo, n, gzbuf, pool_k, pool_w, pool_max, pool_div)
                 gzr = gzbuf[:n]
             else:
                 gzr = gz[t, lo : lo + n]

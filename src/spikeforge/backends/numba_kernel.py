@@ -54,6 +54,18 @@ def _width(T: int, dtype: torch.dtype) -> int:
     return max(16, min(_CHUNK, (_SCRATCH_BYTES // itemsize // max(T, 1)) // 16 * 16))
 
 
+def _pool_width(T: int, dtype: torch.dtype, tile_row: int) -> int:
+    """Chunk width for the pooled kernels: :func:`_width` rounded down to whole rows of tiles (``tile_row =
+    k * W`` columns; at least one)."""
+    return max(1, _width(T, dtype) // tile_row) * tile_row
+
+
+def _pool_loops() -> Any:
+    from spikeforge.backends import _numba_pool
+
+    return _numba_pool
+
+
 def _run(kernel: Any, args: tuple[Any, ...], M: int, w: int) -> Any:
     """``kernel(*args, w, 0, n_chunks)``: every chunk, in this thread. Kept serial on purpose: splitting the
     chunks over a second thread gained nothing for this memory-bound recurrence on two cores in our
@@ -127,6 +139,38 @@ class NumbaKernel:
         return z, v_out, i_out, a_out
 
     @staticmethod
+    def forward_pool(
+        x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor, spec: FusedSpec, k: int, width: int, is_max: bool = False
+    ) -> tuple[Tensor, ...]:
+        """The recurrence over ``x [T, M]`` (``M = N * H * W``, images ``width`` wide) followed by ``k x k``
+        tiling average (``is_max``: max) pooling of its spikes, which are never stored: ``(pooled [T, M / k**2],
+        vT, iT, aT)``, ``pooled`` bit-identical to ``avg_pool2d`` (``max_pool2d``) of the spikes. Nothing is
+        saved for the backward (:meth:`backward_recompute` with ``pool=(k, width, is_max)`` rebuilds what it
+        needs from ``x``)."""
+        p, fl = _consts(spec, x.dtype)
+        T, M = x.shape
+        pooled = x.new_empty((T, M // (k * k)))
+        v_out, i_out, a_out = torch.empty_like(v0), torch.empty_like(v0), torch.empty_like(v0)
+        args = (
+            _np(x),
+            _np(v0),
+            _np(i0),
+            _np(a0),
+            _np(pooled),
+            _np(v_out),
+            _np(i_out),
+            _np(a_out),
+            p,
+            fl,
+            k,
+            width,
+            is_max,
+        )
+        if not _run(_pool_loops().fwd_pool, args, M, _pool_width(T, x.dtype, k * width)):
+            raise ValueError("x_seq contains NaN or inf; clean it first (e.g. torch.nan_to_num)")
+        return (pooled if is_max else pooled.div_(k * k)), v_out, i_out, a_out
+
+    @staticmethod
     def _run_bwd(
         gz: Tensor,
         x: Tensor,
@@ -139,6 +183,7 @@ class NumbaKernel:
         gT: FinalGrads,
         spec: FusedSpec,
         surrogate: Any,
+        pool: tuple[int, int, bool] = (0, 1, False),
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         like = x if recompute else h
         f = np.float32 if like.dtype == torch.float32 else np.float64
@@ -147,7 +192,7 @@ class NumbaKernel:
         s = surrogate.grad(h) if code == SG_CUSTOM else like.new_empty((1, 1))
         # contiguous rows vectorise; an expanded dL/dz that is constant along each row (stride 0) is
         # passed as one value per step instead of being materialised
-        gz_const = gz.stride(1) == 0
+        gz_const = gz.stride(1) == 0 and pool[0] == 0
         gzc = gz[:, 0].contiguous() if gz_const else like.new_empty(1)
         gz = like.new_empty((1, 1)) if gz_const else gz.contiguous()
         gx = torch.empty_like(like)
@@ -181,9 +226,13 @@ class NumbaKernel:
                 code,
                 f(a),
                 f(b),
+                pool[0],
+                pool[1],
+                pool[2],
+                f(pool[0] * pool[0] if pool[0] else 1),
             ),
             M,
-            _width(T, like.dtype),
+            _pool_width(T, like.dtype, pool[0] * pool[1]) if pool[0] else _width(T, like.dtype),
         )
         return gx, gv, gi, ga
 
@@ -204,6 +253,9 @@ class NumbaKernel:
         gT: FinalGrads,
         spec: FusedSpec,
         surrogate: Any,
+        pool: tuple[int, int, bool] = (0, 1, False),
     ) -> Grads:
+        """``pool=(k, width, is_max)``: ``gz [T, M / k**2]`` is the gradient of :meth:`forward_pool`'s output
+        (C-contiguous; average pooling divides it by ``k * k`` element by element, as ``avg_pool2d`` does)."""
         e = x.new_empty((1, 1))
-        return cls._run_bwd(gz, x, v0, i0, a0, e, e, True, gT, spec, surrogate)
+        return cls._run_bwd(gz, x, v0, i0, a0, e, e, True, gT, spec, surrogate, pool)

@@ -31,6 +31,7 @@ from typing import get_args
 from torch import Tensor
 
 from spikeforge._core.checks import check_finite
+from spikeforge._core.checks import check_seq
 from spikeforge._core.codes import RESET_CODES
 from spikeforge._core.compat import Unpack
 from spikeforge._core.discretize import decay
@@ -45,6 +46,8 @@ from spikeforge._core.spike import spike
 from spikeforge.backends import check_backend
 from spikeforge.backends import fused_run
 from spikeforge.backends import select_kernel
+from spikeforge.backends.lif_pool import fused_pool_run
+from spikeforge.backends.lif_pool import supports_pool
 from spikeforge.neurons._validate import check_reset_rule
 from spikeforge.neurons.base import Capabilities
 from spikeforge.neurons.base import Neuron
@@ -311,6 +314,25 @@ class LIFFamily(Neuron):
         z, v, i, a = fused_run(x_seq, fields["v"], fields.get("i"), fields.get("a"), spec, kernel, self.surrogate)
         finals = {"v": v, "i": i, "a": a}
         return z, self.State(*(finals[f] for f in self.State._fields))
+
+    def run_pooled(self, x_seq: Tensor, state: Any, k: int, is_max: bool = False) -> tuple[Tensor, Any] | None:
+        """This layer then ``k x k`` tiling average (``is_max``: max) pooling of its spikes, fused (the spikes
+        are never stored; :mod:`spikeforge.backends.lif_pool`): ``(pooled [T, ..., H / k, W / k], final_state)``,
+        equal to ``forward`` followed by the pool. None where the selected kernel has no fused pool (the caller then
+        runs the two layers one after the other). ``x_seq`` is ``[T, B, C, H, W]``, H and W multiples of k."""
+        spec = self.fused_spec()
+        if spec is None or self.backend == "reference" or x_seq.dim() != 5:
+            return None
+        check_seq(x_seq, "x_seq", finite=False)  # the kernel checks NaN/inf in its own pass
+        kernel = select_kernel(self.backend, x_seq)
+        if not supports_pool(kernel, self.surrogate):
+            return None
+        fields = self._prepare(x_seq[0], state)._asdict()
+        pooled, v, i, a = fused_pool_run(
+            x_seq, fields["v"], fields.get("i"), fields.get("a"), spec, kernel, self.surrogate, k, is_max
+        )
+        finals = {"v": v, "i": i, "a": a}
+        return pooled, self.State(*(finals[f] for f in self.State._fields))
 
     def extra_repr(self) -> str:
         backend = f", backend={self.backend!r}" if self.capabilities.fused else ""
