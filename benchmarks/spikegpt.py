@@ -3,8 +3,9 @@ r"""SpikeGPT vs its non-spiking RWKV-4 twin vs ``gzip -9`` / ``xz -9`` on the he
 Every number is bits per character (bpc) of *Persuasion*, the test book of the ``austen`` corpus
 (:mod:`spikeforge.data.text`, Debian ``r-cran-janeaustenr``), which no model sees in training:
 
-* ``spikegpt``: :class:`spikeforge.lm.SpikeGPT` (binary embedding, spiking inputs of every projection, spiking
-  channel-mixing hidden layer; LIF neurons, arctan surrogate), trained by :func:`spikeforge.training.lm.train_lm`;
+* ``spikegpt``: :class:`spikeforge.lm.SpikeGPT` (binary embedding, spiking channel-mixing hidden layer, real
+  layer-norm outputs into the projections unless ``--spike-inputs``; LIF neurons, arctan surrogate), trained by
+  :func:`spikeforge.training.lm.train_lm`;
 * ``rwkv``: the same class with ``spiking=False`` (identical parameters), trained with **the same wall-clock
   budget** (``--minutes`` each; the optimiser steps are fixed before training from a 10-step timing of each model,
   so the cosine schedule ends on time) and otherwise the same recipe (:func:`spikeforge.training.lm.lm_defaults`);
@@ -23,6 +24,11 @@ The issue's targets: a model of <= 5 M parameters trained <= 60 min on 2 cores r
 A short run (loss going down, speeds; the test bpc on the first 50,000 characters only)::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/spikegpt.py --minutes 2 --threads 1 --eval-chars 50000
+
+Equal optimiser steps instead of equal wall-clock time (fairer on a loaded machine); ``--spike-inputs all`` gives
+the earlier default, whose projections read binarised layer-norm outputs::
+
+    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/spikegpt.py --steps 400 --steps-per-epoch 400 --threads 1
 """
 
 from __future__ import annotations
@@ -76,12 +82,12 @@ def generation_speed(model: Any, vocab: Any, n: int = 300) -> dict[str, float]:
     return {"chars_per_s_wall": best_wall, "chars_per_s_cpu": best_cpu}
 
 
-def _steps_for(cfg: Any, seconds: float, vocab_size: int) -> int:
+def _steps_for(cfg: Any, seconds: float, vocab_size: int, options: Any = None) -> int:
     """Optimiser steps that fit in ``seconds`` (a 10-step timing after 2 warm-up steps)."""
     from spikeforge.training.lm import _batch
     from spikeforge.training.lm_checkpoint import build_lm
 
-    model = build_lm(cfg, vocab_size)
+    model = build_lm(cfg, vocab_size, options)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     data = torch.randint(0, vocab_size, (100_000,))
     g = torch.Generator().manual_seed(0)
@@ -104,6 +110,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps-per-epoch", type=int, default=200)
     p.add_argument("--eval-chars", type=int, default=None, help="score only the first N test characters")
     p.add_argument("--models", nargs="+", default=["spikegpt", "rwkv"])
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="the same number of optimiser steps for every model (replaces --minutes)",
+    )
+    p.add_argument(
+        "--spike-inputs",
+        default=None,
+        choices=("none", "att", "ffn", "all"),
+        help="SpikeGPTConfig.spike_inputs of the spiking model (default: the class default)",
+    )
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = p.parse_args(argv)
 
@@ -117,24 +135,31 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     corpus = get_corpus("austen")
     test = corpus.test if args.eval_chars is None else corpus.test[: args.eval_chars]
-    results: dict[str, Any] = {"test_chars": len(test), "threads": args.threads, "minutes_each": args.minutes}
+    results: dict[str, Any] = {"test_chars": len(test), "threads": args.threads}
+    results["steps_each" if args.steps is not None else "minutes_each"] = args.steps or args.minutes
     results["compressors"] = compressed_bpc(test)
     for name in args.models:
         values = {**lm_defaults(name), "dataset": "austen", "model": name, "threads": args.threads}
         if args.hidden:
             values["hidden"] = tuple(args.hidden)
         probe = TrainConfig(**{**values, "epochs": 1, "steps_per_epoch": 1})
-        steps = _steps_for(probe, args.minutes * 60, len(corpus.vocab))
+        options = {"spike_inputs": args.spike_inputs} if args.spike_inputs and name == "spikegpt" else None
+        if args.steps is not None:
+            steps = args.steps
+        else:
+            steps = _steps_for(probe, args.minutes * 60, len(corpus.vocab), options)
         per_epoch = min(args.steps_per_epoch, steps)
         cfg = TrainConfig(**{**values, "epochs": max(1, steps // per_epoch), "steps_per_epoch": per_epoch})
-        print(f"[{name}] {cfg.epochs} epochs x {per_epoch} steps (budget {args.minutes} min)", file=sys.stderr)
+        budget = f"{args.steps} steps" if args.steps is not None else f"{args.minutes} min"
+        print(f"[{name}] {cfg.epochs} epochs x {per_epoch} steps (budget {budget})", file=sys.stderr)
         with tempfile.TemporaryDirectory() as tmp:
-            r = train_lm(cfg, Path(tmp) / "run", test=False)
+            r = train_lm(cfg, Path(tmp) / "run", test=False, model_options=options)
         for h in r.history:
             print(f"  epoch {h['epoch']}: train {h['train_bpc']:.3f} bpc, val {h['val_bpc']:.3f} bpc", file=sys.stderr)
         ids = corpus.vocab.encode(test)
         energy = lm_energy(r.model, ids[:4096], "cmos45,loihi", context=cfg.time_steps)
         results[name] = {
+            "model_config": r.model.config.to_dict(),
             "parameters": r.params,
             "steps": cfg.epochs * per_epoch,
             "tokens": r.history[-1]["tokens_seen"],

@@ -23,6 +23,9 @@ def test_accepted_and_mapped_to_model_sizes():
     assert (m.d_model, m.n_layers, m.spiking, m.surrogate) == (48, 3, True, "atan")
     assert not lm_config(_lm(model="rwkv"), 81).spiking
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    assert m.spike_inputs == "none" and lm_config(cfg, 81, {"spike_inputs": "all"}).spike_inputs == "all"
+    with pytest.raises(ValueError, match="spike_inputs must be one of"):
+        lm_config(cfg, 81, {"spike_inputs": "yes"})
 
 
 @pytest.mark.parametrize(

@@ -64,23 +64,63 @@ def test_vocab_mismatch_refused(run, tmp_path, capsys):
     assert main(["energy", str(tmp_path / "other.pt")]) == 1
 
 
+def _with(model, **changes):
+    other = type(model)(type(model.config)(**{**model.config.to_dict(), **changes}))
+    other.load_state_dict(model.state_dict())
+    return other.eval()
+
+
 def test_energy_counts(run):
     model, _, vocab = load_lm(run.out_dir / "best.pt")
+    assert model.config.spike_inputs == "none"
     ids = vocab.encode("It is a truth universally acknowledged, that a single man")
-    counts = lm_counts(model, ids, context=8, streams=2)
-    n, c, h = counts.batch_size, 16, 64
-    rec: dict = {}
+    n, c, h = None, 16, 64
     x = ids[: (len(ids) // 2) * 2].view(2, -1).t()
-    model(x, record=rec)
-    ffn = counts.layer("blocks.1.ffn_value")
-    assert ffn.synops == c * int(rec["blocks.1.ffn_hidden"].sum()) and ffn.macs == 0
-    assert counts.layer("blocks.0.att_rkv").synops == 3 * c * int(
-        rec["blocks.0.att_in"].sum() + rec["blocks.0.att_prev"].sum()
-    )
-    assert counts.layer("head").macs == (c * 81 + 2 * c) * n
-    twin = type(model)(type(model.config)(**{**model.config.to_dict(), "spiking": False}))
-    twin_counts = lm_counts(twin, ids, context=8, streams=2)
+    for inputs in ("none", "att", "ffn", "all"):
+        m = _with(model, spike_inputs=inputs)
+        counts = lm_counts(m, ids, context=8, streams=2)
+        n = counts.batch_size
+        rec: dict = {}
+        m(x, record=rec)
+        ffn = counts.layer("blocks.1.ffn_value")
+        assert ffn.synops == c * int(rec["blocks.1.ffn_hidden"].sum()) and ffn.macs == 0
+        att, key = counts.layer("blocks.0.att_rkv"), counts.layer("blocks.0.ffn_key_receptance")
+        names = {layer.name for layer in counts.layers}
+        if inputs in ("att", "all"):  # binary inputs: two event-driven passes (s[t] and s[t-1])
+            assert att.synops == 3 * c * int(rec["blocks.0.att_in"].sum() + rec["blocks.0.att_prev"].sum())
+            assert att.macs == 0 and "blocks.0.sn_att" in names
+        else:  # real layer-norm outputs: dense products
+            assert att.macs == 3 * c * c * n and att.synops == 0 and "blocks.0.sn_att" not in names
+        if inputs in ("ffn", "all"):
+            assert key.synops == (h + c) * int(rec["blocks.0.ffn_in"].sum() + rec["blocks.0.ffn_prev"].sum())
+            assert key.macs == 0 and "blocks.0.sn_ffn" in names
+        else:
+            assert key.macs == (h + c) * c * n and key.synops == 0 and "blocks.0.sn_ffn" not in names
+        mixes = {"none": 5, "att": 2, "ffn": 3, "all": 0}[inputs]
+        assert (counts.layer("blocks.0.token_shift_mix").macs if mixes else 0) == 2 * c * mixes * n
+        assert counts.layer("blocks.0.sn_key").neuron_updates == h * n
+        assert counts.layer("head").macs == (c * 81 + 2 * c) * n
+    twin_counts = lm_counts(_with(model, spiking=False), ids, context=8, streams=2)
     assert twin_counts.total("synops") == 0 and twin_counts.layer("blocks.0.ffn_value").macs == (h * c + h) * n
+
+
+def test_checkpoint_without_spike_inputs_loads_as_the_model_it_was(run, tmp_path):
+    """Checkpoints written before ``spike_inputs`` existed were trained with every input binarised ("all")."""
+    from spikeforge.training.checkpoint import atomic_save
+    from spikeforge.training.checkpoint import load_weights_only
+
+    good = load_weights_only(run.out_dir / "best.pt")
+    legacy = {**good, "model_config": {k: v for k, v in good["model_config"].items() if k != "spike_inputs"}}
+    atomic_save(legacy, tmp_path / "legacy.pt")
+    old, _, vocab = load_lm(tmp_path / "legacy.pt")
+    new, _, _ = load_lm(run.out_dir / "best.pt")
+    assert (old.config.spike_inputs, new.config.spike_inputs) == ("all", "none")
+    values = {**lm_defaults("spikegpt"), "hidden": (8,), "epochs": 1, "steps_per_epoch": 1, "time_steps": 8}
+    cfg = TrainConfig(**{**values, "dataset": "austen", "model": "spikegpt", "batch_size": 2})
+    r = train_lm(cfg, tmp_path / "ffn", test=False, max_eval_chars=200, model_options={"spike_inputs": "ffn"})
+    assert load_lm(r.out_dir / "best.pt")[0].config.spike_inputs == "ffn" == r.model.config.spike_inputs
+    ids = vocab.encode("It is a truth universally acknowledged").unsqueeze(1)
+    torch.testing.assert_close(old(ids)[0], _with(new, spike_inputs="all")(ids)[0])
 
 
 def test_damaged_lm_checkpoints_refused(run, tmp_path, capsys):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -9,18 +11,24 @@ from spikeforge.lm import SpikeGPT
 from spikeforge.lm import SpikeGPTConfig
 
 
-def _model(spiking, neuron="lif", seed=0):
+def _model(spiking, neuron="lif", seed=0, spike_inputs="none"):
     torch.manual_seed(seed)
-    m = SpikeGPT(SpikeGPTConfig(vocab_size=17, d_model=12, n_layers=2, spiking=spiking, neuron=neuron)).double()
+    cfg = SpikeGPTConfig(
+        vocab_size=17, d_model=12, n_layers=2, spiking=spiking, neuron=neuron, spike_inputs=spike_inputs
+    )
+    m = SpikeGPT(cfg).double()
     with torch.no_grad():  # away from the zero-initialised output layers, so every path matters
         for p in m.parameters():
             p.add_(0.4 * torch.randn_like(p))
     return m
 
 
-@pytest.mark.parametrize(("spiking", "neuron"), [(True, "lif"), (True, "if"), (False, "lif")])
-def test_recurrent_equals_parallel(spiking, neuron):
-    m = _model(spiking, neuron)
+@pytest.mark.parametrize(
+    ("spiking", "neuron", "spike_inputs"),
+    [(True, "lif", "none"), (True, "if", "none"), (True, "lif", "att"), (True, "if", "all"), (False, "lif", "all")],
+)
+def test_recurrent_equals_parallel(spiking, neuron, spike_inputs):
+    m = _model(spiking, neuron, spike_inputs=spike_inputs)
     tokens = torch.randint(0, 17, (30, 3), generator=torch.Generator().manual_seed(1))
     logits, _ = m(tokens)
     state, steps = None, []
@@ -36,6 +44,42 @@ def test_recurrent_equals_parallel(spiking, neuron):
         m(tokens, record=rec)
         z = rec["blocks.0.ffn_hidden"]
         assert set(z.unique().tolist()) <= {0.0, 1.0} and 0 < z.mean() < 1
+
+
+def _binary(t):
+    return set(t.unique().tolist()) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("spike_inputs", ["none", "att", "ffn", "all"])
+def test_spike_inputs_choose_which_layer_norm_outputs_are_binary(spike_inputs):
+    m = _model(True, spike_inputs=spike_inputs)
+    tokens = torch.randint(0, 17, (25, 3), generator=torch.Generator().manual_seed(5))
+    rec: dict = {}
+    logits, state = m(tokens, record=rec)
+    assert _binary(rec["embedding"]) and _binary(rec["blocks.1.ffn_hidden"])
+    for i in range(2):
+        assert _binary(rec[f"blocks.{i}.att_in"]) == (spike_inputs in ("att", "all"))
+        assert _binary(rec[f"blocks.{i}.ffn_in"]) == (spike_inputs in ("ffn", "all"))
+        assert (state[i].sn_att is None) == (spike_inputs not in ("att", "all"))
+        assert (state[i].sn_ffn is None) == (spike_inputs not in ("ffn", "all"))
+    # reference by hand: the first block's time-mixing input is LN1 of the binary embedding (real by default)
+    blk = m.blocks[0]
+    e = (m.embedding(tokens) > 0).double()
+    ln = (e - e.mean(-1, keepdim=True)) / torch.sqrt(e.var(-1, unbiased=False, keepdim=True) + blk.ln1.eps)
+    ln = ln * blk.ln1.weight + blk.ln1.bias
+    if spike_inputs in ("att", "all"):  # LIF, tau_mem 2, raw input, threshold 1, reset by subtraction
+        v, spikes = torch.zeros_like(ln[0]), []
+        for t in range(ln.shape[0]):
+            v = math.exp(-1 / 2) * v + ln[t]
+            z = (v > 1).double()
+            v = v - z
+            spikes.append(z)
+        ln = torch.stack(spikes)
+    torch.testing.assert_close(rec["blocks.0.att_in"], ln)
+    # and the choice matters: the same weights read with every input binarised give other logits
+    other = _model(True, spike_inputs="all" if spike_inputs != "all" else "none")
+    other.load_state_dict(m.state_dict())
+    assert not torch.allclose(other(tokens)[0], logits)
 
 
 @pytest.mark.parametrize("spiking", [True, False])
@@ -58,13 +102,35 @@ def test_twin_has_identical_parameter_layout_and_different_function():
     assert not torch.allclose(s(tokens)[0], r(tokens)[0])
 
 
-def test_gradients_reach_every_parameter_through_spikes():
-    m = _model(True).float()
+@pytest.mark.parametrize("spike_inputs", ["none", "all"])
+def test_gradients_reach_every_parameter_through_spikes(spike_inputs):
+    m = _model(True, spike_inputs=spike_inputs).float()
     tokens = torch.randint(0, 17, (16, 4))
     m.loss(tokens).backward()
     missing = [n for n, p in m.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     assert not missing
     assert m.blocks[0].ffn_key.weight.grad.abs().sum() > 0  # through SN_k's surrogate
+    assert m.embedding.weight.grad.abs().sum() > 0  # through the binary embedding's surrogate (and SN_a's)
+
+
+@pytest.mark.parametrize("spike_inputs", ["none", "all"])
+def test_gradient_matches_finite_differences_off_the_spikes(spike_inputs):
+    """The last block's receptance gate reaches the logits through no spiking neuron: there autograd == central
+    differences (the surrogate replaces the derivative only where a spike is)."""
+    m = _model(True, spike_inputs=spike_inputs)
+    tokens = torch.randint(0, 17, (10, 2), generator=torch.Generator().manual_seed(7))
+    p = m.blocks[1].ffn_mix_r
+    m.loss(tokens).backward()
+    g = p.grad.clone()
+    eps = 1e-6
+    for i in range(4):
+        with torch.no_grad():
+            p[i] += eps
+            up = float(m.loss(tokens))
+            p[i] -= 2 * eps
+            down = float(m.loss(tokens))
+            p[i] += eps
+        assert (up - down) / (2 * eps) == pytest.approx(float(g[i]), rel=1e-5, abs=1e-9)
 
 
 def test_bad_input_refused():
@@ -79,3 +145,5 @@ def test_bad_input_refused():
         SpikeGPTConfig(vocab_size=5, neuron="hh")
     with pytest.raises(ValueError, match="d_model"):
         SpikeGPTConfig(vocab_size=5, d_model=0)
+    with pytest.raises(ValueError, match="spike_inputs must be one of none, att, ffn, all"):
+        SpikeGPTConfig(vocab_size=5, spike_inputs="both")

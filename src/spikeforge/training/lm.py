@@ -141,9 +141,11 @@ def train_lm(
     callbacks: Sequence[Any] = (),
     test: bool = True,
     max_eval_chars: int | None = None,
+    model_options: dict[str, Any] | None = None,
 ) -> LMResult:
     """Train ``config`` (a language model on a text corpus) into ``out_dir``; score the best model on the test
-    book when ``test``. ``max_eval_chars`` caps the characters scored per evaluation (quick runs, tests)."""
+    book when ``test``. ``max_eval_chars`` caps the characters scored per evaluation (quick runs, tests);
+    ``model_options``: other :class:`~spikeforge.lm.SpikeGPTConfig` fields (stored in the checkpoints)."""
     from spikeforge.training.checkpoint import atomic_write_json
     from spikeforge.training.rundir import RunLock
     from spikeforge.training.rundir import check_out_dir
@@ -154,7 +156,7 @@ def train_lm(
     check_out_dir(out_dir, False, overwrite)
     corpus = get_corpus(config.dataset, data_dir=config.data_dir)
     torch.manual_seed(config.seed)
-    model = build_lm(config, len(corpus.vocab))
+    model = build_lm(config, len(corpus.vocab), model_options)
     # one multiply-accumulate per weight per token: the work of a step that sizes the thread count
     threads = lm_threads(config, sum(p.numel() for p in model.parameters() if p.dim() > 1))
     device = torch.device(config.device)

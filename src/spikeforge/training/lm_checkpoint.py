@@ -9,6 +9,7 @@ the tensors present, names and shapes compared). A file without a vocabulary, or
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,18 @@ from spikeforge.lm import SpikeGPT
 from spikeforge.lm import SpikeGPTConfig
 from spikeforge.training.config import TrainConfig
 
-__all__ = ["LM_FORMAT", "build_lm", "lm_config", "save_lm", "load_lm", "is_lm_checkpoint"]
+__all__ = ["LM_FORMAT", "LEGACY_MODEL_CONFIG", "build_lm", "lm_config", "save_lm", "load_lm", "is_lm_checkpoint"]
 
 LM_FORMAT = "spikeforge-lm-checkpoint-v1"
 
 
-def lm_config(config: TrainConfig, vocab_size: int) -> SpikeGPTConfig:
-    """The model sizes of a training config: ``d_model = hidden[0]``, one block per ``hidden`` entry."""
+#: ``model_config`` values of checkpoints written before the field existed (the model they were trained as).
+LEGACY_MODEL_CONFIG: dict[str, Any] = {"spike_inputs": "all"}
+
+
+def lm_config(config: TrainConfig, vocab_size: int, options: Mapping[str, Any] | None = None) -> SpikeGPTConfig:
+    """The model sizes of a training config: ``d_model = hidden[0]``, one block per ``hidden`` entry; ``options``:
+    other :class:`SpikeGPTConfig` fields (e.g. ``{"spike_inputs": "all"}``), the class defaults otherwise."""
     return SpikeGPTConfig(
         vocab_size=vocab_size,
         d_model=int(config.hidden[0]),
@@ -31,11 +37,12 @@ def lm_config(config: TrainConfig, vocab_size: int) -> SpikeGPTConfig:
         spiking=config.model == "spikegpt",
         neuron=config.neuron if config.neuron in ("lif", "if") else "lif",
         surrogate=config.surrogate,
+        **dict(options or {}),
     )
 
 
-def build_lm(config: TrainConfig, vocab_size: int) -> SpikeGPT:
-    return SpikeGPT(lm_config(config, vocab_size))
+def build_lm(config: TrainConfig, vocab_size: int, options: Mapping[str, Any] | None = None) -> SpikeGPT:
+    return SpikeGPT(lm_config(config, vocab_size, options))
 
 
 def save_lm(path: str | os.PathLike[str], model: SpikeGPT, config: TrainConfig, vocab: CharVocab, meta: dict) -> None:
@@ -72,7 +79,7 @@ def load_lm(path: str | os.PathLike[str]) -> tuple[SpikeGPT, TrainConfig, CharVo
     try:
         config = TrainConfig.from_dict(obj["config"])
         vocab = CharVocab.from_dict(obj["vocab"])
-        mcfg = SpikeGPTConfig(**obj["model_config"])
+        mcfg = SpikeGPTConfig(**{**LEGACY_MODEL_CONFIG, **obj["model_config"]})
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(
             f"{where} has a damaged config or vocabulary ({e}); use a checkpoint written by spikeforge"

@@ -7,20 +7,21 @@ one token** (``batch_size`` = tokens counted, ``time_steps`` = 1), and priced by
 
 Counted per token (``C = d_model``, ``H = ffn_mult * C``, ``V`` the vocabulary):
 
-* **SynOps** where a product's input is binary (spiking model): the time-mixing ``W_r, W_k, W_v`` read
-  ``mu * s[t] + (1 - mu) * s[t-1]`` with ``s`` binary, i.e. two event-driven passes with the ``mu``-scaled weights:
-  ``3 C (nnz(s[t]) + nnz(s[t-1]))``; the channel-mixing ``W_k', W_r'`` likewise ``(H + C)(nnz + nnz')``; ``W_v'``
-  ``C nnz(z)``. The non-spiking twin does these as MACs (``3 C^2``, ``(H + C) C``, ``H C``).
+* **SynOps** where a product's input is binary (spiking model): ``W_v'`` reads the binary hidden layer ``z``,
+  ``C nnz(z)``. With ``spike_inputs`` ``"att"``/``"all"`` the time-mixing ``W_r, W_k, W_v`` read
+  ``mu * s[t] + (1 - mu) * s[t-1]`` with ``s`` binary, i.e. two event-driven passes with the ``mu``-scaled
+  weights: ``3 C (nnz(s[t]) + nnz(s[t-1]))``; with ``"ffn"``/``"all"`` the channel-mixing ``W_k', W_r'`` likewise
+  ``(H + C)(nnz + nnz')``. The non-spiking twin does all of these as MACs (``3 C^2``, ``(H + C) C``, ``H C``).
 * **MACs** where the input is real: ``W_o`` (``C^2``), the head (``C V``), the sigmoid gates' products (``2 C``),
-  layer norms (``2 C`` each: scale and shift), the twin's token-shift mixes (``2 C`` per mixed input) and
-  ``relu^2`` (``H``).
+  layer norms (``2 C`` each: scale and shift), the projections of real layer-norm outputs (``3 C^2`` and
+  ``(H + C) C``) with their token-shift mixes (``2 C`` per mixed input) and the twin's ``relu^2`` (``H``).
 * **WKV, counted analytically** from the recurrent form (:func:`~spikeforge.lm.wkv.wkv_step`): per channel 7
   multiplies (MACs) and 15 other element-wise operations (adds, subtractions, maxima, 4 ``exp`` and 1 division,
   all priced as one add each: optimistic for ``exp`` and the division); its state ``aa, bb, pp`` (3 C) and the two
   token-shift states (2 C) are read and written once per token. Layer norms also count ``3 C`` adds, the residual
   ``2 C`` adds per block, sigmoids one add each.
-* **Neuron updates** of the spiking neurons ``SN_a, SN_f`` (``C`` each) and ``SN_k`` (``H``) with their spikes,
-  the binary embedding's ``C`` compares.
+* **Neuron updates** of the spiking neurons that are used: ``SN_k`` (``H``) and, per ``spike_inputs``, ``SN_a``
+  and ``SN_f`` (``C`` each), with their spikes; the binary embedding's ``C`` compares.
 
 Weight reads: one per SynOp or MAC (no reuse), as in :mod:`spikeforge.energy.counts`.
 """
@@ -81,24 +82,36 @@ def lm_counts(model: SpikeGPT, ids: Tensor, *, context: int = 128, streams: int 
     for i in range(cfg.n_layers):
         b = f"blocks.{i}"
         att_events, ffn_events = spk[f"{b}.att_in"] + spk[f"{b}.att_prev"], spk[f"{b}.ffn_in"] + spk[f"{b}.ffn_prev"]
-        if cfg.spiking:
-            for name, size in (("sn_att", c), ("sn_ffn", c), ("sn_key", h)):
-                key = {"sn_att": f"{b}.att_in", "sn_ffn": f"{b}.ffn_in", "sn_key": f"{b}.ffn_hidden"}[name]
-                layers.append(_layer(f"{b}.{name}", "neuron", n, neuron_updates=size * n, active_updates=size * n,
-                                     spikes=spk[key], state_reads=size * n, state_writes=size * n))  # fmt: skip
-            layers += [
-                _layer(f"{b}.att_rkv", "linear", n, synops=3 * c * att_events, dense_macs=3 * c * c * n),
-                _layer(f"{b}.ffn_key_receptance", "linear", n, synops=(h + c) * ffn_events, dense_macs=(h + c) * c * n),
-                _layer(f"{b}.ffn_value", "linear", n, synops=c * spk[f"{b}.ffn_hidden"], dense_macs=h * c * n),
-            ]
+        att_spikes = cfg.spiking and cfg.spike_inputs in ("att", "all")
+        ffn_spikes = cfg.spiking and cfg.spike_inputs in ("ffn", "all")
+        used = [("sn_att", c, "att_in")] if att_spikes else []
+        used += [("sn_ffn", c, "ffn_in")] if ffn_spikes else []
+        used += [("sn_key", h, "ffn_hidden")] if cfg.spiking else []
+        for name, size, key in used:
+            layers.append(_layer(f"{b}.{name}", "neuron", n, neuron_updates=size * n, active_updates=size * n,
+                                 spikes=spk[f"{b}.{key}"], state_reads=size * n, state_writes=size * n))  # fmt: skip
+        if att_spikes:
+            layers.append(_layer(f"{b}.att_rkv", "linear", n, synops=3 * c * att_events, dense_macs=3 * c * c * n))
         else:
-            mix = 2 * c * 5  # 3 time-mixing and 2 channel-mixing inputs, 2 products each
-            layers += [
-                _layer(f"{b}.att_rkv", "linear", n, macs=3 * c * c * n, dense_macs=3 * c * c * n),
-                _layer(f"{b}.ffn_key_receptance", "linear", n, macs=(h + c) * c * n, dense_macs=(h + c) * c * n),
-                _layer(f"{b}.ffn_value", "linear", n, macs=(h * c + h) * n, dense_macs=(h * c + h) * n),
-                _layer(f"{b}.token_shift_mix", "linear", n, macs=mix * n, dense_macs=mix * n, weight_reads=0),
-            ]
+            layers.append(_layer(f"{b}.att_rkv", "linear", n, macs=3 * c * c * n, dense_macs=3 * c * c * n))
+        if ffn_spikes:
+            layers.append(
+                _layer(f"{b}.ffn_key_receptance", "linear", n, synops=(h + c) * ffn_events, dense_macs=(h + c) * c * n)
+            )
+        else:
+            layers.append(
+                _layer(f"{b}.ffn_key_receptance", "linear", n, macs=(h + c) * c * n, dense_macs=(h + c) * c * n)
+            )
+        if cfg.spiking:
+            layers.append(
+                _layer(f"{b}.ffn_value", "linear", n, synops=c * spk[f"{b}.ffn_hidden"], dense_macs=h * c * n)
+            )
+        else:
+            layers.append(_layer(f"{b}.ffn_value", "linear", n, macs=(h * c + h) * n, dense_macs=(h * c + h) * n))
+        mixes = 3 * (not att_spikes) + 2 * (not ffn_spikes)  # mixed inputs of real vectors, 2 products each
+        if mixes:
+            layers.append(_layer(f"{b}.token_shift_mix", "linear", n, macs=2 * c * mixes * n,
+                                 dense_macs=2 * c * mixes * n, weight_reads=0))  # fmt: skip
         layers += [
             _layer(f"{b}.att_output", "linear", n, macs=c * c * n, dense_macs=c * c * n),
             _layer(f"{b}.wkv", "neuron", n, macs=WKV_MACS * c * n, dense_macs=WKV_MACS * c * n,
