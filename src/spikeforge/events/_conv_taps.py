@@ -61,28 +61,34 @@ def conv_scatter(
     sh, sw, ph, pw, dh, dw = geo[8], geo[9], geo[10], geo[11], geo[12], geo[13]
     hw = h * w
     ops = 0
+    kxs = np.empty(kw, dtype=np.int64)  # the taps of an input's column that land on an output column
+    oxs = np.empty(kw, dtype=np.int64)
     for e in range(a0, a1):
         j = src[e]
         a = 1.0 if unit else vals[e]
         c = j // hw
         iy = (j - c * hw) // w
         ix = j - c * hw - iy * w
+        nx_ok = 0
+        for kx in range(kw):
+            nx = ix + pw - kx * dw  # ox * sw
+            if nx < 0:
+                break  # nx only decreases with kx
+            ox = nx if sw == 1 else nx // sw  # no integer division for stride 1
+            if ox * sw == nx and ox < ow:
+                kxs[nx_ok] = kx
+                oxs[nx_ok] = ox
+                nx_ok += 1
         for ky in range(kh):
-            ny = iy + ph - ky * dh  # oy * sh
+            ny = iy + ph - ky * dh
             if ny < 0:
-                break  # ny only decreases with ky
-            oy = ny // sh
+                break
+            oy = ny if sh == 1 else ny // sh
             if oy * sh != ny or oy >= oh:
                 continue
-            for kx in range(kw):
-                nx = ix + pw - kx * dw
-                if nx < 0:
-                    break
-                ox = nx // sw
-                if ox * sw != nx or ox >= ow:
-                    continue
-                p = oy * ow + ox
-                wb = base + ((c * kh + ky) * kw + kx) * c_out
+            for q in range(nx_ok):
+                p = oy * ow + oxs[q]
+                wb = base + ((c * kh + ky) * kw + kxs[q]) * c_out
                 cs, ws = cv[p * c_out : (p + 1) * c_out], wt[wb : wb + c_out]
                 if unit:
                     for k in range(c_out):
@@ -91,7 +97,7 @@ def conv_scatter(
                     for k in range(c_out):
                         cs[k] += a * ws[k]
                 pflag[p] = 1
-                ops += c_out
+            ops += nx_ok * c_out
     return ops
 
 

@@ -14,9 +14,11 @@ from spikeforge.events._closed_form import _next_due
 from spikeforge.events._conv_taps import conv_scatter
 from spikeforge.events._conv_taps import conv_touched
 from spikeforge.events._conv_taps import csr_scatter
+from spikeforge.events._conv_update import update_touched
 from spikeforge.events._delay_line import ring_gather
 from spikeforge.events._delay_line import ring_push
 from spikeforge.events._delay_line import ring_scatter
+from spikeforge.events._layout import CUBA_MODEL
 from spikeforge.events._layout import IF_MODEL
 from spikeforge.events._layout import LIF_MODEL
 from spikeforge.events._layout import NEVER
@@ -171,6 +173,7 @@ def advance(
                 continue
             n_t = 0
             everyone = False
+            tap = False  # a kind-4 layer's taps touched positions (listed in pflag)
             cv = cur[o : o + n_l]
             simple = simple_layer[l] != 0
             # a Linear layer's row sum goes straight from ``acc`` into the whole-layer update (no float64 pass)
@@ -196,8 +199,7 @@ def advance(
                     ops[l, 0] += nq
             elif kind == 4 and a1 > a0:  # Conv2d, kernel taps: channels-last currents (see _conv_taps)
                 ops[l, 0] += conv_scatter(cv, wt, w_off[l], geo[l], src, in_val, unit, a0, a1, pflag)
-                n_t = conv_touched(pflag, plist, geo[l, 4] * geo[l, 5], geo[l, 3], flag[o : o + n_l],
-                                   tlist[o : o + n_l], cix[o : o + n_l])  # fmt: skip
+                tap = True
             elif kind == 1:  # Conv2d, generic fan-out lists
                 n_t, nq = csr_scatter(cv, cptr, ctgt, cwgt, c_off[l], src, in_val, unit, a0, a1, flag[o : o + n_l],
                                       tlist[o : o + n_l], n_t)  # fmt: skip
@@ -268,6 +270,15 @@ def advance(
                     _settle(o, n_l, synced[l], never[l], last, due)
                     synced[l] = -1
                     never[l] = False
+                pos = 0
+                if tap and (is_rec or mdl == CUBA_MODEL):  # through the per-neuron list below
+                    n_t = conv_touched(pflag, plist, npos, cout, flag[o : o + n_l], tlist[o : o + n_l], cix[o : o + n_l])
+                elif tap:  # the touched neurons straight off the touched positions (see _conv_update)
+                    pos, upd, min_due[l] = update_touched(pflag, plist, npos, cout, cv, v[o : o + n_l],
+                                                          last[o : o + n_l], due[o : o + n_l], beta[o : o + n_l],
+                                                          gain[o : o + n_l], v_th[o : o + n_l], bias[o : o + n_l], spk[o : o + n_l], t,
+                                                          min_due[l], simple, mdl, rst, vr, vz)  # fmt: skip
+                    ops[l, 2] += upd
                 # 2. neurons that could cross threshold on their own
                 if not everyone and t >= min_due[l]:
                     m = NEVER
@@ -286,7 +297,6 @@ def advance(
                 if everyone:
                     min_due[l] = NEVER  # every neuron is evaluated below and reschedules itself
                 count = n_l if everyone else n_t
-                pos = 0
             # 3. lazy leak + step + reset, touched neurons only
             if count:
                 vl, lastl, duel = v[o : o + n_l], last[o : o + n_l], due[o : o + n_l]
