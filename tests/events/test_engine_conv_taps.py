@@ -81,7 +81,7 @@ def test_taps_equal_fan_out_lists_and_dense(geo: tuple, neuron: str, use_numba: 
     csr = StreamingEngine(net, shape, use_numba=use_numba, conv_taps=False).run(x, record=True)
     _states_equal(taps, csr)
     assert torch.equal(taps.spikes, out.float())
-    conv_spikes = list(rec.values())[0]
+    conv_spikes = next(iter(rec.values()))
     assert torch.equal(taps.layer_spikes[0], conv_spikes.reshape(20, 1, -1).float())
     assert 0 < int(conv_spikes.sum()) < conv_spikes.numel()  # the conv layer fires, but not always
     assert taps.ops.layers[0].synops == csr.ops.layers[0].synops > 0
@@ -95,7 +95,7 @@ def test_float32_model_taps_equal_lists_and_dense(geo: tuple, gen: torch.Generat
     shape = (geo[0], *geo[6])
     x = (torch.rand(15, 1, *shape, generator=gen) < 0.3).float()
     with torch.no_grad():
-        (out, _), rec = record(net, x)
+        out, _ = net(x)
     taps = StreamingEngine(net, shape, use_numba=MODES[-1]).run(x, record=True)
     csr = StreamingEngine(net, shape, use_numba=MODES[-1], conv_taps=False).run(x, record=True)
     _states_equal(taps, csr)
@@ -119,7 +119,7 @@ def test_chained_calls_and_idle_steps_equal_one_run(gen: torch.Generator) -> Non
     second = eng.run(x[13:], first.state, record=True)
     assert torch.equal(torch.cat([first.spikes, second.spikes]), one.spikes)
     assert torch.equal(one.spikes, out.float())
-    assert torch.equal(one.layer_spikes[0], list(rec.values())[0].reshape(30, 1, -1).float())
+    assert torch.equal(one.layer_spikes[0], next(iter(rec.values())).reshape(30, 1, -1).float())
     ref = StreamingEngine(net, (2, 9, 8), use_numba=MODES[-1], conv_taps=False).run(x, record=True)
     _states_equal(one, ref)
     assert one.ops.layers[0].neuron_updates < 30 * 4 * 5 * 4  # idle neurons were skipped
@@ -141,7 +141,7 @@ def test_no_input_and_every_input(fill: float) -> None:
 
 def _scatter_reference(geo: tuple, x: torch.Tensor, seed: int) -> None:
     """One step's currents by taps (analog input values) against F.conv2d, and the touched positions."""
-    cin, cout, k, s, p, d, hw = geo
+    cin, cout, k, s, p, d, _ = geo
     torch.manual_seed(seed)
     conv = nn.Conv2d(cin, cout, k, stride=s, padding=p, dilation=d, bias=False).to(D)
     ref = F.conv2d(x[None], conv.weight, None, s, p, d)[0]  # [C_out, OH, OW]

@@ -124,7 +124,7 @@ def update_touched(
                     d = t + 1
                 elif vv < vinf and vinf > th:
                     r = (vinf - th) / (vinf - vv)
-                    d = t + max(1, int(math.floor(math.log(r) / lb)) - 1)
+                    d = t + max(1, int(math.floor(math.log(r) / lb)) - 1)  # noqa: RUF046 (as in _next_due)
                 else:
                     d = NEVER
             else:

@@ -272,7 +272,9 @@ def advance(
                     never[l] = False
                 pos = 0
                 if tap and (is_rec or mdl == CUBA_MODEL):  # through the per-neuron list below
-                    n_t = conv_touched(pflag, plist, npos, cout, flag[o : o + n_l], tlist[o : o + n_l], cix[o : o + n_l])
+                    n_t = conv_touched(
+                        pflag, plist, npos, cout, flag[o : o + n_l], tlist[o : o + n_l], cix[o : o + n_l]
+                    )
                 elif tap:  # the touched neurons straight off the touched positions (see _conv_update)
                     pos, upd, min_due[l] = update_touched(pflag, plist, npos, cout, cv, v[o : o + n_l],
                                                           last[o : o + n_l], due[o : o + n_l], beta[o : o + n_l],

@@ -7,7 +7,8 @@ and the leak between two updates of a neuron is applied lazily in closed form (s
 (:class:`~spikeforge.layers.SNNSequential`, the oracle) except where a membrane lies within rounding
 error of threshold. The engine keeps membranes and currents in float64 and the weights in the model's
 float32/64; a Linear layer sums a step's weight rows in the weights' precision, in input order (a float32
-model: float32, as the dense layer's matrix product does), then adds the sum to the float64 current.
+model: float32, as the dense layer's matrix product does), then adds the sum to the float64 current; a Conv2d
+layer adds its kernel taps' weights straight to float64 currents, in input order.
 
 Supported networks (anything else raises ``ValueError`` / ``TypeError`` at construction)::
 
