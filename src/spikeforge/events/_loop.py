@@ -14,7 +14,7 @@ from spikeforge.events._closed_form import _next_due
 from spikeforge.events._conv_taps import conv_scatter
 from spikeforge.events._conv_taps import conv_touched
 from spikeforge.events._conv_taps import csr_scatter
-from spikeforge.events._conv_update import update_touched
+from spikeforge.events._conv_update import update_listed
 from spikeforge.events._delay_line import ring_gather
 from spikeforge.events._delay_line import ring_push
 from spikeforge.events._delay_line import ring_scatter
@@ -271,16 +271,10 @@ def advance(
                     synced[l] = -1
                     never[l] = False
                 pos = 0
-                if tap and (is_rec or mdl == CUBA_MODEL):  # through the per-neuron list below
+                if tap:  # the neurons of the touched positions, channel by channel
                     n_t = conv_touched(
                         pflag, plist, npos, cout, flag[o : o + n_l], tlist[o : o + n_l], cix[o : o + n_l]
                     )
-                elif tap:  # the touched neurons straight off the touched positions (see _conv_update)
-                    pos, upd, min_due[l] = update_touched(pflag, plist, npos, cout, cv, v[o : o + n_l],
-                                                          last[o : o + n_l], due[o : o + n_l], beta[o : o + n_l],
-                                                          gain[o : o + n_l], v_th[o : o + n_l], bias[o : o + n_l], spk[o : o + n_l], t,
-                                                          min_due[l], simple, mdl, rst, vr, vz)  # fmt: skip
-                    ops[l, 2] += upd
                 # 2. neurons that could cross threshold on their own
                 if not everyone and t >= min_due[l]:
                     m = NEVER
@@ -299,6 +293,12 @@ def advance(
                 if everyone:
                     min_due[l] = NEVER  # every neuron is evaluated below and reschedules itself
                 count = n_l if everyone else n_t
+                if cl and not everyone and mdl != CUBA_MODEL:  # see _conv_update
+                    pos, min_due[l] = update_listed(tlist[o : o + n_t], cix[o : o + n_t], n_t, flag[o : o + n_l], cv,
+                                                    v[o : o + n_l], last[o : o + n_l], due[o : o + n_l],
+                                                    beta[o : o + n_l], gain[o : o + n_l], v_th[o : o + n_l],
+                                                    bias[o : o + n_l], spl, t, min_due[l], simple, mdl, rst, vr, vz)  # fmt: skip
+                    count = 0
             # 3. lazy leak + step + reset, touched neurons only
             if count:
                 vl, lastl, duel = v[o : o + n_l], last[o : o + n_l], due[o : o + n_l]
