@@ -32,12 +32,14 @@ GEO = ("c_in", "h", "w", "c_out", "oh", "ow", "kh", "kw", "sh", "sw", "ph", "pw"
 
 
 def conv_table(conv: nn.Conv2d, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """``conv``'s weights as the flat float64 table ``[C_in, kh, kw, C_out]`` and its geometry (int64, :data:`GEO`)."""
+    """``conv``'s weights as the flat float64 table ``[C_in, kh, kw, C_out]`` (``kx`` reversed) and its geometry
+    (int64, :data:`GEO`)."""
     c, h, w = in_shape
     o, oh, ow = out_shape
     kh, kw = conv.kernel_size
     pad = cast(tuple[int, int], conv.padding)  # integer padding (checked when the network is built)
-    table = conv.weight.detach().to(torch.float64).cpu().permute(1, 2, 3, 0).contiguous().reshape(-1).numpy()
+    wgt = conv.weight.detach().to(torch.float64).cpu().flip(3)  # kx reversed: see conv_scatter
+    table = wgt.permute(1, 2, 3, 0).contiguous().reshape(-1).numpy()
     geo = (c, h, w, o, oh, ow, kh, kw, *conv.stride, *pad, *conv.dilation)
     return table, np.array(geo, dtype=np.int64)
 
@@ -69,16 +71,25 @@ def conv_scatter(
         c = j // hw
         iy = (j - c * hw) // w
         ix = j - c * hw - iy * w
-        nx_ok = 0
-        for kx in range(kw):
-            nx = ix + pw - kx * dw  # ox * sw
-            if nx < 0:
-                break  # nx only decreases with kx
-            ox = nx if sw == 1 else nx // sw  # no integer division for stride 1
-            if ox * sw == nx and ox < ow:
-                kxs[nx_ok] = kx
-                oxs[nx_ok] = ox
-                nx_ok += 1
+        # the taps of the input's column that land on an output column: with the table's kx reversed, tap
+        # kr = kw - 1 - kx reaches ox = x0 + kr * dw / sw; at stride and dilation 1 the valid kr are one run [lo, hi)
+        # whose outputs and weights are both contiguous: one vector addition per kernel row
+        x0 = ix + pw - (kw - 1) * dw
+        run = sw == 1 and dw == 1
+        lo, hi = max(0, -x0), min(kw, ow - x0)
+        nx_ok = max(0, hi - lo) if run else 0
+        if not run:
+            for kr in range(kw):
+                nx = x0 + kr * dw  # ox * sw
+                if nx < 0:
+                    continue
+                ox = nx // sw
+                if ox * sw == nx and ox < ow:
+                    kxs[nx_ok] = kr
+                    oxs[nx_ok] = ox
+                    nx_ok += 1
+        if nx_ok == 0:
+            continue
         for ky in range(kh):
             ny = iy + ph - ky * dh
             if ny < 0:
@@ -86,17 +97,30 @@ def conv_scatter(
             oy = ny if sh == 1 else ny // sh
             if oy * sh != ny or oy >= oh:
                 continue
-            for q in range(nx_ok):
-                p = oy * ow + oxs[q]
-                wb = base + ((c * kh + ky) * kw + kxs[q]) * c_out
-                cs, ws = cv[p * c_out : (p + 1) * c_out], wt[wb : wb + c_out]
+            row = base + (c * kh + ky) * kw * c_out
+            if run:
+                p = oy * ow + x0 + lo
+                cs, ws = cv[p * c_out : (p + nx_ok) * c_out], wt[row + lo * c_out : row + hi * c_out]
                 if unit:
-                    for k in range(c_out):
+                    for k in range(nx_ok * c_out):
                         cs[k] += ws[k]
                 else:
-                    for k in range(c_out):
+                    for k in range(nx_ok * c_out):
                         cs[k] += a * ws[k]
-                pflag[p] = 1
+                for q in range(nx_ok):
+                    pflag[p + q] = 1
+            else:
+                for q in range(nx_ok):
+                    p = oy * ow + oxs[q]
+                    wb = row + kxs[q] * c_out
+                    cs, ws = cv[p * c_out : (p + 1) * c_out], wt[wb : wb + c_out]
+                    if unit:
+                        for k in range(c_out):
+                            cs[k] += ws[k]
+                    else:
+                        for k in range(c_out):
+                            cs[k] += a * ws[k]
+                    pflag[p] = 1
             ops += nx_ok * c_out
     return ops
 
