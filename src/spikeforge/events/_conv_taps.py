@@ -1,7 +1,8 @@
 """The Conv2d synapses of the event engine's loop (:func:`~spikeforge.events._loop.advance`): the kernel-tap scatter
 (``Layers.kind`` 4, the default) and the generic fan-out lists (kind 1, the reference), with the table they read.
 
-**Kernel taps.** A Conv2d layer's weights are stored as the table ``[C_in, kh, kw, C_out]`` (``C_out`` contiguous)
+**Kernel taps.** A Conv2d layer's weights are stored as the table ``[C_in, kh, kw, C_out]`` (``C_out`` contiguous,
+``kx`` reversed so that at stride and dilation 1 a kernel row's valid taps are one contiguous run)
 and its float64 currents channels-last, ``[OH, OW, C_out]`` (the neurons themselves keep PyTorch's ``[C_out, OH, OW]``
 order). An input ``a`` at ``(c, iy, ix)`` adds, for every tap ``(ky, kx)`` that lands on an output position
 ``(oy, ox)`` (``oy * stride - pad + ky * dilation = iy``, same for x), the vector ``a * W[:, c, ky, kx]`` (``C_out``

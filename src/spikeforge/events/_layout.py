@@ -38,7 +38,7 @@ class Layers(NamedTuple):
     off: np.ndarray  # int64: first index of the layer in the per-neuron arrays
     kind: np.ndarray  # int64: synapse, 0 = Linear (dense W^T), 1 = Conv2d (fan-out CSR), 2 = DelayedLinear per
     # axon (W^T rows, delays in Weights.dly), 3 = DelayedLinear per synapse (fan-out CSR per delay value),
-    # 4 = Conv2d (kernel taps: the table [C_in, kh, kw, C_out] in Weights.wt, channels-last currents)
+    # 4 = Conv2d (kernel taps: the table [C_in, kh, kw (reversed), C_out] in Weights.wt, channels-last currents)
     w_off: np.ndarray  # int64: offset of the layer's W^T (Linear) or tap table (kind 4) in ``Weights.wt``
     c_off: np.ndarray  # int64: offset of the layer's indptr in ``Weights.cptr`` (Conv2d)
     rec_off: np.ndarray  # int64: offset of the layer's W_rec^T in ``Weights.wrec``, -1 if not recurrent
