@@ -9,8 +9,12 @@ Per time step ``t`` and layer, in network order:
 
 1. **Synaptic accumulation, one weight column per input spike.** Linear: input ``j`` adds row ``j`` of
    ``W^T`` (``N_l`` additions), the step's rows summed in input order in the weights' precision, four per
-   pass, the last pass (1-4 rows) adding the sum to the float64 current; Conv2d: input ``j`` adds its
-   precomputed fan-out list (CSR: targets, weights). DelayedLinear: the step's inputs enter the layer's
+   pass, the last pass (1-4 rows) adding the sum to the float64 current; Conv2d: input ``j`` adds, per kernel
+   tap that lands on an output position, the ``C_out`` weights of the tap to that position's channels-last
+   float64 currents (:mod:`spikeforge.events._conv_taps`; each current the float64 sum of its terms in input
+   order, bit-identical to the generic fan-out lists of ``conv_taps=False``); the neurons of the touched
+   positions are listed channel by channel and updated with the per-neuron arithmetic below, the layer's code path
+   chosen once (:mod:`spikeforge.events._conv_update`). DelayedLinear: the step's inputs enter the layer's
    delay line and the inputs sent ``d`` steps ago leave it (:mod:`spikeforge.events._delay_line`); per axon
    they add W^T rows as a Linear layer, per synapse each delay group's fan-out list. Recurrent layers add
    row ``j`` of ``W_rec^T`` for every own spike of step ``t - 1``. Each addition is one synaptic operation.

@@ -37,8 +37,9 @@ class Layers(NamedTuple):
     n_out: np.ndarray  # int64: number of neurons N_l
     off: np.ndarray  # int64: first index of the layer in the per-neuron arrays
     kind: np.ndarray  # int64: synapse, 0 = Linear (dense W^T), 1 = Conv2d (fan-out CSR), 2 = DelayedLinear per
-    # axon (W^T rows, delays in Weights.dly), 3 = DelayedLinear per synapse (fan-out CSR per delay value)
-    w_off: np.ndarray  # int64: offset of the layer's W^T in ``Weights.wt`` (Linear)
+    # axon (W^T rows, delays in Weights.dly), 3 = DelayedLinear per synapse (fan-out CSR per delay value),
+    # 4 = Conv2d (kernel taps: the table [C_in, kh, kw (reversed), C_out] in Weights.wt, channels-last currents)
+    w_off: np.ndarray  # int64: offset of the layer's W^T (Linear) or tap table (kind 4) in ``Weights.wt``
     c_off: np.ndarray  # int64: offset of the layer's indptr in ``Weights.cptr`` (Conv2d)
     rec_off: np.ndarray  # int64: offset of the layer's W_rec^T in ``Weights.wrec``, -1 if not recurrent
     model: np.ndarray  # int64: IF_MODEL | LIF_MODEL | CUBA_MODEL
@@ -52,12 +53,13 @@ class Layers(NamedTuple):
     r_off: np.ndarray  # int64: offset of the layer's ring ((D + 1) x n_in) in State.hval / hidx / hflag
     s_off: np.ndarray  # int64: offset of the ring's D + 1 slot counts in State.hcnt
     dl_off: np.ndarray  # int64: offset of the per-axon delays in Weights.dly (kind 2)
+    geo: np.ndarray  # int64 [L, 14]: a kind-4 layer's geometry (columns: _conv_taps.GEO), zeros for others
 
 
 class Weights(NamedTuple):
     """Synaptic weights of every layer, flat (float32 when the whole model is float32, else float64)."""
 
-    wt: np.ndarray  # Linear: W^T rows, layer l at Layers.w_off[l]
+    wt: np.ndarray  # Linear: W^T rows; Conv2d kind 4: the tap table; layer l at Layers.w_off[l]
     cptr: np.ndarray  # Conv2d: fan-out indptr (int64), layer l at Layers.c_off[l]
     ctgt: np.ndarray  # Conv2d: target neuron of each fan-out entry (int64)
     cwgt: np.ndarray  # Conv2d: weight of each fan-out entry
@@ -103,6 +105,9 @@ class Scratch(NamedTuple):
     dj: np.ndarray  # int64 inputs a delay line delivers at the step (max n_in)
     da: np.ndarray  # float64 their values
     acc: np.ndarray  # the weights' dtype: a Linear layer's sum of the step's weight rows (max N_l; zero between uses)
+    pflag: np.ndarray  # uint8 output positions touched by a kind-4 layer's taps (max OH * OW; zero between uses)
+    plist: np.ndarray  # int64 those positions, ascending
+    cix: np.ndarray  # int64 index of each listed neuron's channels-last current (at Layers.off[l], kind 4)
 
 
 class Outputs(NamedTuple):

@@ -11,9 +11,14 @@ from spikeforge._core.codes import SUBTRACT
 from spikeforge._core.codes import TO_VALUE
 from spikeforge.events._closed_form import _catch_up
 from spikeforge.events._closed_form import _next_due
+from spikeforge.events._conv_taps import conv_scatter
+from spikeforge.events._conv_taps import conv_touched
+from spikeforge.events._conv_taps import csr_scatter
+from spikeforge.events._conv_update import update_listed
 from spikeforge.events._delay_line import ring_gather
 from spikeforge.events._delay_line import ring_push
 from spikeforge.events._delay_line import ring_scatter
+from spikeforge.events._layout import CUBA_MODEL
 from spikeforge.events._layout import IF_MODEL
 from spikeforge.events._layout import LIF_MODEL
 from spikeforge.events._layout import NEVER
@@ -134,11 +139,11 @@ def advance(
     ``st`` the stream's state (updated in place), ``scr`` working arrays, ``out`` spikes and operation counts."""
     in_ptr, in_idx, in_val = inp
     n_out, off, syn_kind, w_off, c_off, rec_off, model, simple_layer, uniform, reset, v_rest, v_reset = lay[:12]
-    n_in, delay, r_off, s_off, dl_off = lay[12:]
+    n_in, delay, r_off, s_off, dl_off, geo = lay[12:]
     wt, cptr, ctgt, cwgt, wrec, dly = wts
     beta, gain, alpha, v_th, bias = mem
     v, i, last, due, min_due, prev_sp, prev_cnt, hval, hidx, hflag, hcnt = st
-    cur, rcur, flag, tlist, spk, spk_cnt, dj, da, acc = scr
+    cur, rcur, flag, tlist, spk, spk_cnt, dj, da, acc, pflag, plist, cix = scr
     dense, dcol, ops = out
     n_layers = n_out.shape[0]
     # Deferred writes of whole-layer updates, settled before any per-neuron access and at the end: synced[l] >= 0:
@@ -168,6 +173,7 @@ def advance(
                 continue
             n_t = 0
             everyone = False
+            tap = False  # a kind-4 layer's taps touched positions (listed in pflag)
             cv = cur[o : o + n_l]
             simple = simple_layer[l] != 0
             # a Linear layer's row sum goes straight from ``acc`` into the whole-layer update (no float64 pass)
@@ -191,18 +197,13 @@ def advance(
                 if nq:
                     everyone = True
                     ops[l, 0] += nq
-            elif kind == 1:
-                for e in range(a0, a1):
-                    j, a = src[e], 1.0 if unit else in_val[e]
-                    q0, q1 = cptr[c_off[l] + j], cptr[c_off[l] + j + 1]
-                    for q in range(q0, q1):
-                        n = ctgt[q]
-                        cur[o + n] += a * cwgt[q]
-                        if flag[o + n] == 0:
-                            flag[o + n] = 1
-                            tlist[o + n_t] = n
-                            n_t += 1
-                    ops[l, 0] += q1 - q0
+            elif kind == 4 and a1 > a0:  # Conv2d, kernel taps: channels-last currents (see _conv_taps)
+                ops[l, 0] += conv_scatter(cv, wt, w_off[l], geo[l], src, in_val, unit, a0, a1, pflag)
+                tap = True
+            elif kind == 1:  # Conv2d, generic fan-out lists
+                n_t, nq = csr_scatter(cv, cptr, ctgt, cwgt, c_off[l], src, in_val, unit, a0, a1, flag[o : o + n_l],
+                                      tlist[o : o + n_l], n_t)  # fmt: skip
+                ops[l, 0] += nq
             if is_rec:
                 for e in range(prev_cnt[l]):
                     base = rec_off[l] + prev_sp[o + e] * n_l
@@ -215,7 +216,9 @@ def advance(
             vr, vz = v_rest[l], v_reset[l]
             rst = reset[l]
             spl = spk[o : o + n_l]
-            if everyone and simple:  # 3'. the whole layer in one vectorised pass
+            cl = kind == 4  # the currents are channels-last: neuron n = co * npos + p reads current p * cout + co
+            npos, cout = geo[l, 4] * geo[l, 5], geo[l, 3]
+            if everyone and simple and not cl:  # 3'. the whole layer in one vectorised pass
                 if fused:
                     soon, pos = update_all_simple(
                         v[o : o + n_l],
@@ -267,6 +270,11 @@ def advance(
                     _settle(o, n_l, synced[l], never[l], last, due)
                     synced[l] = -1
                     never[l] = False
+                pos = 0
+                if tap:  # the neurons of the touched positions, channel by channel
+                    n_t = conv_touched(
+                        pflag, plist, npos, cout, flag[o : o + n_l], tlist[o : o + n_l], cix[o : o + n_l]
+                    )
                 # 2. neurons that could cross threshold on their own
                 if not everyone and t >= min_due[l]:
                     m = NEVER
@@ -276,6 +284,8 @@ def advance(
                             if flag[o + n] == 0:
                                 flag[o + n] = 1
                                 tlist[o + n_t] = n
+                                if cl:
+                                    cix[o + n_t] = (n % npos) * cout + n // npos
                                 n_t += 1
                         elif d < m:
                             m = d
@@ -283,7 +293,12 @@ def advance(
                 if everyone:
                     min_due[l] = NEVER  # every neuron is evaluated below and reschedules itself
                 count = n_l if everyone else n_t
-                pos = 0
+                if cl and not everyone and mdl != CUBA_MODEL:  # see _conv_update
+                    pos, min_due[l] = update_listed(tlist[o : o + n_t], cix[o : o + n_t], n_t, flag[o : o + n_l], cv,
+                                                    v[o : o + n_l], last[o : o + n_l], due[o : o + n_l],
+                                                    beta[o : o + n_l], gain[o : o + n_l], v_th[o : o + n_l],
+                                                    bias[o : o + n_l], spl, t, min_due[l], simple, mdl, rst, vr, vz)  # fmt: skip
+                    count = 0
             # 3. lazy leak + step + reset, touched neurons only
             if count:
                 vl, lastl, duel = v[o : o + n_l], last[o : o + n_l], due[o : o + n_l]
@@ -292,12 +307,15 @@ def advance(
             for c in range(count):
                 n = c if everyone else tlist[o + c]
                 g = o + n
+                ci = n  # the neuron's current
+                if cl:
+                    ci = (n % npos) * cout + n // npos if everyone else cix[o + c]
                 flagl[n] = 0
                 if simple:  # IF/LIF, no bias, v_rest <= v_th: the common case, without the general bookkeeping
                     vv, be, ga, th = vl[n], betal[n], gainl[n], thl[n]
                     k = t - 1 - lastl[n]
-                    x = curl[n]
-                    curl[n] = 0.0
+                    x = curl[ci]
+                    curl[ci] = 0.0
                     if is_rec:
                         x = (x + 0.0) + rcurl[n]
                         rcurl[n] = 0.0
@@ -329,8 +347,8 @@ def advance(
                 k = t - 1 - last[g]
                 if k > 0:
                     vv, ii = _catch_up(mdl, k, vv, ii, be, ga, al, b, vr)
-                x = (cur[g] + b) + rcur[g]
-                cur[g] = 0.0
+                x = (cur[o + ci] + b) + rcur[g]
+                cur[o + ci] = 0.0
                 rcur[g] = 0.0
                 if mdl == IF_MODEL:
                     vv = vv + ga * x

@@ -19,6 +19,8 @@ from torch import Tensor
 from torch import nn
 
 from spikeforge._core.spec import FusedSpec
+from spikeforge.events._conv_taps import GEO
+from spikeforge.events._conv_taps import conv_table
 from spikeforge.events._layout import CUBA_MODEL
 from spikeforge.events._layout import IF_MODEL
 from spikeforge.events._layout import LIF_MODEL
@@ -164,9 +166,15 @@ def _delays(syn: DelayedLinear, d: dict[str, Any], w: Tensor) -> None:
 
 
 def _layer(
-    syn: nn.Linear | nn.Conv2d | DelayedLinear, nrn: Neuron, in_shape: tuple[int, ...], shape: tuple[int, ...], pos: int
+    syn: nn.Linear | nn.Conv2d | DelayedLinear,
+    nrn: Neuron,
+    in_shape: tuple[int, ...],
+    shape: tuple[int, ...],
+    pos: int,
+    taps: bool = True,
 ) -> dict[str, Any]:
-    """One (synapse, neuron) layer as flat float64 arrays (weights as W^T rows or a fan-out CSR)."""
+    """One (synapse, neuron) layer as flat float64 arrays (weights as W^T rows, a tap table (Conv2d, ``taps``)
+    or a fan-out CSR)."""
     n = int(np.prod(shape))
     mb = _membrane(nrn, torch.zeros(1, *shape, dtype=torch.float64), pos)
     d: dict[str, Any] = {
@@ -191,6 +199,9 @@ def _layer(
     elif isinstance(syn, nn.Linear):
         d["kind"], d["wt"] = 0, w.t().contiguous().reshape(-1).numpy()
         d["bias"] = b.numpy().copy() if b is not None else np.zeros(n)
+    elif taps:
+        d["kind"], (d["wt"], d["geo"]) = 4, conv_table(syn, in_shape, shape)
+        d["bias"] = b[:, None, None].expand(shape).reshape(-1).numpy().copy() if b is not None else np.zeros(n)
     else:
         d["kind"], d["wt"] = 1, np.zeros(0)
         d["csr"] = _conv_csr(syn, in_shape, shape)
@@ -210,7 +221,9 @@ def _layer(
     return d
 
 
-def _walk(model: SNNSequential, input_shape: tuple[int, ...]) -> tuple[list[dict[str, Any]], tuple[int, ...]]:
+def _walk(
+    model: SNNSequential, input_shape: tuple[int, ...], taps: bool
+) -> tuple[list[dict[str, Any]], tuple[int, ...]]:
     """The (synapse, neuron) layers of ``model`` in order, and the output shape."""
     names = {id(m): n for n, m in model.named_modules()}
     shape, syn_name, in_shape = input_shape, "", input_shape
@@ -231,7 +244,7 @@ def _walk(model: SNNSequential, input_shape: tuple[int, ...]) -> tuple[list[dict
             elif isinstance(m, Neuron):
                 if pending is None:
                     raise ValueError(f"layer {pos}: a neuron layer needs a Linear/Conv2d before it")
-                layers.append(_layer(pending, m, in_shape, shape, pos) | {"syn": syn_name, "nrn": names[id(raw)]})
+                layers.append(_layer(pending, m, in_shape, shape, pos, taps) | {"syn": syn_name, "nrn": names[id(raw)]})
                 pending = None
             else:
                 raise TypeError(
@@ -248,9 +261,10 @@ def _offsets(sizes: list[int]) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
 
 
-def build_network(model: SNNSequential, input_shape: tuple[int, ...]) -> Network:
-    """``model`` as the engine's arrays (weights copied once); raises on anything the engine cannot run."""
-    layers, output_shape = _walk(model, input_shape)
+def build_network(model: SNNSequential, input_shape: tuple[int, ...], *, conv_taps: bool = True) -> Network:
+    """``model`` as the engine's arrays (weights copied once); raises on anything the engine cannot run.
+    ``conv_taps``: Conv2d layers as kernel-tap tables (kind 4), else as generic fan-out lists (kind 1)."""
+    layers, output_shape = _walk(model, input_shape, conv_taps)
     ns = [d["n"] for d in layers]
     # weights keep float32 when the model is float32 (exact; half the memory traffic); sums are float64
     wdt = np.float32 if all(d["wdtype"] == torch.float32 for d in layers) else np.float64
@@ -286,6 +300,7 @@ def build_network(model: SNNSequential, input_shape: tuple[int, ...]) -> Network
         r_off=_offsets([k * d["n_in"] for k, d in zip(slots, layers)]),
         s_off=_offsets(slots),
         dl_off=_offsets([len(d.get("dly", ())) for d in layers]),
+        geo=np.stack([d.get("geo", np.zeros(len(GEO), np.int64)) for d in layers]).astype(np.int64),
     )
     wts = Weights(
         wt=np.concatenate([d["wt"] for d in layers]).astype(wdt),

@@ -7,7 +7,8 @@ and the leak between two updates of a neuron is applied lazily in closed form (s
 (:class:`~spikeforge.layers.SNNSequential`, the oracle) except where a membrane lies within rounding
 error of threshold. The engine keeps membranes and currents in float64 and the weights in the model's
 float32/64; a Linear layer sums a step's weight rows in the weights' precision, in input order (a float32
-model: float32, as the dense layer's matrix product does), then adds the sum to the float64 current.
+model: float32, as the dense layer's matrix product does), then adds the sum to the float64 current; a Conv2d
+layer adds its kernel taps' weights straight to float64 currents, in input order.
 
 Supported networks (anything else raises ``ValueError`` / ``TypeError`` at construction)::
 
@@ -75,9 +76,18 @@ class StreamingEngine:
         input_shape: shape of one input sample without batch, e.g. ``(784,)`` or ``(2, 34, 34)``.
         use_numba: compile the update loop with Numba (default: when installed); False runs the same
             loop interpreted (only for small networks).
+        conv_taps: run Conv2d layers by kernel taps (default; :mod:`spikeforge.events._conv_taps`); False runs
+            them through generic per-input fan-out lists (slower; the same currents and spikes, kept as reference).
     """
 
-    def __init__(self, model: SNNSequential, input_shape: tuple[int, ...], *, use_numba: bool | None = None) -> None:
+    def __init__(
+        self,
+        model: SNNSequential,
+        input_shape: tuple[int, ...],
+        *,
+        use_numba: bool | None = None,
+        conv_taps: bool = True,
+    ) -> None:
         if not isinstance(model, SNNSequential):
             raise TypeError(f"StreamingEngine needs an SNNSequential, got {type(model).__name__}")
         if (
@@ -91,11 +101,12 @@ class StreamingEngine:
         self.use_numba = numba_available() if use_numba is None else bool(use_numba)
         self._kernels = get_advance(self.use_numba)
         self.input_shape = input_shape
-        net = build_network(model, input_shape)
+        net = build_network(model, input_shape, conv_taps=bool(conv_taps))
         self._lay, self._wts, self._mem, self._names = net.lay, net.wts, net.mem, net.names
         self.output_shape = net.output_shape
         n_out = self._lay.n_out
         total = int(n_out.sum())
+        n_pos = max(1, int((self._lay.geo[:, 4] * self._lay.geo[:, 5]).max()))  # output positions of a conv layer
         self._scratch = Scratch(
             cur=np.zeros(total),
             rcur=np.zeros(total),
@@ -106,6 +117,9 @@ class StreamingEngine:
             dj=np.zeros(int(self._lay.n_in.max()), dtype=np.int64),
             da=np.zeros(int(self._lay.n_in.max())),
             acc=np.zeros(int(n_out.max()), dtype=self._wts.wt.dtype),
+            pflag=np.zeros(n_pos, dtype=np.uint8),
+            plist=np.zeros(n_pos, dtype=np.int64),
+            cix=np.zeros(total, dtype=np.int64),
         )
         self._state0: EngineState | None = None
         self._advance: Callable[..., None] | None = None  # the loop resolved for this engine's argument types
