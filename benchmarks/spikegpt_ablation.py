@@ -13,6 +13,7 @@ Same recipe as spikeforge.training.lm.train_lm (lm_defaults: 4x128, ctx 128, bat
 wd 0.01 on matrices, warm-up 50 (<= total/10) + cosine, clip 1.0), seed 0, `--steps` steps, then validation bpc on
 the whole validation text (50 000 chars, 64 streams, state carried), as train_lm's evaluate_bpc.
 """
+
 import argparse
 import json
 import math
@@ -78,9 +79,10 @@ def patch(model, flags):
 
 def block_forward(self, x):
     f = self.flags
-    T = x.shape[0]
+
     def shift(s):
         return torch.cat([torch.zeros_like(s[:1]), s[:-1]])
+
     h = F.layer_norm(x, x.shape[-1:], self.ln1.weight, self.ln1.bias)
     if f.get("sn_in_att", True):
         h, _ = self.sn_att(h)
@@ -102,14 +104,16 @@ def block_forward(self, x):
         z, _ = self.sn_key(k)
     else:
         z = torch.square(torch.relu(k))
-    out = torch.sigmoid(F.linear(M._mix(h, prev, self.ffn_mix_r), self.ffn_receptance.weight)) * F.linear(z, self.ffn_value.weight)
+    out = torch.sigmoid(F.linear(M._mix(h, prev, self.ffn_mix_r), self.ffn_receptance.weight)) * F.linear(
+        z, self.ffn_value.weight
+    )
     if f.get("sn_out"):
         out, _ = self.sn_offn(out)
     return x + out
 
 
 def model_forward(self, tokens, state=None, **kw):
-    assert state is None or True
+    del state, kw  # the patched forward is stateless (validation resets every window)
     e = self.embedding(tokens)
     x = M.spike(e, self._surrogate) if self.flags.get("emb", "bin") == "bin" else e
     if hasattr(self, "ln0"):
@@ -121,8 +125,9 @@ def model_forward(self, tokens, state=None, **kw):
 
 def build(name, vocab):
     flags = VARIANTS[name]
-    cfg = SpikeGPTConfig(vocab_size=vocab, d_model=128, n_layers=4, ffn_mult=flags.get("ffn_mult", 4),
-                         spiking=flags.get("spiking", True))
+    cfg = SpikeGPTConfig(
+        vocab_size=vocab, d_model=128, n_layers=4, ffn_mult=flags.get("ffn_mult", 4), spiking=flags.get("spiking", True)
+    )
     m = SpikeGPT(cfg)
     if not cfg.spiking:
         return m, False
@@ -140,7 +145,7 @@ def stateless_bpc(model, ids, context=128, streams=64):
     model.eval()
     with torch.no_grad():
         for s in range(0, x.shape[0] - 1, context):
-            inp, tgt = x[s:s + context], x[s + 1:s + 1 + context]
+            inp, tgt = x[s : s + context], x[s + 1 : s + 1 + context]
             inp = inp[: tgt.shape[0]]
             logits, _ = model(inp)
             total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), reduction="sum"))
@@ -182,9 +187,18 @@ def main():
         model.forward = lambda t, state=None, **kw: model_forward(model, t)
     val = stateless_bpc(model, val_ids)
     val_carry = None if patched else evaluate_bpc(model, val_ids, context=128, streams=64)
-    res = dict(variant=a.variant, flags=VARIANTS[a.variant], steps=a.steps, seed=a.seed,
-               train_bpc_last50=sum(losses[-50:]) / 50 / math.log(2), val_bpc_reset=val, val_bpc_carry=val_carry,
-               train_cpu_s=train_cpu, wall_s=time.perf_counter() - t0, params=sum(p.numel() for p in model.parameters()))
+    res = dict(
+        variant=a.variant,
+        flags=VARIANTS[a.variant],
+        steps=a.steps,
+        seed=a.seed,
+        train_bpc_last50=sum(losses[-50:]) / 50 / math.log(2),
+        val_bpc_reset=val,
+        val_bpc_carry=val_carry,
+        train_cpu_s=train_cpu,
+        wall_s=time.perf_counter() - t0,
+        params=sum(p.numel() for p in model.parameters()),
+    )
     print(json.dumps(res))
 
 
