@@ -15,6 +15,20 @@ import numpy as np
 __all__ = ["check_csr", "check_engine_state", "check_state_values", "check_state_arrays", "scan_state", "state_shapes"]
 
 
+def check_model_and_shape(model: object, input_shape: object, who: str) -> None:
+    """``model`` must be an :class:`~spikeforge.layers.SNNSequential` and ``input_shape`` a tuple of positive ints."""
+    from spikeforge.layers import SNNSequential
+
+    if not isinstance(model, SNNSequential):
+        raise TypeError(f"{who} needs an SNNSequential, got {type(model).__name__}")
+    if (
+        not isinstance(input_shape, tuple)
+        or not input_shape
+        or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in input_shape)
+    ):
+        raise ValueError(f"input_shape must be a tuple of positive ints (one sample, no batch), got {input_shape!r}")
+
+
 def _array(a: object, name: str, kinds: str, what: str) -> np.ndarray:
     arr = np.asarray(a)
     if arr.ndim != 1:

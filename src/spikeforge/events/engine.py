@@ -43,6 +43,7 @@ from torch import Tensor
 
 from spikeforge.events._checks import check_csr
 from spikeforge.events._checks import check_engine_state
+from spikeforge.events._checks import check_model_and_shape
 from spikeforge.events._checks import check_state_arrays
 from spikeforge.events._checks import state_shapes
 from spikeforge.events._engine_types import EngineOps
@@ -88,16 +89,7 @@ class StreamingEngine:
         use_numba: bool | None = None,
         conv_taps: bool = True,
     ) -> None:
-        if not isinstance(model, SNNSequential):
-            raise TypeError(f"StreamingEngine needs an SNNSequential, got {type(model).__name__}")
-        if (
-            not isinstance(input_shape, tuple)
-            or not input_shape
-            or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in input_shape)
-        ):
-            raise ValueError(
-                f"input_shape must be a tuple of positive ints (one sample, no batch), got {input_shape!r}"
-            )
+        check_model_and_shape(model, input_shape, "StreamingEngine")
         self.use_numba = numba_available() if use_numba is None else bool(use_numba)
         self._kernels = get_advance(self.use_numba)
         self.input_shape = input_shape

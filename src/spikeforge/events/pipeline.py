@@ -36,6 +36,7 @@ from torch import Tensor
 from torch import nn
 
 from spikeforge._core.bn_fold import fold_bn
+from spikeforge.events._checks import check_model_and_shape
 from spikeforge.events._pool import Csr
 from spikeforge.events._pool import dense_to_csr
 from spikeforge.events._pool import pool_csr
@@ -212,16 +213,7 @@ class StreamingPipeline:
     """
 
     def __init__(self, model: SNNSequential, input_shape: tuple[int, ...], *, use_numba: bool | None = None) -> None:
-        if not isinstance(model, SNNSequential):
-            raise TypeError(f"StreamingPipeline needs an SNNSequential, got {type(model).__name__}")
-        if (
-            not isinstance(input_shape, tuple)
-            or not input_shape
-            or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in input_shape)
-        ):
-            raise ValueError(
-                f"input_shape must be a tuple of positive ints (one sample, no batch), got {input_shape!r}"
-            )
+        check_model_and_shape(model, input_shape, "StreamingPipeline")
         self.input_shape = input_shape
         plan = _Planner(input_shape, use_numba)
         layers = [m.layer if isinstance(m, SeqToBatch) else m for m in model.layers]
