@@ -111,7 +111,7 @@ EXACT_DATASETS: tuple[str, ...] = ("yinyang",)
 #: fixed latency code, with their papers' losses and Adam).
 EXACT_UNUSED: tuple[str, ...] = (
     "model", "channels", "neuron", "surrogate", "neuron_kwargs", "time_steps", "encoding", "encoding_kwargs",
-    "decoding", "dropout", "weight_decay", "grad_clip", "patience", "model_kwargs", "transformer_kwargs",
+    "decoding", "dropout", "weight_decay", "grad_clip", "patience", "model_kwargs", "transformer_kwargs", "augment",
 )  # fmt: skip
 
 
@@ -138,7 +138,7 @@ LM_MODELS: tuple[str, ...] = ("spikegpt", "rwkv")
 #: ``TrainConfig`` fields the language models do not use: refused there unless left at their defaults.
 LM_UNUSED: tuple[str, ...] = (
     "channels", "neuron_kwargs", "encoding", "encoding_kwargs", "decoding", "dropout", "patience", "method",
-    "model_kwargs", "transformer_kwargs",
+    "model_kwargs", "transformer_kwargs", "augment",
 )  # fmt: skip
 
 

@@ -9,6 +9,7 @@ from dataclasses import field
 from typing import Any
 
 from spikeforge.training import choices as C
+from spikeforge.training.augment import check_augment
 from spikeforge.training.delay_options import check_model_kwargs
 from spikeforge.transformer import check_transformer_options
 
@@ -81,6 +82,8 @@ class TrainConfig:
         encoding / encoding_kwargs: input code (``"constant"``, ``"rate"``, ``"latency"``) and its options.
         decoding: ``"max_membrane"``, ``"mean_membrane"`` or ``"spike_count"``.
         dropout: dropout after each hidden spiking layer.
+        augment / augment_shift: random shifts (up to ``augment_shift`` pixels) and/or left-right flips of the
+            training images (:mod:`spikeforge.training.augment`); validation and test data are never augmented.
         transformer_kwargs: size of the transformer models (:class:`spikeforge.transformer.TransformerOptions`).
         epochs: maximum number of epochs (the cosine schedule spans all of them).
         batch_size: global batch size (split across ranks under ``torchrun``).
@@ -139,6 +142,11 @@ class TrainConfig:
         default="max_membrane", metadata=_help("readout decoding: max_membrane, mean_membrane or spike_count")
     )
     dropout: float = field(default=0.0, metadata=_help("dropout after each hidden spiking layer, in [0, 1)"))
+    augment: str = field(
+        default="none",
+        metadata=_help("training-time augmentation of image samples: none, shift, flip or shift_flip"),
+    )
+    augment_shift: int = field(default=2, metadata=_help("largest random shift in pixels (augment shift/shift_flip)"))
     transformer_kwargs: dict[str, Any] | None = field(
         default=None,
         metadata=_help('size of the transformer models, e.g. {"dim": 64, "depth": 2, "heads": 4, "mlp_ratio": 4}'),
@@ -228,6 +236,7 @@ class TrainConfig:
         _number("weight_decay", self.weight_decay, lo=0.0, lo_open=False)
         _number("grad_clip", self.grad_clip, lo=0.0, lo_open=True, allow_none=True)
         C.check_dropout("TrainConfig.dropout", self.dropout)
+        check_augment(self.augment, self.augment_shift, self.dataset)
         if not isinstance(self.val_fraction, (int, float)) or not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"TrainConfig.val_fraction must lie in (0, 1), e.g. 0.1, got {self.val_fraction!r}")
         _nonnegative_int("seed", self.seed)

@@ -21,6 +21,7 @@ from torch import Tensor
 from spikeforge.training import distributed as D
 from spikeforge.training import resume as R
 from spikeforge.training import threads as TH
+from spikeforge.training.augment import augment_batch
 from spikeforge.training.config import TrainConfig
 from spikeforge.training.evaluate import evaluate_tensors
 from spikeforge.training.memory import check_buildable
@@ -213,7 +214,8 @@ def _train(
         perm = torch.randperm(n_train, generator=gen)
         for b in range(n_batches):
             idx = perm[b * bs : (b + 1) * bs]
-            x_seq = model.encode(x_tr[idx], generator=gen)  # whole global batch: same draws on every rank
+            xb = augment_batch(x_tr[idx], config.augment, config.augment_shift, gen)  # identity for "none"
+            x_seq = model.encode(xb, generator=gen)  # whole global batch: same draws on every rank
             x_seq, yb = x_seq[:, ctx.rank :: ctx.world_size].to(dev), D.shard(y_tr[idx], ctx).to(dev)
             logits = net(x_seq, encoded=True)
             loss_sum = F.cross_entropy(logits, yb, reduction="sum")
