@@ -37,30 +37,17 @@ from spikeforge.neurons import LIF
 from spikeforge.synapses import SRM
 from spikeforge.synapses import DelayedLinear
 from spikeforge.synapses import sigma_schedule
-from spikeforge.synapses import van_rossum_distance
+from spikeforge.training.delay_recipes import fit_planted_delays
+from spikeforge.training.delay_recipes import fit_spike_pattern
 
 
 def planted(seed: int, epochs: int = 150) -> dict:
     data = make_planted_delays(256, seed=seed, in_channels=16, out_channels=8, max_delay=10, time_steps=60)
-    x, y = data.x.transpose(0, 1), data.y.transpose(0, 1)  # [T, N, C]
-    torch.manual_seed(seed)
-    student = DelayedLinear(16, 8, 10, per="synapse", bias=False, generator=torch.Generator().manual_seed(seed))
-    opt = torch.optim.Adam(student.parameters(), lr=0.05)
-    for epoch in range(epochs):
-        student.set_sigma(sigma_schedule(epoch, epochs, 5.0, 0.3))
-        for xb, yb in zip(x.split(64, 1), y.split(64, 1)):
-            loss = ((student(xb) - yb) ** 2).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            student.clamp_delays_()
-    err = (student.delay_values() - data.delays.float()).abs()
-    with torch.no_grad():
-        rounded_mse = float(((student.rounded()(x) - y) ** 2).mean())
+    fit = fit_planted_delays(data, max_delay=10, epochs=epochs, seed=seed)
     return {
-        "task": "planted", "seed": seed, "synapses": err.numel(),
-        "within_0.5": float((err <= 0.5).float().mean()), "max_abs_err": float(err.max()),
-        "rounded_mse": rounded_mse, "target_var": float(y.var()),
+        "task": "planted", "seed": seed, "synapses": data.delays.numel(),
+        "within_0.5": fit.within_half_step, "max_abs_err": fit.max_abs_error,
+        "rounded_mse": fit.rounded_mse, "target_var": float(data.y.transpose(0, 1).var()),
     }  # fmt: skip
 
 
@@ -112,29 +99,18 @@ def coincidence(seed: int, delays: bool, epochs: int = 20, tau: float = 1.0) -> 
 
 def pattern(seed: int, epochs: int = 600) -> dict:
     x, target = make_spike_pattern(seed=seed, time_steps=100, in_channels=50, out_channels=8)
-    x, target = x.transpose(0, 1), target.transpose(0, 1)  # [T, 1, C]
-    torch.manual_seed(seed)
-    net = SNNSequential(nn.Linear(50, 64), SRM(tau_s=2.0, tau_r=2.0), nn.Linear(64, 8), SRM(tau_s=2.0, tau_r=2.0))
-    with torch.no_grad():
-        for m in (net.layers[0], net.layers[2]):
-            m.weight.mul_(3.0)
-    opt = torch.optim.Adam(net.parameters(), lr=0.01)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs, eta_min=1e-4)
-    best = (0, 0, 0)
-    for _ in range(epochs):
-        out, _ = net(x)
-        loss = van_rossum_distance(out, target, tau=2.0)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        matched, total, extra = match_spike_times(out[:, 0], target[:, 0], tolerance=1)
-        best = max(best, (matched, -extra, total))
-    out, _ = net(x)
-    matched, total, extra = match_spike_times(out[:, 0], target[:, 0], tolerance=1)
+    best = 0  # most target spikes matched by any epoch's output (before that epoch's step)
+
+    def track(out: torch.Tensor) -> None:
+        nonlocal best
+        best = max(best, match_spike_times(out, target, tolerance=1)[0])
+
+    fit = fit_spike_pattern(
+        x, target, hidden=64, epochs=epochs, lr=0.01, tau=2.0, weight_gain=3.0, seed=seed, on_epoch=track
+    )
     return {
-        "task": "pattern", "seed": seed, "target_spikes": total, "within_1_step": matched / total,
-        "extra_output_spikes": extra, "best_during_training": best[0] / total,
+        "task": "pattern", "seed": seed, "target_spikes": fit.targets, "within_1_step": fit.matched / fit.targets,
+        "extra_output_spikes": fit.extra, "best_during_training": best / fit.targets,
     }  # fmt: skip
 
 

@@ -4,8 +4,8 @@ plot itself, and bad combinations refused on the command line."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,7 +18,6 @@ from spikeforge.cli.plots_delays import delay_values
 from spikeforge.cli.plots_delays import plot_delays
 from spikeforge.cli.plots_delays import plot_run_delays
 from spikeforge.data import dataset_info
-from spikeforge.data import registry as reg
 from spikeforge.data.temporal_registry import COINCIDENCE
 from spikeforge.data.temporal_tasks import make_delayed_coincidence
 from spikeforge.train import TrainConfig
@@ -31,32 +30,21 @@ SMALL = {"train": (64, 0), "validation": (32, 1), "test": (32, 2)}
 
 
 @pytest.fixture
-def small_coincidence(monkeypatch: pytest.MonkeyPatch) -> str:
+def small_coincidence(shrink_dataset: Callable[..., str]) -> str:
     """``delayed_coincidence`` with 64 / 32 / 32 samples (same T, channels and classes): fast end-to-end runs."""
-    info = dataclasses.replace(dataset_info(NAME), splits=tuple((s, n) for s, (n, _) in SMALL.items()))
 
     def build(split: str, data_dir: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
         n, seed = SMALL[split]
         return make_delayed_coincidence(n, seed=seed, **COINCIDENCE)
 
-    monkeypatch.setattr(reg, "_REGISTRY", {**reg._REGISTRY, NAME: (info, build)})
-    return NAME
+    return shrink_dataset(NAME, {s: n for s, (n, _) in SMALL.items()}, build)
 
 
-def run_json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict:
-    code = cli.main([*argv, "--json"])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    envelope = json.loads(captured.out)
-    assert envelope["ok"]
-    return envelope["result"]
-
-
-def test_delay_mlp_end_to_end(small_coincidence: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_delay_mlp_end_to_end(small_coincidence: str, tmp_path: Path, cli_json: Callable[[list[str]], dict]) -> None:
     out = tmp_path / "run"
-    s = run_json(capsys, ["train", "--dataset", NAME, "--model", "delay-mlp", "--hidden", "8", "--epochs", "1",
-                          "--batch-size", "32", "--model-kwargs", '{"per": "axon", "max_delay": 20}',
-                          "--out", str(out), "--quiet"])  # fmt: skip
+    s = cli_json(["train", "--dataset", NAME, "--model", "delay-mlp", "--hidden", "8", "--epochs", "1",
+                  "--batch-size", "32", "--model-kwargs", '{"per": "axon", "max_delay": 20}',
+                  "--out", str(out), "--quiet"])  # fmt: skip
     assert s["model"] == "delay-mlp" and s["epochs_run"] == 1 and 0.0 <= s["test_acc"] <= 1.0
     names = {Path(p).name for p in s["plots"]}
     assert DELAY_PLOT in names and "learning_curves.png" in names
@@ -66,27 +54,29 @@ def test_delay_mlp_end_to_end(small_coincidence: str, tmp_path: Path, capsys: py
     saved = json.loads((out / "config.json").read_text())
     assert saved["encoding"] == "sequence" and saved["time_steps"] == 64
     assert saved["model_kwargs"] == {"per": "axon", "max_delay": 20}
-    ev = run_json(capsys, ["evaluate", str(out / "best.pt")])
+    ev = cli_json(["evaluate", str(out / "best.pt")])
     assert ev["accuracy"] == pytest.approx(s["test_acc"])  # the checkpoint evaluates as the run did
-    energy = run_json(capsys, ["energy", str(out / "best.pt"), "--samples", "8"])
+    energy = cli_json(["energy", str(out / "best.pt"), "--samples", "8"])
     assert energy  # counted on the inference model (integer delays)
     nir = pytest.importorskip("nir", reason="NIR export needs the nir package")
     assert nir is not None
-    run_json(capsys, ["export", str(out / "best.pt"), "--nir", str(tmp_path / "net.nir"), "--approximate",
-                      "subtract_as_reset"])  # fmt: skip
+    cli_json(["export", str(out / "best.pt"), "--nir", str(tmp_path / "net.nir"), "--approximate",
+              "subtract_as_reset"])  # fmt: skip
     assert (tmp_path / "net.nir").is_file()  # per-axon delays have a NIR form (a Delay node)
 
 
-def test_srm_end_to_end(small_coincidence: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_srm_end_to_end(
+    small_coincidence: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], cli_json: Callable[[list[str]], dict]
+) -> None:
     out = tmp_path / "srm"
     args = ["train", "--dataset", NAME, "--model", "srm", "--hidden", "8", "--batch-size", "32", "--out", str(out),
             "--quiet", "--model-kwargs", '{"tau_s": 2.0, "tau_r": 2.0}']  # fmt: skip
-    s = run_json(capsys, [*args, "--epochs", "1"])
+    s = cli_json([*args, "--epochs", "1"])
     assert s["model"] == "srm" and DELAY_PLOT not in {Path(p).name for p in s["plots"]}  # no delays: no histogram
     assert not (out / DELAY_PLOT).exists()
     code = cli.main(["export", str(out / "best.pt"), "--nir", str(tmp_path / "srm.nir")])
     assert code != 0 and "NIR has no spike-response-model node" in capsys.readouterr().err
-    ev = run_json(capsys, ["evaluate", str(out / "best.pt")])
+    ev = cli_json(["evaluate", str(out / "best.pt")])
     assert ev["accuracy"] == pytest.approx(s["test_acc"])
 
 

@@ -3,18 +3,15 @@ streaming pipeline's predictions equal the dense model's; the energy pricing; op
 
 from __future__ import annotations
 
-import dataclasses
-import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import torch
 
 from spikeforge import cli
 from spikeforge.cli._streaming import CHIPS
 from spikeforge.cli._streaming import energy_per_sample
 from spikeforge.data import dataset_info
-from spikeforge.data import registry as reg
 from spikeforge.energy import get_cost_model
 
 NAME = "digits"
@@ -22,47 +19,28 @@ SMALL = {"train": 96, "validation": 32, "test": 32}
 
 
 @pytest.fixture
-def small_digits(monkeypatch: pytest.MonkeyPatch) -> str:
+def small_digits(shrink_dataset: Callable[..., str]) -> str:
     """``digits`` with 96 / 32 / 32 samples (same shape and classes): a conv run trains in seconds."""
-    info, build = reg._REGISTRY[NAME]
-    small = dataclasses.replace(info, splits=tuple((s, n) for s, n in SMALL.items()))
-
-    def build_small(split: str, data_dir: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = build(split, data_dir)
-        return x[: SMALL[split]], y[: SMALL[split]]
-
-    monkeypatch.setattr(reg, "_REGISTRY", {**reg._REGISTRY, NAME: (small, build_small)})
+    shrink_dataset(NAME, SMALL)
     assert dataset_info(NAME).input_shape == (1, 8, 8)
     return NAME
 
 
-def run_json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict:
-    code = cli.main([*argv, "--json"])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    envelope = json.loads(captured.out)
-    assert envelope["ok"]
-    return envelope["result"]
-
-
-def run_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
-    code = cli.main(argv)
-    err = capsys.readouterr().err
-    assert code != 0
-    assert "Traceback" not in err
-    return err
-
-
 @pytest.mark.parametrize("decoding", ["max_membrane", "spike_count"])
 def test_streaming_evaluation_agrees_with_dense(
-    small_digits: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], decoding: str
+    small_digits: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    cli_json: Callable[[list[str]], dict],
+    cli_error: Callable[[list[str]], str],
+    decoding: str,
 ) -> None:
     out = tmp_path / "run"
-    run_json(capsys, ["train", "--dataset", NAME, "--model", "conv", "--channels", "4", "8", "--hidden", "16",
-                      "--decoding", decoding, "--dropout", "0.1", "--epochs", "1", "--batch-size", "32",
-                      "--threads", "1", "--no-plots", "--quiet", "--out", str(out)])  # fmt: skip
+    cli_json(["train", "--dataset", NAME, "--model", "conv", "--channels", "4", "8", "--hidden", "16",
+              "--decoding", decoding, "--dropout", "0.1", "--epochs", "1", "--batch-size", "32",
+              "--threads", "1", "--no-plots", "--quiet", "--out", str(out)])  # fmt: skip
     ckpt = str(out / "best.pt")
-    r = run_json(capsys, ["evaluate", ckpt, "--engine", "streaming", "--limit", "20"])
+    r = cli_json(["evaluate", ckpt, "--engine", "streaming", "--limit", "20"])
     assert r["n"] == 20 and r["engine"] == "streaming"
     assert r["disagreements"] == 0
     assert r["accuracy"] == r["dense_accuracy"]
@@ -80,11 +58,10 @@ def test_streaming_evaluation_agrees_with_dense(
     text = capsys.readouterr().out
     assert "Streaming evaluation" in text and "disagreeing predictions" in text and "SynOps / sample" in text
     # the dense engine (the default) is today's evaluation, on the whole split
-    dense = run_json(capsys, ["evaluate", ckpt])
+    dense = cli_json(["evaluate", ckpt])
     assert dense["n"] == SMALL["test"] and "loss" in dense
-    assert "--limit applies to --engine streaming" in run_error(capsys, ["evaluate", ckpt, "--limit", "5"])
-    assert "--limit must be a positive" in run_error(capsys, ["evaluate", ckpt, "--engine", "streaming",
-                                                               "--limit", "0"])  # fmt: skip
+    assert "--limit applies to --engine streaming" in cli_error(["evaluate", ckpt, "--limit", "5"])
+    assert "--limit must be a positive" in cli_error(["evaluate", ckpt, "--engine", "streaming", "--limit", "0"])
 
 
 def test_energy_prices_each_operation_on_the_chip() -> None:

@@ -7,7 +7,9 @@ on the whole sources.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +130,35 @@ def test_corrupt_or_stale_cache_is_regenerated(tmp_path: Path, damage: str) -> N
     assert src.calls == 2  # detected and regenerated
     assert ev2.tobytes() == ev.tobytes() and np.array_equal(off2, off)
     assert json.loads(meta.read_text())["sha256"] == hashlib.sha256(npz.read_bytes()).hexdigest()
+
+
+def test_cache_loads_the_bytes_it_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache file swapped for another valid archive right after it is opened is not loaded: the arrays come
+    from the bytes whose checksum was compared (one open of the ``.npz``), not from a second read of the path."""
+    src = Source(4)
+    ev, off, lab = evd.cached_events("toy", "train", src, 4, tmp_path, workers=1)
+    npz = tmp_path / "toy" / f"v{evd.VERSION}" / "train.npz"
+    other = tmp_path / "other.npz"
+    with other.open("wb") as f:  # same structure (passes every check but the checksum), other events
+        np.savez(f, events=ev[::-1].copy(), offsets=off, labels=lab)
+    opened: list[Path] = []
+    open_regular = evd.open_regular
+
+    def open_then_swap(path: Path, not_regular: str) -> io.BufferedReader:
+        f = open_regular(path, not_regular)
+        if Path(path) == npz:
+            if not opened:
+                os.replace(other, npz)  # the path now names the other file; the open one is unchanged
+            opened.append(Path(path))
+        return f
+
+    monkeypatch.setattr(evd, "open_regular", open_then_swap)
+    ev2, off2, lab2 = evd.cached_events("toy", "train", src, 4, tmp_path, workers=1)
+    assert ev2.tobytes() == ev.tobytes() and np.array_equal(off2, off) and np.array_equal(lab2, lab)
+    assert opened == [npz] and src.calls == 1  # read once, from the cache
+    monkeypatch.undo()
+    ev3, _, _ = evd.cached_events("toy", "train", src, 4, tmp_path, workers=1)
+    assert src.calls == 2 and ev3.tobytes() == ev.tobytes()  # the swapped file fails its checksum: regenerated
 
 
 def test_cache_root_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

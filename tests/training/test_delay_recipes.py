@@ -9,6 +9,7 @@ import torch
 from spikeforge.data.temporal_tasks import make_planted_delays
 from spikeforge.data.temporal_tasks import make_spike_pattern
 from spikeforge.data.temporal_tasks import match_spike_times
+from spikeforge.synapses import van_rossum_distance
 from spikeforge.training.delay_recipes import fit_planted_delays
 from spikeforge.training.delay_recipes import fit_spike_pattern
 
@@ -52,3 +53,13 @@ def test_spike_pattern_bad_input() -> None:
         fit_spike_pattern(x[0], target)
     with pytest.raises(ValueError, match="same N and T"):
         fit_spike_pattern(x[:, :30], target)
+
+
+def test_spike_pattern_on_epoch_sees_each_epochs_output() -> None:
+    x, target = make_spike_pattern(seed=2, time_steps=30, in_channels=6, out_channels=2, spikes_per_output=2,
+                                   min_interval=6)  # fmt: skip
+    outs: list[torch.Tensor] = []
+    fit = fit_spike_pattern(x, target, hidden=8, epochs=3, on_epoch=outs.append)
+    assert len(outs) == 3 and all(o.shape == target.shape and not o.requires_grad for o in outs)
+    for out, loss in zip(outs, fit.losses):  # the output the epoch's loss was computed on (sample-major)
+        assert float(van_rossum_distance(out.transpose(0, 1), target.transpose(0, 1), tau=2.0)) == pytest.approx(loss)

@@ -12,7 +12,8 @@ Storage: one ``uint32`` per event, ``t | x << 19 | y << 25 | p << 31`` (``t`` in
 sorted by sample then time, with ``offsets [N + 1]`` and ``labels [N]``, in ``<root>/<name>/v<VERSION>/<part>.npz``
 next to a manifest ``<part>.json`` (generator version, emulator constants, source checksum and the SHA-256 of
 the ``.npz``). Both are written atomically (:mod:`spikeforge._core.files`), the manifest last. A cache whose
-manifest is missing, from another version or whose checksum does not match is regenerated. ``<root>`` is
+manifest is missing, from another version or whose checksum does not match is regenerated; the ``.npz`` is read
+once, and the bytes checked are the bytes loaded. ``<root>`` is
 ``data_dir`` if given, else ``$SPIKEFORGE_DATA_DIR``, else ``~/.cache/spikeforge``.
 
 Training presents ``x [N, T, 2, 34, 34]`` float32: event counts per (bin, polarity, row, column), ``T`` =
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import io
 import json
 import multiprocessing
 import os
@@ -171,12 +173,15 @@ def bin_events(
     return out.reshape(len(indices), n_bins, 2, h, w)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open_regular(path, f"{path} is not a regular file; delete it so that the cache is regenerated") as f:
-        for block in iter(lambda: f.read(2**22), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _read_checked(npz: Path, sha256: object) -> bytes | None:
+    """The bytes of ``npz``, read once, when they are at most :data:`MAX_CACHE_BYTES` and their SHA-256 is
+    ``sha256``; else None. The caller loads these bytes, so a file swapped after the check is never loaded."""
+    with open_regular(npz, f"{npz} is not a regular file; delete it so that the cache is regenerated") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > MAX_CACHE_BYTES:
+            return None
+        data = f.read(size)  # a file grown since the fstat is cut here, and then fails the checksum
+    return data if hashlib.sha256(data).hexdigest() == sha256 else None
 
 
 def _manifest(name: str, part: str, n: int, source_sha256: str) -> dict[str, Any]:
@@ -215,13 +220,11 @@ def _read_cache(npz: Path, meta: Path, want: dict[str, Any]) -> tuple[np.ndarray
     if got is None:
         return None
     try:
-        if _sha256(npz) != got.get("sha256"):
+        data = _read_checked(npz, got.get("sha256"))
+        if data is None:
             return None  # corrupt (or replaced) data file
-        with open_regular(npz, f"{npz} is not a regular file") as f:
-            if os.fstat(f.fileno()).st_size > MAX_CACHE_BYTES:
-                return None
-            with np.load(f, allow_pickle=False) as z:
-                events, offsets, labels = z["events"], z["offsets"], z["labels"]
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            events, offsets, labels = z["events"], z["offsets"], z["labels"]
     except (OSError, ValueError, KeyError):
         return None
     n = want["samples"]
@@ -262,8 +265,11 @@ def cached_events(
     events, offsets = generate_events(images, workers=workers, progress=progress)
     labels = np.asarray(labels, dtype=np.uint8)
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write(npz, lambda f: np.savez(f, events=events, offsets=offsets, labels=labels))
+    buf = io.BytesIO()
+    np.savez(buf, events=events, offsets=offsets, labels=labels)
+    data = buf.getbuffer()  # no copy of the (large) archive
+    atomic_write(npz, lambda f: f.write(data))
     record = _manifest(name, part, n, hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest())
-    record["sha256"] = _sha256(npz)
+    record["sha256"] = hashlib.sha256(data).hexdigest()  # of the bytes written, not of a second read of the path
     atomic_write_bytes(meta, (json.dumps(record, indent=1) + "\n").encode())
     return events, offsets, labels

@@ -32,6 +32,7 @@ records what they reach at full size.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -125,10 +126,14 @@ def fit_spike_pattern(
     tau: float = 2.0,
     weight_gain: float = 3.0,
     seed: int = 0,
+    on_epoch: Callable[[Tensor], None] | None = None,
 ) -> PatternFit:
     """Train ``Linear -> SRM(tau, tau) -> Linear -> SRM(tau, tau)`` (``hidden`` wide, initial weights times
     ``weight_gain``) to fire at the spike times of ``target [1, T, out]`` given ``x [1, T, in]``: Adam with a
-    cosine schedule, loss the van Rossum distance (kernel time constant ``tau``)."""
+    cosine schedule, loss the van Rossum distance (kernel time constant ``tau``).
+
+    ``on_epoch(out)``, if given, is called after each epoch's step with that epoch's output spikes (computed before
+    the step), detached, sample-major like ``target`` (e.g. to score every epoch with ``match_spike_times``)."""
     for name, t in (("x", x), ("target", target)):
         if not isinstance(t, Tensor) or t.dim() != 3:
             raise ValueError(f"{name} must be [N, T, C] as make_spike_pattern returns, got {getattr(t, 'shape', t)}")
@@ -155,6 +160,8 @@ def fit_spike_pattern(
         opt.step()
         sched.step()
         losses.append(float(loss.detach()))
+        if on_epoch is not None:
+            on_epoch(out.detach().transpose(0, 1))
     with torch.no_grad():
         out, _ = net(xs)
     matched, total, extra = match_spike_times(out.transpose(0, 1), target, tolerance=1)
