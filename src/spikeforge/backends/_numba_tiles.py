@@ -38,6 +38,15 @@ def pool_tiles(zb, n, pooled, lo, k, width, is_max):
                 for j in range(wk):
                     pr[pb + j] = (zr[top + 2 * j] + zr[top + 2 * j + 1]) + (zr[bot + 2 * j] + zr[bot + 2 * j + 1])
             continue
+        if k == 2:  # max pooling of 2 x 2 tiles, unrolled likewise
+            for r in range(n // kw):
+                pb = (lo + r * kw) // 4
+                top = r * kw
+                bot = top + width
+                for j in range(wk):
+                    m0 = max(zr[top + 2 * j], zr[top + 2 * j + 1])
+                    pr[pb + j] = max(m0, max(zr[bot + 2 * j], zr[bot + 2 * j + 1]))
+            continue
         for r in range(n // kw):
             pb = (lo + r * kw) // (k * k)
             base = r * kw
@@ -69,6 +78,27 @@ def expand_tiles(gyr, hr, lo, n, gzbuf, k, width, is_max, div):
                 gzbuf[top + 2 * j + 1] = g
                 gzbuf[top + width + 2 * j] = g
                 gzbuf[top + width + 2 * j + 1] = g
+        return
+    if k == 2:  # max pooling of 2 x 2 tiles: the gradient goes to the first spike in row-major order, else to the
+        for r in range(n // kw):  # tile's first element (max_pool2d's choice), 0 to the other three
+            pb = (lo + r * kw) // 4
+            top = r * kw
+            for j in range(wk):
+                g = gyr[pb + j]
+                c0 = top + 2 * j
+                c2 = c0 + width
+                gzbuf[c0] = 0.0
+                gzbuf[c0 + 1] = 0.0
+                gzbuf[c2] = 0.0
+                gzbuf[c2 + 1] = 0.0
+                if hr[c0] > 0 or not (hr[c0 + 1] > 0 or hr[c2] > 0 or hr[c2 + 1] > 0):
+                    gzbuf[c0] = g
+                elif hr[c0 + 1] > 0:
+                    gzbuf[c0 + 1] = g
+                elif hr[c2] > 0:
+                    gzbuf[c2] = g
+                else:
+                    gzbuf[c2 + 1] = g
         return
     for r in range(n // kw):
         pb = (lo + r * kw) // (k * k)
