@@ -35,6 +35,7 @@ def evaluate_tensors(
     device: torch.device,
     ctx: DistContext | None = None,
     generator: torch.Generator | None = None,
+    activity: bool = True,
 ) -> dict[str, Any]:
     """Evaluate on ``x [N, ...]``, ``y [N]`` (CPU tensors), batch by batch, in eval mode.
 
@@ -42,10 +43,14 @@ def evaluate_tensors(
     if None); under data parallelism each rank then runs its strided share and the sums are reduced,
     so the numbers do not depend on the number of ranks.
 
+    ``activity=False`` skips the spike counts: the network then runs without recording hooks, so its fused
+    kernels (e.g. a neuron fused with the pooling after it) stay in use and no full-size spike tensor is kept;
+    accuracy and loss are the same (the fused paths are bit-identical to the recorded ones).
+
     Returns:
         ``accuracy`` (fraction), ``loss`` (mean cross-entropy of the decoded logits), ``firing_rates``
-        (spiking layer name -> mean spikes per neuron per time step), ``spikes_per_sample`` (all spiking
-        layers, all steps), ``n`` (samples).
+        (spiking layer name -> mean spikes per neuron per time step; ``{}`` without ``activity``),
+        ``spikes_per_sample`` (all spiking layers, all steps; ``None`` without ``activity``), ``n`` (samples).
     """
     if not isinstance(model, SNNClassifier):
         raise TypeError(f"model must be a spikeforge.models.SNNClassifier, got {type(model).__name__}")
@@ -54,7 +59,7 @@ def evaluate_tensors(
         raise ValueError("cannot evaluate on an empty dataset")
     rank, world = (ctx.rank, ctx.world_size) if ctx is not None else (0, 1)
     gen = generator if generator is not None else torch.Generator().manual_seed(EVAL_SEED)
-    names = spiking_layer_names(model)
+    names = spiking_layer_names(model) if activity else []
     was_training = model.training
     model.eval()
     # sums: loss, correct, count, then spikes and neuron-steps per spiking layer
@@ -66,7 +71,10 @@ def evaluate_tensors(
             x_seq, yb = x_seq[:, rank::world].to(device), yb[rank::world].to(device)
             if yb.numel() == 0:
                 continue
-            (out_seq, _), rec = record(model.network, x_seq)
+            if activity:
+                (out_seq, _), rec = record(model.network, x_seq)
+            else:
+                out_seq, _ = model.network(x_seq)
             logits = model.decode(out_seq)  # [b, C]
             sums[0] += float(F.cross_entropy(logits, yb, reduction="sum"))
             sums[1] += float((logits.argmax(dim=1) == yb).sum())
@@ -86,6 +94,6 @@ def evaluate_tensors(
         "accuracy": float(sums[1]) / count,
         "loss": float(sums[0]) / count,
         "firing_rates": rates,
-        "spikes_per_sample": total_spikes / count,
+        "spikes_per_sample": total_spikes / count if activity else None,
         "n": int(count),
     }
