@@ -20,7 +20,12 @@ with ``torch.matmul``). Timings are medians of repeats; the machine's load avera
 Run: ``.venv/bin/python benchmarks/events.py [--threads 1] [--quick]``; prints a markdown section and
 writes ``benchmarks/events.png``. ``--realistic`` runs only the issue-17 network instead (1024-1024-768-512
 LIF, 1 % input, hidden layers firing 1-2 %): measured firing rates, engine vs dense time, the engine's
-per-call overhead and its per-spike cost at fan-out 1024 (slope of time against input spikes), three seeds.
+per-call overhead and its per-spike cost at fan-out 1024 (slope of time against input spikes), three seeds;
+and, in the same run on the same weights, the machine's floor for that per-spike cost: the slope of a bare
+Numba loop that only sums the same weight rows (float32, four rows per pass, no neuron update, no bookkeeping),
+and numpy's streaming read of the whole 4 MiB ``W^T`` (``np.add.reduce`` over rows, in ns per 1024-float row).
+The rows live in L3 (4 MiB of ``W^T`` exceeds the 2 MiB L2 per core), so these floors are bounded by the L3
+bandwidth of one core.
 """
 
 from __future__ import annotations
@@ -302,7 +307,8 @@ def realistic_once(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     res["call_step"] = median_time(lambda: eng.step(x0[0], state), 20 * args.repeats, 3)
     # per-spike cost at fan-out 1024: one 1024 -> 1024 layer, exactly k input spikes in every step; the slope of
     # the time against the number of input spikes (the per-step neuron updates are the same at every k)
-    one = StreamingEngine(build_realistic(gen, (1024, 1024), (0.5,)), (1024,))
+    one_net = build_realistic(gen, (1024, 1024), (0.5,))
+    one = StreamingEngine(one_net, (1024,))
     counts, times = [], []
     for k in (2, 4, 8, 16, 32):
         xk = torch.zeros(args.steps, 1, 1024)
@@ -312,7 +318,45 @@ def realistic_once(args: argparse.Namespace, seed: int) -> dict[str, Any]:
         times.append(median_time(lambda xk=xk: one.run(xk), args.repeats))
     res["slope_ns"] = float(np.polyfit(counts, times, 1)[0] * 1e9)
     res["spike_r2"] = r_squared(np.array(counts, float), np.array(times))
+    # the floors on the same weights (W^T [1024 in, 1024 out], float32, C order)
+    wt = np.ascontiguousarray(one_net.layers[0].weight.detach().t().numpy())
+    rows, acc = _row_sum_floor(), np.zeros(wt.shape[1], np.float32)
+    rows(wt, np.zeros((1, 4), np.int64), acc)  # compile
+    f_counts, f_times = [], []
+    for k in (2, 4, 8, 16, 32):
+        idx = np.stack([torch.randperm(1024, generator=gen)[:k].numpy() for _ in range(args.steps)]).astype(np.int64)
+        f_counts.append(idx.size)
+        f_times.append(median_time(lambda idx=idx: rows(wt, idx, acc), args.repeats))
+    res["floor_slope_ns"] = float(np.polyfit(f_counts, f_times, 1)[0] * 1e9)
+    out = np.empty(wt.shape[1], np.float32)
+    res["stream_ns"] = median_time(lambda: np.add.reduce(wt, axis=0, out=out), 10 * args.repeats, 2) / wt.shape[0] * 1e9
     return res
+
+
+
+def _row_sum_floor() -> Callable[[np.ndarray, np.ndarray, np.ndarray], None]:
+    """A bare Numba loop: for every step, add the weight rows of its input spikes into a float32 accumulator, four
+    rows per pass (what the engine's Linear accumulation does, minus its neuron updates and bookkeeping)."""
+    import numba
+
+    @numba.njit(cache=False)
+    def rows(wt: np.ndarray, idx: np.ndarray, acc: np.ndarray) -> None:  # idx [T, k], k a multiple of 2
+        n_out = wt.shape[1]
+        for t in range(idx.shape[0]):
+            k = idx.shape[1]
+            s = 0
+            while s + 4 <= k:
+                a, b, c, d = idx[t, s], idx[t, s + 1], idx[t, s + 2], idx[t, s + 3]
+                for n in range(n_out):
+                    acc[n] += (wt[a, n] + wt[b, n]) + (wt[c, n] + wt[d, n])
+                s += 4
+            while s < k:
+                a = idx[t, s]
+                for n in range(n_out):
+                    acc[n] += wt[a, n]
+                s += 1
+
+    return rows
 
 
 def realistic(args: argparse.Namespace) -> None:
@@ -336,13 +380,15 @@ def realistic(args: argparse.Namespace) -> None:
               f"dense {r['dense'] * 1e3:.2f} ms, engine {r['engine'] * 1e3:.3f} ms (**{r['ratio']:.1f}x**), "
               f"matmuls alone {r['floor'] * 1e3:.2f} ms ({r['floor_ratio']:.1f}x the engine); "
               f"call {r['call_run'] * 1e6:.1f} us (run) / {r['call_step'] * 1e6:.1f} us (step); "
-              f"per spike at fan-out 1024 {r['slope_ns']:.1f} ns (R^2 {r['spike_r2']:.3f})")
+              f"per spike at fan-out 1024 {r['slope_ns']:.1f} ns (R^2 {r['spike_r2']:.3f}); floors: bare row sums "
+              f"{r['floor_slope_ns']:.1f} ns per spike, streaming read {r['stream_ns']:.1f} ns per row")
     ratio, call, slope = med("ratio"), min(med("call_run"), med("call_step")), med("slope_ns")
     print(f"\nMedians: engine vs dense **{ratio:.1f}x** (target >= 8x: {'met' if ratio >= 8 else 'not met'}; "
           f"vs the dense matmuls alone {med('floor_ratio'):.1f}x); "
           f"per-call overhead run {med('call_run') * 1e6:.1f} us, step {med('call_step') * 1e6:.1f} us "
           f"(target <= 50 us: {'met' if call <= 50e-6 else 'not met'}); per spike {slope:.1f} ns "
-          f"(target <= 60 ns: {'met' if slope <= 60 else 'not met'}).")
+          f"(target <= 60 ns: {'met' if slope <= 60 else 'not met'}); this machine's floors for it: bare row sums "
+          f"{med('floor_slope_ns'):.1f} ns per spike, numpy's streaming read {med('stream_ns'):.1f} ns per 1024-float row.")
 
 
 def plot(res: dict[str, Any], path: Path) -> None:
