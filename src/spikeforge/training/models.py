@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 from torch import nn
 
+from spikeforge.events import SparseLinear
 from spikeforge.layers import SNNSequential
 from spikeforge.neurons import LI
 from spikeforge.neurons import NEURON_REGISTRY
@@ -50,6 +51,7 @@ from spikeforge.training.choices import check_hidden_neuron
 from spikeforge.training.choices import check_model
 from spikeforge.training.choices import check_positive_int
 from spikeforge.training.choices import check_readout
+from spikeforge.training.choices import check_sparse
 from spikeforge.training.choices import check_surrogate
 from spikeforge.training.choices import check_widths
 from spikeforge.training.config import TrainConfig
@@ -127,6 +129,29 @@ _READOUT_BUILDERS: dict[str, Callable[[str, str, int, Mapping[str, Any] | None],
 }
 
 
+#: ``sparse="auto"``: a spike-fed Linear becomes a :class:`~spikeforge.events.SparseLinear` only with at least this
+#: many outputs. Measured by ``benchmarks/sparse_default.py`` at the trainer's shapes, one thread, forward + backward
+#: (``benchmarks/RESULTS.md``, "Sparse Linear by default"): with 3 or 10 outputs (256 -> 3 of Yin-Yang, 1024 -> 10
+#: of the Fashion-MNIST MLP, 128 -> 10 of the conv model) the sparse path never beat ``F.linear`` at any density
+#: from 1 to 40 % (the per-call density check alone costs about what the whole dense product does), so those stay
+#: ``nn.Linear``; with 128 outputs (1568 -> 128) it took 0.7-0.85x the dense time at 1-5 % density, with 1024
+#: (1024 -> 1024) 0.45-0.66x. 64 lies between the measured widths 10 and 128 (not measured itself).
+SPARSE_MIN_OUT_FEATURES = 64
+
+
+def spike_linear(n_in: int, n_out: int, *, sparse: str, dropout: float = 0.0) -> nn.Linear:
+    """The Linear layer for ``n_in`` spike inputs: a :class:`~spikeforge.events.SparseLinear` with ``sparse="auto"``
+    where it can pay (at least :data:`SPARSE_MIN_OUT_FEATURES` outputs, no dropout before it), else ``nn.Linear``.
+
+    After ``nn.Dropout`` the training input is not binary (kept spikes are scaled by ``1 / (1 - p)``), so the
+    sparse path could run only in evaluation while training would pay the density check on every call: such a
+    layer stays ``nn.Linear``. Both draw their initial parameters alike (same ``state_dict``, same RNG draws).
+    """
+    if check_sparse("sparse", sparse) == "auto" and n_out >= SPARSE_MIN_OUT_FEATURES and dropout == 0:
+        return SparseLinear(n_in, n_out)
+    return nn.Linear(n_in, n_out)
+
+
 def _dense_stack(
     n_in: int,
     widths: Sequence[int],
@@ -137,15 +162,25 @@ def _dense_stack(
     neuron_kwargs: Mapping[str, Any] | None,
     dropout: float,
     readout: str,
+    sparse: str,
+    spike_input: bool,
 ) -> list[nn.Module]:
-    """``[Linear -> neuron (-> Dropout)] * len(widths) -> Linear -> readout`` (names already validated)."""
+    """``[Linear -> neuron (-> Dropout)] * len(widths) -> Linear -> readout`` (names already validated).
+
+    ``spike_input``: the stack's input is binary spikes (e.g. pooled spikes of a conv block), so its first Linear
+    may be sparse too; every later Linear follows a spiking neuron (:func:`spike_linear` decides)."""
     layers: list[nn.Module] = []
+    spikes, p_before = spike_input, 0.0
     for width in widths:
-        layers += [nn.Linear(n_in, width), _neuron(neuron, surrogate, width, neuron_kwargs)]
+        lin = spike_linear(n_in, width, sparse=sparse, dropout=p_before) if spikes else nn.Linear(n_in, width)
+        layers += [lin, _neuron(neuron, surrogate, width, neuron_kwargs)]
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
-        n_in = width
-    layers.append(nn.Linear(n_in, num_classes))  # built before the readout: the RNG draws keep their order
+        n_in, spikes, p_before = width, True, dropout
+    # built before the readout: the RNG draws keep their order
+    layers.append(
+        spike_linear(n_in, num_classes, sparse=sparse, dropout=p_before) if spikes else nn.Linear(n_in, num_classes)
+    )
     layers.append(_READOUT_BUILDERS[readout](neuron, surrogate, num_classes, neuron_kwargs))
     return layers
 
@@ -168,6 +203,7 @@ def build_mlp(
     neuron_kwargs: Mapping[str, Any] | None = None,
     dropout: float = 0.0,
     readout: str = "li",
+    sparse: str = "auto",
 ) -> SNNSequential:
     """Fully connected SNN: ``[Linear -> neuron (-> Dropout)] * len(hidden) -> Linear -> readout``.
 
@@ -182,6 +218,9 @@ def build_mlp(
         dropout: dropout probability after each hidden neuron layer (0 disables it).
         readout: ``"li"`` (non-spiking leaky integrator; membrane decodings) or ``"spiking"`` (the hidden
             neuron type; ``decoding="spike_count"``).
+        sparse: ``"auto"``: every Linear after a spiking layer is built by :func:`spike_linear` (a
+            :class:`~spikeforge.events.SparseLinear` where it can pay); ``"off"``: plain ``nn.Linear`` layers.
+            The first Linear (real-valued input) is always ``nn.Linear``.
     Returns:
         An :class:`SNNSequential` mapping ``[T, B, in_features] -> [T, B, num_classes]``.
     """
@@ -198,6 +237,8 @@ def build_mlp(
             neuron_kwargs=neuron_kwargs,
             dropout=p,
             readout=readout,
+            sparse=check_sparse("sparse", sparse),
+            spike_input=False,
         )
     )
 
@@ -215,6 +256,7 @@ def build_conv(
     readout: str = "li",
     kernel_size: int = 3,
     pool: int = 2,
+    sparse: str = "auto",
 ) -> SNNSequential:
     """Convolutional SNN.
 
@@ -230,6 +272,11 @@ def build_conv(
         hidden, num_classes, neuron, surrogate, neuron_kwargs, dropout, readout: as :func:`build_mlp`.
         kernel_size: odd convolution kernel size.
         pool: max-pooling window and stride (1 disables pooling).
+        sparse: as :func:`build_mlp`; the first Linear sees the (max-pooled, still binary) spikes of the last
+            conv block, so it is built by :func:`spike_linear` too. The convolutions stay ``nn.Conv2d``:
+            :class:`~spikeforge.events.SparseConv2d` was 1.45x slower than the dense convolution even at 0.1 %
+            input density at this model's second convolution, whose input measured 32-36 %
+            (``benchmarks/sparse_default.py``).
     Returns:
         An :class:`SNNSequential` mapping ``[T, B, C, H, W] -> [T, B, num_classes]``.
     """
@@ -239,6 +286,7 @@ def build_conv(
     chans = check_widths("channels", channels, allow_empty=False)
     widths = check_widths("hidden", hidden, allow_empty=True)
     check_positive_int("pool", pool)
+    check_sparse("sparse", sparse)
     if check_positive_int("kernel_size", kernel_size) % 2 == 0:
         raise ValueError(f"kernel_size must be odd (same padding), got {kernel_size}")
     p = _check_common(neuron, surrogate, dropout, readout, num_classes)
@@ -268,6 +316,8 @@ def build_conv(
         neuron_kwargs=neuron_kwargs,
         dropout=p,
         readout=readout,
+        sparse=sparse,
+        spike_input=True,  # MaxPool2d of spikes is spikes (an AvgPool2d would not be)
     )
     return SNNSequential(*layers)
 
@@ -348,7 +398,7 @@ class SNNClassifier(nn.Module):
 def _mlp_model(
     config: TrainConfig, in_shape: tuple[int, ...], num_classes: int, common: dict[str, Any]
 ) -> SNNSequential:
-    net = build_mlp(math.prod(in_shape), config.hidden, num_classes, **common)
+    net = build_mlp(math.prod(in_shape), config.hidden, num_classes, sparse=config.sparse, **common)
     if len(in_shape) > 1:  # flatten image inputs: [T, B, C, H, W] -> [T, B, C*H*W]
         net = SNNSequential(nn.Flatten(), *net.layers)
     return net
@@ -359,7 +409,7 @@ def _conv_model(
 ) -> SNNSequential:
     if len(in_shape) != 3:
         raise ValueError(f"model 'conv' needs (C, H, W) inputs but the dataset has shape {in_shape}; use model='mlp'")
-    return build_conv(in_shape, config.channels, config.hidden, num_classes, **common)
+    return build_conv(in_shape, config.channels, config.hidden, num_classes, sparse=config.sparse, **common)
 
 
 #: One network builder per :data:`spikeforge.training.choices.MODELS` name.
