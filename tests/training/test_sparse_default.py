@@ -173,3 +173,35 @@ def test_checkpoints_load_both_ways() -> None:
         src.eval(), dst.eval()
         with torch.no_grad():
             torch.testing.assert_close(dst(x)[0], src(x)[0], rtol=1e-5, atol=1e-5)
+
+
+def test_layer_inspecting_paths_treat_sparse_linear_as_nn_linear() -> None:
+    """Energy counting, the streaming pipeline (``evaluate --engine streaming``) and NIR export see the same
+    network in a sparse and a dense build (they find Linear layers by isinstance / along the MRO)."""
+    from spikeforge.energy import count
+    from spikeforge.events.pipeline import StreamingPipeline
+
+    auto, off = _twins(7)
+    auto, off = auto.float(), off.float()
+    assert isinstance(auto.layers[4], SparseLinear)  # 80 -> 72, right before the LI readout
+    x = torch.rand(6, 1, 5) * 2.0
+    c_auto, c_off = count(auto, x), count(off, x)
+    for name in ("synops", "macs"):
+        assert c_auto.total(name) == c_off.total(name), name
+    assert c_auto.total("synops") > 0
+    p_auto, p_off = StreamingPipeline(auto, (5,)).run(x), StreamingPipeline(off, (5,)).run(x)
+    torch.testing.assert_close(p_auto.out, p_off.out)
+    assert p_auto.total("synops") == p_off.total("synops")
+    pytest.importorskip("nir")
+
+    from spikeforge.nir import NIRApproximationWarning
+    from spikeforge.nir import to_nir
+
+    with pytest.warns(NIRApproximationWarning):  # the LIF's reset by subtraction, in both builds alike
+        g_auto = to_nir(auto, dt=1e-3, input_shape=(5,), approximate=("subtract_as_reset",))
+    with pytest.warns(NIRApproximationWarning):
+        g_off = to_nir(off, dt=1e-3, input_shape=(5,), approximate=("subtract_as_reset",))
+    assert {k: type(v).__name__ for k, v in g_auto.nodes.items()} == {
+        k: type(v).__name__ for k, v in g_off.nodes.items()
+    }
+    assert "Affine" in {type(v).__name__ for v in g_auto.nodes.values()}
