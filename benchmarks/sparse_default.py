@@ -26,7 +26,8 @@ measured input density. Cases:
 Times are medians of ``--repeats`` runs (small layers get 5x as many). One torch thread.
 
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/sparse_default.py [--quick] [--out R.json]``;
-prints a markdown table.
+prints a markdown table. ``--conv-steps`` instead times whole training steps of the conv model, sparse
+``auto`` against ``off``.
 """
 
 from __future__ import annotations
@@ -213,6 +214,31 @@ def time_conv(x_shape: tuple[int, ...], w_shape: tuple[int, ...], density: float
     return res
 
 
+def conv_train_steps(rounds: int, steps: int) -> dict[str, float]:
+    """Whole training steps of the conv model, ``sparse="auto"`` against ``"off"`` (same seed, rounds alternated):
+    median seconds per step."""
+    ds = get_dataset("fashion_mnist", "train")
+    runs: dict[str, Any] = {}
+    for mode in ("auto", "off"):
+        cfg = TrainConfig(**CASES["conv"]["config"], sparse=mode)
+        torch.manual_seed(0)
+        model = build_model(cfg, dataset_info(cfg.dataset))
+        runs[mode] = (model, torch.optim.AdamW(model.parameters(), lr=cfg.lr), [])
+    for rnd in range(rounds):
+        for mode in ("auto", "off") if rnd % 2 == 0 else ("off", "auto"):
+            model, opt, times = runs[mode]
+            gen = torch.Generator().manual_seed(rnd)
+            t = time.perf_counter()
+            for _ in range(steps):
+                idx = torch.randint(len(ds), (128,), generator=gen)
+                loss = F.cross_entropy(model(ds.x[idx]), ds.y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            times.append((time.perf_counter() - t) / steps)
+    return {mode: float(np.median(r[2])) for mode, r in runs.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="repeats per timing (small layers get 5x)")
@@ -220,10 +246,18 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--quick", action="store_true", help="3 repeats, 30 training steps")
     parser.add_argument("--out", type=Path, default=None, help="write all numbers as JSON here")
+    parser.add_argument(
+        "--conv-steps", action="store_true", help="only: conv model training steps, sparse auto vs off (6 x 8 steps)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.repeats, args.train_steps = 3, 30
     torch.set_num_threads(1)
+    if args.conv_steps:
+        t = conv_train_steps(6, 8)
+        print(f"conv model training step (median of 6 rounds of 8 steps): sparse auto {t['auto'] * 1e3:.1f} ms, "
+              f"off {t['off'] * 1e3:.1f} ms; load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+        return
     gen = torch.Generator().manual_seed(0)
     load0 = os.getloadavg()
     t0 = time.perf_counter()
