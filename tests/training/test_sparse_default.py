@@ -23,8 +23,8 @@ from spikeforge.models import build_mlp
 from spikeforge.models import build_model
 from spikeforge.train import TrainConfig
 from spikeforge.training.config import RESUMABLE_CHANGES
-from spikeforge.training.models import SPARSE_MIN_OUT_FEATURES
 from spikeforge.training.rundir import check_resumable
+from spikeforge.training.sparse_layers import SPARSE_MIN_OUT_FEATURES
 
 
 def _kinds(net: nn.Module) -> list[str]:

@@ -116,7 +116,7 @@ EXACT_UNUSED: tuple[str, ...] = (
 
 
 #: ``TrainConfig.sparse``: ``"auto"`` builds a :class:`~spikeforge.events.SparseLinear` where
-#: :func:`spikeforge.training.models.spike_linear` says it can pay; ``"off"`` builds plain ``nn.Linear`` layers.
+#: :func:`spikeforge.training.sparse_layers.spike_linear` says it can pay; ``"off"`` builds plain ``nn.Linear`` layers.
 SPARSE_MODES: tuple[str, ...] = ("auto", "off")
 
 

@@ -115,7 +115,7 @@ class TrainConfig:
             command line uses for the options not given.
         sparse: ``"auto"`` (default): a Linear fed by spikes is a :class:`spikeforge.events.SparseLinear` (it takes
             the sparse or the dense path from the spike density it measures on every call) where
-            :func:`spikeforge.training.models.spike_linear` says it can pay, a plain ``nn.Linear`` elsewhere;
+            :func:`spikeforge.training.sparse_layers.spike_linear` says it can pay, a plain ``nn.Linear`` elsewhere;
             ``"off"``: plain ``nn.Linear`` everywhere. Models ``mlp`` and ``conv`` only (the others ignore it).
             Same parameters and ``state_dict`` either way; results differ only by float summation order.
 
@@ -212,7 +212,7 @@ class TrainConfig:
         default="auto",
         metadata=_help(
             "spike-sparse Linear layers: auto (a SparseLinear where a spike-fed layer is wide enough to gain, "
-            "see spikeforge.training.models.spike_linear) or off (plain nn.Linear everywhere)"
+            "see spikeforge.training.sparse_layers.spike_linear) or off (plain nn.Linear everywhere)"
         ),
     )
 
