@@ -18,7 +18,7 @@ The spike density ``nnz(x) / numel(x)`` is measured on every call; non-binary in
 replacements whose results equal the dense path to float rounding (spikes downstream exactly, barring
 ties at threshold within rounding error). ``sparse_linear`` first estimates the density on about 64 evenly
 spaced rows (microseconds) and goes straight to the dense path when the estimate exceeds 1.25x ``crossover``;
-only below that does it run the exact pass (which costs up to a fifth of the dense product).
+only below that does it run the exact pass (at 1568 -> 128, 512 rows: about half the dense forward, 15 % of forward + backward).
 
 Default crossovers (:data:`LINEAR_CROSSOVER`, :data:`CONV2D_CROSSOVER`) were measured on a shared 2-core AMD
 EPYC CPU (AVX-512), one torch thread, torch 2.13 (numbers in ``benchmarks/RESULTS.md``). Issue 20, session 8
@@ -75,7 +75,7 @@ _SAMPLE_MARGIN = 1.25
 def _sampled_density(x2: Tensor) -> float:
     """Fraction of nonzeros of binary ``x2 [M, K]`` in about :data:`_SAMPLE_ROWS` evenly spaced rows: an estimate
     that costs microseconds, so an input far above the crossover goes to the dense path without the exact pass
-    (which costs up to a fifth of the dense product; ``benchmarks/sparse_default.py``)."""
+    (about half the dense forward at 1568 -> 128; ``benchmarks/sparse_default.py``)."""
     sample = x2[:: max(1, x2.shape[0] // _SAMPLE_ROWS)]
     # the sum is the nonzero count of binary input (and faster than count_nonzero); for other input the estimate
     # may be anything, but such input takes the dense path either way
