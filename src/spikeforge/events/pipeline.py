@@ -179,7 +179,7 @@ class _Planner:
 
     def _readout(self, pos: int, m: Neuron, last: bool) -> None:
         lin = self.open[-1] if self.open else None
-        if not last or type(lin) is not nn.Linear:
+        if not last or not isinstance(lin, nn.Linear):  # SparseLinear included: the same weights
             raise ValueError(
                 f"layer {pos}: a non-spiking {type(m).__name__} runs only as the readout: the last layer, right "
                 f"after an nn.Linear; {PIPELINE_SUPPORTED}"

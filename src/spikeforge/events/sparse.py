@@ -16,16 +16,19 @@ training. A custom :class:`torch.autograd.Function` ties the two together.
 The spike density ``nnz(x) / numel(x)`` is measured on every call; non-binary input, or a density above
 ``crossover``, takes the dense path (``F.linear`` / ``F.conv2d``), so the layers are drop-in
 replacements whose results equal the dense path to float rounding (spikes downstream exactly, barring
-ties at threshold within rounding error).
+ties at threshold within rounding error). ``sparse_linear`` first estimates the density on about 64 evenly
+spaced rows (microseconds) and goes straight to the dense path when the estimate exceeds 1.25x ``crossover``;
+only below that does it run the exact pass (at 1568 -> 128, 512 rows: about half the dense forward, 15 % of forward + backward).
 
-Default crossovers (:data:`LINEAR_CROSSOVER`, :data:`CONV2D_CROSSOVER`) were measured by
-``benchmarks/events.py`` on a shared 2-core AMD EPYC CPU (AVX-512), one torch thread, torch 2.13 (numbers in
-``benchmarks/RESULTS.md``): with the Numba kernels, ``sparse_linear`` 1024 -> 1024 with 3200 rows breaks
-even with the dense GEMM at about 45 % density (forward) and 40 % (forward + backward); with 100 rows at
-about 35 % (forward) but below a few % (forward + backward: the small weight-gradient GEMM is cheap). The
-default, 20 %, is kept between the two. ``sparse_conv2d`` breaks even only at about 0.1 %:
-the dense convolution is hard to beat on a CPU. Both layers accept ``crossover=`` for other machines
-and shapes.
+Default crossovers (:data:`LINEAR_CROSSOVER`, :data:`CONV2D_CROSSOVER`) were measured on a shared 2-core AMD
+EPYC CPU (AVX-512), one torch thread, torch 2.13 (numbers in ``benchmarks/RESULTS.md``). Issue 20, session 8
+(``benchmarks/sparse_default.py``, the other core busy, input gradient needed as in training): ``sparse_linear``
+1024 -> 1024 with 3200 rows breaks even with ``F.linear`` at about 8 % density forward + backward and 10 %
+forward alone; 1568 -> 128 with 512 rows at about 10 % (both); so the default is 10 % (it was 20 %, from
+``benchmarks/events.py``, which measured 40-45 % without the input gradient and on a quieter machine). With
+3 or 10 outputs the sparse path never wins (the density check costs as much as the product). ``sparse_conv2d``
+breaks even only below 0.1 % (16 -> 32, 3x3): the dense convolution is hard to beat on a CPU. Both layers
+accept ``crossover=`` for other machines and shapes.
 """
 
 from __future__ import annotations
@@ -49,8 +52,8 @@ __all__ = [
     "SparseConv2d",
 ]  # fmt: skip
 
-LINEAR_CROSSOVER = 0.2
-"""Density above which :func:`sparse_linear` runs the dense GEMM (measured 8-40 %; see the module docstring)."""
+LINEAR_CROSSOVER = 0.1
+"""Density above which :func:`sparse_linear` runs the dense GEMM (measured 8-10 % in training; module docstring)."""
 CONV2D_CROSSOVER = 0.001
 """Density above which :func:`sparse_conv2d` runs the dense convolution (measured about 0.1 %)."""
 
@@ -63,6 +66,20 @@ def spike_density(x: Tensor) -> float | None:
     if nnz and int(torch.count_nonzero(x == 1)) != nnz:  # some nonzero entry is not 1 (NaN included)
         return None
     return nnz / x.numel()
+
+
+_SAMPLE_ROWS = 64
+_SAMPLE_MARGIN = 1.25
+
+
+def _sampled_density(x2: Tensor) -> float:
+    """Fraction of nonzeros of binary ``x2 [M, K]`` in about :data:`_SAMPLE_ROWS` evenly spaced rows: an estimate
+    that costs microseconds, so an input far above the crossover goes to the dense path without the exact pass
+    (about half the dense forward at 1568 -> 128; ``benchmarks/sparse_default.py``)."""
+    sample = x2[:: max(1, x2.shape[0] // _SAMPLE_ROWS)]
+    # the sum is the nonzero count of binary input (and faster than count_nonzero); for other input the estimate
+    # may be anything, but such input takes the dense path either way
+    return float(sample.detach().sum()) / max(sample.numel(), 1)
 
 
 def _check_crossover(crossover: float) -> float:
@@ -97,6 +114,8 @@ def sparse_linear(
         return F.linear(x, weight, bias)
     lead = x.shape[:-1]
     x2 = x.reshape(-1, x.shape[-1])
+    if _sampled_density(x2) > _SAMPLE_MARGIN * crossover:  # clearly dense: skip the exact check
+        return F.linear(x, weight, bias)
     csr = _kernel_csr(x2, weight)
     if csr is not None:
         ptr, idx, nnz = csr

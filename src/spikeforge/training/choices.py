@@ -31,7 +31,7 @@ __all__ = [
     "check_neuron_kwargs", "check_positive_int", "check_widths", "check_dropout",
     "spiking_neurons", "valid_names", "METHODS", "EXACT_METHODS", "EXACT_UNUSED", "check_method", "MAX_EPOCHS",
     "MAX_TIME_STEPS", "check_sequence_input", "sequence_defaults", "TRANSFORMER_MODELS", "LM_MODELS", "LM_UNUSED",
-    "check_lm",
+    "check_lm", "SPARSE_MODES", "check_sparse",
 ]  # fmt: skip
 
 #: ``(x [B, ...], time_steps, generator, options) -> x_seq [T, B, ...]``.
@@ -113,6 +113,21 @@ EXACT_UNUSED: tuple[str, ...] = (
     "model", "channels", "neuron", "surrogate", "neuron_kwargs", "time_steps", "encoding", "encoding_kwargs",
     "decoding", "dropout", "weight_decay", "grad_clip", "patience", "model_kwargs", "transformer_kwargs", "augment",
 )  # fmt: skip
+
+
+#: ``TrainConfig.sparse``: ``"auto"`` builds a :class:`~spikeforge.events.SparseLinear` where
+#: :func:`spikeforge.training.sparse_layers.spike_linear` says it can pay; ``"off"`` builds plain ``nn.Linear`` layers.
+SPARSE_MODES: tuple[str, ...] = ("auto", "off")
+
+
+def check_sparse(name: str, value: object) -> str:
+    """``value`` if it is one of :data:`SPARSE_MODES`, else a ``ValueError`` naming the valid values."""
+    if not isinstance(value, str) or value not in SPARSE_MODES:
+        raise ValueError(
+            f"{name} must be 'auto' (spike-sparse Linear layers where they pay) or 'off' (plain nn.Linear), got "
+            f"{value!r}; use --sparse off (sparse='off') to turn spike-sparse execution off"
+        )
+    return value
 
 
 def check_choice(kind: str, value: object, choices: Sequence[str]) -> str:

@@ -16,7 +16,9 @@ from spikeforge.transformer import check_transformer_options
 __all__ = ["TrainConfig", "RESUMABLE_CHANGES"]
 
 #: Fields that may differ between a run and its resumption (they do not change the result).
-RESUMABLE_CHANGES = ("data_dir", "device", "num_workers", "threads")
+#: ``sparse`` keeps the parameters and their ``state_dict``; like ``device`` and ``threads`` it changes only the
+#: float summation order (and a run saved before the field existed resumes with its default).
+RESUMABLE_CHANGES = ("data_dir", "device", "num_workers", "threads", "sparse")
 
 
 def _number(name: str, value: object, *, lo: float, lo_open: bool, allow_none: bool = False) -> None:
@@ -111,6 +113,11 @@ class TrainConfig:
             they describe the discrete-time model). ``TrainConfig`` takes ``hidden``/``epochs``/``batch_size``/``lr``
             as given; :func:`spikeforge.training.exact_method.method_defaults` holds each recipe's values, which the
             command line uses for the options not given.
+        sparse: ``"auto"`` (default): a Linear fed by spikes is a :class:`spikeforge.events.SparseLinear` (it takes
+            the sparse or the dense path from the spike density it measures on every call) where
+            :func:`spikeforge.training.sparse_layers.spike_linear` says it can pay, a plain ``nn.Linear`` elsewhere;
+            ``"off"``: plain ``nn.Linear`` everywhere. Models ``mlp`` and ``conv`` only (the others ignore it).
+            Same parameters and ``state_dict`` either way; results differ only by float summation order.
 
     ``epochs`` is at most :data:`~spikeforge.training.choices.MAX_EPOCHS` and ``time_steps`` at most
     :data:`~spikeforge.training.choices.MAX_TIME_STEPS` (a larger value is a typo that would run for days).
@@ -201,6 +208,14 @@ class TrainConfig:
         ),
     )
 
+    sparse: str = field(
+        default="auto",
+        metadata=_help(
+            "spike-sparse Linear layers: auto (a SparseLinear where a spike-fed layer is wide enough to gain, "
+            "see spikeforge.training.sparse_layers.spike_linear) or off (plain nn.Linear everywhere)"
+        ),
+    )
+
     def __post_init__(self) -> None:
         self.hidden = C.check_widths("TrainConfig.hidden", self.hidden, allow_empty=True)
         self.channels = C.check_widths("TrainConfig.channels", self.channels, allow_empty=True)
@@ -250,6 +265,7 @@ class TrainConfig:
         C.check_method(self.method, dataset=self.dataset, changed=changed, hidden=self.hidden, device=self.device)
         lm_changed = [name for name in C.LM_UNUSED if _differs(getattr(self, name), defaults[name])]
         C.check_lm(self.model, self.dataset, changed=lm_changed, hidden=self.hidden, neuron=self.neuron)
+        C.check_sparse("TrainConfig.sparse", self.sparse)
         C.check_positive_int("TrainConfig.steps_per_epoch", self.steps_per_epoch, allow_none=True)
         if self.steps_per_epoch is not None and self.model not in C.LM_MODELS:
             raise ValueError("TrainConfig.steps_per_epoch applies to --model spikegpt|rwkv only; drop it")

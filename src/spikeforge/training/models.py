@@ -29,8 +29,6 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
 
-import torch
-from torch import Tensor
 from torch import nn
 
 from spikeforge.layers import SNNSequential
@@ -42,17 +40,17 @@ from spikeforge.training import delay_models as DM
 from spikeforge.training.choices import DECODERS
 from spikeforge.training.choices import ENCODERS
 from spikeforge.training.choices import MODELS
-from spikeforge.training.choices import check_decoding
 from spikeforge.training.choices import check_dropout
-from spikeforge.training.choices import check_encoding
-from spikeforge.training.choices import check_encoding_options
 from spikeforge.training.choices import check_hidden_neuron
 from spikeforge.training.choices import check_model
 from spikeforge.training.choices import check_positive_int
 from spikeforge.training.choices import check_readout
+from spikeforge.training.choices import check_sparse
 from spikeforge.training.choices import check_surrogate
 from spikeforge.training.choices import check_widths
+from spikeforge.training.classifier import SNNClassifier
 from spikeforge.training.config import TrainConfig
+from spikeforge.training.sparse_layers import spike_linear
 from spikeforge.training.transformer_models import TRANSFORMER_BUILDERS
 
 # The public names are listed (``__all__``) and documented by the re-export module spikeforge.models.
@@ -137,15 +135,23 @@ def _dense_stack(
     neuron_kwargs: Mapping[str, Any] | None,
     dropout: float,
     readout: str,
+    sparse: str,
+    spike_input: bool,
 ) -> list[nn.Module]:
-    """``[Linear -> neuron (-> Dropout)] * len(widths) -> Linear -> readout`` (names already validated)."""
+    """``[Linear -> neuron (-> Dropout)] * len(widths) -> Linear -> readout`` (names already validated); a Linear
+    fed by spikes (``spike_input``: the stack's own input, e.g. pooled conv spikes) is built by ``spike_linear``."""
     layers: list[nn.Module] = []
+    spikes, p_before = spike_input, 0.0
+
+    def linear(n_out: int) -> nn.Linear:
+        return spike_linear(n_in, n_out, sparse=sparse, dropout=p_before) if spikes else nn.Linear(n_in, n_out)
+
     for width in widths:
-        layers += [nn.Linear(n_in, width), _neuron(neuron, surrogate, width, neuron_kwargs)]
+        layers += [linear(width), _neuron(neuron, surrogate, width, neuron_kwargs)]
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
-        n_in = width
-    layers.append(nn.Linear(n_in, num_classes))  # built before the readout: the RNG draws keep their order
+        n_in, spikes, p_before = width, True, dropout
+    layers.append(linear(num_classes))  # built before the readout: the RNG draws keep their order
     layers.append(_READOUT_BUILDERS[readout](neuron, surrogate, num_classes, neuron_kwargs))
     return layers
 
@@ -168,6 +174,7 @@ def build_mlp(
     neuron_kwargs: Mapping[str, Any] | None = None,
     dropout: float = 0.0,
     readout: str = "li",
+    sparse: str = "auto",
 ) -> SNNSequential:
     """Fully connected SNN: ``[Linear -> neuron (-> Dropout)] * len(hidden) -> Linear -> readout``.
 
@@ -182,6 +189,8 @@ def build_mlp(
         dropout: dropout probability after each hidden neuron layer (0 disables it).
         readout: ``"li"`` (non-spiking leaky integrator; membrane decodings) or ``"spiking"`` (the hidden
             neuron type; ``decoding="spike_count"``).
+        sparse: ``"auto"``: a Linear after a spiking layer is a :class:`~spikeforge.events.SparseLinear` where
+            :func:`~spikeforge.training.sparse_layers.spike_linear` says it pays; ``"off"``: all ``nn.Linear``.
     Returns:
         An :class:`SNNSequential` mapping ``[T, B, in_features] -> [T, B, num_classes]``.
     """
@@ -198,6 +207,8 @@ def build_mlp(
             neuron_kwargs=neuron_kwargs,
             dropout=p,
             readout=readout,
+            sparse=check_sparse("sparse", sparse),
+            spike_input=False,
         )
     )
 
@@ -215,6 +226,7 @@ def build_conv(
     readout: str = "li",
     kernel_size: int = 3,
     pool: int = 2,
+    sparse: str = "auto",
 ) -> SNNSequential:
     """Convolutional SNN.
 
@@ -230,6 +242,9 @@ def build_conv(
         hidden, num_classes, neuron, surrogate, neuron_kwargs, dropout, readout: as :func:`build_mlp`.
         kernel_size: odd convolution kernel size.
         pool: max-pooling window and stride (1 disables pooling).
+        sparse: as :func:`build_mlp` (the first Linear sees max-pooled spikes). Convolutions stay ``nn.Conv2d``:
+            ``SparseConv2d`` was 1.2-1.45x slower than dense at 0.1 % density on the second conv, whose input
+            measured 32-36 % (``benchmarks/sparse_default.py``).
     Returns:
         An :class:`SNNSequential` mapping ``[T, B, C, H, W] -> [T, B, num_classes]``.
     """
@@ -239,6 +254,7 @@ def build_conv(
     chans = check_widths("channels", channels, allow_empty=False)
     widths = check_widths("hidden", hidden, allow_empty=True)
     check_positive_int("pool", pool)
+    check_sparse("sparse", sparse)
     if check_positive_int("kernel_size", kernel_size) % 2 == 0:
         raise ValueError(f"kernel_size must be odd (same padding), got {kernel_size}")
     p = _check_common(neuron, surrogate, dropout, readout, num_classes)
@@ -268,87 +284,16 @@ def build_conv(
         neuron_kwargs=neuron_kwargs,
         dropout=p,
         readout=readout,
+        sparse=sparse,
+        spike_input=True,  # MaxPool2d of spikes is spikes (an AvgPool2d would not be)
     )
     return SNNSequential(*layers)
-
-
-class SNNClassifier(nn.Module):
-    """Encoder + :class:`SNNSequential` + decoder: ``x [B, ...] -> logits [B, C]``.
-
-    Args:
-        network: maps ``[T, B, ...] -> [T, B, C]``; its last neuron layer is the readout.
-        time_steps: ``T``, number of simulation steps per sample.
-        encoding: ``"constant"`` (the value is injected as a current at every step), ``"rate"`` (Bernoulli
-            spikes with probability ``clamp(gain * x, 0, 1)``) or ``"latency"`` (one spike per feature,
-            larger values earlier); see :mod:`spikeforge.encoding`.
-        decoding: ``"max_membrane"``, ``"mean_membrane"`` or ``"spike_count"`` (see the module docstring).
-        encoding_kwargs: extra keyword arguments of the encoder (e.g. ``{"gain": 0.5}`` for rate,
-            ``{"mode": "log"}`` for latency).
-    """
-
-    def __init__(
-        self,
-        network: SNNSequential,
-        *,
-        time_steps: int,
-        encoding: str = "constant",
-        decoding: str = "max_membrane",
-        encoding_kwargs: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__()
-        if not isinstance(network, SNNSequential):
-            raise TypeError(f"network must be a spikeforge.layers.SNNSequential, got {type(network).__name__}")
-        self.time_steps = check_positive_int("time_steps", time_steps)
-        self.encoding = check_encoding(encoding)
-        self.decoding = check_decoding(decoding)
-        self.encoding_kwargs = check_encoding_options("encoding_kwargs", encoding, encoding_kwargs)
-        neurons = network.neuron_layers
-        if not neurons:
-            raise ValueError("network has no neuron layer; end it with a readout such as spikeforge.neurons.LI()")
-        last = neurons[-1]
-        if decoding == "spike_count" and not last.spiking:
-            raise ValueError("decoding='spike_count' needs a spiking readout (build with readout='spiking')")
-        if decoding != "spike_count" and last.spiking:
-            raise ValueError(f"decoding={decoding!r} reads a membrane; end the network with a non-spiking LI readout")
-        self.network = network
-
-    def encode(self, x: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        """Encode a static batch ``x [B, ...]`` into ``x_seq [T, B, ...]`` (``generator`` for ``"rate"``)."""
-        if not isinstance(x, Tensor):
-            raise TypeError(f"x must be a torch.Tensor [B, ...], got {type(x).__name__}")
-        if x.dim() < 2:
-            raise ValueError(
-                f"x must be a batch [B, ...] with at least 2 dims, got shape {tuple(x.shape)}; add x.unsqueeze(0)"
-            )
-        return ENCODERS[self.encoding](x, self.time_steps, generator, self.encoding_kwargs)
-
-    def decode(self, out_seq: Tensor) -> Tensor:
-        """Readout sequence ``[T, B, C]`` -> logits ``[B, C]`` (see the module docstring)."""
-        return DECODERS[self.decoding](out_seq)
-
-    def forward_seq(self, x: Tensor, *, generator: torch.Generator | None = None) -> tuple[Tensor, list[Any]]:
-        """Encode and run the network: returns ``(out_seq [T, B, C], final neuron states)``."""
-        return self.network(self.encode(x, generator=generator))
-
-    def forward(self, x: Tensor, *, generator: torch.Generator | None = None, encoded: bool = False) -> Tensor:
-        """Logits ``[B, C]`` for a batch ``x [B, ...]``, or for an already encoded ``x [T, B, ...]`` if ``encoded``."""
-        if encoded:
-            if not isinstance(x, Tensor) or x.dim() < 2 or x.shape[0] != self.time_steps:
-                shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-                raise ValueError(f"encoded input must be [T={self.time_steps}, B, ...], got {shape}")
-            out_seq, _ = self.network(x)
-        else:
-            out_seq, _ = self.forward_seq(x, generator=generator)
-        return self.decode(out_seq)
-
-    def extra_repr(self) -> str:
-        return f"time_steps={self.time_steps}, encoding={self.encoding!r}, decoding={self.decoding!r}"
 
 
 def _mlp_model(
     config: TrainConfig, in_shape: tuple[int, ...], num_classes: int, common: dict[str, Any]
 ) -> SNNSequential:
-    net = build_mlp(math.prod(in_shape), config.hidden, num_classes, **common)
+    net = build_mlp(math.prod(in_shape), config.hidden, num_classes, sparse=config.sparse, **common)
     if len(in_shape) > 1:  # flatten image inputs: [T, B, C, H, W] -> [T, B, C*H*W]
         net = SNNSequential(nn.Flatten(), *net.layers)
     return net
@@ -359,7 +304,7 @@ def _conv_model(
 ) -> SNNSequential:
     if len(in_shape) != 3:
         raise ValueError(f"model 'conv' needs (C, H, W) inputs but the dataset has shape {in_shape}; use model='mlp'")
-    return build_conv(in_shape, config.channels, config.hidden, num_classes, **common)
+    return build_conv(in_shape, config.channels, config.hidden, num_classes, sparse=config.sparse, **common)
 
 
 #: One network builder per :data:`spikeforge.training.choices.MODELS` name.
