@@ -338,7 +338,7 @@ def test_evaluate_reproduces_test_accuracy(trained: dict[str, Any], capsys: pyte
 
 def test_train_summary_table(trained: dict[str, Any]) -> None:
     text = summary_text(result_of(trained["stdout"], "train"))
-    for row in ("epochs run", "best epoch", "train accuracy", "val accuracy", "test accuracy", "firing rate",
+    for row in ("epochs run", "reported epoch", "train accuracy", "val accuracy", "test accuracy", "firing rate",
                 "spikes per sample", "wall time", "run directory", str(trained["out_dir"])):
         assert row in text
 

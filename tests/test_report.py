@@ -109,7 +109,7 @@ def test_report_shows_summary_energy_and_config(trained: Path, report: tuple[dic
     for key in ("test_acc", "val_acc"):
         assert f"<td>{100 * best[key]:.2f} %</td>" in page
     for layer, rate in best["firing_rates"].items():
-        assert f"firing rate {layer} (validation split, best epoch)" in page
+        assert f"firing rate {layer} (validation split, reported epoch)" in page
         assert f"{rate:.4f} spikes/neuron/step" in page
     assert f"<td>{best['spikes_per_sample']:.1f}</td>" in page
     energy_table = page[page.index('id="energy-table"') :]

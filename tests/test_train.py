@@ -204,11 +204,49 @@ def test_interrupt_while_writing_keeps_previous_checkpoint(tmp_path: Path, monke
         assert info["epoch"] in (1, 2)
 
 
-def test_early_stopping(tmp_path: Path) -> None:
-    result = train(tiny(epochs=6, patience=2, lr=1e-12, dropout=0.0, encoding="constant"), tmp_path / "run")
-    assert result.stopped_early and len(result.history) == 3 and result.best_epoch == 1
+@pytest.mark.parametrize(("select", "reported"), [("best_val", 1), ("last", 3)])
+def test_early_stopping(tmp_path: Path, select: str, reported: int) -> None:
+    # patience counts epochs without a better validation accuracy under either rule; the rule picks the weights
+    cfg = tiny(epochs=6, patience=2, lr=1e-12, dropout=0.0, encoding="constant", select=select)
+    result = train(cfg, tmp_path / "run")
+    assert result.stopped_early and len(result.history) == 3 and result.best_epoch == reported
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["summary"]["stopped_early"] is True and metrics["summary"]["epochs_run"] == 3
+
+
+def _weights_of_epoch(run: Path, epoch: int) -> dict[str, torch.Tensor]:
+    model, _, info = load_checkpoint(run / "best.pt")
+    assert info["epoch"] == epoch
+    return model.state_dict()
+
+
+def test_select_rules_report_their_epoch(tmp_path: Path) -> None:
+    """``last`` reports the final epoch and ``best_val`` the first epoch with the highest validation accuracy
+    (computed here from the history); the returned model, best.pt and the summary agree with the rule."""
+    results = {}
+    for select in ("last", "best_val"):
+        run = tmp_path / select
+        r = train(tiny(epochs=4, lr=0.05, select=select), run)
+        vals = [h["val_acc"] for h in r.history]
+        expect = len(vals) if select == "last" else vals.index(max(vals)) + 1
+        assert r.best_epoch == expect
+        assert r.val_acc == r.history[expect - 1]["val_acc"] and r.test_acc == r.history[expect - 1]["test_acc"]
+        saved = _weights_of_epoch(run, expect)
+        live = r.model.state_dict()
+        assert all(torch.equal(saved[k], live[k]) for k in live)
+        assert json.loads((run / "metrics.json").read_text())["summary"]["best_epoch"] == expect
+        results[select] = r
+    # the two rules train identically: only the selection differs
+    assert strip_times(results["last"].history) == strip_times(results["best_val"].history)
+
+
+def test_select_last_is_the_default_and_old_configs_load_as_best_val() -> None:
+    assert TrainConfig().select == "last"
+    old = TrainConfig().to_dict()
+    del old["select"]  # a config.json written before the field existed
+    assert TrainConfig.from_dict(old).select == "best_val"
+    with pytest.raises(ValueError, match="--select best_val"):
+        TrainConfig(select="best")
 
 
 # ---- checkpoints -------------------------------------------------------------------------------
@@ -340,3 +378,23 @@ def test_valid_names_are_exactly_what_the_config_accepts() -> None:
         with pytest.raises(ValueError, match=f"(unknown {field}|{field})"):
             TrainConfig(**{field: "no_such_name"})
     assert "li" not in names["neuron"]
+
+
+def test_resume_a_run_saved_before_select_existed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkpoint whose config lacks ``select`` was trained under ``best_val``: resuming it with that rule is
+    accepted, with the new default (``last``) refused as a changed configuration."""
+    from spikeforge.training import resume as resume_mod
+
+    run = tmp_path / "run"
+    train(tiny(epochs=2, select="best_val"), run)
+    real = resume_mod.read_checkpoint
+
+    def saved_before_the_field(path: Path) -> dict:
+        state = real(path)
+        state["config"] = {k: v for k, v in state["config"].items() if k != "select"}
+        return state
+
+    monkeypatch.setattr(resume_mod, "read_checkpoint", saved_before_the_field)
+    with pytest.raises(ValueError, match="select: 'best_val' -> 'last'"):
+        train(tiny(epochs=2), run, resume=True)
+    assert train(tiny(epochs=2, select="best_val"), run, resume=True).best_epoch in (1, 2)

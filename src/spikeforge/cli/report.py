@@ -100,8 +100,11 @@ def _figures(run_dir: Path) -> list[P.Figure]:
     return out
 
 
-def _best_entry(metrics: Mapping[str, Any], run_dir: Path) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
-    """``metrics.json``'s summary ({} for an unfinished run) and the history entry of its best epoch."""
+def _best_entry(
+    metrics: Mapping[str, Any], run_dir: Path, select: str = "best_val"
+) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """``metrics.json``'s summary ({} for an unfinished run) and the history entry of the epoch it reports
+    (``select``: the run's ``TrainConfig.select``)."""
     history = metrics.get("history") if isinstance(metrics, Mapping) else None
     if not isinstance(history, list) or not history or not all(isinstance(h, Mapping) for h in history):
         raise ValueError(f"{str(run_dir / 'metrics.json')!r} holds no finished epoch (no 'history' entries)")
@@ -109,6 +112,8 @@ def _best_entry(metrics: Mapping[str, Any], run_dir: Path) -> tuple[Mapping[str,
     summary: Mapping[str, Any] = saved if isinstance(saved, Mapping) else {}
     best = summary.get("best_epoch")
     entry = next((h for h in history if h.get("epoch") == best), None)
+    if entry is None and select == "last":  # unfinished run: the latest epoch, as training chooses it
+        entry = history[-1]
     if entry is None:  # unfinished run: the best validation accuracy so far, as training chooses it
         entry = max(history, key=lambda h: h.get("val_acc") if isinstance(h.get("val_acc"), (int, float)) else -1.0)
     return summary, entry
@@ -134,7 +139,8 @@ def _summary_section(
 ) -> P.Section:
     from spikeforge.energy import format_energy
 
-    summary, best = _best_entry(metrics, run_dir)
+    select = str(config.get("select", "best_val"))  # configs saved before the field: best validation
+    summary, best = _best_entry(metrics, run_dir, select)
     epoch = best.get("epoch", "-")
     rows: list[tuple[str, Any]] = [
         (
@@ -142,13 +148,13 @@ def _summary_section(
             f"{config.get('dataset', '-')} / {config.get('model', '-')} / {config.get('neuron', '-')}",
         ),
         ("epochs run", summary.get("epochs_run", len(metrics["history"]))),
-        ("best epoch (highest validation accuracy)", epoch),
+        ("reported epoch (" + ("the last" if select == "last" else "highest validation accuracy") + ")", epoch),
         ("stopped early", _fmt(summary.get("stopped_early"))),
-        ("train accuracy (best epoch, during its training pass)", pct(best.get("train_acc"))),
+        ("train accuracy (reported epoch, during its training pass)", pct(best.get("train_acc"))),
         ("validation accuracy", pct(best.get("val_acc"))),
         ("test accuracy", pct(best.get("test_acc"))),
         ("test loss", _fmt(best.get("test_loss"))),
-        *[(f"{k} (validation split, best epoch)", v) for k, v in activity_rows(best)],
+        *[(f"{k} (validation split, reported epoch)", v) for k, v in activity_rows(best)],
         *[(f"energy per inference on {chip}", format_energy(r.total_j)) for chip, r in energy.reports.items()],
         ("wall time", _fmt(summary.get("wall_time_s"), " s")),
     ]

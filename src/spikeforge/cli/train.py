@@ -341,7 +341,7 @@ def summary_text(s: Mapping[str, Any], *, colour: bool = False) -> str:
         ("run directory", s["run_dir"]),
         ("dataset / model", f"{s['dataset']} / {s['model']} ({s['neuron']})"),
         ("epochs run", s["epochs_run"]),
-        ("best epoch", s["best_epoch"]),
+        ("reported epoch", s["best_epoch"]),
         ("train accuracy (running)", pct(s["train_acc"])),
         ("val accuracy", pct(s["val_acc"])),
         ("test accuracy", pct(s["test_acc"])),

@@ -20,9 +20,9 @@ ties at threshold within rounding error). ``sparse_linear`` first estimates the 
 spaced rows (microseconds) and goes straight to the dense path when the estimate exceeds 1.25x ``crossover``;
 only below that does it run the exact pass (at 1568 -> 128, 512 rows: about half the dense forward, 15 % of forward + backward).
 
-Default crossovers (:data:`LINEAR_CROSSOVER`, :data:`CONV2D_CROSSOVER`) were measured on a shared 2-core AMD
-EPYC CPU (AVX-512), one torch thread, torch 2.13 (numbers in ``benchmarks/RESULTS.md``). Issue 20, session 8
-(``benchmarks/sparse_default.py``, the other core busy, input gradient needed as in training): ``sparse_linear``
+Default crossovers (:data:`LINEAR_CROSSOVER`, :data:`CONV2D_CROSSOVER`) were measured on a shared 2-core CPU
+(AVX-512), one torch thread, torch 2.13 (numbers in ``benchmarks/RESULTS.md``). Issue 20, session 8
+(``benchmarks/sparse_default.py`` on an Intel Xeon, the other core busy, input gradient needed as in training): ``sparse_linear``
 1024 -> 1024 with 3200 rows breaks even with ``F.linear`` at about 8 % density forward + backward and 10 %
 forward alone; 1568 -> 128 with 512 rows at about 10 % (both); so the default is 10 % (it was 20 %, from
 ``benchmarks/events.py``, which measured 40-45 % without the input gradient and on a quieter machine). With

@@ -31,7 +31,7 @@ __all__ = [
     "check_neuron_kwargs", "check_positive_int", "check_widths", "check_dropout",
     "spiking_neurons", "valid_names", "METHODS", "EXACT_METHODS", "EXACT_UNUSED", "check_method", "MAX_EPOCHS",
     "MAX_TIME_STEPS", "check_sequence_input", "sequence_defaults", "TRANSFORMER_MODELS", "LM_MODELS", "LM_UNUSED",
-    "check_lm", "SPARSE_MODES", "check_sparse",
+    "check_lm", "SPARSE_MODES", "check_sparse", "SELECT_RULES", "check_select",
 ]  # fmt: skip
 
 #: ``(x [B, ...], time_steps, generator, options) -> x_seq [T, B, ...]``.
@@ -112,7 +112,21 @@ EXACT_DATASETS: tuple[str, ...] = ("yinyang",)
 EXACT_UNUSED: tuple[str, ...] = (
     "model", "channels", "neuron", "surrogate", "neuron_kwargs", "time_steps", "encoding", "encoding_kwargs",
     "decoding", "dropout", "weight_decay", "grad_clip", "patience", "model_kwargs", "transformer_kwargs", "augment",
+    "select",
 )  # fmt: skip
+
+#: ``TrainConfig.select``: which epoch's weights a run reports and saves as ``best.pt``.
+SELECT_RULES: tuple[str, ...] = ("last", "best_val")
+
+
+def check_select(name: str, value: object) -> str:
+    """``value`` if it is one of :data:`SELECT_RULES`, else a ``ValueError`` naming the valid values."""
+    if not isinstance(value, str) or value not in SELECT_RULES:
+        raise ValueError(
+            f"{name} must be 'last' (the last epoch's weights) or 'best_val' (the epoch with the best validation "
+            f"accuracy), got {value!r}; e.g. --select best_val"
+        )
+    return value
 
 
 #: ``TrainConfig.sparse``: ``"auto"`` builds a :class:`~spikeforge.events.SparseLinear` where
@@ -153,7 +167,7 @@ LM_MODELS: tuple[str, ...] = ("spikegpt", "rwkv")
 #: ``TrainConfig`` fields the language models do not use: refused there unless left at their defaults.
 LM_UNUSED: tuple[str, ...] = (
     "channels", "neuron_kwargs", "encoding", "encoding_kwargs", "decoding", "dropout", "patience", "method",
-    "model_kwargs", "transformer_kwargs", "augment",
+    "model_kwargs", "transformer_kwargs", "augment", "select",
 )  # fmt: skip
 
 

@@ -66,11 +66,12 @@ class TrainResult:
         config: the run's configuration.
         out_dir: the run directory.
         history: one metrics dict per epoch (see :func:`train`).
-        best_epoch: epoch (from 1) with the best validation accuracy.
-        test_acc / val_acc: accuracies of the best-validation model.
+        best_epoch: the epoch (from 1) whose weights the run reports (``config.select``: the last epoch, or the
+            first epoch with the best validation accuracy).
+        test_acc / val_acc: accuracies of those weights.
         wall_time_s: total wall time of the run, summed over resumptions.
         threads: torch's CPU thread count during the run and what set it (a ``ThreadChoice``).
-        model: the trained classifier with the best-validation weights, in eval mode.
+        model: the trained classifier with the selected weights, in eval mode.
         stopped_early: True if early stopping ended the run before ``config.epochs``.
     """
 
@@ -106,7 +107,8 @@ def train(
     under ``torchrun``), cross-entropy of the decoded logits, backward (DDP averages gradients),
     clip the global gradient norm to ``grad_clip``, AdamW step, cosine learning-rate step
     (``lr_k = lr (1 + cos(pi k / K)) / 2`` over all ``K = epochs * n_batches`` steps). Per epoch:
-    evaluate validation and test, then write ``best.pt`` (if validation accuracy improved),
+    evaluate validation and test, then write ``best.pt`` (the selected weights: every epoch under
+    ``config.select="last"``, when validation accuracy improved under ``"best_val"``),
     ``checkpoint.pt`` and ``metrics.json``, each atomically. Stop early after ``patience`` epochs
     without a better validation accuracy.
 
@@ -122,13 +124,13 @@ def train(
         config: the run's configuration.
         out_dir: run directory; created if missing. Files: ``config.json``, ``metrics.json``
             (``{"history": [...], "summary": {...}}``), ``checkpoint.pt`` (latest, resumable) and
-            ``best.pt`` (best validation accuracy).
+            ``best.pt`` (the weights ``config.select`` chooses).
         resume: continue from ``out_dir/checkpoint.pt`` (the config must match, except
             ``data_dir``, ``device``, ``num_workers``); starts fresh if there is none and the directory is empty.
         overwrite: replace the run files in a non-empty ``out_dir``.
         callbacks: :class:`Callback` objects, called on rank 0.
     Returns:
-        A :class:`TrainResult` with the best-validation weights loaded. History entries hold
+        A :class:`TrainResult` with the selected weights loaded. History entries hold
         ``epoch``, ``loss`` (mean training loss), ``train_acc`` (running accuracy over the epoch's
         batches), ``val_loss``, ``val_acc``, ``test_loss``, ``test_acc``, ``lr`` (after the epoch),
         ``firing_rates`` / ``spikes_per_sample`` (on the validation split), ``train_time_s`` and
@@ -255,12 +257,15 @@ def _train(
                 f"training diverged: the loss is {metrics['loss']} in epoch {epoch}; lower lr or set grad_clip"
             )
         history.append(metrics)
-        improved = metrics["val_acc"] > best_val
-        if improved:
-            best_val, best_epoch, bad_epochs = metrics["val_acc"], epoch, 0
-            best_weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        val_better = metrics["val_acc"] > best_val  # patience counts on validation under either rule
+        if val_better:
+            best_val, bad_epochs = metrics["val_acc"], 0
         else:
             bad_epochs += 1
+        improved = val_better if config.select == "best_val" else True  # the selected weights changed
+        if improved:
+            best_epoch = epoch
+            best_weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         stopped = config.patience is not None and bad_epochs >= config.patience and epoch < config.epochs
         if ctx.is_main:
             wall = wall_before + time.perf_counter() - t_call

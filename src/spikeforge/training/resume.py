@@ -22,6 +22,7 @@ from spikeforge.training.checkpoint import atomic_write_json
 from spikeforge.training.checkpoint import read_checkpoint
 from spikeforge.training.checkpoint import rng_state
 from spikeforge.training.checkpoint import set_rng_state
+from spikeforge.training.config import LEGACY_VALUES
 from spikeforge.training.config import RESUMABLE_CHANGES
 from spikeforge.training.config import TrainConfig
 from spikeforge.training.rundir import check_resumable
@@ -48,7 +49,10 @@ def read_resume_state(out_dir: Path, config: TrainConfig) -> dict[str, Any]:
         state = read_checkpoint(path)
     except ValueError as err:  # keep the diagnosis, replace its generic advice with one that can be followed
         raise ValueError(f"cannot resume {str(out_dir)!r}: {str(err).split('; ')[0]}; {_start_over(out_dir)}") from None
-    check_resumable(state["config"], config.to_dict(), path, RESUMABLE_CHANGES)
+    saved = state["config"]
+    if isinstance(saved, dict):  # saved before a field existed: the value it was trained with
+        saved = {**LEGACY_VALUES, **saved}
+    check_resumable(saved, config.to_dict(), path, RESUMABLE_CHANGES)
     return state
 
 
