@@ -15,6 +15,13 @@ resident memory of one fwd+bwd measured the way ``peers.py`` does (VmHWM - VmRSS
     PYTHONPATH=src python benchmarks/conv_profile.py --threads 2 --libs spikeforge spikeforge_unfused snntorch \\
         --compare 15     # interleaved fwd+bwd timing (wall and CPU) and peak memory, side by side
 
+``trainer`` is the model ``spikeforge train --dataset fashion_mnist --model conv --channels 16 32 --hidden 128
+--time-steps 4 --batch-size 128`` trains (conv3 + BatchNorm + LIF + max pool blocks, a LIF hidden layer, LI readout,
+max-membrane decoding; ``build_model`` of that ``TrainConfig``, in training mode), on a random image batch
+``[128, 1, 28, 28]`` under the constant code (``[4, 128, 1, 28, 28]``); its backward is that of the summed logits.
+
+    PYTHONPATH=src python benchmarks/conv_profile.py --threads 1 --libs trainer
+
 ``spikeforge_unfused`` is spikeforge with each ``AvgPool2d`` wrapped in ``SeqToBatch``, which is never fused with
 the neuron layer before it: the path spikeforge took before the fused neuron + pool (issue 20).
 """
@@ -42,6 +49,7 @@ from _peers.nets import make_seq
 
 GROUPS = (  # (group, substrings of the op name), first match wins
     ("LIF + pool (fused)", ("FusedPool",)),
+    ("BatchNorm", ("batch_norm",)),
     ("convolution", ("conv", "mkldnn_convolution", "convolution_backward")),
     ("pooling", ("pool", "TilingAvgPool")),
     ("LIF kernel", ("FusedFunction",)),
@@ -70,9 +78,25 @@ def _status(key: str) -> int:
 
 
 UNFUSED = "spikeforge_unfused"  # spikeforge with each pool in SeqToBatch: the path before the fused neuron + pool
+TRAINER = "trainer"  # the Fashion-MNIST conv model of the trainer (see the module docstring)
+
+
+def _build_trainer() -> tuple[Net, torch.Tensor]:
+    from spikeforge.data import dataset_info
+    from spikeforge.training.config import TrainConfig
+    from spikeforge.training.models import build_model
+
+    cfg = TrainConfig(dataset="fashion_mnist", model="conv", channels=(16, 32), hidden=(128,), time_steps=4,
+                      batch_size=128)  # fmt: skip
+    torch.manual_seed(0)
+    model = build_model(cfg, dataset_info(cfg.dataset)).train()
+    x = model.encode(torch.rand(cfg.batch_size, 1, 28, 28, generator=torch.Generator().manual_seed(0)))
+    return Net(lambda xs: model(xs, encoded=True), list(model.parameters())), x
 
 
 def _build(lib: str) -> tuple[Net, torch.Tensor]:
+    if lib == TRAINER:
+        return _build_trainer()
     cfg = get_config("conv", smoke=False)
     ws, x_np = make_data(cfg)
     if lib != UNFUSED:
@@ -200,7 +224,8 @@ def profile_lib(lib: str, runs: int) -> None:
         table[phase][group_of(e.name)] += e.self_cpu_time_total / 1e3 / runs
         top[phase][e.name] += e.self_cpu_time_total / 1e3 / runs
         alloc[phase] += max(0, e.self_cpu_memory_usage)
-    print(f"## {lib}: conv config, {torch.get_num_threads()} threads, {runs} profiled runs")
+    what = "the trainer's Fashion-MNIST conv model, B = 128, T = 4" if lib == TRAINER else "conv config"
+    print(f"## {lib}: {what}, {torch.get_num_threads()} threads, {runs} profiled runs")
     print(f"wall (no profiler, median): forward {wall_f:.2f} ms, fwd+bwd {wall_fb:.2f} ms; peak {peak_mb:.1f} MB")
     print(
         f"bytes allocated per pass: forward {alloc['forward'] / runs / 1e6:.1f} MB, "
