@@ -68,8 +68,8 @@ class TrainConfig:
     """Configuration of :func:`spikeforge.train.train`. The defaults are the tuned Yin-Yang run.
 
     Batch 64 for 120 epochs (issue 20): as many optimiser steps as the earlier batch 32 for 60 epochs, at about
-    1.17x its CPU time; over seeds 0-9 (``benchmarks/seeds.py``) validation accuracy min / mean 98.5 / 98.98 %
-    (was 97.2 / 98.23 %), test 97.8 / 98.48 % (was 97.5 / 98.07 %); numbers in ``benchmarks/RESULTS.md``.
+    1.17x its CPU time; with the last epoch's weights reported (``select="last"``), test accuracy over seeds 0-9
+    (``benchmarks/seeds.py``) min / mean 98.1 / 98.7 %; numbers in ``benchmarks/RESULTS.md``.
 
     Every name is validated here, once, when the config is built (the one validator of each lives in
     :mod:`spikeforge.training.choices`); ``f.metadata["help"]`` of each field is its command-line help.
