@@ -21,6 +21,10 @@ import torch
 from torch import Tensor
 
 from spikeforge import encoding as enc
+from spikeforge.training.run_options import SELECT_RULES as SELECT_RULES
+from spikeforge.training.run_options import SPARSE_MODES as SPARSE_MODES
+from spikeforge.training.run_options import check_select as check_select
+from spikeforge.training.run_options import check_sparse as check_sparse
 from spikeforge.training.sequence import check_sequence_input
 from spikeforge.training.sequence import sequence_defaults
 
@@ -114,34 +118,6 @@ EXACT_UNUSED: tuple[str, ...] = (
     "decoding", "dropout", "weight_decay", "grad_clip", "patience", "model_kwargs", "transformer_kwargs", "augment",
     "select",
 )  # fmt: skip
-
-#: ``TrainConfig.select``: which epoch's weights a run reports and saves as ``best.pt``.
-SELECT_RULES: tuple[str, ...] = ("last", "best_val")
-
-
-def check_select(name: str, value: object) -> str:
-    """``value`` if it is one of :data:`SELECT_RULES`, else a ``ValueError`` naming the valid values."""
-    if not isinstance(value, str) or value not in SELECT_RULES:
-        raise ValueError(
-            f"{name} must be 'last' (the last epoch's weights) or 'best_val' (the epoch with the best validation "
-            f"accuracy), got {value!r}; e.g. --select best_val"
-        )
-    return value
-
-
-#: ``TrainConfig.sparse``: ``"auto"`` builds a :class:`~spikeforge.events.SparseLinear` where
-#: :func:`spikeforge.training.sparse_layers.spike_linear` says it can pay; ``"off"`` builds plain ``nn.Linear`` layers.
-SPARSE_MODES: tuple[str, ...] = ("auto", "off")
-
-
-def check_sparse(name: str, value: object) -> str:
-    """``value`` if it is one of :data:`SPARSE_MODES`, else a ``ValueError`` naming the valid values."""
-    if not isinstance(value, str) or value not in SPARSE_MODES:
-        raise ValueError(
-            f"{name} must be 'auto' (spike-sparse Linear layers where they pay) or 'off' (plain nn.Linear), got "
-            f"{value!r}; use --sparse off (sparse='off') to turn spike-sparse execution off"
-        )
-    return value
 
 
 def check_choice(kind: str, value: object, choices: Sequence[str]) -> str:
