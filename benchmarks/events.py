@@ -55,6 +55,7 @@ def _threads_from_argv() -> str:
 os.environ.setdefault("NUMBA_NUM_THREADS", _threads_from_argv())
 
 import numpy as np  # noqa: E402
+from _timing import median_time  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -66,17 +67,6 @@ from spikeforge.backends.gemm import linear as fast_linear  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DENSITIES = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
-
-
-def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
 
 
 def build(width: int, layers: int, gen: torch.Generator) -> SNNSequential:

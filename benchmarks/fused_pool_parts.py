@@ -15,13 +15,12 @@ input, reset by subtraction), random input ``N(0.3, 0.5^2)``. One thread; median
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
 
 import numba
 import numpy as np
 import torch
+
+from _timing import median_time
 
 from spikeforge.backends import numba_kernel as NK
 from spikeforge.backends._numba_loops import _chunk_fwd
@@ -31,16 +30,7 @@ from spikeforge.neurons import LIF
 
 T, B, C, H, W = 4, 128, 16, 28, 28
 M = B * C * H * W
-
-
-def med(fn: Callable[[], Any], repeats: int = 7) -> float:
-    fn()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return sorted(ts)[repeats // 2]
+REPEATS = 7
 
 
 @numba.njit(cache=False, nogil=True, error_model="numpy")
@@ -80,18 +70,18 @@ def main() -> None:
     n = T * M
     xn, vn = x.numpy(), v0.numpy()
     rows: list[tuple[str, float]] = []
-    rows.append(("forward_pool (the package, max pool)", med(lambda: NK.NumbaKernel.forward_pool(x, v0, i0, a0, spec, 2, W, True))))
+    rows.append(("forward_pool (the package, max pool)", median_time(lambda: NK.NumbaKernel.forward_pool(x, v0, i0, a0, spec, 2, W, True), REPEATS)))
     pooled = np.empty((T, M // 4), np.float32)
     outs = [np.empty(M, np.float32) for _ in range(3)]
     for w in (w0, 8 * w0, 64 * w0):
         args = (xn, vn, i0.numpy(), a0.numpy(), pooled, *outs, p, fl, 2, W, True, w, 0, (M + w - 1) // w)
-        rows.append((f"fwd_pool, chunk width {w}", med(lambda args=args: fwd_pool(*args))))
-    rows.append((f"recurrence only, chunk width {w0}", med(lambda: chunked_recurrence(xn, vn, p, fl, w0))))
+        rows.append((f"fwd_pool, chunk width {w}", median_time(lambda args=args: fwd_pool(*args), REPEATS)))
+    rows.append((f"recurrence only, chunk width {w0}", median_time(lambda: chunked_recurrence(xn, vn, p, fl, w0), REPEATS)))
     z = np.empty((T, M), np.float32)
     scratch = [np.empty((1, M), np.float32) for _ in range(2)]
     state = [np.zeros(M, np.float32) for _ in range(6)]
-    rows.append(("recurrence only, whole [T, M] in one call", med(lambda: whole_recurrence(xn, z, *scratch, *state, p, fl))))
-    rows.append(("max pooling only, whole [T, M]", med(lambda: pool_tiles(z, M, pooled, 0, 2, W, True))))
+    rows.append(("recurrence only, whole [T, M] in one call", median_time(lambda: whole_recurrence(xn, z, *scratch, *state, p, fl), REPEATS)))
+    rows.append(("max pooling only, whole [T, M]", median_time(lambda: pool_tiles(z, M, pooled, 0, 2, W, True), REPEATS)))
     print(f"LIF layer [T={T}, M={M}] ({n / 1e6:.1f} M neuron-steps), 1 thread, medians of 7; package chunk width {w0}\n")
     print("| what | ms | ns per neuron-step |")
     print("|---|---|---|")

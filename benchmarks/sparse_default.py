@@ -50,6 +50,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from _timing import median_time as _median_time
+
 from spikeforge.backends.gemm import linear as fast_linear
 from spikeforge.data import dataset_info
 from spikeforge.data import get_dataset
@@ -76,14 +78,7 @@ CASES: dict[str, dict[str, Any]] = {
 
 
 def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+    return _median_time(fn, repeats, warmup)  # two warm-up calls here (the shared default is one)
 
 
 def spike_fed(net: nn.Module) -> list[tuple[str, nn.Module]]:

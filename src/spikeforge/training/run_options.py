@@ -9,14 +9,17 @@ __all__ = ["SELECT_RULES", "check_select", "SPARSE_MODES", "check_sparse"]
 SELECT_RULES: tuple[str, ...] = ("last", "best_val")
 
 
+def _one_of(name: str, value: object, valid: tuple[str, ...], meaning: str, fix: str) -> str:
+    """``value`` if it is one of ``valid``, else a ``ValueError``: ``name``, what the values mean, the fix."""
+    if not isinstance(value, str) or value not in valid:
+        raise ValueError(f"{name} must be {meaning}, got {value!r}; {fix}")
+    return value
+
+
 def check_select(name: str, value: object) -> str:
     """``value`` if it is one of :data:`SELECT_RULES`, else a ``ValueError`` naming the valid values."""
-    if not isinstance(value, str) or value not in SELECT_RULES:
-        raise ValueError(
-            f"{name} must be 'last' (the last epoch's weights) or 'best_val' (the epoch with the best validation "
-            f"accuracy), got {value!r}; e.g. --select best_val"
-        )
-    return value
+    meaning = "'last' (the last epoch's weights) or 'best_val' (the epoch with the best validation accuracy)"
+    return _one_of(name, value, SELECT_RULES, meaning, "e.g. --select best_val")
 
 
 #: ``TrainConfig.sparse``: ``"auto"`` builds a :class:`~spikeforge.events.SparseLinear` where
@@ -26,9 +29,7 @@ SPARSE_MODES: tuple[str, ...] = ("auto", "off")
 
 def check_sparse(name: str, value: object) -> str:
     """``value`` if it is one of :data:`SPARSE_MODES`, else a ``ValueError`` naming the valid values."""
-    if not isinstance(value, str) or value not in SPARSE_MODES:
-        raise ValueError(
-            f"{name} must be 'auto' (spike-sparse Linear layers where they pay) or 'off' (plain nn.Linear), got "
-            f"{value!r}; use --sparse off (sparse='off') to turn spike-sparse execution off"
-        )
-    return value
+    meaning = "'auto' (spike-sparse Linear layers where they pay) or 'off' (plain nn.Linear)"
+    return _one_of(
+        name, value, SPARSE_MODES, meaning, "use --sparse off (sparse='off') to turn spike-sparse execution off"
+    )
