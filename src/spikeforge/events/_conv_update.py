@@ -29,7 +29,7 @@ from spikeforge.events._layout import LIF_MODEL
 from spikeforge.events._layout import NEVER
 from spikeforge.events._layout import jitable
 
-__all__ = ["update_listed"]
+__all__ = ["update_listed", "update_all_conv", "count_marked"]
 
 
 @jitable
@@ -124,4 +124,153 @@ def update_listed(
         duel[n] = d
         if d < min_due:
             min_due = d
+    return pos, min_due
+
+
+@jitable
+def count_marked(pflag: np.ndarray, n_pos: int) -> int:
+    """How many of the ``n_pos`` positions a kind-4 layer's taps marked in ``pflag`` (not cleared)."""
+    m = 0
+    for p in range(n_pos):
+        m += pflag[p] != 0
+    return m
+
+
+@jitable
+def update_all_conv(
+    cv: np.ndarray,
+    cl: bool,
+    n_pos: int,
+    c_out: int,
+    pflag: np.ndarray,
+    xl: np.ndarray,
+    flagl: np.ndarray,
+    vl: np.ndarray,
+    lastl: np.ndarray,
+    duel: np.ndarray,
+    betal: np.ndarray,
+    gainl: np.ndarray,
+    thl: np.ndarray,
+    biasl: np.ndarray,
+    spl: np.ndarray,
+    t: int,
+    simple: bool,
+    uniform: bool,
+    mdl: int,
+    rst: int,
+    vr: Any,
+    vz: Any,
+) -> tuple[int, int]:
+    """A dense step of a Conv2d layer (IF/LIF, not recurrent, simple or with uniform constants; ``n_pos`` output
+    positions, ``c_out`` channels): every neuron ``n = co * n_pos + p`` updated at ``t``, with the arithmetic of
+    :func:`update_listed` (the same lazy leak for neurons idle since before ``t``, the same step and reset), hence
+    what it would give with every neuron listed, in branch-free passes over the layer instead of lists (spikes are
+    irregular: mispredicted branches cost more than the arithmetic; no division or flag-dependent branch in the
+    main pass, which Numba would not vectorise). ``uniform``: one beta, gain and threshold for the layer. ``cv``: the currents, channels-last (``cl``, kind 4: moved into ``xl``, a zero
+    neuron-order buffer, first) or in neuron order (kind 1); read and cleared. Schedules without the logarithm: a
+    LIF neuron driven above threshold is due at ``t + 1`` (early is safe). Clears ``pflag`` (kind 4) or the
+    touched ``flagl`` (kind 1); spikes go to ``spl`` in ascending neuron index. Returns ``(spikes, min_due)``."""
+    n_l = vl.shape[0]
+    lif = mdl == LIF_MODEL
+    if cl:
+        for p in range(n_pos):
+            pflag[p] = 0
+            for co in range(c_out):
+                xl[co * n_pos + p] = cv[p * c_out + co]
+                cv[p * c_out + co] = 0.0
+    else:
+        for n in range(n_l):
+            flagl[n] = 0
+    cur = xl if cl else cv
+    lo = t - 1  # the lazy leak of neurons idle since before t (none after a dense step)
+    for n in range(n_l):
+        lo = min(lo, lastl[n])
+    if lo < t - 1:
+        for n in range(n_l):
+            k = t - 1 - lastl[n]
+            if k > 0:
+                vv, be, ga, b = vl[n], betal[n], gainl[n], biasl[n]
+                if simple:
+                    if lif:
+                        vl[n] = vr + be**k * (vv - vr)
+                elif lif and 0.0 < be < 1.0:
+                    vinf = vr + ga * b / (1.0 - be)
+                    vl[n] = vinf + be**k * (vv - vinf)
+                else:
+                    vl[n], _ = _catch_up(mdl, k, vv, 0.0, be, ga, 0.0, b, vr)
+    # Short passes of few arrays each: Numba's loop vectoriser gives up on a loop touching many arrays that might
+    # alias, and the layer (float64 and int64 arrays of N_l) stays in L2 between passes.
+    to_value, sub = rst == TO_VALUE, rst == SUBTRACT
+    fast = lif and 0.0 < betal[0] < 1.0  # a uniform layer's: _next_due's LIF form (else _next_due, below)
+    uni = uniform or not simple  # the caller runs a general layer here only when uniform
+    be, ga, th = betal[0], gainl[0], thl[0]
+    # The main pass has no branch on the layer's flags (they would keep it from vectorising): IF is the LIF formula
+    # with beta = 1, v_rest = 0, a layer without a bias adds b = 0 (both exact up to the sign of a zero), and the
+    # three resets are two selects, as in _whole_layer.update_all_simple.
+    subf = 1.0 if sub else 0.0
+    n_sp = 0
+    for co in range(c_out):  # 1. step and reset, spike flags
+        n0 = co * n_pos
+        b = 0.0 if simple else biasl[n0]  # a Conv2d layer's bias is one value per channel
+        if uni:
+            for n in range(n0, n0 + n_pos):
+                vv = vr + be * (vl[n] - vr) + ga * ((cur[n] + b) + 0.0)
+                fire = vv - th > 0.0
+                vs = vv - subf * (th - vz)
+                vl[n] = (vz if to_value else vs) if fire else vv
+                flagl[n] = fire
+                n_sp += fire
+        else:
+            for n in range(n0, n0 + n_pos):
+                tn = thl[n]
+                vv = vr + betal[n] * (vl[n] - vr) + gainl[n] * ((cur[n] + b) + 0.0)
+                fire = vv - tn > 0.0
+                vs = vv - subf * (tn - vz)
+                vl[n] = (vz if to_value else vs) if fire else vv
+                flagl[n] = fire
+                n_sp += fire
+    for n in range(n_l):  # 2. currents read, neurons updated at t
+        cur[n] = 0.0
+        lastl[n] = t
+    min_due = NEVER
+    if simple:  # 3. schedules
+        for n in range(n_l):
+            vv = vl[n]
+            nxt = vr + betal[n] * (vv - vr) - thl[n] > 0.0 if lif else vv - thl[n] > 0.0
+            d = t + 1 if nxt else NEVER
+            duel[n] = d
+            min_due = min(min_due, d)
+    elif fast:
+        for co in range(c_out):
+            n0 = co * n_pos
+            vinf = vr + ga * biasl[n0] / (1.0 - be)
+            for n in range(n0, n0 + n_pos):
+                vv = vl[n]  # & and |, not `and` / `or`: no short-circuit branches
+                nxt = (vinf + be * (vv - vinf) - th > 0.0) | ((vv < vinf) & (vinf > th))
+                d = t + 1 if nxt else NEVER
+                duel[n] = d
+                min_due = min(min_due, d)
+    else:  # IF with a bias, or beta outside (0, 1)
+        for n in range(n_l):
+            d = _next_due(mdl, t, vl[n], 0.0, be, ga, 0.0, biasl[n], vr, th)
+            duel[n] = d
+            min_due = min(min_due, d)
+    pos = 0  # compaction: eight flags per 64-bit word, zero words skipped, stopping after the last spike
+    nw = n_l // 8 if n_sp else 0
+    words = flagl[: nw * 8].view(np.uint64)
+    for q in range(nw):
+        if pos == n_sp:
+            break
+        w = words[q]
+        if w != 0:
+            words[q] = 0
+            for bit in range(8):
+                if (w >> np.uint64(8 * bit)) & np.uint64(1):
+                    spl[pos] = 8 * q + bit
+                    pos += 1
+    for n in range(nw * 8, n_l if n_sp else 0):
+        if flagl[n]:
+            flagl[n] = 0
+            spl[pos] = n
+            pos += 1
     return pos, min_due

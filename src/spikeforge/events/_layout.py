@@ -53,7 +53,9 @@ class Layers(NamedTuple):
     r_off: np.ndarray  # int64: offset of the layer's ring ((D + 1) x n_in) in State.hval / hidx / hflag
     s_off: np.ndarray  # int64: offset of the ring's D + 1 slot counts in State.hcnt
     dl_off: np.ndarray  # int64: offset of the per-axon delays in Weights.dly (kind 2)
-    geo: np.ndarray  # int64 [L, 14]: a kind-4 layer's geometry (columns: _conv_taps.GEO), zeros for others
+    geo: np.ndarray  # int64 [L, 14]: a Conv2d layer's geometry (columns: _conv_taps.GEO), zeros for others
+    whole: np.ndarray  # int64: a Conv2d layer (kinds 1, 4; IF/LIF, not recurrent) whose inputs at a step touch at
+    # least this many of its neurons updates all of them in one pass (_conv_update.update_all_conv); N_l + 1: never
 
 
 class Weights(NamedTuple):

@@ -14,6 +14,8 @@ from spikeforge.events._closed_form import _next_due
 from spikeforge.events._conv_taps import conv_scatter
 from spikeforge.events._conv_taps import conv_touched
 from spikeforge.events._conv_taps import csr_scatter
+from spikeforge.events._conv_update import count_marked
+from spikeforge.events._conv_update import update_all_conv
 from spikeforge.events._conv_update import update_listed
 from spikeforge.events._delay_line import ring_gather
 from spikeforge.events._delay_line import ring_push
@@ -139,7 +141,7 @@ def advance(
     ``st`` the stream's state (updated in place), ``scr`` working arrays, ``out`` spikes and operation counts."""
     in_ptr, in_idx, in_val = inp
     n_out, off, syn_kind, w_off, c_off, rec_off, model, simple_layer, uniform, reset, v_rest, v_reset = lay[:12]
-    n_in, delay, r_off, s_off, dl_off, geo = lay[12:]
+    n_in, delay, r_off, s_off, dl_off, geo, whole = lay[12:]
     wt, cptr, ctgt, cwgt, wrec, dly = wts
     beta, gain, alpha, v_th, bias = mem
     v, i, last, due, min_due, prev_sp, prev_cnt, hval, hidx, hflag, hcnt = st
@@ -271,12 +273,22 @@ def advance(
                     synced[l] = -1
                     never[l] = False
                 pos = 0
-                if tap:  # the neurons of the touched positions, channel by channel
+                dense_step = (tap or kind == 1) and not is_rec and mdl != CUBA_MODEL and (simple or uniform[l] != 0)
+                if dense_step:  # most of a Conv2d layer touched: every neuron in one pass (Layers.whole)
+                    dense_step = (count_marked(pflag, npos) * cout if tap else n_t) >= whole[l]
+                if dense_step:
+                    pos, min_due[l] = update_all_conv(cv, tap, npos, cout, pflag, rcur[o : o + n_l], flag[o : o + n_l],
+                                                      v[o : o + n_l], last[o : o + n_l], due[o : o + n_l],
+                                                      beta[o : o + n_l], gain[o : o + n_l], v_th[o : o + n_l],
+                                                      bias[o : o + n_l], spl, t, simple, uniform[l] != 0, mdl, rst, vr,
+                                                      vz)  # fmt: skip
+                    n_t = n_l
+                elif tap:  # the neurons of the touched positions, channel by channel
                     n_t = conv_touched(
                         pflag, plist, npos, cout, flag[o : o + n_l], tlist[o : o + n_l], cix[o : o + n_l]
                     )
                 # 2. neurons that could cross threshold on their own
-                if not everyone and t >= min_due[l]:
+                if not everyone and not dense_step and t >= min_due[l]:
                     m = NEVER
                     for n in range(n_l):
                         d = due[o + n]
@@ -292,8 +304,8 @@ def advance(
                     min_due[l] = m
                 if everyone:
                     min_due[l] = NEVER  # every neuron is evaluated below and reschedules itself
-                count = n_l if everyone else n_t
-                if cl and not everyone and mdl != CUBA_MODEL:  # see _conv_update
+                count = 0 if dense_step else n_l if everyone else n_t
+                if cl and not everyone and not dense_step and mdl != CUBA_MODEL:  # see _conv_update
                     pos, min_due[l] = update_listed(tlist[o : o + n_t], cix[o : o + n_t], n_t, flag[o : o + n_l], cv,
                                                     v[o : o + n_l], last[o : o + n_l], due[o : o + n_l],
                                                     beta[o : o + n_l], gain[o : o + n_l], v_th[o : o + n_l],

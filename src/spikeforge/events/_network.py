@@ -9,6 +9,8 @@ with tensor (per-neuron or learnable) constants run too: ``membrane_spec(like)``
 
 from __future__ import annotations
 
+import math
+
 from typing import Any
 from typing import NamedTuple
 from typing import cast
@@ -204,6 +206,7 @@ def _layer(
         d["bias"] = b[:, None, None].expand(shape).reshape(-1).numpy().copy() if b is not None else np.zeros(n)
     else:
         d["kind"], d["wt"] = 1, np.zeros(0)
+        d["geo"] = conv_table(syn, in_shape, shape)[1]  # the geometry (Layers.whole's pass), not the table
         d["csr"] = _conv_csr(syn, in_shape, shape)
         d["bias"] = b[:, None, None].expand(shape).reshape(-1).numpy().copy() if b is not None else np.zeros(n)
     if mb.model == CUBA_MODEL and np.any(d["bias"] != 0):
@@ -261,11 +264,19 @@ def _offsets(sizes: list[int]) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
 
 
-def build_network(model: SNNSequential, input_shape: tuple[int, ...], *, conv_taps: bool = True) -> Network:
+def build_network(
+    model: SNNSequential, input_shape: tuple[int, ...], *, conv_taps: bool = True, conv_whole: float | None = None
+) -> Network:
     """``model`` as the engine's arrays (weights copied once); raises on anything the engine cannot run.
-    ``conv_taps``: Conv2d layers as kernel-tap tables (kind 4), else as generic fan-out lists (kind 1)."""
+    ``conv_taps``: Conv2d layers as kernel-tap tables (kind 4), else as generic fan-out lists (kind 1);
+    ``conv_whole``: the fraction of a Conv2d layer's neurons a step must touch for a whole-layer pass (``Layers.whole``;
+    None: never)."""
     layers, output_shape = _walk(model, input_shape, conv_taps)
     ns = [d["n"] for d in layers]
+    whole = [
+        max(1, math.ceil(conv_whole * n)) if conv_whole is not None and d["kind"] in (1, 4) else n + 1
+        for n, d in zip(ns, layers)
+    ]
     # weights keep float32 when the model is float32 (exact; half the memory traffic); sums are float64
     wdt = np.float32 if all(d["wdtype"] == torch.float32 for d in layers) else np.float64
     csrs = [d["csr"] for d in layers if "csr" in d]
@@ -301,6 +312,7 @@ def build_network(model: SNNSequential, input_shape: tuple[int, ...], *, conv_ta
         s_off=_offsets(slots),
         dl_off=_offsets([len(d.get("dly", ())) for d in layers]),
         geo=np.stack([d.get("geo", np.zeros(len(GEO), np.int64)) for d in layers]).astype(np.int64),
+        whole=np.array(whole, dtype=np.int64),
     )
     wts = Weights(
         wt=np.concatenate([d["wt"] for d in layers]).astype(wdt),

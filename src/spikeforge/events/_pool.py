@@ -137,24 +137,31 @@ def _pool_scan(
     """Pooled units of ``x [T, C*H*W]`` that have a spike in their window, per step in index order (each once);
     returns their number, or -1 on a value other than 0 or 1."""
     oh, ow = h // kh, w // kw
+    for t in range(x.shape[0]):  # the values first, in one vectorised pass
+        bad = False
+        for q in range(x.shape[1]):
+            v = x[t, q]
+            bad |= (v != 0.0) & (v != 1.0)
+        if bad:
+            return -1
+    row = np.empty(ow * kw, dtype=x.dtype)  # a row of windows: the max over its kh input rows
     n = 0
     ptr[0] = 0
     for t in range(x.shape[0]):
         for ch in range(c):
             for i in range(oh):
-                for j in range(ow):
-                    hit = False
-                    for a in range(kh):
-                        base = (ch * h + i * kh + a) * w + j * kw
-                        for b in range(kw):
-                            v = x[t, base + b]
-                            if v != 0.0:
-                                if v != 1.0:
-                                    return -1
-                                hit = True
-                    if hit:
-                        idx[n] = (ch * oh + i) * ow + j
-                        n += 1
+                r0 = (ch * h + i * kh) * w
+                for q in range(ow * kw):
+                    row[q] = x[t, r0 + q]
+                for a in range(1, kh):
+                    for q in range(ow * kw):
+                        row[q] = max(row[q], x[t, r0 + a * w + q])
+                for j in range(ow):  # branch-free: spikes are irregular, mispredicted branches cost most
+                    m = row[j * kw]
+                    for b in range(1, kw):
+                        m = max(m, row[j * kw + b])
+                    idx[n] = (ch * oh + i) * ow + j
+                    n += m != 0.0
         ptr[t + 1] = n
     return n
 

@@ -66,7 +66,10 @@ from spikeforge.events.stream import check_events
 from spikeforge.events.stream import check_origin
 from spikeforge.layers import SNNSequential
 
-__all__ = ["StreamingEngine", "EngineState", "EngineOps", "LayerOps", "EngineResult"]
+__all__ = ["StreamingEngine", "EngineState", "EngineOps", "LayerOps", "EngineResult", "CONV_WHOLE"]
+
+#: Default ``conv_whole`` of :class:`StreamingEngine`.
+CONV_WHOLE = 0.25
 
 
 class StreamingEngine:
@@ -79,6 +82,10 @@ class StreamingEngine:
             loop interpreted (only for small networks).
         conv_taps: run Conv2d layers by kernel taps (default; :mod:`spikeforge.events._conv_taps`); False runs
             them through generic per-input fan-out lists (slower; the same currents and spikes, kept as reference).
+        conv_whole: a step whose inputs touch at least this fraction of a Conv2d layer's neurons (in ``(0, 1]``)
+            updates every neuron of the layer in one pass instead of listing the touched and due ones (same
+            arithmetic per neuron; the idle ones are then stepped at ``t`` rather than caught up later, which rounds
+            differently); None: always list. Default :data:`CONV_WHOLE` (measured: ``benchmarks/events.py``).
     """
 
     def __init__(
@@ -88,12 +95,15 @@ class StreamingEngine:
         *,
         use_numba: bool | None = None,
         conv_taps: bool = True,
+        conv_whole: float | None = CONV_WHOLE,
     ) -> None:
         check_model_and_shape(model, input_shape, "StreamingEngine")
+        if conv_whole is not None and (isinstance(conv_whole, bool) or not 0.0 < float(conv_whole) <= 1.0):
+            raise ValueError(f"conv_whole must be a fraction in (0, 1] or None (never), got {conv_whole!r}")
         self.use_numba = numba_available() if use_numba is None else bool(use_numba)
         self._kernels = get_advance(self.use_numba)
         self.input_shape = input_shape
-        net = build_network(model, input_shape, conv_taps=bool(conv_taps))
+        net = build_network(model, input_shape, conv_taps=bool(conv_taps), conv_whole=conv_whole)
         self._lay, self._wts, self._mem, self._names = net.lay, net.wts, net.mem, net.names
         self.output_shape = net.output_shape
         n_out = self._lay.n_out
