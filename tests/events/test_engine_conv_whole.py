@@ -138,7 +138,9 @@ def test_conv_whole_must_be_a_fraction(bad: float) -> None:
     bias=st.booleans(),
     seed=st.integers(0, 2**16),
 )
-def test_dense_steps_property(cout: int, h: int, w: int, density: float, fraction: float, bias: bool, seed: int) -> None:
+def test_dense_steps_property(
+    cout: int, h: int, w: int, density: float, fraction: float, bias: bool, seed: int
+) -> None:
     """Any geometry, input density and fraction: the engine's spikes are the dense model's, and both conv paths
     agree bit for bit."""
     torch.manual_seed(seed)

@@ -266,3 +266,48 @@ def test_pipeline_property(seed: int, readout: str, density: float) -> None:
         out, _ = net(x_seq)
     got = StreamingPipeline(net, (2, 9, 8)).run(x_seq).out.to(D)
     assert torch.allclose(got, out, rtol=0, atol=1e-10)
+
+
+# ---- the readout shortcut and the engines' whole-layer steps ---------------------------------------------------
+@pytest.mark.parametrize("make", [lambda: LI(4.0), lambda: LI(6.0, learn_tau=True, size=5), lambda: LI(3.0, r=2.0)])
+@pytest.mark.parametrize("dtype", [torch.float32, D])
+def test_readout_trace_equals_the_module(make, dtype: torch.dtype) -> None:  # type: ignore[no-untyped-def]
+    """A plain LI readout skips the module's per-call checks: the same operations, so the same values bit for bit."""
+    from spikeforge.events.pipeline import _readout_trace
+
+    neuron = make().to(dtype)
+    drive = torch.randn(9, 1, 5, generator=torch.Generator().manual_seed(2), dtype=D).to(dtype)
+    with torch.no_grad():
+        want, _ = neuron(drive)
+    assert torch.equal(_readout_trace(neuron, drive), want)
+
+
+def test_readout_trace_runs_other_neurons_as_modules() -> None:
+    from spikeforge.events.pipeline import _readout_trace
+
+    class Doubled(LI):  # not a plain LI: the shortcut must not apply
+        def forward(self, x_seq, state=None):  # type: ignore[no-untyped-def]
+            out, s = super().forward(x_seq, state)
+            return 2 * out, s
+
+    drive = torch.rand(4, 1, 3, generator=torch.Generator().manual_seed(1), dtype=D)
+    neuron = Doubled(4.0).to(D)
+    with torch.no_grad():
+        assert torch.equal(_readout_trace(neuron, drive), 2 * LI(4.0).to(D)(drive)[0])
+
+
+@pytest.mark.parametrize("conv_whole", [None, 0.01, 1.0])
+def test_pipeline_conv_whole_keeps_the_dense_spikes(conv_whole: float | None) -> None:
+    net = _conv_net(5, "li")
+    x_seq = (torch.rand(12, 1, 2, 12, 10, generator=torch.Generator().manual_seed(9)) < 0.4).to(D)
+    with torch.no_grad():
+        (out, _), rec = record(net, x_seq)
+    res = StreamingPipeline(net, (2, 12, 10), conv_whole=conv_whole).run(x_seq)
+    spiking = [k for k, m in net.named_modules() if isinstance(m, LIF)]
+    assert res.total("spikes") == sum(int(rec[k].sum()) for k in spiking)
+    assert torch.allclose(res.out.to(D), out, rtol=0, atol=1e-10)
+    first = res.stages[0]  # 4 channels x 12 x 10 conv neurons, 12 steps: every step dense at 0.01, none at None
+    if conv_whole == 0.01:
+        assert first.neuron_updates == 12 * 4 * 12 * 10
+    elif conv_whole is None:
+        assert first.neuron_updates < 12 * 4 * 12 * 10

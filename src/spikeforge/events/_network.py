@@ -10,7 +10,6 @@ with tensor (per-neuron or learnable) constants run too: ``membrane_spec(like)``
 from __future__ import annotations
 
 import math
-
 from typing import Any
 from typing import NamedTuple
 from typing import cast

@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import NamedTuple
+from typing import cast
 
 import numpy as np
 import torch
@@ -44,10 +45,16 @@ from spikeforge.events._pool import pool_params
 from spikeforge.events._pool import pool_spikes
 from spikeforge.events._pool import readout_current
 from spikeforge.events._pool import spikes_to_csr
+from spikeforge.events.engine import CONV_WHOLE
 from spikeforge.events.engine import StreamingEngine
 from spikeforge.layers import SeqToBatch
 from spikeforge.layers import SNNSequential
+from spikeforge.neurons import LI
 from spikeforge.neurons import Neuron
+from spikeforge.neurons._family import integrate
+from spikeforge.neurons._family import leak
+from spikeforge.neurons.li import LIParams
+from spikeforge.neurons.li import li_init
 from spikeforge.synapses import DelayedLinear
 
 __all__ = ["StreamingPipeline", "PipelineResult", "StageOps", "PIPELINE_SUPPORTED"]
@@ -124,8 +131,8 @@ def _renumber(err: Exception, positions: list[tuple[int, int]]) -> str:
 class _Planner:
     """Walks the model's layers and cuts them into stages, tracking the shape of one sample."""
 
-    def __init__(self, input_shape: tuple[int, ...], use_numba: bool | None) -> None:
-        self.shape, self.use_numba = input_shape, use_numba
+    def __init__(self, input_shape: tuple[int, ...], use_numba: bool | None, conv_whole: float | None) -> None:
+        self.shape, self.use_numba, self.conv_whole = input_shape, use_numba, conv_whole
         self.stages: list[_Stage] = []
         self.open: list[nn.Module] = []  # the engine segment being collected
         self.pos: list[tuple[int, int]] = []  # (first, last) model positions of each collected module
@@ -145,7 +152,9 @@ class _Planner:
                 f"pooling or the end of the network; {PIPELINE_SUPPORTED}"
             )
         try:
-            engine = StreamingEngine(SNNSequential(*mods), self.shape, use_numba=self.use_numba)
+            engine = StreamingEngine(
+                SNNSequential(*mods), self.shape, use_numba=self.use_numba, conv_whole=self.conv_whole
+            )
         except (TypeError, ValueError) as err:
             raise type(err)(_renumber(err, pos)) from None
         self.stages.append(_Engine(engine, _span(pos)))
@@ -199,6 +208,24 @@ class _Planner:
         self.shape = (lin.out_features,)
 
 
+def _readout_trace(neuron: Neuron, drive: Tensor) -> Tensor:
+    """The readout's membrane trace ``[T, 1, C]`` driven by ``drive``: a plain :class:`~spikeforge.neurons.LI` runs
+    :func:`~spikeforge.neurons.li.li_step`'s arithmetic (``integrate`` with the step's ``beta`` and gain, computed
+    once instead of every step; the same torch operations, hence the same values) without the module's per-call
+    checks, which cost more than the ten-class recurrence itself; any other readout runs as the module."""
+    with torch.no_grad():
+        if type(neuron) is not LI:
+            return neuron(drive)[0]
+        p = cast(LIParams, neuron.params(drive))
+        beta, gain = leak(p.tau_mem, p.r, p.input_scaling, neuron.dt)
+        v = li_init(drive[0], p).v
+        trace = []
+        for x_t in drive:
+            v = integrate(v, x_t, beta, p.v_rest, gain)
+            trace.append(v)
+        return torch.stack(trace)
+
+
 class StreamingPipeline:
     """Event-driven batch-1 inference of an :class:`~spikeforge.layers.SNNSequential` with BatchNorm, max
     pooling, Dropout and an LI readout (see the module docstring). The model's weights are copied once; its
@@ -208,14 +235,22 @@ class StreamingPipeline:
         model: the trained network, mapping ``[T, B, *input_shape] -> [T, B, C]``.
         input_shape: one sample without time and batch, e.g. ``(2, 34, 34)``.
         use_numba: passed to every :class:`StreamingEngine` (default: when installed).
+        conv_whole: passed to every :class:`StreamingEngine` (its whole-layer steps of Conv2d layers).
     Raises:
         TypeError / ValueError: a layer or arrangement the pipeline cannot run (the message names it).
     """
 
-    def __init__(self, model: SNNSequential, input_shape: tuple[int, ...], *, use_numba: bool | None = None) -> None:
+    def __init__(
+        self,
+        model: SNNSequential,
+        input_shape: tuple[int, ...],
+        *,
+        use_numba: bool | None = None,
+        conv_whole: float | None = CONV_WHOLE,
+    ) -> None:
         check_model_and_shape(model, input_shape, "StreamingPipeline")
         self.input_shape = input_shape
-        plan = _Planner(input_shape, use_numba)
+        plan = _Planner(input_shape, use_numba, conv_whole)
         layers = [m.layer if isinstance(m, SeqToBatch) else m for m in model.layers]
         with torch.no_grad():
             for pos, m in enumerate(layers):
@@ -252,7 +287,9 @@ class StreamingPipeline:
         for stage in self._stages:
             if isinstance(stage, _Engine):
                 eng = stage.engine
-                res = eng.run(x_seq) if csr is None else eng.run_csr(csr.ptr, csr.idx, csr.val)
+                # a pool's events are well-formed by construction (int64 offsets and indices in range, values 1): the
+                # engine's checked entry point is skipped
+                res = eng.run(x_seq) if csr is None else eng._run(csr.ptr, csr.idx, csr.val, None, False)
                 counts = res.ops
                 out = res.spikes
                 spikes, csr = out.numpy().reshape(n_steps, -1), None
@@ -272,8 +309,7 @@ class StreamingPipeline:
                 src = csr if csr is not None else spikes_to_csr(spikes) if spikes is not None else dense_to_csr(x_seq)
                 cur, synops = readout_current(src, stage.wt, stage.bias)
                 drive = torch.from_numpy(cur).to(stage.dtype).reshape(n_steps, 1, -1)
-                with torch.no_grad():
-                    out, _ = stage.neuron(drive)
+                out = _readout_trace(stage.neuron, drive)
                 ops.append(StageOps("readout", stage.layers, synops, cur.size, 0, 0))
         assert out is not None  # the last stage is an engine or the readout (checked at construction)
         return PipelineResult(out, tuple(ops))
