@@ -4,6 +4,8 @@ whole-layer threshold ``conv_whole`` swept (issue 17: "faster per sample at batc
     OMP_NUM_THREADS=1 PYTHONPATH=src .venv/bin/python benchmarks/streaming_conv.py CHECKPOINT --data-dir DIR
 
 The checkpoint is a ``spikeforge train --model conv`` run (RESULTS.md names the command that made the one measured).
+On a checkout older than ``conv_whole`` (run this file with ``PYTHONPATH`` set to that checkout's ``src``) it times
+that checkout's one default pipeline.
 For each ``conv_whole`` (None: the listed path only) the same first ``--samples`` test samples (encoded once, the
 evaluation seed) run through a :class:`~spikeforge.events.pipeline.StreamingPipeline`; the dense model runs them at
 batch 1 in the same process. Reported per sample: the median over ``--repeats`` passes of the mean wall time, the
@@ -53,7 +55,12 @@ def main() -> None:
 
         rows = [{"path": "dense", "ms_per_sample": 1e3 * median_time(dense, args.repeats) / len(xs)}]
         for frac in FRACTIONS:
-            pipe = StreamingPipeline(model.network, shape, conv_whole=frac)
+            try:
+                pipe = StreamingPipeline(model.network, shape, conv_whole=frac)
+            except TypeError:  # a checkout before conv_whole (e.g. c66c74e): its one default pipeline
+                if frac is not FRACTIONS[0]:
+                    continue
+                pipe, frac = StreamingPipeline(model.network, shape), "n/a (checkout default)"  # type: ignore[assignment]
             results = [pipe.run(x) for x in xs]
             preds = [int(model.decode(r.out).argmax(-1).reshape(-1)[0]) for r in results]
 
