@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--json", default=None, help="also write the rows here")
+    ap.add_argument("--stages", action="store_true", help="also time each stage of the default pipeline")
     args = ap.parse_args()
     from spikeforge.data import get_dataset
     from spikeforge.events.pipeline import StreamingPipeline
@@ -75,8 +76,13 @@ def main() -> None:
                 "spikes": sum(r.total("spikes") for r in results) / len(xs),
                 "disagreements": sum(a != b for a, b in zip(preds, dense_pred)),
             })  # fmt: skip
+        if args.stages:
+            rows.append({"path": "stages (default conv_whole)", "stages_ms": stage_times(model, shape, xs)})
     base = rows[0]["ms_per_sample"]
     for r in rows:
+        if "stages_ms" in r:
+            print("per stage (ms / sample): " + ", ".join(f"{k} {v:.3f}" for k, v in r["stages_ms"].items()))
+            continue
         extra = "".join(f"  {k} {r[k]:.0f}" for k in ("neuron_updates", "spikes", "disagreements") if k in r)
         print(
             f"{r['path']:<30} {r['ms_per_sample']:7.3f} ms/sample  dense/this {base / r['ms_per_sample']:5.2f}x{extra}"
@@ -87,6 +93,44 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rows": rows, "argv": sys.argv[1:], "load": os.getloadavg()[0]}, f, indent=1)
+
+
+def stage_times(model, shape, xs):  # type: ignore[no-untyped-def]
+    """Mean wall time per sample of each stage of the default pipeline (engines, pools, readout), by wrapping them."""
+    import time
+
+    import spikeforge.events.pipeline as P
+
+    pipe = P.StreamingPipeline(model.network, shape)
+    acc: dict[str, float] = {}
+
+    def timed(fn, key):  # type: ignore[no-untyped-def]
+        def run(*a, **k):  # type: ignore[no-untyped-def]
+            t = time.perf_counter()
+            out = fn(*a, **k)
+            acc[key] = acc.get(key, 0.0) + time.perf_counter() - t
+            return out
+
+        return run
+
+    for st in pipe._stages:
+        if isinstance(st, P._Engine):
+            st.engine._run = timed(st.engine._run, f"engine {st.layers}")  # type: ignore[method-assign]
+    saved = {n: getattr(P, n) for n in ("pool_spikes", "pool_csr", "readout_current", "_readout_trace")}
+    try:
+        for n, fn in saved.items():
+            setattr(P, n, timed(fn, "pool" if n.startswith("pool") else "readout"))
+        for x in xs:
+            pipe.run(x)  # compiled already (the sweep ran)
+        acc.clear()
+        t = time.perf_counter()
+        for x in xs:
+            pipe.run(x)
+        acc["whole run"] = time.perf_counter() - t
+    finally:
+        for n, fn in saved.items():
+            setattr(P, n, fn)
+    return {k: 1e3 * v / len(xs) for k, v in acc.items()}
 
 
 if __name__ == "__main__":
