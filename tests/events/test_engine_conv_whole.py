@@ -122,8 +122,8 @@ def test_the_trigger_rule_step_by_step(fraction: float) -> None:
     assert seen == {True, False}  # both kinds of step occurred
 
 
-@pytest.mark.parametrize("bad", [0.0, -0.5, 1.5, True, float("nan")])
-def test_conv_whole_must_be_a_fraction(bad: float) -> None:
+@pytest.mark.parametrize("bad", [0.0, -0.5, 1.5, True, float("nan"), "0.5"])
+def test_conv_whole_must_be_a_fraction(bad: object) -> None:
     with pytest.raises(ValueError, match=r"conv_whole must be a fraction in \(0, 1\] or None"):
         StreamingEngine(_net("lif", bias=False), (2, 8, 7), conv_whole=bad)
 

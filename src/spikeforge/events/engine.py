@@ -85,7 +85,7 @@ class StreamingEngine:
         conv_whole: a step whose inputs touch at least this fraction of a Conv2d layer's neurons (in ``(0, 1]``)
             updates every neuron of the layer in one pass instead of listing the touched and due ones (same
             arithmetic per neuron; the idle ones are then stepped at ``t`` rather than caught up later, which rounds
-            differently); None: always list. Default :data:`CONV_WHOLE` (measured: ``benchmarks/events.py``).
+            differently); None: always list. Default :data:`CONV_WHOLE` (measured: ``benchmarks/streaming_conv.py``).
     """
 
     def __init__(
@@ -98,7 +98,9 @@ class StreamingEngine:
         conv_whole: float | None = CONV_WHOLE,
     ) -> None:
         check_model_and_shape(model, input_shape, "StreamingEngine")
-        if conv_whole is not None and (isinstance(conv_whole, bool) or not 0.0 < float(conv_whole) <= 1.0):
+        if conv_whole is not None and (
+            isinstance(conv_whole, bool) or not isinstance(conv_whole, (int, float)) or not 0.0 < conv_whole <= 1.0
+        ):
             raise ValueError(f"conv_whole must be a fraction in (0, 1] or None (never), got {conv_whole!r}")
         self.use_numba = numba_available() if use_numba is None else bool(use_numba)
         self._kernels = get_advance(self.use_numba)
