@@ -209,25 +209,29 @@ def update_all_conv(
     # three resets are two selects, as in _whole_layer.update_all_simple.
     subf = 1.0 if sub else 0.0
     n_sp = 0
+    # Every pass loops over slices from index 0: Numba then knows the indices are not negative and drops its
+    # wraparound branch, which otherwise keeps these loops from vectorising.
     for co in range(c_out):  # 1. step and reset, spike flags
         n0 = co * n_pos
         b = 0.0 if simple else biasl[n0]  # a Conv2d layer's bias is one value per channel
+        xc, vc, fc = cur[n0 : n0 + n_pos], vl[n0 : n0 + n_pos], flagl[n0 : n0 + n_pos]
         if uni:
-            for n in range(n0, n0 + n_pos):
-                vv = vr + be * (vl[n] - vr) + ga * ((cur[n] + b) + 0.0)
+            for k in range(vc.shape[0]):
+                vv = vr + be * (vc[k] - vr) + ga * ((xc[k] + b) + 0.0)
                 fire = vv - th > 0.0
                 vs = vv - subf * (th - vz)
-                vl[n] = (vz if to_value else vs) if fire else vv
-                flagl[n] = fire
+                vc[k] = (vz if to_value else vs) if fire else vv
+                fc[k] = fire
                 n_sp += fire
         else:
-            for n in range(n0, n0 + n_pos):
-                tn = thl[n]
-                vv = vr + betal[n] * (vl[n] - vr) + gainl[n] * ((cur[n] + b) + 0.0)
+            bc, gc, tc = betal[n0 : n0 + n_pos], gainl[n0 : n0 + n_pos], thl[n0 : n0 + n_pos]
+            for k in range(vc.shape[0]):
+                tn = tc[k]
+                vv = vr + bc[k] * (vc[k] - vr) + gc[k] * ((xc[k] + b) + 0.0)
                 fire = vv - tn > 0.0
                 vs = vv - subf * (tn - vz)
-                vl[n] = (vz if to_value else vs) if fire else vv
-                flagl[n] = fire
+                vc[k] = (vz if to_value else vs) if fire else vv
+                fc[k] = fire
                 n_sp += fire
     for n in range(n_l):  # 2. currents read, neurons updated at t
         cur[n] = 0.0
@@ -244,11 +248,12 @@ def update_all_conv(
         for co in range(c_out):
             n0 = co * n_pos
             vinf = vr + ga * biasl[n0] / (1.0 - be)
-            for n in range(n0, n0 + n_pos):
-                vv = vl[n]  # & and |, not `and` / `or`: no short-circuit branches
+            vc, dc = vl[n0 : n0 + n_pos], duel[n0 : n0 + n_pos]
+            for k in range(vc.shape[0]):
+                vv = vc[k]  # & and |, not `and` / `or`: no short-circuit branches
                 nxt = (vinf + be * (vv - vinf) - th > 0.0) | ((vv < vinf) & (vinf > th))
                 d = t + 1 if nxt else NEVER
-                duel[n] = d
+                dc[k] = d
                 min_due = min(min_due, d)
     else:  # IF with a bias, or beta outside (0, 1)
         for n in range(n_l):
@@ -262,12 +267,11 @@ def update_all_conv(
         if pos == n_sp:
             break
         w = words[q]
-        if w != 0:
+        if w != 0:  # branch-free within the word: an unconditional store, the position advanced by the flag
             words[q] = 0
             for bit in range(8):
-                if (w >> np.uint64(8 * bit)) & np.uint64(1):
-                    spl[pos] = 8 * q + bit
-                    pos += 1
+                spl[pos] = 8 * q + bit
+                pos += np.int64((w >> np.uint64(8 * bit)) & np.uint64(1))
     for n in range(nw * 8, n_l if n_sp else 0):
         if flagl[n]:
             flagl[n] = 0
