@@ -139,28 +139,34 @@ def _pool_scan(
     oh, ow = h // kh, w // kw
     for t in range(x.shape[0]):  # the values first, in one vectorised pass
         bad = False
-        for q in range(x.shape[1]):
-            v = x[t, q]
+        xt = x[t]
+        for q in range(xt.shape[0]):
+            v = xt[q]
             bad |= (v != 0.0) & (v != 1.0)
         if bad:
             return -1
-    row = np.empty(ow * kw, dtype=x.dtype)  # a row of windows: the max over its kh input rows
+    # a row of windows: the max over its kh input rows. Loops over slices from index 0 (Numba then drops its
+    # negative-index branch and vectorises them); branch-free: spikes are irregular, mispredicted branches cost most
+    row = np.empty(ow * kw, dtype=x.dtype)
     n = 0
     ptr[0] = 0
     for t in range(x.shape[0]):
         for ch in range(c):
             for i in range(oh):
                 r0 = (ch * h + i * kh) * w
-                for q in range(ow * kw):
-                    row[q] = x[t, r0 + q]
+                xr = x[t, r0 : r0 + ow * kw]
+                for q in range(row.shape[0]):
+                    row[q] = xr[q]
                 for a in range(1, kh):
-                    for q in range(ow * kw):
-                        row[q] = max(row[q], x[t, r0 + a * w + q])
-                for j in range(ow):  # branch-free: spikes are irregular, mispredicted branches cost most
+                    xr = x[t, r0 + a * w : r0 + a * w + ow * kw]
+                    for q in range(row.shape[0]):
+                        row[q] = max(row[q], xr[q])
+                base = (ch * oh + i) * ow
+                for j in range(ow):
                     m = row[j * kw]
                     for b in range(1, kw):
                         m = max(m, row[j * kw + b])
-                    idx[n] = (ch * oh + i) * ow + j
+                    idx[n] = base + j
                     n += m != 0.0
         ptr[t + 1] = n
     return n

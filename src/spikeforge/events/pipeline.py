@@ -51,7 +51,6 @@ from spikeforge.layers import SeqToBatch
 from spikeforge.layers import SNNSequential
 from spikeforge.neurons import LI
 from spikeforge.neurons import Neuron
-from spikeforge.neurons._family import integrate
 from spikeforge.neurons._family import leak
 from spikeforge.neurons.li import LIParams
 from spikeforge.neurons.li import li_init
@@ -209,21 +208,24 @@ class _Planner:
 
 
 def _readout_trace(neuron: Neuron, drive: Tensor) -> Tensor:
-    """The readout's membrane trace ``[T, 1, C]`` driven by ``drive``: a plain :class:`~spikeforge.neurons.LI` runs
-    :func:`~spikeforge.neurons.li.li_step`'s arithmetic (``integrate`` with the step's ``beta`` and gain, computed
-    once instead of every step; the same torch operations, hence the same values) without the module's per-call
-    checks, which cost more than the ten-class recurrence itself; any other readout runs as the module."""
+    """The readout's membrane trace ``[T, 1, C]`` driven by ``drive``: a plain :class:`~spikeforge.neurons.LI` on the
+    CPU runs :func:`~spikeforge.neurons.li.li_step`'s arithmetic in numpy (``integrate``'s operations in its order,
+    in the drive's dtype, with the step's ``beta`` and gain computed once: the same IEEE operations, hence the same
+    values, tested) without the module's per-call checks, which cost more than the ten-class recurrence itself; any
+    other readout runs as the module."""
     with torch.no_grad():
-        if type(neuron) is not LI:
+        if type(neuron) is not LI or not drive.is_cpu:
             return neuron(drive)[0]
         p = cast(LIParams, neuron.params(drive))
         beta, gain = leak(p.tau_mem, p.r, p.input_scaling, neuron.dt)
-        v = li_init(drive[0], p).v
-        trace = []
-        for x_t in drive:
-            v = integrate(v, x_t, beta, p.v_rest, gain)
-            trace.append(v)
-        return torch.stack(trace)
+        b, g, vr = (q.numpy() if isinstance(q, Tensor) else q for q in (beta, gain, p.v_rest))
+        v = li_init(drive[0], p).v.numpy()
+        u = drive.numpy()
+        trace = np.empty_like(u)
+        for t in range(u.shape[0]):
+            v = vr + b * (v - vr) + g * u[t]  # integrate(v, u_t, beta, v_rest, gain)
+            trace[t] = v
+        return torch.from_numpy(trace)
 
 
 class StreamingPipeline:
