@@ -26,7 +26,8 @@ def small_digits(shrink_dataset: Callable[..., str]) -> str:
     return NAME
 
 
-@pytest.mark.parametrize("decoding", ["max_membrane", "spike_count"])
+@pytest.mark.parametrize(("decoding", "encoding"), [("max_membrane", "constant"), ("spike_count", "constant"),
+                                                     ("max_membrane", "rate")])  # fmt: skip
 def test_streaming_evaluation_agrees_with_dense(
     small_digits: str,
     tmp_path: Path,
@@ -34,11 +35,13 @@ def test_streaming_evaluation_agrees_with_dense(
     cli_json: Callable[[list[str]], dict],
     cli_error: Callable[[list[str]], str],
     decoding: str,
+    encoding: str,
 ) -> None:
+    """The two paths run in passes of their own; a random code (rate) must give both the same draws."""
     out = tmp_path / "run"
     cli_json(["train", "--dataset", NAME, "--model", "conv", "--channels", "4", "8", "--hidden", "16",
-              "--decoding", decoding, "--dropout", "0.1", "--epochs", "1", "--batch-size", "32",
-              "--threads", "1", "--no-plots", "--quiet", "--out", str(out)])  # fmt: skip
+              "--decoding", decoding, "--encoding", encoding, "--dropout", "0.1", "--epochs", "1",
+              "--batch-size", "32", "--threads", "1", "--no-plots", "--quiet", "--out", str(out)])  # fmt: skip
     ckpt = str(out / "best.pt")
     r = cli_json(["evaluate", ckpt, "--engine", "streaming", "--limit", "20"])
     assert r["n"] == 20 and r["engine"] == "streaming"
