@@ -218,8 +218,8 @@ def _readout_trace(neuron: Neuron, drive: Tensor) -> Tensor:
             return neuron(drive)[0]
         p = cast(LIParams, neuron.params(drive))
         beta, gain = leak(p.tau_mem, p.r, p.input_scaling, neuron.dt)
-        b, g, vr = (q.numpy() if isinstance(q, Tensor) else q for q in (beta, gain, p.v_rest))
-        v = li_init(drive[0], p).v.numpy()
+        b, g, vr = (q.detach().cpu().numpy() if isinstance(q, Tensor) else q for q in (beta, gain, p.v_rest))
+        v = li_init(drive[0], p).v.detach().cpu().numpy()
         u = drive.numpy()
         trace = np.empty_like(u)
         for t in range(u.shape[0]):
