@@ -66,12 +66,16 @@ def conv_scatter(
     ops = 0
     kxs = np.empty(kw, dtype=np.int64)  # the taps of an input's column that land on an output column
     oxs = np.empty(kw, dtype=np.int64)
+    row0 = -w  # the first input index of the previous input's row (c, iy): a step's inputs come in ascending order,
+    c, iy = 0, 0  # so most share the row of the one before and skip the two integer divisions
     for e in range(a0, a1):
         j = src[e]
         a = 1.0 if unit else vals[e]
-        c = j // hw
-        iy = (j - c * hw) // w
-        ix = j - c * hw - iy * w
+        if not row0 <= j < row0 + w:
+            c = j // hw
+            iy = (j - c * hw) // w
+            row0 = c * hw + iy * w
+        ix = j - row0
         # the taps of the input's column that land on an output column: with the table's kx reversed, tap
         # kr = kw - 1 - kx reaches ox = x0 + kr * dw / sw; at stride and dilation 1 the valid kr are one run [lo, hi)
         # whose outputs and weights are both contiguous: one vector addition per kernel row
