@@ -28,6 +28,7 @@ from spikeforge.events._layout import IF_MODEL
 from spikeforge.events._layout import LIF_MODEL
 from spikeforge.events._layout import NEVER
 from spikeforge.events._layout import jitable
+from spikeforge.events._whole_layer import compact_flags
 
 __all__ = ["update_listed", "update_all_conv", "count_marked"]
 
@@ -260,21 +261,5 @@ def update_all_conv(
             d = _next_due(mdl, t, vl[n], 0.0, be, ga, 0.0, biasl[n], vr, th)
             duel[n] = d
             min_due = min(min_due, d)
-    pos = 0  # compaction: eight flags per 64-bit word, zero words skipped, stopping after the last spike
-    nw = n_l // 8 if n_sp else 0
-    words = flagl[: nw * 8].view(np.uint64)
-    for q in range(nw):
-        if pos == n_sp:
-            break
-        w = words[q]
-        if w != 0:  # branch-free within the word: an unconditional store, the position advanced by the flag
-            words[q] = 0
-            for bit in range(8):
-                spl[pos] = 8 * q + bit
-                pos += np.int64((w >> np.uint64(8 * bit)) & np.uint64(1))
-    for n in range(nw * 8, n_l if n_sp else 0):
-        if flagl[n]:
-            flagl[n] = 0
-            spl[pos] = n
-            pos += 1
+    pos = compact_flags(flagl, n_sp, spl)
     return pos, min_due
