@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from spikeforge.events import StreamingEngine
+from spikeforge.events._accumulate import accumulate_rows as _accumulate
 from spikeforge.events._kernel import numba_available
-from spikeforge.events._loop import _accumulate
 from spikeforge.layers import SNNSequential
 from spikeforge.neurons import LIF
 
@@ -34,13 +34,13 @@ def _compiled_accumulate():  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("compiled", MODES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_row_sums_equal_sequential_reference(compiled: bool, dtype: type, keep: bool) -> None:
-    # every count of rows 1..11 (full passes of four and a last pass of 1-4), spike values and analog values;
+    # every count of rows 1..19 (passes of eight while more than eight remain, then of four, and a last pass of 1-4), spike values and analog values;
     # keep: the sum is left in the accumulator (for the whole-layer update) and the current is not touched
     fn = _compiled_accumulate() if compiled else _accumulate
     rng = np.random.default_rng(0)
     n_l, n_in, base = 37, 20, 5
     wt = rng.standard_normal(base + n_in * n_l).astype(dtype)
-    for count in range(1, 12):
+    for count in range(1, 20):
         js = rng.integers(0, n_in, count + 3).astype(np.int64)
         for unit, vals in ((True, np.ones(count + 3)), (False, np.ones(count + 3)), (False, rng.random(count + 3))):
             cv0 = rng.standard_normal(n_l)

@@ -9,6 +9,7 @@ import numpy as np
 
 from spikeforge._core.codes import SUBTRACT
 from spikeforge._core.codes import TO_VALUE
+from spikeforge.events._accumulate import accumulate_rows
 from spikeforge.events._closed_form import _catch_up
 from spikeforge.events._closed_form import _next_due
 from spikeforge.events._conv_taps import conv_scatter
@@ -46,91 +47,6 @@ def _settle(o: int, n_l: int, synced: int, never: bool, last: np.ndarray, due: n
     if never:
         for n in range(o, o + n_l):
             due[n] = NEVER
-
-
-@jitable
-def _accumulate(
-    cv: np.ndarray,
-    acc: np.ndarray,
-    wt: np.ndarray,
-    base: int,
-    n_l: int,
-    js: np.ndarray,
-    vals: np.ndarray,
-    unit: bool,
-    e: int,
-    stop: int,
-    keep: bool,
-) -> None:
-    """``cv += sum_q vals[q] * W^T[js[q]]`` for ``q`` in ``[e, stop)`` (``vals`` all 1 when ``unit``), rows of the flat
-    transposed weight at ``base``. The step's rows are summed in the weights' precision (float32 for a float32
-    model, as the dense layer's matrix product sums; half the bytes of a float64 sum) one after another in input
-    order, four rows per pass into ``acc``, ``(((acc + w0) + w1) + w2) + w3``; the last pass (1-4 rows) adds the
-    sum to the float64 current ``cv`` (exact) and clears ``acc``, which is zero before and after. ``keep``: the
-    sum stays in ``acc`` instead (``cv`` untouched), for a whole-layer update that reads and clears it."""
-    if stop <= e:
-        return
-    ones = unit
-    if not unit:  # analog inputs: spike-valued steps (every value 1) take the unit path
-        ones = True
-        for q in range(e, stop):
-            ones = ones and vals[q] == 1.0
-    while stop - e > 4:
-        j0, j1, j2, j3 = js[e], js[e + 1], js[e + 2], js[e + 3]
-        w0, w1 = wt[base + j0 * n_l : base + (j0 + 1) * n_l], wt[base + j1 * n_l : base + (j1 + 1) * n_l]
-        w2, w3 = wt[base + j2 * n_l : base + (j2 + 1) * n_l], wt[base + j3 * n_l : base + (j3 + 1) * n_l]
-        if ones:
-            for n in range(n_l):
-                acc[n] = (((acc[n] + w0[n]) + w1[n]) + w2[n]) + w3[n]
-        else:
-            a0, a1, a2, a3 = vals[e], vals[e + 1], vals[e + 2], vals[e + 3]
-            for n in range(n_l):
-                acc[n] = (((acc[n] + a0 * w0[n]) + a1 * w1[n]) + a2 * w2[n]) + a3 * w3[n]
-        e += 4
-    r = stop - e
-    if not ones:
-        for q in range(e, stop):
-            a0, j0 = vals[q], js[q]
-            w0 = wt[base + j0 * n_l : base + (j0 + 1) * n_l]
-            for n in range(n_l):
-                acc[n] = acc[n] + a0 * w0[n]
-        r = 0
-    j0, j1, j2, j3 = js[e], js[e + (r > 1)], js[e + 2 * (r > 2)], js[e + 3 * (r > 3)]
-    w0, w1 = wt[base + j0 * n_l : base + (j0 + 1) * n_l], wt[base + j1 * n_l : base + (j1 + 1) * n_l]
-    w2, w3 = wt[base + j2 * n_l : base + (j2 + 1) * n_l], wt[base + j3 * n_l : base + (j3 + 1) * n_l]
-    if keep:
-        if r == 4:
-            for n in range(n_l):
-                acc[n] = (((acc[n] + w0[n]) + w1[n]) + w2[n]) + w3[n]
-        elif r == 3:
-            for n in range(n_l):
-                acc[n] = ((acc[n] + w0[n]) + w1[n]) + w2[n]
-        elif r == 2:
-            for n in range(n_l):
-                acc[n] = (acc[n] + w0[n]) + w1[n]
-        elif r == 1:
-            for n in range(n_l):
-                acc[n] = acc[n] + w0[n]
-    elif r == 4:
-        for n in range(n_l):
-            cv[n] += (((acc[n] + w0[n]) + w1[n]) + w2[n]) + w3[n]
-            acc[n] = 0.0
-    elif r == 3:
-        for n in range(n_l):
-            cv[n] += ((acc[n] + w0[n]) + w1[n]) + w2[n]
-            acc[n] = 0.0
-    elif r == 2:
-        for n in range(n_l):
-            cv[n] += (acc[n] + w0[n]) + w1[n]
-            acc[n] = 0.0
-    elif r == 1:
-        for n in range(n_l):
-            cv[n] += acc[n] + w0[n]
-            acc[n] = 0.0
-    else:
-        for n in range(n_l):
-            cv[n] += acc[n]
-            acc[n] = 0.0
 
 
 def advance(
@@ -184,15 +100,15 @@ def advance(
             if kind == 0 and a1 > a0:
                 everyone = True
                 if l == 0:
-                    _accumulate(cv, acc, wt, w_off[l], n_l, in_idx, in_val, False, a0, a1, fused)
+                    accumulate_rows(cv, acc, wt, w_off[l], n_l, in_idx, in_val, False, a0, a1, fused)
                 else:  # the previous layer's spikes (value 1)
-                    _accumulate(cv, acc, wt, w_off[l], n_l, src, in_val, True, 0, a1, fused)
+                    accumulate_rows(cv, acc, wt, w_off[l], n_l, src, in_val, True, 0, a1, fused)
                 ops[l, 0] += (a1 - a0) * n_l
             elif kind == 2:  # per-axon delays: whole W^T rows of the inputs that arrive now
                 nd = ring_gather(hval, hidx, hcnt, r_off[l], s_off[l], n_in[l], dl, t, dly, dl_off[l], dj, da)
                 if nd:
                     everyone = True
-                    _accumulate(cv, acc, wt, w_off[l], n_l, dj, da, False, 0, nd, fused)
+                    accumulate_rows(cv, acc, wt, w_off[l], n_l, dj, da, False, 0, nd, fused)
                     ops[l, 0] += nd * n_l
             elif kind == 3:  # per-synapse delays: each delay group's fan-out of the inputs sent that long ago
                 nq = ring_scatter(hval, hidx, hcnt, r_off[l], s_off[l], n_in[l], dl, t, cptr, ctgt, cwgt, c_off[l], cv)

@@ -28,6 +28,7 @@ from spikeforge.events._layout import LIF_MODEL
 from spikeforge.events._layout import Layers
 from spikeforge.events._layout import Membranes
 from spikeforge.events._layout import Weights
+from spikeforge.events._pages import on_huge_pages
 from spikeforge.events._sparse_fn import conv2d_pairs
 from spikeforge.layers import SeqToBatch
 from spikeforge.layers import SNNSequential
@@ -314,11 +315,11 @@ def build_network(
         whole=np.array(whole, dtype=np.int64),
     )
     wts = Weights(
-        wt=np.concatenate([d["wt"] for d in layers]).astype(wdt),
+        wt=on_huge_pages(np.concatenate([d["wt"] for d in layers]).astype(wdt)),
         cptr=np.concatenate(ptrs).astype(np.int64) if csrs else np.zeros(1, dtype=np.int64),
         ctgt=np.concatenate([c[1] for c in csrs]).astype(np.int64) if csrs else np.zeros(1, dtype=np.int64),
         cwgt=np.concatenate([c[2] for c in csrs]).astype(wdt) if csrs else np.zeros(1, dtype=wdt),
-        wrec=np.concatenate(recs).astype(wdt) if recs else np.zeros(1, dtype=wdt),
+        wrec=on_huge_pages(np.concatenate(recs).astype(wdt)) if recs else np.zeros(1, dtype=wdt),
         dly=np.concatenate([d.get("dly", np.zeros(0, np.int64)) for d in layers]).astype(np.int64),
     )
     mem = Membranes(*(np.concatenate([d[k] for d in layers]).astype(np.float64) for k in Membranes._fields))
