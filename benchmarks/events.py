@@ -337,10 +337,10 @@ def _budget(eng: StreamingEngine, ins: list[torch.Tensor], spikes: np.ndarray, a
     n_l, steps = lay.n_out.copy(), ins[0].shape[0]
     lists = np.zeros((len(n_l), steps, int(max(a.shape[-1] for a in ins))), np.int64)
     cnts = np.zeros((len(n_l), steps), np.int64)
-    for l, a in enumerate(ins):
+    for k, a in enumerate(ins):
         for t, row in enumerate(a.reshape(steps, -1).numpy()):
             j = np.flatnonzero(row)
-            lists[l, t, : j.size], cnts[l, t] = j, j.size
+            lists[k, t, : j.size], cnts[k, t] = j, j.size
 
     @numba.njit(cache=False)
     def work(wt, w_off, off, n_l, lists, cnts, beta, gain, v_th, rst, update):  # type: ignore[no-untyped-def]
@@ -349,9 +349,9 @@ def _budget(eng: StreamingEngine, ins: list[torch.Tensor], spikes: np.ndarray, a
         v, last, due, rc = np.zeros(off[-1] + top), np.zeros(top, np.int64), np.zeros(top, np.int64), np.zeros(top)
         flag, spl, total = np.zeros(top, np.uint8), np.zeros(top, np.int64), 0
         for t in range(lists.shape[1]):
-            for l in range(n_l.shape[0]):
-                n, o = n_l[l], off[l]
-                accumulate_rows(cv, acc, wt, w_off[l], n, lists[l, t], ones, True, 0, cnts[l, t], True)
+            for q in range(n_l.shape[0]):
+                n, o = n_l[q], off[q]
+                accumulate_rows(cv, acc, wt, w_off[q], n, lists[q, t], ones, True, 0, cnts[q, t], True)
                 if update:
                     _, pos = update_all_simple(v[o : o + n], last[:n], due[:n], acc[:n], rc[:n], beta[o : o + n],
                                                gain[o : o + n], v_th[o : o + n], flag[:n], spl[:n], t, t - 1, 0.0,
