@@ -11,8 +11,8 @@ Per time step ``t`` and layer, in network order:
    ``W^T`` (``N_l`` additions), the step's rows summed in input order in the weights' precision, eight or four
    per pass (:mod:`spikeforge.events._accumulate`; tables of 2 MiB or more on huge pages,
    :mod:`spikeforge.events._pages`), the last pass (1-4 rows) adding the sum to the float64 current; Conv2d:
-   input ``j`` adds, per kernel tap that lands on an output position, the ``C_out`` weights of the tap to that position's channels-last
-   float64 currents (:mod:`spikeforge.events._conv_taps`; each current the float64 sum of its terms in input
+   input ``j`` adds, per kernel tap that lands on an output position, the ``C_out`` weights of the tap to
+   that position's channels-last float64 currents (:mod:`spikeforge.events._conv_taps`; each current the float64 sum of its terms in input
    order, bit-identical to the generic fan-out lists of ``conv_taps=False``); the neurons of the touched
    positions are listed channel by channel and updated with the per-neuron arithmetic below, the layer's code path
    chosen once (:mod:`spikeforge.events._conv_update`). DelayedLinear: the step's inputs enter the layer's
