@@ -7,18 +7,18 @@ The loops are plain Python over numpy arrays. Layer ``l`` has ``N_l`` neurons st
 (:func:`~spikeforge.events._loop.advance`) runs the whole sequence, every layer, with no Python per step.
 Per time step ``t`` and layer, in network order:
 
-1. **Synaptic accumulation, one weight column per input spike.** Linear: input ``j`` adds row ``j`` of
-   ``W^T`` (``N_l`` additions), the step's rows summed in input order in the weights' precision, eight or four
-   per pass (:mod:`spikeforge.events._accumulate`; tables of 2 MiB or more on huge pages,
-   :mod:`spikeforge.events._pages`), the last pass (1-4 rows) adding the sum to the float64 current; Conv2d:
-   input ``j`` adds, per kernel tap that lands on an output position, the ``C_out`` weights of the tap to
-   that position's channels-last float64 currents (:mod:`spikeforge.events._conv_taps`; each current the float64 sum of its terms in input
-   order, bit-identical to the generic fan-out lists of ``conv_taps=False``); the neurons of the touched
-   positions are listed channel by channel and updated with the per-neuron arithmetic below, the layer's code path
-   chosen once (:mod:`spikeforge.events._conv_update`). DelayedLinear: the step's inputs enter the layer's
-   delay line and the inputs sent ``d`` steps ago leave it (:mod:`spikeforge.events._delay_line`); per axon
-   they add W^T rows as a Linear layer, per synapse each delay group's fan-out list. Recurrent layers add
-   row ``j`` of ``W_rec^T`` for every own spike of step ``t - 1``. Each addition is one synaptic operation.
+1. **Synaptic accumulation, one weight column per input spike.** Linear: input ``j`` adds row ``j`` of ``W^T``
+   (``N_l`` additions), the step's rows summed in input order in the weights' precision, eight or four per pass
+   (:mod:`spikeforge.events._accumulate`; tables of 2 MiB or more on huge pages, :mod:`spikeforge.events._pages`),
+   the last pass (1-4 rows) adding the sum to the float64 current; Conv2d: input ``j`` adds, per kernel tap that
+   lands on an output position, the ``C_out`` weights of the tap to that position's channels-last float64 currents
+   (:mod:`spikeforge.events._conv_taps`; each current the float64 sum of its terms in input order, bit-identical to
+   the generic fan-out lists of ``conv_taps=False``); the neurons of the touched positions are listed channel by
+   channel and updated with the per-neuron arithmetic below, the layer's code path chosen once
+   (:mod:`spikeforge.events._conv_update`). DelayedLinear: the step's inputs enter the layer's delay line and the
+   inputs sent ``d`` steps ago leave it (:mod:`spikeforge.events._delay_line`); per axon they add W^T rows as a
+   Linear layer, per synapse each delay group's fan-out list. Recurrent layers add row ``j`` of ``W_rec^T`` for
+   every own spike of step ``t - 1``. Each addition is one synaptic operation.
 2. **Due neurons.** A neuron that received nothing is evaluated only at the step ``due[n]`` from
    which it could cross threshold on its own (bias drive, a post-reset membrane above threshold,
    a resting potential above threshold, a CubaLIF synaptic current still charging the membrane).
