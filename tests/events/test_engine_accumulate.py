@@ -3,9 +3,14 @@ input order (against a plain numpy reference), and the fast call path fed with i
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 from torch import nn
 
 from spikeforge.events import StreamingEngine
@@ -17,6 +22,7 @@ from spikeforge.neurons import LIF
 MODES = [False] + ([True] if numba_available() else [])
 
 
+@functools.cache
 def _compiled_accumulate():  # type: ignore[no-untyped-def]
     import numba
 
@@ -87,3 +93,32 @@ def test_readonly_and_unaligned_inputs_and_readonly_state(use_numba: bool) -> No
     state.v.flags.writeable = False
     with pytest.raises(ValueError, match=r"state\.v must be a contiguous float64 array .*read-only or unaligned"):
         eng.run(x, state)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    counts=st.lists(st.integers(0, 40), min_size=1, max_size=4),
+    n_l=st.integers(1, 70),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_spike_row_sums_any_count_and_width(counts: list[int], n_l: int, dtype: type, seed: int) -> None:
+    # steps of 0-40 spike rows (passes of eight, of four and the last 1-4 in every mix), widths that are not a multiple
+    # of the vector length, weights with large and small magnitudes (where a different order rounds differently):
+    # the compiled sum equals numpy adding the rows one after another in the weights' dtype, bit for bit
+    rng = np.random.default_rng(seed)
+    n_in, base = 45, 3
+    wt = (rng.standard_normal(base + n_in * n_l) * 10.0 ** rng.integers(-3, 4, base + n_in * n_l)).astype(dtype)
+    rows = wt[base:].reshape(n_in, n_l)
+    fn = _compiled_accumulate() if numba_available() else _accumulate
+    cv, acc = np.zeros(n_l), np.zeros(n_l, dtype=dtype)
+    expect = np.zeros(n_l)
+    for count in counts:
+        js = rng.integers(0, n_in, count).astype(np.int64)
+        fn(cv, acc, wt, base, n_l, js, np.ones(count), True, 0, count, False)
+        ref = np.zeros(n_l, dtype=dtype)
+        for j in js:
+            ref = (ref + rows[j]).astype(dtype)
+        expect = expect + ref.astype(np.float64)
+        np.testing.assert_array_equal(cv, expect)
+        assert not acc.any()
