@@ -334,6 +334,8 @@ def _budget(eng: StreamingEngine, ins: list[torch.Tensor], spikes: np.ndarray, a
     from spikeforge.events._whole_layer import update_all_simple
 
     lay, wts, mem = eng._lay, eng._wts, eng._mem
+    # ``work`` passes the update the realistic network's constants (LIF, v_rest = v_reset = 0, uniform) as literals
+    assert bool(np.all(lay.model == 1)) and not lay.v_rest.any() and not lay.v_reset.any() and lay.uniform.all()
     n_l, steps = lay.n_out.copy(), ins[0].shape[0]
     lists = np.zeros((len(n_l), steps, int(max(a.shape[-1] for a in ins))), np.int64)
     cnts = np.zeros((len(n_l), steps), np.int64)
@@ -363,7 +365,7 @@ def _budget(eng: StreamingEngine, ins: list[torch.Tensor], spikes: np.ndarray, a
 
     a = (wts.wt, lay.w_off, lay.off, n_l, lists, cnts, mem.beta, mem.gain, mem.v_th, int(lay.reset[0]))
     n_spikes = work(*a, True)
-    plain = wts.wt.copy()  # the table on ordinary 4 KiB pages (numpy's own allocation)
+    plain = wts.wt.copy()
     counted = int(sum(int(c.sum()) for c in ins[1:]) + spikes.sum())
     return {
         "rows_ms": median_time(lambda: work(*a, False), args.repeats) * 1e3,

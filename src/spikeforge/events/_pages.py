@@ -2,9 +2,10 @@
 
 The engine reads the weight rows of the inputs that spiked: a few kilobytes each, scattered over tables of several
 MiB. With 4 KiB pages nearly every row read needs its own address translation, and once the tables outgrow what the
-TLB covers (2048 entries of 4 KiB, 8 MiB) the translations miss too. Copied into a 2 MiB-aligned anonymous mapping
-advised ``MADV_HUGEPAGE``, a table needs one translation per 2 MiB. Measured on the issue-17 network
-(1024-1024-768-512, 8.5 MiB of float32 weights): the row sums take 6-8 % less time (``benchmarks/RESULTS.md``).
+second-level TLB covers (commonly 1536-2048 entries of 4 KiB, 6-8 MiB) the translations miss too. Copied into a
+2 MiB-aligned anonymous mapping advised ``MADV_HUGEPAGE``, a table needs one translation per 2 MiB. Measured on the
+issue-17 network (1024-1024-768-512, 8.5 MiB of float32 weights): the row sums take 6-8 % less time
+(``benchmarks/RESULTS.md``).
 
 Where the platform has no ``madvise`` (not Linux) or the kernel's transparent huge pages are off, the copy is on
 ordinary pages and behaves exactly as before: the advice changes where the bytes live, never their values.
