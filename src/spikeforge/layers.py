@@ -100,6 +100,37 @@ def _fold(x_seq: Tensor, layer: nn.Module) -> Tensor:
     return y.reshape(t, b, *y.shape[1:])  # [T, B, ...]
 
 
+#: Layers that act on each step alone, deterministically: run on one step, they give what they give on every
+#: step of a time-constant input. Exact types (a subclass may do anything in its forward).
+_PER_STEP = (
+    nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.Flatten,
+    nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.Identity,
+)  # fmt: skip
+
+
+def steps_equal(x_seq: Tensor) -> bool:
+    """True if every step of ``x_seq [T, ...]`` (``T >= 2``) equals the first, bit for bit: the input of the
+    ``"constant"`` code (an image presented at every step). One pass of comparisons over ``x_seq``."""
+    return x_seq.dim() >= 2 and x_seq.shape[0] >= 2 and torch.equal(x_seq[1:], x_seq[:1].expand_as(x_seq[1:]))
+
+
+def _static_prefix(layers: list[nn.Module], x_seq: Tensor) -> int:
+    """How many leading ``layers`` can run once on ``x_seq[:1]`` and be broadcast over time: the leading
+    :data:`_PER_STEP` layers (no hooks, which would see one step instead of ``T``), if the steps of ``x_seq`` are
+    all equal and ``x_seq`` needs no gradient (its steps' gradients differ; the shared step would receive their
+    sum). BatchNorm in training mode takes the same batch statistics from one copy as from ``T`` equal
+    copies (up to float rounding); only the Bessel factor of its running variance changes, ``n / (n - 1)``
+    with ``n`` the batch's values per channel instead of ``T n``: a relative difference below ``1 / n``."""
+    if torch.compiler.is_compiling():  # a data-dependent branch: keep the traced graph whole
+        return 0
+    n = 0
+    for layer in layers:
+        if type(layer) not in _PER_STEP or _has_hooks(layer):
+            break
+        n += 1
+    return n if n and not x_seq.requires_grad and steps_equal(x_seq) else 0
+
+
 def _neuron_then_pool(neuron: Neuron, nxt: nn.Module | None, x_seq: Tensor, state: Any) -> tuple[Tensor, Any] | None:
     """``neuron`` and the tiling ``AvgPool2d`` or ``MaxPool2d`` ``nxt`` after it run as one fused pass where the neuron's kernel
     offers it (``run_pooled``: the spikes are never stored, the pool's full-size gradient never built); None
@@ -152,7 +183,10 @@ class SNNSequential(nn.Module):
     once on ``[T*B, ...]``. ``states`` is a list with one entry per neuron layer (in order), or None.
     A fused-kernel neuron layer followed by an ``AvgPool2d``/``MaxPool2d`` whose windows tile the image runs
     with it as one pass (:mod:`spikeforge.backends.lif_pool`: same outputs and gradients, the full-size spikes
-    and their gradient never stored), unless hooks watch the neuron (e.g. :func:`record`).
+    and their gradient never stored), unless hooks watch the neuron (e.g. :func:`record`). When every step of
+    ``x_seq`` is the same (the ``"constant"`` code), the leading per-step layers (Linear, Conv, BatchNorm,
+    pooling, Flatten; no Dropout) run once on one step, broadcast over time: ``T`` times fewer operations for
+    the first Linear or Conv, the same outputs and gradients up to float rounding.
 
     Example::
 
@@ -189,6 +223,11 @@ class SNNSequential(nn.Module):
         new_states: list[Any] = []
         h = x_seq
         layers = list(self.layers)
+        if once := _static_prefix(layers, x_seq):  # a time-constant input: its per-step layers run on one step
+            for layer in layers[:once]:
+                h = _fold(h[:1], layer)
+            h = h.expand(x_seq.shape[0], *h.shape[1:]).contiguous()
+            layers = layers[once:]
         skip = False
         for layer, nxt in zip(layers, [*layers[1:], None]):
             if skip:  # the pool that the neuron layer before it ran fused

@@ -24,6 +24,8 @@ from torch import nn
 from spikeforge._core.bn_fold import fold_bn
 from spikeforge.layers import SequenceLayer
 from spikeforge.layers import SNNSequential
+from spikeforge.layers import _has_hooks
+from spikeforge.layers import steps_equal
 from spikeforge.neurons import LI
 from spikeforge.transformer._ops import TokenMean
 from spikeforge.transformer._ops import check_tokens
@@ -96,6 +98,26 @@ def _pool(x: Tensor) -> Tensor:
     return y.reshape(t, b, *y.shape[1:])
 
 
+def _conv_bn_steps(layer: ConvBN, x: Tensor) -> Tensor:
+    """``layer(x)``; run on one step and broadcast over time when every step of ``x`` is the same image (the
+    ``"constant"`` code; see :class:`~spikeforge.layers.SNNSequential`), ``x`` needs no gradient and no hook
+    watches the conv or BN."""
+    if x.requires_grad or any(_has_hooks(m) for m in (layer, layer.conv, layer.bn)) or not steps_equal(x):
+        return layer(x)
+    return layer(x[:1]).expand(x.shape[0], -1, -1, -1, -1).contiguous()
+
+
+def _pool_spikes(neuron: nn.Module, u: Tensor) -> Tensor:
+    """``_pool(act(neuron, u))``: through the neuron's fused LIF + 2x2 max pool (spikes never stored) where it
+    offers one (see :meth:`~spikeforge.neurons.LIF.run_pooled`), else one after the other."""
+    run_pooled = getattr(neuron, "run_pooled", None)
+    if run_pooled is not None and not _has_hooks(neuron) and u.shape[-1] % 2 == 0 and u.shape[-2] % 2 == 0:
+        fused = run_pooled(u, None, 2, True)
+        if fused is not None:
+            return fused[0]
+    return _pool(act(neuron, u))
+
+
 class PatchSplit(SequenceLayer):
     """Spiking patch splitting: images ``[T, B, C, H, W]`` -> tokens ``[T, B, (H//4)(W//4), D]``.
 
@@ -121,7 +143,7 @@ class PatchSplit(SequenceLayer):
             raise ValueError(
                 f"PatchSplit expects images [T, B, C={self.in_channels}, H>=4, W>=4], got shape {tuple(x.shape)}"
             )
-        s1 = _pool(act(self.act1, self.conv1(x)))
+        s1 = _pool_spikes(self.act1, _conv_bn_steps(self.conv1, x))
         u = _pool(self.conv2(s1))  # [T, B, D, H/4, W/4], real (a membrane)
         s2 = act(self.act2, u)
         pos = self.rpe(s2)
