@@ -48,6 +48,7 @@ def config_for(model: str, args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         dataset="fashion_mnist", model=model, time_steps=args.time_steps, batch_size=args.batch_size, lr=args.lr,
         epochs=args.epochs, weight_decay=args.weight_decay, seed=args.seed, data_dir=args.data_dir,
+        surrogate=args.surrogate,
         transformer_kwargs=json.loads(args.transformer_kwargs) if args.transformer_kwargs else None,
         neuron_kwargs=json.loads(args.neuron_kwargs) if args.neuron_kwargs else None,
     )  # fmt: skip
@@ -70,18 +71,30 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: in
     return correct / len(y)
 
 
-def fit(model: torch.nn.Module, config: TrainConfig, x: torch.Tensor, y: torch.Tensor) -> list[float]:
-    """Train in place with the trainer's recipe; returns the mean loss per epoch."""
+def fit(
+    model: torch.nn.Module, config: TrainConfig, x: torch.Tensor, y: torch.Tensor, *, minutes: float | None = None,
+    test: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[list[float], list[dict[str, float]]]:
+    """Train in place with the trainer's recipe; returns the mean loss per epoch and a log per epoch.
+
+    ``minutes``: a wall-clock budget of training (evaluation excluded): the learning rate follows the cosine of the
+    elapsed fraction of the budget, and training stops at the first step past it (``config.epochs`` is then only
+    an upper bound). ``test``: evaluate on it after every epoch, the clock paused (a learning curve; the reported
+    accuracy is still the one after the last step, never a selected epoch)."""
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     bs = config.batch_size
     n_batches = math.ceil(len(y) / bs)
     total, k = config.epochs * n_batches, 0
+    budget = None if minutes is None else minutes * 60.0
     gen = torch.Generator().manual_seed(config.seed)
-    losses = []
-    for _ in range(config.epochs):
+    losses: list[float] = []
+    log: list[dict[str, float]] = []
+    train_s, done = 0.0, False
+    for epoch in range(config.epochs):
         model.train()
         perm = torch.randperm(len(y), generator=gen)
-        run = 0.0
+        run, n = 0.0, 0
+        t0 = time.perf_counter()
         for b in range(n_batches):
             idx = perm[b * bs : (b + 1) * bs]
             loss = F.cross_entropy(model(x[idx], generator=gen), y[idx])
@@ -90,11 +103,26 @@ def fit(model: torch.nn.Module, config: TrainConfig, x: torch.Tensor, y: torch.T
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip or math.inf)
             opt.step()
             k += 1
+            elapsed = train_s + time.perf_counter() - t0
+            frac = k / total if budget is None else min(1.0, elapsed / budget)
             for g in opt.param_groups:
-                g["lr"] = config.lr * (1 + math.cos(math.pi * k / total)) / 2
+                g["lr"] = config.lr * (1 + math.cos(math.pi * frac)) / 2
             run += float(loss.detach())
-        losses.append(run / n_batches)
-    return losses
+            n += 1
+            if budget is not None and elapsed >= budget:
+                done = True
+                break
+        train_s += time.perf_counter() - t0
+        losses.append(run / max(n, 1))
+        entry = {"epoch": epoch + 1, "steps": k, "train_s": train_s, "loss": losses[-1]}
+        if test is not None:
+            entry["test_acc"] = accuracy(model, *test)
+            print(f"  epoch {epoch + 1}: {k} steps, {train_s:.0f} s, loss {losses[-1]:.4f}, test {100 * entry['test_acc']:.2f} %",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        log.append(entry)
+        if done:
+            break
+    return losses, log
 
 
 def energy(model: Any, x: torch.Tensor, *, steps: int | None) -> dict[str, Any]:
@@ -143,20 +171,26 @@ def run_model(name: str, args: argparse.Namespace, splits: dict[str, Any]) -> di
     torch.manual_seed(config.seed)
     model = build_model(config, dataset_info("fashion_mnist"))
     x, y = _subset(splits["train"], args.train_subset, config.seed)
-    xt, yt = _subset(splits["test"], args.test_subset, 1)
-    t0 = time.perf_counter()
-    losses = fit(model, config, x, y)
-    train_s = time.perf_counter() - t0
+    xt, yt = _subset(splits[args.eval_split], args.test_subset, 1)
+    losses, log = fit(model, config, x, y, minutes=args.minutes, test=(xt, yt) if args.eval_each_epoch else None)
+    train_s = log[-1]["train_s"]
     acc = accuracy(model, xt, yt)
     e = energy(model, xt[: args.energy_samples], steps=1 if name == "vit-twin" else None)
-    return {"model": name, "train_images": len(y), "test_images": len(yt), "epochs": config.epochs,
-            "losses": losses, "test_acc": acc, "train_s": train_s, **e, "config": config.to_dict()}  # fmt: skip
+    return {"model": name, "train_images": len(y), "test_images": len(yt), "eval_split": args.eval_split, "epochs": len(log), "steps": log[-1]["steps"],
+            "minutes": args.minutes, "log": log, "losses": losses, "test_acc": acc, "train_s": train_s, **e, "config": config.to_dict()}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--minutes", type=float, default=None,
+                   help="training wall-clock budget per model: cosine learning rate over the budget, stop when spent "
+                   "(--epochs is then an upper bound)")  # fmt: skip
+    p.add_argument("--eval-each-epoch", action="store_true",
+                   help="test accuracy after every epoch (clock paused; the last one is reported)")  # fmt: skip
+    p.add_argument("--eval-split", choices=("test", "validation"), default="test",
+                   help="the split scored (validation: 5000 images held out of training, for choosing settings)")  # fmt: skip
     p.add_argument("--train-subset", type=int, default=None, help="train on this many images (default: all)")
     p.add_argument("--test-subset", type=int, default=None, help="test on this many images (default: all 10000)")
     p.add_argument("--energy-samples", type=int, default=200, help="test images counted for spikes and energy")
@@ -168,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--neuron-kwargs", default=None, help='JSON LIF options over the papers\' defaults, e.g. {"v_th": 0.5}'
     )
+    p.add_argument("--surrogate", default="fast_sigmoid", help="surrogate gradient of every LIF (a registered name)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     p.add_argument("--data-dir", default=None)

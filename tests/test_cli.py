@@ -57,6 +57,19 @@ def test_train_defaults_are_trainconfig_defaults() -> None:
     assert train_config(args) == TrainConfig()
 
 
+@pytest.mark.parametrize("model", ["sdt", "spikformer", "vit-twin"])
+def test_transformer_models_get_their_recipe_for_options_not_given(model: str) -> None:
+    cfg = train_config(cli.build_parser().parse_args(["train", "--dataset", "fashion_mnist", "--model", model]))
+    assert (cfg.time_steps, cfg.batch_size, cfg.lr, cfg.epochs, cfg.surrogate) == (4, 64, 3e-3, 6, "sigmoid")
+    given = train_config(cli.build_parser().parse_args(
+        ["train", "--dataset", "fashion_mnist", "--model", model, "--lr", "1e-3", "--surrogate", "atan",
+         "--time-steps", "2", "--epochs", "1"]
+    ))  # fmt: skip
+    assert (given.lr, given.surrogate, given.time_steps, given.epochs, given.batch_size) == (1e-3, "atan", 2, 1, 64)
+    mlp = train_config(cli.build_parser().parse_args(["train", "--dataset", "fashion_mnist", "--model", "conv"]))
+    assert (mlp.surrogate, mlp.lr) == (TrainConfig().surrogate, TrainConfig().lr)  # other models keep theirs
+
+
 def test_train_options_map_to_config_fields() -> None:
     args = cli.build_parser().parse_args(
         ["train", "--epochs", "3", "--hidden", "8", "16", "--lr", "0.01", "--seed", "5", "--neuron", "alif",

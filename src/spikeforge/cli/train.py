@@ -73,6 +73,8 @@ def train_config(args: argparse.Namespace) -> Any:
     """TrainConfig from the options given; the others come from the defaults, or with ``--resume``
     from the run's ``config.json`` (so ``spikeforge train --resume --out DIR`` needs nothing else).
 
+    With ``--model spikformer|sdt|vit-twin``, ``--time-steps``, ``--batch-size``, ``--lr``, ``--epochs`` and
+    ``--surrogate`` not given come from :func:`spikeforge.training.transformer_models.transformer_defaults`.
     With ``--method eventprop|ttfs``, ``--hidden``, ``--epochs``, ``--batch-size`` and ``--lr`` not given come from
     the method's recipe (:func:`spikeforge.training.exact_method.method_defaults`). TrainConfig validates every
     value (names, caps, the options a method refuses); its error becomes a usage error (exit code 2).
@@ -86,6 +88,12 @@ def train_config(args: argparse.Namespace) -> Any:
         from spikeforge.training.lm import lm_defaults
 
         values = {**lm_defaults(values["model"]), **values}
+    from spikeforge.training.choices import TRANSFORMER_MODELS
+
+    if values.get("model") in TRANSFORMER_MODELS:  # options not given: the transformer recipe
+        from spikeforge.training.transformer_models import transformer_defaults
+
+        values = {**transformer_defaults(values["model"]), **values}
     if values.get("method") in ("eventprop", "ttfs"):  # options not given: the method's recipe, not the surrogate's
         from spikeforge.training.exact_method import method_defaults
 
