@@ -60,7 +60,7 @@ def test_train_defaults_are_trainconfig_defaults() -> None:
 @pytest.mark.parametrize("model", ["sdt", "spikformer", "vit-twin"])
 def test_transformer_models_get_their_recipe_for_options_not_given(model: str) -> None:
     cfg = train_config(cli.build_parser().parse_args(["train", "--dataset", "fashion_mnist", "--model", model]))
-    assert (cfg.time_steps, cfg.batch_size, cfg.lr, cfg.epochs, cfg.surrogate) == (4, 64, 3e-3, 6, "sigmoid")
+    assert (cfg.time_steps, cfg.batch_size, cfg.lr, cfg.epochs, cfg.surrogate) == (4, 64, 3e-3, 5, "sigmoid")
     given = train_config(cli.build_parser().parse_args(
         ["train", "--dataset", "fashion_mnist", "--model", model, "--lr", "1e-3", "--surrogate", "atan",
          "--time-steps", "2", "--epochs", "1"]

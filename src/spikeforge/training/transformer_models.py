@@ -20,16 +20,18 @@ __all__ = ["TRANSFORMER_BUILDERS", "transformer_defaults"]
 
 def transformer_defaults(model: str) -> dict[str, Any]:
     """The recipe's values of the options not given (``spikeforge train --model spikformer|sdt|vit-twin``):
-    ``T = 4``, batch 64, AdamW lr 3e-3, 6 epochs, and the logistic ``sigmoid`` surrogate (slope 5; the papers' code
+    ``T = 4``, batch 64, AdamW lr 3e-3, 5 epochs, and the logistic ``sigmoid`` surrogate (slope 5; the papers' code
     uses SpikingJelly's sigmoid surrogate with slope 4).
 
-    Chosen on Fashion-MNIST's validation split (``benchmarks/transformers.py``, 2 epochs on 10 000 training images,
+    From short runs (``benchmarks/transformers.py``, 2 epochs on 10 000 Fashion-MNIST training images;
     ``benchmarks/RESULTS.md``, session 11): the sigmoid surrogate gave SDT 82.1 % where the library-wide default
-    ``fast_sigmoid`` (slope 25, a narrow derivative that fades through a dozen spiking layers) gave 76.6 %; lr 3e-3
-    was the twin's best of 2e-3, 3e-3 and 5e-3 (SDT's second best), taken for both so the twin is not handicapped.
-    Six epochs of the 55 000 training images take about 45 minutes on one core of the development machine."""
+    ``fast_sigmoid`` (slope 25, a narrow derivative that fades through a dozen spiking layers) gave 76.6 %; on the
+    validation split lr 3e-3 was the twin's best of 2e-3, 3e-3 and 5e-3 (SDT's second best), taken for both so the
+    twin is not handicapped.
+    Five epochs of the 55 000 training images took SDT 45 minutes on one core of the development machine (the twin
+    about 35; ``benchmarks/RESULTS.md``, "The 45-minute budget")."""
     del model
-    return {"time_steps": 4, "batch_size": 64, "lr": 3e-3, "epochs": 6, "surrogate": "sigmoid"}
+    return {"time_steps": 4, "batch_size": 64, "lr": 3e-3, "epochs": 5, "surrogate": "sigmoid"}
 
 
 def _image_shape(model: str, in_shape: tuple[int, ...]) -> tuple[int, int, int]:
