@@ -224,8 +224,9 @@ class SNNSequential(nn.Module):
         h = x_seq
         layers = list(self.layers)
         if once := _static_prefix(layers, x_seq):  # a time-constant input: its per-step layers run on one step
+            h = x_seq[:1]
             for layer in layers[:once]:
-                h = _fold(h[:1], layer)
+                h = _fold(h, layer)
             h = h.expand(x_seq.shape[0], *h.shape[1:]).contiguous()
             layers = layers[once:]
         skip = False

@@ -25,7 +25,7 @@ from spikeforge._core.bn_fold import fold_bn
 from spikeforge.layers import SequenceLayer
 from spikeforge.layers import SNNSequential
 from spikeforge.layers import _has_hooks
-from spikeforge.layers import steps_equal
+from spikeforge.layers import _static_prefix
 from spikeforge.neurons import LI
 from spikeforge.transformer._ops import TokenMean
 from spikeforge.transformer._ops import check_tokens
@@ -102,7 +102,7 @@ def _conv_bn_steps(layer: ConvBN, x: Tensor) -> Tensor:
     """``layer(x)``; run on one step and broadcast over time when every step of ``x`` is the same image (the
     ``"constant"`` code; see :class:`~spikeforge.layers.SNNSequential`), ``x`` needs no gradient and no hook
     watches the conv or BN."""
-    if x.requires_grad or any(_has_hooks(m) for m in (layer, layer.conv, layer.bn)) or not steps_equal(x):
+    if _has_hooks(layer) or _static_prefix([layer.conv, layer.bn], x) < 2:  # the same tests as SNNSequential's
         return layer(x)
     return layer(x[:1]).expand(x.shape[0], -1, -1, -1, -1).contiguous()
 
