@@ -264,3 +264,36 @@ def test_backend_table_drives_selection(monkeypatch):
     z_mine, _ = sf.LIF(backend="mine")(xs)
     assert z_ref.sum() > 0 and torch.equal(z_mine, z_ref)
     assert not isinstance(select_kernel("auto", x.cuda() if torch.cuda.is_available() else x), type(None))
+
+
+@pytest.mark.skipif("numba" not in FUSED, reason="needs numba")
+def test_numba_exp_matches_libm():
+    # the sigmoid surrogate's exp is written without a libm call (so its loop vectorises): it must agree with
+    # math.exp to ~1e-13 relative over the range it covers, and clamp beyond it
+    from spikeforge.backends._numba_loops import _exp
+
+    xs = [-100.0, -88.7, -30.0, -1.0, -1e-8, 0.0, 1e-12, 0.3, 1.0, 2.5, 17.0, 50.0, 99.99, 100.0]
+    g = torch.Generator().manual_seed(0)
+    xs += (torch.rand(2000, generator=g, dtype=torch.float64) * 200 - 100).tolist()
+    worst = max(abs(_exp(x) - math.exp(x)) / math.exp(x) for x in xs)
+    assert worst < 1e-13, worst
+    assert _exp(0.0) == 1.0
+    assert _exp(150.0) == _exp(100.0) and _exp(-150.0) == _exp(-100.0)
+
+
+@pytest.mark.skipif("numba" not in FUSED, reason="needs numba")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_numba_sigmoid_surrogate_over_wide_inputs(dtype):
+    # membrane gaps from deep below to far above threshold (slope 5: a h up to +-500), against the reference
+    # loop in float64 (the surrogate's own torch grad(); in float32 torch's 1 - sigmoid cancels to 0 early)
+    x = torch.linspace(-60.0, 100.0, 4001, dtype=torch.float64).reshape(1, -1).repeat(3, 1)
+    weights = torch.arange(1, 4, dtype=torch.float64).reshape(3, 1)
+    grads = []
+    for b, dt in (("reference", torch.float64), ("numba", dtype)):
+        xx = x.to(dt).requires_grad_()
+        z, _ = sf.LIF(2.0, backend=b, surrogate="sigmoid", reset="subtract").to(dt)(xx)
+        (gx,) = torch.autograd.grad((z * weights.to(dt)).sum(), [xx])
+        grads.append(gx.double())
+    assert torch.isfinite(grads[1]).all() and grads[0].abs().max() > 0.1
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grads[1], grads[0], **tol)
