@@ -171,18 +171,21 @@ def _exp(x):
     on ``|x / 2^9| <= 0.196`` (truncation below 1e-17), then nine squarings (relative error at most about
     ``2^9`` float64 roundings: under 1e-13, checked against ``math.exp`` in the tests)."""
     r = min(max(x, -100.0), 100.0) * (1.0 / 512.0)
-    p = 1.0 + r * (1.0 + r * (1.0 / 2.0 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (
-        1.0 / 720.0 + r * (1.0 / 5040.0 + r * (1.0 / 40320.0 + r * (1.0 / 362880.0 + r * (
-            1.0 / 3628800.0 + r * (1.0 / 39916800.0)))))))))))
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    return p * p
+    p = 1.0 / 39916800.0  # Horner: 1 + r + r^2/2! + ... + r^11/11!
+    p = 1.0 / 3628800.0 + r * p
+    p = 1.0 / 362880.0 + r * p
+    p = 1.0 / 40320.0 + r * p
+    p = 1.0 / 5040.0 + r * p
+    p = 1.0 / 720.0 + r * p
+    p = 1.0 / 120.0 + r * p
+    p = 1.0 / 24.0 + r * p
+    p = 1.0 / 6.0 + r * p
+    p = 0.5 + r * p
+    p = 1.0 + r * p
+    p = 1.0 + r * p
+    for _ in range(9):  # constant trip count: unrolled
+        p = p * p
+    return p
 
 
 @numba.njit(**_OPTS)
