@@ -24,6 +24,7 @@ import torch
 from spikeforge import cli
 from spikeforge.cli import _main
 from spikeforge.cli._config_options import add_config_options
+from spikeforge.training.image_recipes import image_defaults
 from spikeforge.cli.train import default_out, summary_text, train_config
 from spikeforge.data import dataset_info, list_datasets
 from spikeforge.models import DECODINGS, ENCODINGS, list_models
@@ -66,8 +67,27 @@ def test_transformer_models_get_their_recipe_for_options_not_given(model: str) -
          "--time-steps", "2", "--epochs", "1"]
     ))  # fmt: skip
     assert (given.lr, given.surrogate, given.time_steps, given.epochs, given.batch_size) == (1e-3, "atan", 2, 1, 64)
-    mlp = train_config(cli.build_parser().parse_args(["train", "--dataset", "fashion_mnist", "--model", "conv"]))
-    assert (mlp.surrogate, mlp.lr) == (TrainConfig().surrogate, TrainConfig().lr)  # other models keep theirs
+    conv = train_config(cli.build_parser().parse_args(["train", "--dataset", "digits", "--model", "conv"]))
+    assert (conv.surrogate, conv.lr) == (TrainConfig().surrogate, TrainConfig().lr)  # other models keep theirs
+
+
+def test_fashion_mnist_gets_its_recipe_for_options_not_given() -> None:
+    def cfg(*argv: str) -> TrainConfig:
+        return train_config(cli.build_parser().parse_args(["train", *argv]))
+
+    conv = cfg("--dataset", "fashion_mnist", "--model", "conv")
+    assert (conv.channels, conv.hidden, conv.time_steps, conv.epochs, conv.batch_size, conv.lr, conv.surrogate) == (
+        (16, 32), (128,), 4, 20, 128, 2e-3, "sigmoid")  # fmt: skip
+    assert (conv.decoding, conv.dropout) == (TrainConfig().decoding, TrainConfig().dropout)
+    mlp = cfg("--dataset", "fashion_mnist")  # the default model, mlp
+    assert (mlp.model, mlp.hidden, mlp.time_steps, mlp.epochs, mlp.decoding, mlp.dropout, mlp.surrogate) == (
+        "mlp", (1024,), 8, 80, "mean_membrane", 0.2, "sigmoid")  # fmt: skip
+    given = cfg("--dataset", "fashion_mnist", "--surrogate", "atan", "--hidden", "64", "--epochs", "1", "--dropout", "0")
+    assert (given.surrogate, given.hidden, given.epochs, given.dropout, given.time_steps) == ("atan", (64,), 1, 0.0, 8)
+    for other in (cfg(), cfg("--dataset", "digits"), cfg("--dataset", "digits", "--model", "conv")):
+        assert (other.surrogate, other.lr, other.hidden) == (TrainConfig().surrogate, TrainConfig().lr, TrainConfig().hidden)
+    assert image_defaults("fashion_mnist", "mlp", "eventprop") == {} and image_defaults("fashion_mnist", "sdt") == {}
+    assert cfg() == TrainConfig()
 
 
 def test_train_options_map_to_config_fields() -> None:

@@ -75,6 +75,8 @@ def train_config(args: argparse.Namespace) -> Any:
 
     With ``--model spikformer|sdt|vit-twin``, ``--time-steps``, ``--batch-size``, ``--lr``, ``--epochs`` and
     ``--surrogate`` not given come from :func:`spikeforge.training.transformer_models.transformer_defaults`.
+    With ``--dataset fashion_mnist`` and ``--model mlp|conv`` (the surrogate method), the options not given come from
+    the Fashion-MNIST recipe (:func:`spikeforge.training.image_recipes.image_defaults`).
     With ``--method eventprop|ttfs``, ``--hidden``, ``--epochs``, ``--batch-size`` and ``--lr`` not given come from
     the method's recipe (:func:`spikeforge.training.exact_method.method_defaults`). TrainConfig validates every
     value (names, caps, the options a method refuses); its error becomes a usage error (exit code 2).
@@ -94,13 +96,18 @@ def train_config(args: argparse.Namespace) -> Any:
         from spikeforge.training.transformer_models import transformer_defaults
 
         values = {**transformer_defaults(values["model"]), **values}
+    from spikeforge.training.image_recipes import image_defaults
+
+    dataset = values.get("dataset", field_default(fields["dataset"]))
+    model = values.get("model", field_default(fields["model"]))
+    values = {**image_defaults(dataset, model, values.get("method", field_default(fields["method"]))), **values}
     if values.get("method") in ("eventprop", "ttfs"):  # options not given: the method's recipe, not the surrogate's
         from spikeforge.training.exact_method import method_defaults
 
         values = {**method_defaults(values["method"]), **values}
     from spikeforge.training.choices import sequence_defaults
 
-    values = {**sequence_defaults(values.get("dataset", field_default(fields["dataset"]))), **values}
+    values = {**sequence_defaults(dataset), **values}
     for name, value in values.items():
         if isinstance(value, list) and isinstance(field_default(fields[name]), tuple):
             values[name] = tuple(value)
