@@ -1,8 +1,8 @@
 """Accuracy benchmark: train the reference configurations and print a markdown table.
 
 Each run is :func:`spikeforge.train.train` with the configuration below (test accuracy is that of the
-reported epoch: the last, ``select="last"``), on ``--threads`` CPU threads (2 by default). Columns: epochs run, best epoch,
-test accuracy, mean wall time per epoch (training + validation and test evaluation) and total wall
+reported epoch: the last, ``select="last"``), on ``--threads`` CPU threads (2 by default). Columns: epochs run,
+best epoch, test accuracy, mean wall time per epoch (training + validation and test evaluation) and total wall
 time. The machine may be shared: wall times are what was measured, with whatever else was running.
 
 Run everything (Fashion-MNIST needs its IDX files; see ``spikeforge info``)::
@@ -34,7 +34,8 @@ from typing import Any
 
 import torch
 
-from spikeforge.train import TrainConfig, train
+from spikeforge.train import TrainConfig
+from spikeforge.train import train
 from spikeforge.training.image_recipes import image_defaults
 
 # name -> (config, target test accuracy)

@@ -24,13 +24,13 @@ import torch
 from spikeforge import cli
 from spikeforge.cli import _main
 from spikeforge.cli._config_options import add_config_options
-from spikeforge.training.image_recipes import image_defaults
 from spikeforge.cli.train import default_out, summary_text, train_config
 from spikeforge.data import dataset_info, list_datasets
 from spikeforge.models import DECODINGS, ENCODINGS, list_models
 from spikeforge.neurons import list_neurons
 from spikeforge.surrogate import list_surrogates
 from spikeforge.train import TrainConfig
+from spikeforge.training.image_recipes import image_defaults
 
 # 1 epoch, tiny network, few steps: a few seconds on one core.
 TINY = ["--epochs", "1", "--hidden", "32", "--time-steps", "4", "--batch-size", "64", "--seed", "3"]
